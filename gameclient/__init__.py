@@ -1,0 +1,1 @@
+"""gameclient package."""

@@ -1,0 +1,312 @@
+"""The `play` command (typer): host a server, join one, export a history."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import ipaddress
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from gameclient.connection import ClientConnection, ConnectionFailed, LoginFailed, log_in
+from gameclient.lineclient import LineClient
+from gameclient.model import ClientModel, history_line
+from gameserver.protocol import ProtocolError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5220
+PASSWORD_ENV = "PLAY_PASSWORD"
+DATA_DIR_ENV = "PLAY_DATA_DIR"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="play: chat rooms with ASCII games, in the terminal.")
+T = TypeVar("T")
+_HOSTNAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
+
+
+class Exit(Exception):
+    """Stop with a message and an exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# ---------------------------------------------------------------- validation
+
+
+def check_address(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("the address must not be empty")
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(value.strip("[]")))
+    if not _HOSTNAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid IP address or host name")
+    return value
+
+
+def port_checker(allow_zero: bool) -> Callable[[str], int]:
+    def check(value: str) -> int:
+        value = str(value).strip()
+        if not value.isdigit():
+            raise ValueError(f"{value!r} is not a port number")
+        port = int(value)
+        low = 0 if allow_zero else 1
+        if not low <= port <= 65535:
+            raise ValueError(f"port {port} is outside {low}-65535")
+        return port
+
+    return check
+
+
+def check_name(value: str) -> str:
+    from gameserver.names import NameError_, check_username
+
+    try:
+        return check_username(value)
+    except NameError_ as exc:
+        raise ValueError(str(exc)) from None
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def resolve(value: str | None, label: str, check: Callable[[str], T],
+            default: str | None = None, flag: str = "") -> T:
+    """Validate a given value; prompt for a missing one on a terminal; else exit 2."""
+    if value is not None:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise Exit(f"error: {exc}", 2) from None
+    if not interactive():
+        raise Exit(f"error: missing {label}; give it as {flag or label.upper()} "
+                   "(no terminal to ask on)", 2)
+    while True:
+        answer = typer.prompt(label, default=default, show_default=default is not None)
+        try:
+            return check(answer)
+        except ValueError as exc:
+            typer.echo(f"  {exc}; try again", err=True)
+
+
+def data_dir_for(option: Path | None) -> Path:
+    if option is not None:
+        return option.expanduser()
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home())) / "play"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "play"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "play"
+
+
+# ---------------------------------------------------------------- passwords
+
+
+async def ask_password(registering: bool, attempt: int) -> str:
+    """From $PLAY_PASSWORD, else asked without echo (twice for a new account)."""
+    env = os.environ.get(PASSWORD_ENV)
+    if env is not None:
+        if attempt > 1:
+            raise LoginFailed(f"the password in ${PASSWORD_ENV} is wrong")
+        return env
+    if not interactive():
+        raise LoginFailed(f"no password: set ${PASSWORD_ENV} or run in a terminal")
+    while True:
+        if registering:
+            typer.echo("new account: choose a password")
+        password = await asyncio.to_thread(getpass.getpass, "password: ")
+        if not password:
+            typer.echo("  the password must not be empty; try again", err=True)
+            continue
+        if registering:
+            again = await asyncio.to_thread(getpass.getpass, "password again: ")
+            if again != password:
+                typer.echo("  the two passwords differ; try again", err=True)
+                continue
+        return password
+
+
+# ---------------------------------------------------------------- running a client
+
+
+def want_curses(plain: bool) -> bool:
+    if plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    if os.environ.get("TERM", "") in ("", "dumb"):
+        return False
+    try:
+        import gameclient.cursesui  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def run_client(host: str, port: int, user: str, plain: bool) -> int:
+    conn = await ClientConnection.open(host, port)
+    try:
+        reply = await log_in(conn, user, ask_password)
+    except (LoginFailed, ConnectionFailed):
+        await conn.close()
+        raise
+    model = ClientModel(user=user)
+    model.apply(reply)
+    if want_curses(plain):
+        from gameclient.cursesui import CursesClient
+
+        return await CursesClient(conn, model, server=f"{host}:{port}").run()
+    client = LineClient(conn, model)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, client.request_quit)
+    return await client.run()
+
+
+def run(main: Callable[[], object]) -> None:
+    """Run a coroutine factory; every expected failure becomes one line and an exit code."""
+    try:
+        code = asyncio.run(main())  # type: ignore[arg-type]
+    except Exit as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(exc.code) from None
+    except (ConnectionFailed, LoginFailed) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except ProtocolError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    raise typer.Exit(int(code or 0))
+
+
+def setup_logging(to_file: Path | None) -> None:
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    if to_file is None:
+        logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stderr)
+        return
+    to_file.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format=fmt, filename=str(to_file))
+
+
+# ---------------------------------------------------------------- commands
+
+
+@app.command()
+def host(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = DEFAULT_HOST,
+    port: Annotated[str, typer.Option("--port", help="port; 0 picks a free one")] = str(
+        DEFAULT_PORT),
+    name: Annotated[str | None, typer.Option("--name", help="your username")] = None,
+    headless: Annotated[bool, typer.Option("--headless", help="run the server only")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where data is kept")] = None,
+    plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+) -> None:
+    """Start a server (and, unless --headless, join it as NAME)."""
+    from gameserver.server import ChatServer, ServerError
+
+    address = resolve(host, "address", check_address)
+    port_number = resolve(port, "port", port_checker(allow_zero=True))
+    user = None if headless else resolve(name, "username", check_name, flag="--name")
+    directory = data_dir_for(data_dir)
+    setup_logging(None if headless else directory / "play.log")
+
+    async def main() -> int:
+        server = ChatServer(address, port_number, data_dir=directory)
+        try:
+            await server.start()
+        except ServerError as exc:
+            raise Exit(f"error: {exc}") from None
+        typer.echo(f"play server listening on {address}:{server.port} (data in {directory})")
+        stop = lambda why: asyncio.ensure_future(server.stop(why))  # noqa: E731
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+                loop.add_signal_handler(sig, stop, "the server is shutting down")
+        if headless:
+            await server.wait_stopped()
+            typer.echo("server stopped")
+            return 0
+        assert user is not None
+        target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+        try:
+            code = await run_client(target, server.port, user, plain)
+        finally:
+            await server.stop("the host has left; the server is shutting down")
+        return code
+
+    run(main)
+
+
+@app.command()
+def join(
+    host: Annotated[str | None, typer.Argument(help="server address")] = None,
+    port: Annotated[str | None, typer.Argument(help="server port")] = None,
+    name: Annotated[str | None, typer.Argument(help="your username")] = None,
+    plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+) -> None:
+    """Join a server: play join 127.0.0.1 5220 alice."""
+    address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST")
+    port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT), "PORT")
+    user = resolve(name, "username", check_name, flag="NAME")
+    run(lambda: run_client(address, port_number, user, plain))
+
+
+@app.command()
+def history(
+    user: Annotated[str, typer.Argument(help="whose history")],
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="the server's data")] = None,
+    stdout: Annotated[bool, typer.Option("--stdout", help="print instead of USER.chat")] = False,
+) -> None:
+    """Export USER's chat history (run on the server machine) to USER.chat."""
+    from gameserver.store import SQLiteStore
+
+    try:
+        name = check_name(user)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    path = data_dir_for(data_dir) / "play.db"
+    if not path.exists():
+        typer.echo(f"error: no server data in {path.parent}", err=True)
+        raise typer.Exit(1)
+    store = SQLiteStore(path)
+    try:
+        account = store.account_hash(name)
+        if account is None:
+            typer.echo(f"error: there is no user called {name}", err=True)
+            raise typer.Exit(1)
+        entries = store.history(account[0], limit=-1)
+    finally:
+        store.close()
+    lines = [history_line(entry.to_wire()) for entry in entries]
+    if stdout:
+        for line in lines:
+            typer.echo(line)
+        return
+    target = Path(f"{account[0]}.chat")
+    target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    typer.echo(f"wrote {len(lines)} entries to {target}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The client's side of a connection: connect, log in, send commands, receive typed events."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gameserver.protocol import (
+    PROTOCOL_VERSION,
+    SERVER_MESSAGES,
+    AccountQuery,
+    Command,
+    Decoder,
+    Error,
+    Hello,
+    Login,
+    Message,
+    Ok,
+    ProtocolError,
+    Resume,
+    Say,
+    Welcome,
+    encode,
+    parse_message,
+)
+
+CONNECT_TIMEOUT = 10.0
+REPLY_TIMEOUT = 30.0
+MAX_LOGIN_TRIES = 3
+
+
+class ConnectionFailed(Exception):
+    """The connection could not be made or was lost; the message is for the user."""
+
+
+class LoginFailed(Exception):
+    """Logging in did not work; the message is for the user."""
+
+
+def connect_error_message(exc: BaseException, host: str, port: int) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot connect: unknown host {host!r}"
+    if isinstance(exc, (TimeoutError, TimeoutError)):
+        return f"cannot connect to {host}:{port}: timed out"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return f"cannot connect to {host}:{port}: connection refused (is a server running there?)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot connect to {host}:{port}: {exc.strerror.lower()}"
+    return f"cannot connect to {host}:{port}: {exc}"
+
+
+class ClientConnection:
+    """A logged-in (or logging-in) connection; events arrive through `next_event()`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.decoder = Decoder()
+        self.events: asyncio.Queue[Message | ConnectionFailed] = asyncio.Queue()
+        self._pending: dict[int, asyncio.Future[Ok]] = {}
+        self._next_id = 0
+        self._reader_task: asyncio.Task[None] | None = None
+        self.closed_by_us = False
+
+    @classmethod
+    async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> ClientConnection:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, limit=2**20), timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionFailed(connect_error_message(exc, host, port)) from None
+        conn = cls(reader, writer)
+        conn._reader_task = asyncio.create_task(conn._read_loop())
+        return conn
+
+    # ------------------------------------------------------------ sending
+
+    def new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def send(self, message: Message) -> None:
+        if self.writer.is_closing():
+            raise ConnectionFailed("the connection to the server was lost")
+        self.writer.write(encode(message))
+
+    async def request(self, message: Message, msg_id: int) -> Ok:
+        """Send and wait for the matching ok; an error reply raises ProtocolError."""
+        future: asyncio.Future[Ok] = asyncio.get_running_loop().create_future()
+        self._pending[msg_id] = future
+        try:
+            self.send(message)
+            return await asyncio.wait_for(future, REPLY_TIMEOUT)
+        except TimeoutError:
+            raise ConnectionFailed("the server did not answer in time") from None
+        finally:
+            self._pending.pop(msg_id, None)
+
+    def say(self, text: str) -> int:
+        msg_id = self.new_id()
+        self.send(Say(id=msg_id, text=text))
+        return msg_id
+
+    def command(self, name: str, args: str = "", secret: str | None = None) -> int:
+        msg_id = self.new_id()
+        self.send(Command(id=msg_id, name=name, args=args, secret=secret))
+        return msg_id
+
+    async def close(self) -> None:
+        self.closed_by_us = True
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+        try:
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+        except (OSError, TimeoutError, asyncio.CancelledError):
+            pass
+
+    # ------------------------------------------------------------ receiving
+
+    async def next_event(self) -> Message:
+        """The next event from the server; raises ConnectionFailed once it is gone."""
+        item = await self.events.get()
+        if isinstance(item, ConnectionFailed):
+            self.events.put_nowait(item)  # every later call sees it too
+            raise item
+        return item
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionFailed("the server closed the connection")
+                for item in self.decoder.feed(data):
+                    self._take(item)
+        except (OSError, ConnectionFailed) as exc:
+            reason = (exc if isinstance(exc, ConnectionFailed)
+                      else ConnectionFailed(f"the connection to the server was lost ({exc})"))
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(reason)
+            self.events.put_nowait(reason)
+
+    def _take(self, item: dict[str, Any] | ProtocolError) -> None:
+        try:
+            if isinstance(item, ProtocolError):
+                raise item
+            message = parse_message(item, SERVER_MESSAGES)
+        except ProtocolError:
+            return  # garbage from the server is ignored rather than shown raw
+        msg_id = getattr(message, "id", None)
+        future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
+        if future is not None and not future.done() and isinstance(message, (Ok, Error)):
+            if isinstance(message, Error):
+                future.set_exception(ProtocolError(message.code, message.text))
+            else:
+                future.set_result(message)
+            return
+        self.events.put_nowait(message)
+
+    # ------------------------------------------------------------ handshake and login
+
+    async def hello(self) -> Welcome:
+        self.send(Hello(version=PROTOCOL_VERSION, client="play"))
+        while True:
+            event = await asyncio.wait_for(self.next_event(), REPLY_TIMEOUT)
+            if isinstance(event, Welcome):
+                return event
+            if isinstance(event, Error):
+                raise ConnectionFailed(event.text)
+
+    async def is_registered(self, user: str) -> bool:
+        msg_id = self.new_id()
+        try:
+            reply = await self.request(AccountQuery(id=msg_id, user=user), msg_id)
+        except ProtocolError as exc:
+            raise LoginFailed(exc.message) from None
+        return bool((reply.data or {}).get("registered"))
+
+    async def login(self, user: str, password: str) -> Ok:
+        msg_id = self.new_id()
+        return await self.request(Login(id=msg_id, user=user, password=password), msg_id)
+
+    async def resume(self, token: str) -> Ok:
+        msg_id = self.new_id()
+        return await self.request(Resume(id=msg_id, token=token), msg_id)
+
+
+PasswordSource = Callable[[bool, int], Awaitable[str]]
+
+
+async def log_in(conn: ClientConnection, user: str, ask_password: PasswordSource,
+                 tries: int = MAX_LOGIN_TRIES) -> Ok:
+    """Hello, then log in; `ask_password(registering, attempt)` supplies each password."""
+    await conn.hello()
+    registering = not await conn.is_registered(user)
+    for attempt in range(1, tries + 1):
+        password = await ask_password(registering, attempt)
+        try:
+            return await conn.login(user, password)
+        except ProtocolError as exc:
+            if exc.code != "bad_password" or attempt == tries:
+                raise LoginFailed(exc.message) from None
+    raise LoginFailed("login failed")

@@ -1,0 +1,152 @@
+"""The plain line client: for pipes, scripts and dumb terminals; one event, one line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from typing import TextIO
+
+from gameclient.commands import Typed, parse_typed
+from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.model import ClientModel, board_lines
+from gameserver.protocol import Bye, GameState
+
+CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
+QUIT_GRACE = 3.0  # seconds to wait for the server's goodbye after /quit or end of input
+
+
+def start_stdin_reader(stream: TextIO) -> asyncio.Queue[str | None]:
+    """Read lines in a thread (works for ttys, pipes and files, on every OS); None = EOF."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in stream:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError, UnicodeDecodeError):
+            pass
+        finally:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+            except RuntimeError:  # the loop is already closed
+                pass
+
+    threading.Thread(target=pump, name="play-stdin", daemon=True).start()
+    return queue
+
+
+@contextlib.contextmanager
+def _echo_off(stream: TextIO) -> Iterator[None]:
+    """Hide what is typed on a POSIX terminal; elsewhere there is nothing to hide."""
+    try:
+        import termios
+
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError, AttributeError):
+        yield
+        return
+    changed = list(saved)
+    changed[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSADRAIN, changed)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        print(file=sys.stderr)
+
+
+class LineClient:
+    """Prints every event as a line; sends every typed line."""
+
+    def __init__(self, conn: ClientConnection, model: ClientModel, out: TextIO = sys.stdout,
+                 stdin: TextIO = sys.stdin) -> None:
+        self.conn = conn
+        self.model = model
+        self.out = out
+        self.stdin = stdin
+        self.inputs: asyncio.Queue[str | None] | None = None
+
+    def request_quit(self) -> None:
+        """Ctrl-C: leave as if /quit was typed."""
+        if self.inputs is not None:
+            self.inputs.put_nowait(None)
+
+    def emit(self, text: str) -> None:
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed (a pipe reader went away): nothing to show it on
+
+    async def run(self) -> int:
+        """Until quit, end of input, the server's goodbye, or a lost connection; the exit code."""
+        inputs = self.inputs = start_stdin_reader(self.stdin)
+        events = asyncio.create_task(self._events())
+        typing = asyncio.create_task(self._typing(inputs))
+        done, pending = await asyncio.wait({events, typing}, return_when=asyncio.FIRST_COMPLETED)
+        if typing in done and not events.done():
+            try:  # we asked to leave: wait a moment for the goodbye
+                await asyncio.wait_for(asyncio.shield(events), QUIT_GRACE)
+            except TimeoutError:
+                pass
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.conn.close()
+        return events.result() if events.done() and not events.cancelled() else 0
+
+    async def _events(self) -> int:
+        while True:
+            try:
+                event = await self.conn.next_event()
+            except ConnectionFailed as exc:
+                if self.model.ended is not None:
+                    return 0
+                self.emit(f"! connection lost: {exc}")
+                return 1
+            for line in self.model.apply(event):
+                self.emit(line.text)
+            if isinstance(event, GameState) and event.room == self.model.room:
+                for text in board_lines(event):
+                    self.emit("  " + text)
+            if isinstance(event, Bye):
+                return 0 if event.code in CLEAN_EXITS else 1
+
+    async def _typing(self, inputs: asyncio.Queue[str | None]) -> None:
+        while True:
+            raw = await inputs.get()
+            if raw is None:  # end of input: leave politely
+                self._send(Typed("/quit", "quit"))
+                return
+            typed = parse_typed(raw)
+            if typed is None:
+                continue
+            secret = None
+            if typed.wants_secret:
+                secret = await self._read_secret(inputs)
+                if secret is None:
+                    return
+            self._send(typed, secret)
+            if typed.is_quit:
+                return
+
+    async def _read_secret(self, inputs: asyncio.Queue[str | None]) -> str | None:
+        """The next input line, with echo off on a terminal (the reader thread owns stdin)."""
+        self.emit("secret word (next line, not shown):")
+        with _echo_off(self.stdin):
+            raw = await inputs.get()
+        return None if raw is None else raw.strip()
+
+    def _send(self, typed: Typed, secret: str | None = None) -> None:
+        try:
+            if typed.name is None:
+                self.conn.say(typed.text)
+            else:
+                self.conn.command(typed.name, typed.args, secret)
+        except ConnectionFailed as exc:
+            self.emit(f"! {exc}")

@@ -1,0 +1,519 @@
+"""The hub: sessions, login, rooms, nicks, commands and delivery rules. No I/O, no asyncio."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gameserver import names
+from gameserver.names import NameError_
+from gameserver.passwords import hash_password, verify_password
+from gameserver.protocol import (
+    CLIENT_MESSAGES,
+    PROTOCOL_VERSION,
+    AccountQuery,
+    Bye,
+    Command,
+    Error,
+    Hello,
+    HistoryPage,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Notice,
+    Ok,
+    PrivateMessage,
+    ProtocolError,
+    RemoteProtocolError,
+    Resume,
+    RoomMessage,
+    RoomState,
+    Say,
+    Welcome,
+    encode,
+    parse_message,
+)
+from gameserver.store import EVERYONE, Entry, SQLiteStore
+
+log = logging.getLogger("play.hub")
+
+LOBBY = "lobby"
+SCROLLBACK = 20
+MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
+MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
+TOKEN_LIFETIME = 24 * 3600.0
+HISTORY_PAGE_BYTES = 32 * 1024  # well under the 64 KiB frame limit
+
+
+class CommandError(Exception):
+    """A command cannot be done; `code` is stable, the message is for the user."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Work:
+    """Slow CPU work (password hashing) that a front door runs off its event loop.
+
+    The front door calls `run()` in a worker thread, then `done(result)` on the
+    loop thread.
+    """
+
+    run: Callable[[], Any]
+    done: Callable[[Any], None]
+
+
+@dataclass(eq=False)
+class Session:
+    """One connection, as the hub sees it; `send` and `close` are the front door's."""
+
+    send: Callable[[bytes], None]
+    close: Callable[[str], None]
+    peer: str = ""
+    user: str | None = None
+    nick: str = ""
+    room: Room | None = None
+    greeted: bool = False
+    busy: bool = False  # a login is being checked
+    closed: bool = False
+    login_failures: int = 0
+    bad_frames: int = 0
+
+
+@dataclass(eq=False)
+class Room:
+    name: str
+    members: dict[str, Session] = field(default_factory=dict)  # nick key -> session
+
+    def sessions(self) -> list[Session]:
+        return list(self.members.values())
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    handler: Callable[[Session, Command], None]
+    usage: str
+    help: str
+    aliases: tuple[str, ...] = ()
+
+
+class Hub:
+    """Takes what sessions send; decides what is delivered to whom."""
+
+    def __init__(self, store: SQLiteStore, *, server_name: str = "play",
+                 hasher: Callable[[str], str] = hash_password,
+                 verifier: Callable[[str, str], bool] = verify_password,
+                 request_commit: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.server_name = server_name
+        self.hasher = hasher
+        self.verifier = verifier
+        self.request_commit = request_commit
+        self.sessions: set[Session] = set()
+        self.online: dict[str, Session] = {}  # username key -> session
+        self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+        self.commands: dict[str, CommandSpec] = {}
+        self.extensions: list[Any] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self._commit_requested = False
+        self._install_chat_commands()
+
+    # ------------------------------------------------------------ front-door API
+
+    def connect(self, send: Callable[[bytes], None], close: Callable[[str], None],
+                peer: str = "") -> Session:
+        session = Session(send=send, close=close, peer=peer)
+        self.sessions.add(session)
+        return session
+
+    def receive(self, session: Session, item: dict[str, Any] | ProtocolError) -> Work | None:
+        """Handle one decoded frame (or the decoder's error) from a session."""
+        if session.closed:
+            return None
+        try:
+            if isinstance(item, ProtocolError):
+                raise item
+            message = parse_message(item, CLIENT_MESSAGES)
+            return self._dispatch(session, message)
+        except RemoteProtocolError as exc:
+            session.bad_frames += 1
+            log.info("bad frame from %s: %s", session.peer or "?", exc.message)
+            self.send(session, Error(code=exc.code, text=exc.message, id=_frame_id(item)))
+            if session.bad_frames >= MAX_BAD_FRAMES:
+                self.kick(session, "too many invalid frames", "protocol")
+        except CommandError as exc:
+            self.send(session, Error(code=exc.code, text=exc.message, id=_frame_id(item)))
+        except Exception as exc:  # a bug of ours: keep serving everyone, tell this user
+            log.error("internal error on a frame from %s: %r", session.peer or "?", exc)
+            self.send(session, Error(code="internal", id=_frame_id(item),
+                                     text="the server failed on that request; it was logged"))
+        return None
+
+    def disconnected(self, session: Session, reason: str) -> None:
+        """The connection is gone (closed, lost, or kicked)."""
+        if session.closed:
+            return
+        session.closed = True
+        self.sessions.discard(session)
+        if session.user is not None:
+            self._logout(session, reason)
+
+    def commit(self) -> None:
+        """Store what was queued, then deliver what waited for it (once per loop pass)."""
+        self._commit_requested = False
+        self.store.commit()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:  # one failed delivery must not stop the others
+                log.error("delivery failed: %r", exc)
+
+    def tick(self, now: float) -> None:
+        """Periodic housekeeping (turn timers); the front door calls it every second or so."""
+        for ext in self.extensions:
+            if hasattr(ext, "on_tick"):
+                ext.on_tick(now)
+
+    def shutdown(self, reason: str) -> None:
+        """Tell every client why and close them all."""
+        self.commit()
+        for session in list(self.sessions):
+            self.kick(session, reason, "shutdown", "server shutting down")
+        self.commit()
+
+    # ------------------------------------------------------------ delivery helpers
+
+    def send(self, session: Session, message: Message) -> None:
+        if not session.closed:
+            session.send(encode(message))
+
+    def deliver_to_room(self, room: Room, message: Message) -> None:
+        """Encode once, hand the same bytes to every member."""
+        frame = encode(message)
+        for member in room.members.values():
+            if not member.closed:
+                member.send(frame)
+
+    def deliver_to_all(self, message: Message) -> None:
+        frame = encode(message)
+        for member in self.online.values():
+            if not member.closed:
+                member.send(frame)
+
+    def session_of(self, user: str) -> Session | None:
+        return self.online.get(user.casefold())
+
+    def record(self, type_: str, sender: str, receiver: str, text: str,
+               then: Callable[[Entry], None]) -> Entry:
+        """Queue a history entry; `then(entry)` runs once it is stored."""
+        entry = self.store.add_message(type_, sender, receiver, text)
+        self.after_commit(lambda: then(entry))
+        return entry
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._after_commit.append(callback)
+        if not self._commit_requested and self.request_commit is not None:
+            self._commit_requested = True
+            self.request_commit()
+
+    def kick(self, session: Session, reason: str, code: str = "bye",
+             told_room: str | None = None) -> None:
+        """Say goodbye with a reason and close; the room hears `told_room` (default: reason)."""
+        if session.closed:
+            return
+        self.send(session, Bye(reason=reason, code=code))
+        session.close(reason)
+        self.disconnected(session, told_room or reason)
+
+    def add_command(self, name: str, handler: Callable[[Session, Command], None], usage: str,
+                    help: str, aliases: Iterable[str] = ()) -> None:
+        spec = CommandSpec(handler, usage, help, tuple(aliases))
+        for key in (name, *spec.aliases):
+            self.commands[key] = spec
+
+    # ------------------------------------------------------------ dispatch
+
+    def _dispatch(self, session: Session, message: Message) -> Work | None:
+        if isinstance(message, Hello):
+            return self._hello(session, message)
+        if not session.greeted:
+            raise CommandError("hello_first", "send a hello message first")
+        if isinstance(message, AccountQuery):
+            return self._account_query(session, message)
+        if isinstance(message, Login):
+            return self._login(session, message)
+        if isinstance(message, Resume):
+            return self._resume(session, message)
+        if session.user is None:
+            raise CommandError("not_logged_in", "log in first")
+        if isinstance(message, Say):
+            self._say(session, message)
+        elif isinstance(message, Command):
+            spec = self.commands.get(message.name.lower())
+            if spec is None:
+                raise CommandError("unknown_command",
+                                   f"unknown command /{message.name}; type /help for the list")
+            spec.handler(session, message)
+        return None
+
+    def _hello(self, session: Session, message: Hello) -> None:
+        if message.version != PROTOCOL_VERSION:
+            self.send(session, Error(code="version", text=(
+                f"this server speaks protocol version {PROTOCOL_VERSION}, "
+                f"not {message.version}; please update your client")))
+            self.kick(session, "protocol version mismatch", "version")
+            return None
+        session.greeted = True
+        self.send(session, Welcome(version=PROTOCOL_VERSION, server=self.server_name,
+                                   motd=f"welcome to {self.server_name}"))
+        return None
+
+    # ------------------------------------------------------------ login
+
+    def _account_query(self, session: Session, message: AccountQuery) -> None:
+        user = _checked(names.check_username, message.user)
+        account = self.store.account_hash(user)
+        self.send(session, Ok(id=message.id, data={
+            "user": account[0] if account else user, "registered": account is not None}))
+
+    def _login(self, session: Session, message: Login) -> Work | None:
+        if session.user is not None:
+            raise CommandError("already_logged_in", "you are already logged in")
+        if session.busy:
+            raise CommandError("busy", "your previous login is still being checked")
+        user = _checked(names.check_username, message.user)
+        if not message.password:
+            raise CommandError("bad_password", "the password must not be empty")
+        account = self.store.account_hash(user)
+        session.busy = True
+        if account is None:
+            password = message.password
+            return Work(run=lambda: self.hasher(password),
+                        done=lambda pwhash: self._registered(session, message.id, user, pwhash))
+        name, pwhash = account
+        password = message.password
+        return Work(run=lambda: self.verifier(password, pwhash),
+                    done=lambda ok: self._verified(session, message.id, name, ok))
+
+    def _registered(self, session: Session, msg_id: int, user: str, pwhash: str) -> None:
+        session.busy = False
+        if session.closed:
+            return
+        if not self.store.create_account(user, pwhash):
+            self.send(session, Error(code="retry", id=msg_id,
+                                     text=f"the account {user} was just created; log in again"))
+            return
+        log.info("new account %s from %s", user, session.peer)
+        self._logged_in(session, msg_id, user, registered=True)
+
+    def _verified(self, session: Session, msg_id: int, user: str, ok: bool) -> None:
+        session.busy = False
+        if session.closed:
+            return
+        if not ok:
+            session.login_failures += 1
+            self.send(session, Error(code="bad_password", id=msg_id,
+                                     text=f"wrong password for {user}"))
+            if session.login_failures >= MAX_LOGIN_FAILURES:
+                self.kick(session, "too many wrong passwords", "bad_password")
+            return
+        self._logged_in(session, msg_id, user)
+
+    def _resume(self, session: Session, message: Resume) -> None:
+        if session.user is not None:
+            raise CommandError("already_logged_in", "you are already logged in")
+        found = self.store.take_token(_token_digest(message.token))
+        if found is None or found[1] < time.time():
+            raise CommandError("bad_token", "that session token is not valid; log in again")
+        user, _, state = found
+        self._logged_in(session, message.id, user, room=state.get("room"),
+                        nick=state.get("nick"))
+
+    def _logged_in(self, session: Session, msg_id: int, user: str, *, registered: bool = False,
+                   room: str | None = None, nick: str | None = None) -> None:
+        old = self.online.get(user.casefold())
+        if old is not None:
+            room = room or (old.room.name if old.room else None)
+            nick = nick or old.nick
+            self.kick(old, "you logged in from another place", "replaced", "reconnected")
+        session.user = user
+        session.nick = nick or user
+        self.online[user.casefold()] = session
+        self.store.enter_scope(user, EVERYONE)
+        token = secrets.token_urlsafe(24)
+        self.store.save_token(_token_digest(token), user, time.time() + TOKEN_LIFETIME,
+                              {"room": room or LOBBY, "nick": session.nick})
+        verb = "registered and logged in" if registered else "logged in"
+        self.send(session, Ok(id=msg_id, text=f"{verb} as {user}",
+                              data={"user": user, "token": token, "online": len(self.online),
+                                    "registered": registered}))
+        self._deliver_queued_pms(session)
+        try:
+            self.join_room(session, room or LOBBY)
+        except CommandError:
+            self.join_room(session, LOBBY)
+        for ext in self.extensions:
+            if hasattr(ext, "on_login"):
+                ext.on_login(session)
+
+    def _deliver_queued_pms(self, session: Session) -> None:
+        assert session.user is not None
+        waiting = self.store.take_pending_pms(session.user)
+        if not waiting:
+            return
+        senders = sorted({e.sender for e in waiting}, key=str.casefold)
+        plural = "s" if len(waiting) != 1 else ""
+        self.send(session, notice(
+            f"{len(waiting)} private message{plural} waited for you, from {', '.join(senders)}"))
+        for entry in waiting:
+            self.send(session, PrivateMessage(sender=entry.sender, to=entry.receiver,
+                                              text=entry.text, ts=entry.ts, queued=True))
+        self.after_commit(lambda: None)  # the pending rows are deleted at the next commit
+
+    def _logout(self, session: Session, reason: str) -> None:
+        user = session.user
+        assert user is not None
+        for ext in self.extensions:
+            if hasattr(ext, "on_logout"):
+                ext.on_logout(session)
+        if session.room is not None:
+            self._leave_room(session, reason, logging_out=True)
+        if self.online.get(user.casefold()) is session:
+            del self.online[user.casefold()]
+        self.store.leave_scope(user, EVERYONE)
+        self.after_commit(lambda: None)
+
+    # ------------------------------------------------------------ rooms
+
+    def join_room(self, session: Session, name: str) -> Room:
+        name = _checked(names.check_room, name)
+        if session.room is not None and session.room.name == name:
+            raise CommandError("same_room", f"you are already in #{name}")
+        if session.room is not None:
+            self._leave_room(session, f"went to #{name}")
+        room = self.rooms.get(name)
+        if room is None:
+            room = self.rooms[name] = Room(name)
+        session.nick = self._free_nick(room, session.nick or session.user or "guest")
+        assert session.user is not None
+        self.deliver_to_room(room, Joined(room=name, nick=session.nick, user=session.user,
+                                          online=len(self.online)))
+        room.members[names.key(session.nick)] = session
+        session.room = room
+        self.store.enter_scope(session.user, name)
+        self.send(session, RoomState(
+            room=name, nick=session.nick, online=len(self.online),
+            members=[{"nick": s.nick, "user": s.user} for s in room.members.values()]))
+        self.send_history(session, "scrollback", self.store.room_scrollback(name, SCROLLBACK),
+                           room=name)
+        for ext in self.extensions:
+            if hasattr(ext, "on_enter_room"):
+                ext.on_enter_room(session, room)
+        return room
+
+    def _leave_room(self, session: Session, reason: str, logging_out: bool = False) -> None:
+        room = session.room
+        assert room is not None and session.user is not None
+        room.members.pop(names.key(session.nick), None)
+        session.room = None
+        self.store.leave_scope(session.user, room.name)
+        online = len(self.online) - (1 if logging_out else 0)
+        self.deliver_to_room(room, Left(room=room.name, nick=session.nick, user=session.user,
+                                        online=max(online, 0), reason=reason))
+        if not room.members and room.name != LOBBY and not self._room_in_use(room.name):
+            del self.rooms[room.name]
+
+    def _room_in_use(self, name: str) -> bool:
+        return any(getattr(ext, "room_in_use", lambda _n: False)(name) for ext in self.extensions)
+
+    def _free_nick(self, room: Room, wanted: str) -> str:
+        if names.key(wanted) not in room.members:
+            return wanted
+        for n in range(2, 1000):
+            candidate = f"{wanted[: names.NICK_MAX - len(str(n)) - 1]}_{n}"
+            if names.key(candidate) not in room.members:
+                return candidate
+        raise CommandError("room_full", f"no free nick in #{room.name}")
+
+    def send_history(self, session: Session, kind: str, entries: list[Entry],
+                      msg_id: int | None = None, room: str | None = None) -> None:
+        """Send entries in pages that each fit well inside one frame."""
+        pages: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        for entry in entries:
+            wire = entry.to_wire()
+            cost = len(encode(wire))
+            if pages[-1] and size + cost > HISTORY_PAGE_BYTES:
+                pages.append([])
+                size = 0
+            pages[-1].append(wire)
+            size += cost
+        for number, page in enumerate(pages):
+            self.send(session, HistoryPage(kind=kind, entries=page, page=number,
+                                           last=number == len(pages) - 1, id=msg_id, room=room))
+
+    # ------------------------------------------------------------ chat
+
+    def _say(self, session: Session, message: Say) -> None:
+        text = _clean_message(message.text)
+        for ext in self.extensions:
+            if hasattr(ext, "on_say") and ext.on_say(session, message.id, text):
+                return
+        room = session.room
+        if room is None:
+            raise CommandError("no_room", "you are not in a room; /join one")
+        nick, user = session.nick, session.user
+        assert user is not None
+
+        def deliver(entry: Entry) -> None:
+            self.deliver_to_room(room, RoomMessage(room=room.name, nick=nick, user=user,
+                                                   text=text, ts=entry.ts))
+            self.send(session, Ok(id=message.id))
+
+        self.record("ROOM", user, room.name, text, deliver)
+
+    def _install_chat_commands(self) -> None:
+        from gameserver import chatcommands
+
+        chatcommands.install(self)
+
+
+def _checked(check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except NameError_ as exc:
+        raise CommandError("bad_name", str(exc)) from None
+
+
+def _clean_message(text: str) -> str:
+    text = names.clean_text(text)
+    if not text:
+        raise CommandError("empty", "the message is empty")
+    if len(text) > names.TEXT_MAX:
+        raise CommandError("too_long", f"the message is longer than {names.TEXT_MAX} characters")
+    return text
+
+
+def notice(text: str, kind: str = "info", room: str | None = None) -> Message:
+    return Notice(text=text, kind=kind, room=room)
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _frame_id(item: object) -> int | None:
+    if isinstance(item, dict) and isinstance(item.get("id"), int):
+        return item["id"]
+    return None
+

@@ -1,0 +1,401 @@
+"""The play wire protocol, sans-IO: bytes in, typed messages out, and back (JSON Lines)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 64 * 1024  # bytes in one line, newline excluded
+
+
+class ProtocolError(Exception):
+    """Base of protocol errors; `code` is stable, the message is a human sentence."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LocalProtocolError(ProtocolError):
+    """We misused the API (built an invalid message): a bug on our side."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something that is not valid protocol."""
+
+
+# ---------------------------------------------------------------- messages
+
+_CHECKS: dict[str, Any] = {
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "list": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+}
+
+
+def _check(annotation: str, value: Any) -> bool:
+    kinds = [part.strip() for part in annotation.split("|")]
+    if value is None:
+        return "None" in kinds
+    for kind in kinds:
+        base = kind.split("[", 1)[0]
+        if base in _CHECKS and _CHECKS[base](value):
+            return True
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """A protocol message; subclasses set TYPE and declare their fields."""
+
+    TYPE: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _check(str(f.type), value):
+                raise LocalProtocolError(
+                    "bad_field", f"{self.TYPE}.{f.name} must be {f.type}, not {value!r}"
+                )
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.name] = value
+        return out
+
+
+# Client -> server.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hello(Message):
+    TYPE: ClassVar[str] = "hello"
+    version: int
+    client: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountQuery(Message):
+    """Does this username exist? (So a client asks a new user for a password twice.)"""
+
+    TYPE: ClassVar[str] = "account"
+    id: int
+    user: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Login(Message):
+    TYPE: ClassVar[str] = "login"
+    id: int
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resume(Message):
+    """Log in again with the session token a previous login returned."""
+
+    TYPE: ClassVar[str] = "resume"
+    id: int
+    token: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Say(Message):
+    """A plain typed line: chat to the room, or a game move."""
+
+    TYPE: ClassVar[str] = "say"
+    id: int
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command(Message):
+    """A slash command: `/name args`; `secret` carries text that must never be echoed."""
+
+    TYPE: ClassVar[str] = "cmd"
+    id: int
+    name: str
+    args: str = ""
+    secret: str | None = None
+
+
+# Server -> client: replies.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Welcome(Message):
+    TYPE: ClassVar[str] = "welcome"
+    version: int
+    server: str
+    motd: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ok(Message):
+    TYPE: ClassVar[str] = "ok"
+    id: int | None = None
+    text: str | None = None
+    lines: list[str] | None = None
+    data: dict | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Error(Message):
+    TYPE: ClassVar[str] = "error"
+    code: str
+    text: str
+    id: int | None = None
+
+
+# Server -> client: events.
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoomMessage(Message):
+    TYPE: ClassVar[str] = "room_msg"
+    room: str
+    nick: str
+    user: str
+    text: str
+    ts: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrivateMessage(Message):
+    TYPE: ClassVar[str] = "pm"
+    sender: str
+    to: str
+    text: str
+    ts: float
+    queued: bool = False  # stored while the receiver was offline
+
+
+@dataclass(frozen=True, kw_only=True)
+class Broadcast(Message):
+    TYPE: ClassVar[str] = "bm"
+    sender: str
+    text: str
+    ts: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice(Message):
+    """Something the server tells a user; `kind` is info, warn or game."""
+
+    TYPE: ClassVar[str] = "notice"
+    text: str
+    kind: str = "info"
+    room: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoomState(Message):
+    """Sent to a user who enters a room: who is there, and their own nick."""
+
+    TYPE: ClassVar[str] = "room"
+    room: str
+    nick: str
+    members: list[dict]
+    online: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Joined(Message):
+    TYPE: ClassVar[str] = "joined"
+    room: str
+    nick: str
+    user: str
+    online: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Left(Message):
+    TYPE: ClassVar[str] = "left"
+    room: str
+    nick: str
+    user: str
+    online: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Renamed(Message):
+    TYPE: ClassVar[str] = "renamed"
+    room: str
+    old: str
+    new: str
+    user: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryPage(Message):
+    """A page of history entries; `kind` is history (/history) or scrollback (room join)."""
+
+    TYPE: ClassVar[str] = "history"
+    kind: str
+    entries: list[dict]
+    page: int
+    last: bool
+    id: int | None = None
+    room: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GameState(Message):
+    TYPE: ClassVar[str] = "game"
+    game_id: int
+    game: str
+    room: str
+    players: list[str]
+    turn: str | None
+    board: list[str]
+    status: str
+    over: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class GameClosed(Message):
+    """A game's board should leave the screen (it ended a while ago, or was cancelled)."""
+
+    TYPE: ClassVar[str] = "game_closed"
+    game_id: int
+    room: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bye(Message):
+    """The server is closing this connection; `reason` says why."""
+
+    TYPE: ClassVar[str] = "bye"
+    reason: str
+    code: str = "bye"
+
+
+CLIENT_MESSAGES: dict[str, type[Message]] = {
+    m.TYPE: m for m in (Hello, AccountQuery, Login, Resume, Say, Command)
+}
+SERVER_MESSAGES: dict[str, type[Message]] = {
+    m.TYPE: m
+    for m in (
+        Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState,
+        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, Bye,
+    )
+}
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode(message: Message | dict[str, Any]) -> bytes:
+    """One frame: compact JSON, UTF-8, newline-terminated."""
+    obj = message.to_wire() if isinstance(message, Message) else message
+    data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    if len(data) - 1 > MAX_FRAME:
+        raise LocalProtocolError("frame_too_large", f"frame of {len(data)} bytes is over the limit")
+    return data
+
+
+def parse_message(obj: Any, table: dict[str, type[Message]]) -> Message:
+    """Turn a decoded JSON object into a typed message, or raise RemoteProtocolError."""
+    if not isinstance(obj, dict):
+        raise RemoteProtocolError("bad_message", "a frame must be a JSON object")
+    kind = obj.get("type")
+    cls = table.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise RemoteProtocolError("unknown_type", f"unknown message type {kind!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    args = {k: v for k, v in obj.items() if k in names}
+    try:
+        return cls(**args)
+    except TypeError as exc:  # a missing field
+        missing = sorted(n for n in names if n not in obj)
+        raise RemoteProtocolError(
+            "bad_message", f"{kind} message is missing {', '.join(missing) or 'fields'}"
+        ) from exc
+    except LocalProtocolError as exc:  # a wrong-typed field, sent by the peer
+        raise RemoteProtocolError("bad_message", exc.message) from exc
+
+
+# ---------------------------------------------------------------- decoding
+
+
+@dataclass
+class Decoder:
+    """Incremental JSON Lines decoder: feed bytes, iterate frames (dicts or errors).
+
+    Split and joined reads are both fine. A line longer than `max_frame` is never
+    buffered past the limit: it yields one RemoteProtocolError and the rest of that
+    line is discarded as it arrives.
+    """
+
+    max_frame: int = MAX_FRAME
+    _buffer: bytearray = field(default_factory=bytearray)
+    _discarding: bool = False
+
+    def feed(self, data: bytes) -> Iterator[dict[str, Any] | RemoteProtocolError]:
+        """Add bytes; yield each complete frame decoded (or the error it caused)."""
+        buf = self._buffer
+        buf += data
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            line = bytes(buf[start:end])
+            start = end + 1
+            if self._discarding:
+                self._discarding = False
+                continue
+            if len(line) > self.max_frame:
+                yield _too_large(self.max_frame)
+                continue
+            item = decode_line(line)
+            if item is not None:
+                yield item
+        del buf[:start]
+        if len(buf) > self.max_frame:
+            buf.clear()
+            if not self._discarding:
+                self._discarding = True
+                yield _too_large(self.max_frame)
+        elif self._discarding:
+            buf.clear()
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of a line not finished yet."""
+        return len(self._buffer)
+
+
+def _too_large(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError("frame_too_large", f"a frame is longer than {limit} bytes")
+
+
+def decode_line(line: bytes) -> dict[str, Any] | RemoteProtocolError | None:
+    """Decode one line (no newline); blank lines are ignored (None)."""
+    line = line.rstrip(b"\r")
+    if not line.strip():
+        return None
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return RemoteProtocolError("bad_utf8", "a frame is not valid UTF-8")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return RemoteProtocolError("bad_json", "a frame is not valid JSON")
+    if not isinstance(obj, dict):
+        return RemoteProtocolError("bad_message", "a frame must be a JSON object")
+    return obj

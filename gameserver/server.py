@@ -1,0 +1,263 @@
+"""The TCP front door: asyncio connections speaking JSON Lines, translated for the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from gameserver.hub import Hub, Session, Work
+from gameserver.protocol import Decoder
+from gameserver.store import SQLiteStore
+
+log = logging.getLogger("play.server")
+
+OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
+TICK_SECONDS = 1.0
+
+
+class ServerError(Exception):
+    """The server cannot start; the message says why in words a user can act on."""
+
+
+def bind_error_message(exc: OSError, host: str, port: int) -> str:
+    """Turn a bind failure into one sentence."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot listen on {host!r}: unknown host or address"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is already in use (is another server running?); "
+                "choose another with --port, or --port 0 for any free port")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied to listen on port {port} (ports below 1024 need privileges)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"the address {host} is not available on this machine"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+
+
+class Connection(asyncio.Protocol):
+    """One client socket: decode what arrives, buffer what leaves, flush once per loop pass."""
+
+    def __init__(self, server: ChatServer) -> None:
+        self.server = server
+        self.decoder = Decoder()
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.out: list[bytes] = []
+        self.closing = False
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername")
+        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.session = self.server.hub.connect(self.queue, self.close, label)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        assert session is not None
+        hub = self.server.hub
+        for item in self.decoder.feed(data):
+            if session.closed:
+                break
+            work = hub.receive(session, item)
+            if work is not None:
+                self.server.run_work(work)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.server.dirty.discard(self)
+        if self.session is not None and not self.session.closed:
+            reason = "quit" if exc is None else "connection lost"
+            log.info("%s: %s", self.session.peer, f"lost: {exc}" if exc else "closed")
+            self.server.hub.disconnected(self.session, reason)
+
+    # the hub's side
+
+    def queue(self, frame: bytes) -> None:
+        if self.closing:
+            return
+        if not self.out:
+            self.server.mark_dirty(self)
+        self.out.append(frame)
+
+    def flush(self) -> None:
+        transport = self.transport
+        if not self.out or transport is None or transport.is_closing():
+            self.out.clear()
+            return
+        data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
+        self.out.clear()
+        transport.write(data)
+        if transport.get_write_buffer_size() > OUTPUT_LIMIT and self.session is not None:
+            log.info("%s: not reading, disconnected", self.session.peer)
+            self.server.hub.kick(
+                self.session,
+                f"disconnected: you stopped reading and over {OUTPUT_LIMIT // 1024} KiB waited",
+                "slow_reader",
+            )
+            transport.abort()
+
+    def close(self, reason: str) -> None:
+        """Send what is queued (the goodbye), then close."""
+        self.flush()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class ChatServer:
+    """A running server: `async with ChatServer(...) as server:`; `.port` after binding."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5220, *,
+                 data_dir: str | Path, name: str = "play", hash_workers: int = 2) -> None:
+        self.host = host
+        self.requested_port = port
+        self.data_dir = Path(data_dir)
+        self.name = name
+        self.hash_workers = hash_workers
+        self.connections: set[Connection] = set()
+        self.dirty: set[Connection] = set()
+        self._flush_scheduled = False
+        self._server: asyncio.Server | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self._stopped: asyncio.Event | None = None
+        self.store: SQLiteStore | None = None
+        self._hub: Hub | None = None
+        self.port = 0
+
+    @property
+    def hub(self) -> Hub:
+        assert self._hub is not None, "server not started"
+        return self._hub
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_log_loop_error)
+        self._stopped = asyncio.Event()
+        try:
+            self.store = SQLiteStore(self.data_dir / "play.db")
+        except Exception as exc:  # sqlite3.Error or OSError: the data directory is unusable
+            raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
+        self._hub = Hub(self.store, server_name=self.name,
+                        request_commit=lambda: loop.call_soon(self.hub.commit))
+        self._install_extensions()
+        self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash")
+        try:
+            self._server = await loop.create_server(
+                lambda: Connection(self), self.host, self.requested_port,
+                reuse_address=True, backlog=4096,
+            )
+        except OSError as exc:
+            self._close_resources()
+            raise ServerError(bind_error_message(exc, self.host, self.requested_port)) from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
+        log.info("listening on %s:%d", self.host, self.port)
+
+    def _install_extensions(self) -> None:
+        try:
+            from gameserver.gamehost import GameHost
+        except ImportError:  # games not installed in this build
+            return
+        GameHost.install(self.hub)
+
+    async def __aenter__(self) -> ChatServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop("the server is shutting down")
+
+    async def wait_stopped(self) -> None:
+        assert self._stopped is not None
+        await self._stopped.wait()
+
+    async def stop(self, reason: str) -> None:
+        """Tell every client why, close them, stop listening, store everything."""
+        if self._stopped is None or self._stopped.is_set():
+            return
+        if self._server is not None:
+            self._server.close()
+        if self._hub is not None:
+            self.hub.shutdown(reason)
+        self.flush_all()
+        await asyncio.sleep(0.05)  # let the goodbyes leave
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._close_resources()
+        self._stopped.set()
+
+    def _close_resources(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception as exc:  # a failing disk must not hide the shutdown reason
+                log.error("closing the store failed: %s", exc)
+            self.store = None
+
+    # plumbing used by connections
+
+    def mark_dirty(self, conn: Connection) -> None:
+        self.dirty.add(conn)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush_all)
+
+    def flush_all(self) -> None:
+        self._flush_scheduled = False
+        dirty, self.dirty = self.dirty, set()
+        for conn in dirty:
+            conn.flush()
+
+    def run_work(self, work: Work) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._executor is not None
+        future = loop.run_in_executor(self._executor, work.run)
+
+        def finished(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                log.error("background work failed: %s", exc)
+                return
+            work.done(fut.result())
+
+        future.add_done_callback(finished)
+
+    def _on_tick(self) -> None:
+        try:
+            self.hub.tick(time.time())
+        finally:
+            self._tick = asyncio.get_running_loop().call_later(TICK_SECONDS, self._on_tick)
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """One line per failure (accept errors, stray callbacks), never a traceback to a user."""
+    exc = context.get("exception")
+    log.error("%s%s", context.get("message", "error"), f": {exc!r}" if exc else "")
