@@ -39,7 +39,8 @@ def install(hub: Hub) -> None:
         rooms = sorted(hub.rooms.values(), key=lambda r: (-len(r.members), r.name))
         lines = [f"#{r.name}  {len(r.members)} member{'s' if len(r.members) != 1 else ''}"
                  for r in rooms]
-        hub.send(session, Ok(id=message.id, text=f"{len(rooms)} room{'s' if len(rooms) != 1 else ''}:", lines=lines,
+        plural = "s" if len(rooms) != 1 else ""
+        hub.send(session, Ok(id=message.id, text=f"{len(rooms)} room{plural}:", lines=lines,
                              data={"rooms": {r.name: len(r.members) for r in rooms}}))
 
     def join(session: Session, message: Command) -> None:

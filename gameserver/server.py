@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gameserver.hub import Hub, Session, Work
+from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.protocol import Decoder
 from gameserver.store import SQLiteStore
 
@@ -111,6 +112,7 @@ class Connection(asyncio.Protocol):
                 self.session,
                 f"disconnected: you stopped reading and over {OUTPUT_LIMIT // 1024} KiB waited",
                 "slow_reader",
+                "not reading",
             )
             transport.abort()
 
@@ -126,12 +128,14 @@ class ChatServer:
     """A running server: `async with ChatServer(...) as server:`; `.port` after binding."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5220, *,
-                 data_dir: str | Path, name: str = "play", hash_workers: int = 2) -> None:
+                 data_dir: str | Path, name: str = "play", hash_workers: int = 2,
+                 scrypt_n: int = DEFAULT_N) -> None:
         self.host = host
         self.requested_port = port
         self.data_dir = Path(data_dir)
         self.name = name
         self.hash_workers = hash_workers
+        self.scrypt_n = scrypt_n
         self.connections: set[Connection] = set()
         self.dirty: set[Connection] = set()
         self._flush_scheduled = False
@@ -156,7 +160,9 @@ class ChatServer:
             self.store = SQLiteStore(self.data_dir / "play.db")
         except Exception as exc:  # sqlite3.Error or OSError: the data directory is unusable
             raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
+        n = self.scrypt_n
         self._hub = Hub(self.store, server_name=self.name,
+                        hasher=lambda password: hash_password(password, n),
                         request_commit=lambda: loop.call_soon(self.hub.commit))
         self._install_extensions()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash")

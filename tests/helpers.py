@@ -1,0 +1,209 @@
+"""Test helpers: a real server on 127.0.0.1 port 0, raw protocol clients, subprocess servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gameserver.server import ChatServer
+
+T = TypeVar("T")
+FAST_SCRYPT_N = 2**4  # tests hash many passwords; the format and code path are the same
+WAIT = 5.0
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run an async test body with a hard time bound."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@contextlib.asynccontextmanager
+async def running_server(data_dir: Path, **kwargs: Any) -> AsyncIterator[ChatServer]:
+    kwargs.setdefault("scrypt_n", FAST_SCRYPT_N)
+    server = ChatServer("127.0.0.1", 0, data_dir=data_dir, **kwargs)
+    async with server:
+        yield server
+
+
+class RawClient:
+    """Speaks the wire protocol directly, so tests see exactly what the server sends."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.seen: list[dict[str, Any]] = []  # every frame read, in order
+        self._unread: list[dict[str, Any]] = []
+        self._id = 0
+        self.user = ""
+
+    @classmethod
+    async def connect(cls, port: int) -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
+        return cls(reader, writer)
+
+    def next_id(self) -> int:
+        self._id += 1
+        return self._id
+
+    async def send(self, obj: dict[str, Any] | bytes) -> None:
+        data = obj if isinstance(obj, bytes) else json.dumps(obj).encode() + b"\n"
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_frame(self, timeout: float = WAIT) -> dict[str, Any] | None:
+        """The next frame, or None at end of stream."""
+        if self._unread:
+            return self._unread.pop(0)
+        line = await asyncio.wait_for(self.reader.readline(), timeout)
+        if not line:
+            return None
+        frame = json.loads(line)
+        self.seen.append(frame)
+        return frame
+
+    async def expect(self, type_: str, timeout: float = WAIT,
+                     where: Callable[[dict[str, Any]], bool] | None = None,
+                     **fields: Any) -> dict[str, Any]:
+        """Read until a frame of `type_` whose fields match; others are kept for later."""
+        skipped: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {type_} {fields} within {timeout}s; "
+                                         f"got {skipped + self._unread}")
+                frame = await self.read_frame(left)
+                if frame is None:
+                    raise AssertionError(f"connection closed waiting for {type_} {fields}; "
+                                         f"got {skipped}")
+                if frame.get("type") == type_ and all(
+                        frame.get(k) == v for k, v in fields.items()) and (
+                        where is None or where(frame)):
+                    return frame
+                skipped.append(frame)
+        finally:
+            self._unread = skipped + self._unread
+
+    async def drain_frames(self, quiet: float = 0.2) -> list[dict[str, Any]]:
+        """Every frame that arrives until none has for `quiet` seconds."""
+        got = list(self._unread)
+        self._unread.clear()
+        while True:
+            try:
+                frame = await self.read_frame(quiet)
+            except TimeoutError:
+                return got
+            if frame is None:
+                return got
+            got.append(frame)
+
+    async def request(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Send a message with a fresh id; return its ok or error reply."""
+        obj = {**obj, "id": self.next_id()}
+        await self.send(obj)
+        return await self.expect_reply(obj["id"])
+
+    async def expect_reply(self, msg_id: int) -> dict[str, Any]:
+        skipped: list[dict[str, Any]] = []
+        try:
+            while True:
+                frame = await self.read_frame()
+                if frame is None:
+                    raise AssertionError(f"connection closed waiting for reply {msg_id}")
+                if frame.get("type") in ("ok", "error") and frame.get("id") == msg_id:
+                    return frame
+                skipped.append(frame)
+        finally:
+            self._unread = skipped + self._unread
+
+    async def command(self, name: str, args: str = "", **extra: Any) -> dict[str, Any]:
+        return await self.request({"type": "cmd", "name": name, "args": args, **extra})
+
+    async def say(self, text: str) -> dict[str, Any]:
+        return await self.request({"type": "say", "text": text})
+
+    async def hello(self) -> dict[str, Any]:
+        await self.send({"type": "hello", "version": 1, "client": "test"})
+        return await self.expect("welcome")
+
+    async def login(self, user: str, password: str = "secret") -> dict[str, Any]:
+        reply = await self.request({"type": "login", "user": user, "password": password})
+        if reply["type"] == "ok":
+            self.user = user
+            await self.expect("room")
+        return reply
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError, ConnectionError):
+            await self.writer.wait_closed()
+
+
+async def logged_in(port: int, user: str, password: str = "secret") -> RawClient:
+    client = await RawClient.connect(port)
+    await client.hello()
+    reply = await client.login(user, password)
+    assert reply["type"] == "ok", reply
+    return client
+
+
+# ---------------------------------------------------------------- subprocesses
+
+
+def play_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gameclient.cli", *args]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PLAY_PASSWORD", None)
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class ServerProcess:
+    """`play host --headless --port 0` as a real process; `.port` once it listens."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            play_command("host", "--headless", "--port", "0", "--data-dir", str(data_dir)),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=child_env(), text=True,
+        )
+        self.output: list[str] = []
+        self.port = self._wait_for_port()
+
+    def _wait_for_port(self) -> int:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = re.search(r"listening on [\d.]+:(\d+)", line)
+            if match and "play server" in line:
+                return int(match.group(1))
+        self.proc.kill()
+        raise AssertionError(f"server did not start: {''.join(self.output)}")
+
+    def stop(self, timeout: float = 10) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=timeout)
+        return "".join(self.output) + (out or "")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.communicate(timeout=10)
