@@ -414,8 +414,9 @@ class Hub:
         self.send(session, RoomState(
             room=name, nick=session.nick, online=len(self.online),
             members=[{"nick": s.nick, "user": s.user} for s in room.members.values()]))
-        self.send_history(session, "scrollback", self.store.room_scrollback(name, SCROLLBACK),
-                           room=name)
+        earlier = self.store.room_scrollback(name, SCROLLBACK)
+        if earlier:
+            self.send_history(session, "scrollback", earlier, room=name)
         for ext in self.extensions:
             if hasattr(ext, "on_enter_room"):
                 ext.on_enter_room(session, room)

@@ -259,9 +259,9 @@ class GameState(Message):
     game: str
     room: str
     players: list[str]
-    turn: str | None
     board: list[str]
     status: str
+    turn: str | None = None
     over: bool = False
 
 

@@ -85,7 +85,7 @@ class Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         self.server.dirty.discard(self)
         if self.session is not None and not self.session.closed:
-            reason = "quit" if exc is None else "connection lost"
+            reason = "connection lost"
             log.info("%s: %s", self.session.peer, f"lost: {exc}" if exc else "closed")
             self.server.hub.disconnected(self.session, reason)
 

@@ -107,6 +107,15 @@ class RawClient:
                 return got
             got.append(frame)
 
+    async def wait_closed(self, timeout: float = WAIT) -> list[dict[str, Any]]:
+        """Read until the server closes the connection; the frames read on the way."""
+        got = list(self._unread)
+        self._unread.clear()
+        deadline = time.monotonic() + timeout
+        while (frame := await self.read_frame(max(deadline - time.monotonic(), 0.01))):
+            got.append(frame)
+        return got
+
     async def request(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Send a message with a fresh id; return its ok or error reply."""
         obj = {**obj, "id": self.next_id()}
