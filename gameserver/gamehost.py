@@ -1,0 +1,398 @@
+"""Games carried by chat: tables, seats, move routing, turn timers and saving. No I/O."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from games.base import Game, GameError, Outcome, Termination
+from games.registry import find_games
+from gameserver.hub import CommandError, Room, Session
+from gameserver.protocol import GameClosed, GameState, Message, Notice, Ok
+
+if TYPE_CHECKING:
+    from gameserver.hub import Hub
+
+log = logging.getLogger("play.games")
+
+BOT = "(bot)"  # not a valid username, so no account can ever take the bot's seat
+TURN_TIMEOUT = 300.0  # seconds a turn may stay unplayed before the room is told
+CLOSE_AFTER = 120.0  # seconds a finished board stays on screen
+SAVE_VERSION = 1
+
+
+def duration(seconds: float) -> str:
+    """Seconds as words: '5 minutes', '1 minute', '30 seconds'."""
+    if seconds >= 60:
+        n, unit = round(seconds / 60), "minute"
+    else:
+        n, unit = max(1, round(seconds)), "second"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+@dataclass(eq=False)
+class Table:
+    """One game in a room: an invitation while a seat is free, then the game itself.
+
+    `seats` is the seat order the game will use; None marks a free seat. Players are
+    account usernames (seats belong to accounts, not connections) or BOT.
+    """
+
+    id: int
+    room: str
+    kind: type[Game]
+    host: str
+    seats: list[str | None]
+    invitee: str | None = None  # who may take a free seat; None = anyone in the room
+    game: Game | None = None
+    since: float = 0.0  # when the current turn (or the invitation) began
+    warned: bool = False  # the room was told this turn is overdue
+    ended_at: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    @property
+    def live(self) -> bool:
+        return self.game is not None and not self.game.is_over
+
+    @property
+    def over(self) -> bool:
+        return self.game is not None and self.game.is_over
+
+    def humans(self) -> list[str]:
+        return [p for p in self.seats if p is not None and p != BOT]
+
+    def has_seat(self, user: str) -> bool:
+        return user in self.seats
+
+    def label(self) -> str:
+        return f"game {self.id} ({self.name})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": SAVE_VERSION,
+            "game_name": self.name,
+            "host": self.host,
+            "seats": list(self.seats),
+            "invitee": self.invitee,
+            "since": self.since,
+            "warned": self.warned,
+            "game": None if self.game is None else self.game.to_json(),
+        }
+
+
+class GameHost:
+    """The hub extension that runs games in rooms; see GameHost.install."""
+
+    def __init__(self, hub: Hub, *, games: Mapping[str, type[Game]] | None = None,
+                 turn_timeout: float = TURN_TIMEOUT, close_after: float = CLOSE_AFTER,
+                 rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.hub = hub
+        self.games: dict[str, type[Game]] = dict(find_games() if games is None else games)
+        self.turn_timeout = turn_timeout
+        self.close_after = close_after
+        self.rng = rng if rng is not None else random.Random(os.urandom(16))
+        self.clock = clock
+        self.tables: dict[int, Table] = {}
+        self.last_finished: dict[str, Table] = {}  # user -> their latest finished game
+
+    @classmethod
+    def install(cls, hub: Hub, **options: Any) -> GameHost:
+        """Create the host, resume saved games, register the commands and hooks."""
+        from gameserver import gamecommands
+
+        host = cls(hub, **options)
+        host.load()
+        hub.extensions.append(host)
+        gamecommands.install(host)
+        return host
+
+    # ------------------------------------------------------------ saving
+
+    def load(self) -> None:
+        """Resume every unfinished game and open invitation the store holds."""
+        for game_id, room, state in self.hub.store.live_games():
+            try:
+                table = self._restore(game_id, room, state)
+            except (GameError, KeyError, TypeError, ValueError) as exc:
+                log.warning("cannot resume game %d in #%s: %s", game_id, room, exc)
+                continue
+            if table is None:
+                continue
+            self.tables[game_id] = table
+            game = table.game
+            # The server may have stopped between a move and the bot's answer.
+            if game is not None and (game.is_over or game.turn() == BOT):
+                self._bot_turns(table)
+                self.after_move(table)
+        if self.tables:
+            log.info("resumed %d game(s)", len(self.tables))
+
+    def _restore(self, game_id: int, room: str, state: Mapping[str, Any]) -> Table | None:
+        kind = self.games.get(str(state["game_name"]).casefold())
+        if kind is None:
+            log.warning("game %d in #%s needs %r, which is not installed; left as is",
+                        game_id, room, state["game_name"])
+            return None
+        seats = [None if s is None else str(s) for s in state["seats"]]
+        game = None if state["game"] is None else kind.from_json(state["game"])
+        # Downtime is nobody's fault: every resumed turn gets a fresh period.
+        return Table(id=game_id, room=room, kind=kind, host=str(state["host"]), seats=seats,
+                     invitee=state.get("invitee"), game=game, since=self.clock())
+
+    def save(self, table: Table, *, gone: bool = False) -> None:
+        """Write the table at once; `gone` marks it finished or cancelled (never resumed)."""
+        self.hub.store.save_game(table.id, table.room, table.to_json(), table.over or gone)
+
+    def create(self, room: str, kind: type[Game], host: str, seats: list[str | None],
+               invitee: str | None = None) -> Table:
+        table = Table(id=0, room=room, kind=kind, host=host, seats=seats, invitee=invitee,
+                      since=self.clock())
+        table.id = self.hub.store.save_game(None, room, table.to_json(), False)
+        self.tables[table.id] = table
+        return table
+
+    # ------------------------------------------------------------ looking up
+
+    def room_tables(self, room: str) -> list[Table]:
+        return sorted((t for t in self.tables.values() if t.room == room), key=lambda t: t.id)
+
+    def user_tables(self, user: str) -> list[Table]:
+        return sorted((t for t in self.tables.values() if t.has_seat(user) and not t.over),
+                      key=lambda t: t.id)
+
+    def table(self, game_id: int) -> Table:
+        table = self.tables.get(game_id)
+        if table is None:
+            raise CommandError("no_such_game", f"there is no game {game_id} running")
+        return table
+
+    # ------------------------------------------------------------ delivering
+
+    def to_room(self, room: str, message: Message) -> None:
+        target: Room | None = self.hub.rooms.get(room)
+        if target is not None:  # nobody there (e.g. just after a restart): nothing to do
+            self.hub.deliver_to_room(target, message)
+
+    def notify(self, room: str, text: str) -> None:
+        self.to_room(room, Notice(text=text, kind="game", room=room))
+
+    def state_of(self, table: Table) -> GameState:
+        game = table.game
+        assert game is not None
+        return GameState(game_id=table.id, game=table.name, room=table.room,
+                         players=list(game.players), turn=game.turn(), board=game.render(),
+                         status=game.status(), over=game.is_over)
+
+    def invite_text(self, table: Table) -> str:
+        free = table.seats.count(None)
+        if table.invitee is not None:
+            return (f"{table.host} invites {table.invitee} to {table.name} (game {table.id}):"
+                    f" {table.invitee}, type /accept {table.id} or /decline {table.id}")
+        more = "" if free == 1 else f" ({free} seats free)"
+        return (f"{table.host} wants to play {table.name} (game {table.id}):"
+                f" /accept {table.id} to take the seat{more}")
+
+    def show_room(self, session: Session, room: str) -> int:
+        """Send one session the room's boards and open invitations; how many there were."""
+        tables = self.room_tables(room)
+        for table in tables:
+            if table.game is not None:
+                self.hub.send(session, self.state_of(table))
+            else:
+                self.hub.send(session, Notice(text=self.invite_text(table), kind="game",
+                                              room=room))
+        return len(tables)
+
+    # ------------------------------------------------------------ playing
+
+    def start(self, table: Table, options: Mapping[str, str] | None = None) -> None:
+        """Every seat is taken: create the game and show it to the room."""
+        players = [p for p in table.seats if p is not None]
+        table.game = table.kind.new(players, self.rng, options)
+        table.invitee = None
+        table.since = self.clock()
+        table.warned = False
+        # A new game pushes the room's finished boards off the screen.
+        for old in self.room_tables(table.room):
+            if old.over:
+                self.close(old)
+        self.notify(table.room, f"{', '.join(players)}: {table.label()} begins."
+                                f" {table.kind.how_to_play}")
+        self._bot_turns(table)
+        self.after_move(table)
+
+    def move(self, session: Session, table: Table, move: Any, msg_id: int | None) -> None:
+        """Check and apply a parsed move for the session's account, or raise CommandError."""
+        user = session.user
+        game = table.game
+        assert user is not None
+        if game is None:
+            raise CommandError("not_started",
+                               f"game {table.id} has not started; it waits for /accept")
+        try:
+            game.push(move, user)
+        except GameError as exc:
+            raise CommandError("illegal_move", f"game {table.id}: {exc}") from None
+        self.notify(table.room, f"game {table.id}: {user} played {move}")
+        self._bot_turns(table)
+        self.after_move(table)
+        self.hub.send(session, Ok(id=msg_id))
+
+    def _bot_turns(self, table: Table) -> None:
+        """The bot answers at once, on the same pass as the move it answers."""
+        game = table.game
+        while game is not None and not game.is_over and game.turn() == BOT:
+            move = game.bot_move(self.rng)
+            if move is None:  # a game that claims a bot but has no move: end, don't hang
+                game.forfeit(BOT)
+                break
+            game.push(move, BOT)
+            self.notify(table.room, f"game {table.id}: {BOT} played {move}")
+
+    def end_by(self, table: Table, player: str, termination: Termination) -> None:
+        """Resign or forfeit for player; raises CommandError if the game refuses."""
+        game = table.game
+        assert game is not None
+        try:
+            if termination is Termination.RESIGN:
+                game.resign(player)
+            else:
+                game.forfeit(player)
+        except GameError as exc:
+            raise CommandError("cannot_resign", f"game {table.id}: {exc}") from None
+        self.after_move(table)
+
+    def after_move(self, table: Table) -> None:
+        """The board changed: restart the turn clock, save, show the room, settle an end."""
+        table.since = self.clock()
+        table.warned = False
+        self.save(table)
+        self.to_room(table.room, self.state_of(table))
+        if table.over:
+            self._finish(table)
+
+    def _finish(self, table: Table) -> None:
+        game = table.game
+        assert game is not None
+        outcome = game.outcome()
+        assert outcome is not None
+        table.ended_at = self.clock()
+        for user, result in results(outcome, game.players):
+            self.hub.store.add_result(user, table.name, result)
+        for user in table.humans():
+            self.last_finished[user] = table
+        text = f"{table.label()} is over: {outcome.summary}"
+        room = table.room
+        self.hub.record("GAME", table.name, room, text, then=lambda _entry: self.notify(room, text))
+
+    def cancel(self, table: Table, text: str) -> None:
+        """Drop an invitation (declined, withdrawn or expired)."""
+        self.tables.pop(table.id, None)
+        self.save(table, gone=True)
+        self.notify(table.room, text)
+
+    def close(self, table: Table) -> None:
+        """Take a finished board off the room's screens."""
+        self.tables.pop(table.id, None)
+        self.to_room(table.room, GameClosed(game_id=table.id, room=table.room))
+
+    # ------------------------------------------------------------ hub hooks
+
+    def on_say(self, session: Session, msg_id: int, text: str) -> bool:
+        """A plain line that parses as a move in exactly one of the sender's games is it."""
+        room, user = session.room, session.user
+        if room is None or user is None:
+            return False
+        candidates: list[tuple[Table, Any]] = []
+        for table in self.room_tables(room.name):
+            game = table.game
+            if game is None or game.is_over:
+                continue
+            if not (table.kind.open_play or user in game.players):
+                continue
+            try:
+                candidates.append((table, game.parse_move(text)))
+            except GameError:
+                continue
+            except Exception as exc:  # a plugin bug must not turn chat into an error
+                log.error("%s.parse_move(%r) failed: %r", table.name, text, exc)
+        if not candidates:
+            return False
+        if len(candidates) > 1:
+            ids = ", ".join(str(t.id) for t, _ in candidates)
+            raise CommandError("which_game", f"{text!r} could be a move in games {ids};"
+                                             f" say which: /move ID {text}")
+        table, move = candidates[0]
+        self.move(session, table, move, msg_id)
+        return True
+
+    def on_enter_room(self, session: Session, room: Room) -> None:
+        self.show_room(session, room.name)
+
+    def on_login(self, session: Session) -> None:
+        """Point a returning player at games waiting for them in other rooms."""
+        user = session.user
+        here = session.room.name if session.room is not None else None
+        if user is None:
+            return
+        for table in self.user_tables(user):
+            if table.room != here and table.game is not None:
+                self.hub.send(session, Notice(
+                    kind="game", text=f"your {table.label()} is waiting in #{table.room}:"
+                                      f" /join {table.room}"))
+
+    def on_tick(self, now: float) -> None:
+        for table in list(self.tables.values()):
+            try:
+                self._tick_table(table, now)
+            except Exception as exc:  # one broken game must not stop the others' clocks
+                log.error("timer of game %d failed: %r", table.id, exc)
+
+    def _tick_table(self, table: Table, now: float) -> None:
+        waited = now - table.since
+        if table.over:
+            if table.ended_at is not None and now - table.ended_at >= self.close_after:
+                self.close(table)
+            return
+        if table.game is None:
+            if waited >= 2 * self.turn_timeout:
+                self.cancel(table, f"{table.host}'s invitation to {table.name}"
+                                   f" (game {table.id}) expired")
+            return
+        turn = table.game.turn()
+        absent = turn if turn is not None else table.game.players[0]
+        if absent == BOT:
+            return
+        if waited >= 2 * self.turn_timeout:
+            self.end_by(table, absent, Termination.FORFEIT)
+        elif waited >= self.turn_timeout and not table.warned:
+            table.warned = True
+            self.save(table)
+            period = duration(self.turn_timeout)
+            who = f"{absent} has not moved" if turn is not None else "nobody has moved"
+            self.notify(table.room, f"{table.label()}: {who} for {period};"
+                                    f" {absent} forfeits if there is no move in {period} more")
+
+    def room_in_use(self, room_name: str) -> bool:
+        return any(t.room == room_name for t in self.tables.values())
+
+
+def results(outcome: Outcome, players: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(user, 'win'|'loss'|'draw') for every human the outcome concerns; bots don't count.
+
+    Winners and losers may include people without a seat (hangman's guessers).
+    """
+    if outcome.termination is Termination.DRAW:
+        pairs = [(p, "draw") for p in players]
+    else:
+        pairs = [(p, "win") for p in outcome.winners] + [(p, "loss") for p in outcome.losers]
+    return [(user, result) for user, result in pairs if user != BOT]

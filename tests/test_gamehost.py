@@ -1,0 +1,348 @@
+"""GameHost: invitations, move routing, private errors, bot, timers, stats and commands."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from helpers import RawClient, logged_in, run, running_server
+
+from games.base import Outcome, Termination
+from gameserver.gamehost import BOT, GameHost, duration, results
+from gameserver.server import ChatServer
+
+
+def gamehost(server: ChatServer) -> GameHost:
+    return next(e for e in server.hub.extensions if isinstance(e, GameHost))
+
+
+def filled(frame: dict[str, Any]) -> int:
+    return sum(row.count("X") + row.count("O") for row in frame["board"][1:6:2])
+
+
+def free_squares(frame: dict[str, Any]) -> list[str]:
+    """Empty squares of a tic-tac-toe board, in a fixed order."""
+    free = []
+    for row, line in zip("123", frame["board"][1:6:2], strict=True):
+        for col, cell in zip("abc", line[4:].split(" | "), strict=True):
+            if cell.strip() == ".":
+                free.append(col + row)
+    return free
+
+
+async def ttt(x: RawClient, o: RawClient) -> int:
+    gid = (await x.command("game", f"tictactoe {o.user}"))["data"]["game_id"]
+    assert (await o.command("accept", str(gid)))["type"] == "ok"
+    await x.expect("game", game_id=gid)
+    return gid
+
+
+async def ok(reply_coro: Any) -> dict[str, Any]:
+    reply = await reply_coro
+    assert reply["type"] == "ok", reply
+    return reply
+
+
+async def error(reply_coro: Any, code: str | None = None) -> dict[str, Any]:
+    reply = await reply_coro
+    assert reply["type"] == "error", reply
+    if code is not None:
+        assert reply["code"] == code, reply
+    return reply
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def test_results_skip_bots_and_count_draws_and_guessers() -> None:
+    win = Outcome(termination=Termination.WIN, winners=("ann",), losers=(BOT,), summary="x")
+    assert results(win, ("ann", BOT)) == [("ann", "win")]
+    draw = Outcome(termination=Termination.DRAW, summary="draw")
+    assert results(draw, (BOT, "ann")) == [("ann", "draw")]
+    room_loses = Outcome(termination=Termination.WIN, losers=("ann", "bo"), summary="lost")
+    assert results(room_loses, ("ann",)) == [("ann", "loss"), ("bo", "loss")]
+
+
+@pytest.mark.parametrize(("seconds", "words"), [
+    (300, "5 minutes"), (60, "1 minute"), (30, "30 seconds"), (1, "1 second"), (0.2, "1 second"),
+])
+def test_duration(seconds: float, words: str) -> None:
+    assert duration(seconds) == words
+
+
+# ---------------------------------------------------------------- over the wire
+
+
+def test_games_lists_every_installed_game(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            reply = await ok(alice.command("games"))
+            assert {"tictactoe", "hangman"} <= set(reply["data"]["games"])
+            text = "\n".join(reply["lines"])
+            assert "Three in a row" in text and "a1..c3" in text and "/guess WORD" in text
+            helped = (await ok(alice.command("help")))["lines"]
+            for name in ("/games", "/game ", "/accept", "/move", "/guess", "/stats", "/rematch"):
+                assert any(line.startswith(name) for line in helped), name
+    run(body())
+
+
+def test_wrong_moves_get_private_specific_errors(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            gid = await ttt(alice, bob)
+            err = await error(bob.say("b2"), "illegal_move")
+            assert err["text"] == f"game {gid}: not your turn"
+            await ok(alice.say("b2"))
+            err = await error(bob.say("5"), "illegal_move")
+            assert err["text"] == f"game {gid}: b2 is taken"
+            err = await error(carol.command("move", f"{gid} a1"), "illegal_move")
+            assert "not playing" in err["text"]
+            await error(alice.command("move", f"{gid} z9"), "bad_move")
+            await ok(bob.say("a1"))
+            await carol.expect("game", game_id=gid, where=lambda f: filled(f) == 2)
+            frames = await carol.drain_frames()
+            # carol saw the moves, but none of bob's mistakes.
+            assert not [f for f in carol.seen if f["type"] == "error" and f.get("id") is None]
+            assert "taken" not in str(carol.seen) + str(frames)
+            assert "not your turn" not in str(alice.seen)
+    run(body())
+
+
+def test_bot_answers_at_once_and_never_loses(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            gid = (await ok(alice.command("game", "tictactoe bot")))["data"]["game_id"]
+            state = await alice.expect("game", game_id=gid)
+            assert state["players"] == ["alice", BOT] and state["turn"] == "alice"
+            while not state["over"]:
+                n = filled(state)
+                await ok(alice.say(free_squares(state)[0]))
+                state = await alice.expect("game", game_id=gid,
+                                           where=lambda f, n=n: filled(f) > n)
+                assert state["over"] or (state["turn"] == "alice" and filled(state) == n + 2)
+            assert "alice wins" not in state["status"]
+            stats = (await ok(alice.command("stats")))["data"]["stats"]["tictactoe"]
+            assert stats["wins"] == 0 and stats["losses"] + stats["draws"] == 1
+            # A rematch against the bot swaps seats: the bot opens.
+            gid2 = (await ok(alice.command("rematch")))["data"]["game_id"]
+            state = await alice.expect("game", game_id=gid2)
+            assert state["players"] == [BOT, "alice"] and filled(state) == 1
+            assert state["turn"] == "alice"
+            await alice.expect("game_closed", game_id=gid)  # a new game clears the old board
+    run(body())
+
+
+def test_open_invitation_first_to_accept_plays(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            reply = await ok(alice.command("game", "ttt"))
+            gid = reply["data"]["game_id"]
+            await carol.expect("notice", where=lambda f: f"/accept {gid}" in f["text"])
+            await error(alice.command("accept"), "no_game")  # not your own invitation
+            await ok(carol.command("accept"))
+            await error(bob.command("accept", str(gid)), "started")
+            state = await bob.expect("game", game_id=gid)
+            assert state["players"] == ["alice", "carol"]
+    run(body())
+
+
+def test_named_invitation_decline_and_withdraw(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            await error(alice.command("game", "tictactoe zed"), "not_here")
+            await error(alice.command("game", "tictactoe alice"), "usage")
+            await error(alice.command("game", "chess"), "no_such_game")
+            await error(alice.command("game", "tictactoe bob --fast"), "usage")
+            gid = (await ok(alice.command("game", "tictactoe bob")))["data"]["game_id"]
+            await error(carol.command("accept", str(gid)), "not_invited")
+            await error(carol.command("accept"), "no_game")
+            await ok(bob.command("decline"))
+            note = await carol.expect("notice", where=lambda f: "declined" in f["text"])
+            assert f"game {gid}" in note["text"]
+            await error(bob.command("accept", str(gid)), "no_such_game")
+            gid = (await ok(alice.command("game", "tictactoe bob")))["data"]["game_id"]
+            await ok(alice.command("resign"))  # the host withdraws
+            await bob.expect("notice", where=lambda f: "withdrew" in f["text"])
+            assert not gamehost(server).tables
+    run(body())
+
+
+def test_plain_move_in_two_of_my_games_asks_which(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            g1 = await ttt(alice, bob)
+            g2 = (await ok(alice.command("game", "tictactoe bot")))["data"]["game_id"]
+            err = await error(alice.say("b2"), "which_game")
+            assert f"{g1}, {g2}" in err["text"] and "/move ID b2" in err["text"]
+            await ok(alice.command("move", f"{g2} b2"))
+            state = await alice.expect("game", game_id=g2, where=lambda f: filled(f) == 2)
+            assert state["turn"] == "alice"
+            # bob has only one game, so his plain moves need no number.
+            await ok(alice.command("move", f"{g1} a1"))
+            await ok(bob.say("c3"))
+            await alice.expect("game", game_id=g1, where=lambda f: filled(f) == 2)
+    run(body())
+
+
+def test_late_joiner_sees_the_boards_and_board_reshows(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            for c in (alice, bob):
+                await ok(c.command("join", "den"))
+            gid = await ttt(alice, bob)
+            hang = (await ok(bob.command("game", "hangman")))["data"]["game_id"]
+            await ok(alice.say("b2"))
+            dave = await logged_in(server.port, "dave")
+            await ok(dave.command("join", "den"))
+            state = await dave.expect("game", game_id=gid)
+            assert filled(state) == 1
+            await dave.expect("game", game_id=hang)
+            reply = await ok(dave.command("board"))
+            assert reply["text"] == "2 games in #den"
+            await dave.expect("game", game_id=gid)
+            await ok(dave.command("join", "lobby"))
+            reply = await ok(dave.command("board"))
+            assert reply["text"].startswith("no games in #lobby")
+            await ok(bob.command("join", "lobby"))
+            await error(bob.command("move", f"{gid} a1"), "other_room")
+            reply = await ok(bob.command("board"))
+            assert any(f"game {gid}" in line and "#den" in line for line in reply["lines"])
+    run(body())
+
+
+def test_secret_word_is_checked_and_never_echoed(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            await error(alice.command("game", "hangman --secret"), "no_secret")
+            err = await error(alice.command("game", "hangman --secret", secret="x1zzy"),
+                              "bad_option")
+            assert "x1zzy" not in err["text"] and "letters" in err["text"]
+            await error(alice.command("game", "tictactoe bob --secret", secret="abc"), "usage")
+            await error(alice.command("game", "hangman bob"), "usage")
+            gid = (await ok(alice.command("game", "hangman --secret", secret="walrus")))[
+                "data"]["game_id"]
+            await bob.expect("game", game_id=gid)
+            assert (await bob.say("hello"))["type"] == "ok"  # not a letter: chat
+            await ok(bob.command("guess", "seal"))
+            await ok(bob.say("W"))
+            state = await alice.expect("game", game_id=gid, where=lambda f: "w _ _" in str(f))
+            assert "walrus" not in str(bob.seen) + str(state)
+            assert gamehost(server).hub.store.live_games()[0][2]["game"]["state"]["secret"] \
+                == "walrus"  # kept in the store, for resuming, and nowhere else
+    run(body())
+
+
+def test_resign_stats_and_rematch_swaps_seats(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            await error(alice.command("rematch"), "no_game")
+            await error(alice.command("resign"), "no_game")
+            gid = await ttt(alice, bob)
+            await ok(bob.command("resign"))
+            state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
+            assert state["status"] == "bob resigns - alice wins"
+            await error(bob.command("resign", str(gid)), "over")
+            reply = await ok(alice.command("rematch"))
+            g2 = reply["data"]["game_id"]
+            await bob.expect("notice", where=lambda f: "rematch" in f["text"])
+            await ok(bob.command("accept"))
+            state = await alice.expect("game", game_id=g2)
+            assert state["players"] == ["bob", "alice"] and state["turn"] == "bob"
+            stats = await ok(bob.command("stats", "alice"))
+            assert stats["data"]["stats"] == {"tictactoe": {"wins": 1, "losses": 0, "draws": 0}}
+            assert "1 win, 0 losses, 0 draws" in stats["lines"][0]
+            await error(bob.command("stats", "nobody"), "no_such_user")
+            fresh = await logged_in(server.port, "fresh")
+            reply = await ok(fresh.command("stats"))
+            assert reply["text"] == "fresh has not finished a game yet"
+    run(body())
+
+
+def test_turn_timer_warns_then_forfeits(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            host = gamehost(server)
+            host.turn_timeout = 10.0
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            gid = await ttt(alice, bob)
+            await ok(alice.say("b2"))
+            await bob.expect("game", game_id=gid, where=lambda f: filled(f) == 1)
+            server.hub.tick(time.time() + 5)
+            server.hub.tick(time.time() + 11)
+            server.hub.tick(time.time() + 12)  # warned once only
+            warn = await alice.expect("notice", where=lambda f: "has not moved" in f["text"])
+            assert warn["text"] == (f"game {gid} (tictactoe): bob has not moved for 10 seconds;"
+                                    " bob forfeits if there is no move in 10 seconds more")
+            server.hub.tick(time.time() + 21)
+            state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
+            assert state["status"] == "bob ran out of time - alice wins"
+            frames = await alice.drain_frames()
+            assert sum("has not moved" in f.get("text", "") for f in alice.seen + frames) == 1
+            # The finished board leaves the screen after a while.
+            host.close_after = 5.0
+            server.hub.tick(time.time() + 6)
+            await bob.expect("game_closed", game_id=gid)
+            assert gid not in host.tables
+    run(body())
+
+
+def test_unanswered_invitation_expires(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            gamehost(server).turn_timeout = 1.0
+            alice = await logged_in(server.port, "alice")
+            await logged_in(server.port, "bob")
+            gid = (await ok(alice.command("game", "tictactoe bob")))["data"]["game_id"]
+            server.hub.tick(time.time() + 3)
+            await alice.expect("notice", where=lambda f: "expired" in f["text"])
+            assert gid not in gamehost(server).tables
+    run(body())
+
+
+def test_invitation_survives_a_restart(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            await logged_in(server.port, "bob")
+            gid = (await ok(alice.command("game", "tictactoe bob")))["data"]["game_id"]
+        async with running_server(tmp_path) as server:
+            bob = await logged_in(server.port, "bob")
+            await bob.expect("notice", where=lambda f: f"/accept {gid}" in f["text"])
+            await ok(bob.command("accept"))
+            state = await bob.expect("game", game_id=gid)
+            assert state["players"] == ["alice", "bob"]
+    run(body())
+
+
+def test_room_with_a_game_outlives_its_members(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            await ok(alice.command("join", "den"))
+            gid = (await ok(alice.command("game", "hangman")))["data"]["game_id"]
+            await ok(alice.command("join", "lobby"))
+            assert "den" in server.hub.rooms
+            await ok(alice.command("join", "den"))
+            await alice.expect("game", game_id=gid)
+    run(body())
