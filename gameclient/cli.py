@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -27,7 +27,7 @@ DEFAULT_PORT = 5220
 PASSWORD_ENV = "PLAY_PASSWORD"
 DATA_DIR_ENV = "PLAY_DATA_DIR"
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="play: chat rooms with ASCII games, in the terminal.")
 T = TypeVar("T")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+")
@@ -79,6 +79,11 @@ def check_name(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
 def interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -90,10 +95,10 @@ def resolve(value: str | None, label: str, check: Callable[[str], T],
         try:
             return check(value)
         except ValueError as exc:
-            raise Exit(f"error: {exc}", 2) from None
+            fail(f"error: {exc}", 2)
     if not interactive():
-        raise Exit(f"error: missing {label}; give it as {flag or label.upper()} "
-                   "(no terminal to ask on)", 2)
+        fail(f"error: missing {label}; give it as {flag or label.upper()} "
+             "(no terminal to ask on)", 2)
     while True:
         answer = typer.prompt(label, default=default, show_default=default is not None)
         try:
@@ -305,7 +310,11 @@ def history(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # a bug of ours: one line, not a traceback, and say so
+        print(f"error: play failed unexpectedly: {exc!r}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

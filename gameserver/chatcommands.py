@@ -97,19 +97,24 @@ def install(hub: Hub) -> None:
         sender = session.user
         assert sender is not None
 
+        queued = hub.session_of(to) is None
+
         def deliver(entry: Entry) -> None:
-            receiver = hub.session_of(to)
+            receiver = None if queued else hub.session_of(to)
             pm = PrivateMessage(sender=sender, to=to, text=text, ts=entry.ts)
             if receiver is not None:
                 hub.send(receiver, pm)
                 note = f"-> {to}: {text}  (delivered)"
             else:
+                if not queued:  # they left between sending and storing: keep it for them
+                    hub.store.queue_pm(entry, to)
+                    hub.after_commit(lambda: None)
                 note = f"-> {to}: {text}  ({to} is offline; queued for their next login)"
             hub.send(session, Ok(id=message.id, text=note,
                                  data={"pm": pm.to_wire(), "delivered": receiver is not None}))
 
         entry = hub.record("PM", sender, to, text, deliver)
-        if hub.session_of(to) is None:
+        if queued:
             hub.store.queue_pm(entry, to)
 
     def all_(session: Session, message: Command) -> None:

@@ -194,7 +194,11 @@ class Hub:
     # ------------------------------------------------------------ delivery helpers
 
     def send(self, session: Session, message: Message) -> None:
-        if not session.closed:
+        """Send to one session, after anything already waiting for the store (keeps order)."""
+        if self._after_commit:
+            frame = encode(message)
+            self.after_commit(lambda: None if session.closed else session.send(frame))
+        elif not session.closed:
             session.send(encode(message))
 
     def deliver_to_room(self, room: Room, message: Message) -> None:
@@ -230,6 +234,9 @@ class Hub:
              told_room: str | None = None) -> None:
         """Say goodbye with a reason and close; the room hears `told_room` (default: reason)."""
         if session.closed:
+            return
+        if self._after_commit:  # let what this session is owed go out first
+            self.after_commit(lambda: self.kick(session, reason, code, told_room))
             return
         self.send(session, Bye(reason=reason, code=code))
         session.close(reason)

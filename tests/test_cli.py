@@ -1,0 +1,278 @@
+"""The `play` CLI as a user runs it: prompts, validation, exit codes, the line client in a pipe."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from helpers import ServerProcess, child_env, play_command
+
+from gameclient.cli import check_address, port_checker
+from gameclient.connection import connect_error_message
+from gameserver.server import bind_error_message
+
+
+def play(*args: str, stdin: str | None = None, password: str | None = "pw",
+         timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = child_env(**({"PLAY_PASSWORD": password} if password is not None else {}))
+    return subprocess.run(play_command(*args), input=stdin if stdin is not None else "",
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.fixture
+def server(tmp_path):
+    proc = ServerProcess(tmp_path / "data")
+    yield proc
+    proc.stop()
+
+
+# ---------------------------------------------------------------- validation, no terminal
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("join",), "missing address"),
+    (("join", "127.0.0.1"), "missing port"),
+    (("join", "127.0.0.1", "5220"), "missing username"),
+    (("join", "127.0.0.1", "99999", "ann"), "outside 1-65535"),
+    (("join", "127.0.0.1", "0", "ann"), "outside 1-65535"),
+    (("join", "127.0.0.1", "http", "ann"), "not a port number"),
+    (("join", "bad address!", "5220", "ann"), "not a valid IP address or host name"),
+    (("join", "", "5220", "ann"), "must not be empty"),
+    (("join", "127.0.0.1", "5220", "two words"), "must not contain spaces"),
+    (("host", "--headless", "--port", "-1"), "not a port number"),
+    (("host", "--name", ""), "must not be empty"),
+    (("host",), "missing username"),
+])
+def test_bad_or_missing_values_exit_2(args, message):
+    out = play(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr + out.stdout
+
+
+def test_validators():
+    assert check_address(" 127.0.0.1 ") == "127.0.0.1"
+    assert check_address("::1") == "::1"
+    assert check_address("localhost") == "localhost"
+    assert port_checker(True)("0") == 0
+    for bad in ("foo..bar", "a b", "-x", "a_b"):
+        with pytest.raises(ValueError):
+            check_address(bad)
+
+
+def test_error_sentences():
+    assert "unknown host" in connect_error_message(socket.gaierror(-2, "x"), "nope", 1)
+    assert "timed out" in connect_error_message(TimeoutError(), "127.0.0.1", 1)
+    assert "refused" in connect_error_message(ConnectionRefusedError(errno.ECONNREFUSED, "x"),
+                                              "127.0.0.1", 1)
+    assert "already in use" in bind_error_message(OSError(errno.EADDRINUSE, "x"), "h", 1)
+    assert "permission denied" in bind_error_message(OSError(errno.EACCES, "x"), "h", 80)
+    assert "not available" in bind_error_message(OSError(errno.EADDRNOTAVAIL, "x"), "h", 1)
+
+
+def test_connection_refused_exits_1():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = play("join", "127.0.0.1", str(port), "ann", "--plain")
+    assert out.returncode == 1 and "connection refused" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_port_in_use_exits_1(server, tmp_path):
+    out = play("host", "--headless", "--port", str(server.port), "--data-dir",
+               str(tmp_path / "other"))
+    assert out.returncode == 1 and "already in use" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_restart_on_the_same_port_right_after_a_stop(tmp_path):
+    first = ServerProcess(tmp_path / "d")
+    port = first.port
+    subprocess.run(["true"])
+    first.proc.send_signal(signal.SIGINT)
+    first.proc.communicate(timeout=10)
+    again = subprocess.Popen(play_command("host", "--headless", "--port", str(port),
+                                          "--data-dir", str(tmp_path / "d")),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=child_env())
+    line = again.stdout.readline()
+    again.terminate()
+    again.communicate(timeout=10)
+    assert f"listening on 127.0.0.1:{port}" in line
+
+
+# ---------------------------------------------------------------- the line client in a pipe
+
+
+def test_line_client_through_a_pipe(server):
+    play("join", "127.0.0.1", str(server.port), "bob", "--plain", stdin="")
+    bob = subprocess.Popen(play_command("join", "127.0.0.1", str(server.port), "bob"),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=child_env(PLAY_PASSWORD="pw"))
+    time.sleep(1.0)
+    out = play("join", "127.0.0.1", str(server.port), "ann",
+               stdin="hello from a pipe\n/msg bob psst\n/nope\n/msg\n")
+    bob.stdin.write("/quit\n")
+    bob.stdin.flush()
+    bob_out, _ = bob.communicate(timeout=20)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "<ann> hello from a pipe" in lines
+    assert "-> bob: psst  (delivered)" in lines
+    assert "! unknown command /nope; type /help for the list" in lines
+    assert "! usage: /msg USER TEXT" in lines
+    assert lines[-1] == "* you left"
+    assert "[PM from bob]" not in out.stdout
+    assert "<ann> hello from a pipe" in bob_out and "[PM from ann] psst" in bob_out
+    assert bob.returncode == 0
+
+
+def test_line_client_exits_0_on_shutdown_notice_and_1_on_lost_connection(tmp_path):
+    for how, code, text in ((signal.SIGTERM, 0, "the server is shutting down"),
+                            (signal.SIGKILL, 1, "connection lost")):
+        server = ServerProcess(tmp_path / how.name)
+        client = subprocess.Popen(
+            play_command("join", "127.0.0.1", str(server.port), "ann", "--plain"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=child_env(PLAY_PASSWORD="pw"))
+        deadline = time.monotonic() + 10
+        seen = ""
+        while "you are in #lobby" not in seen and time.monotonic() < deadline:
+            if select.select([client.stdout], [], [], 0.2)[0]:
+                seen += os.read(client.stdout.fileno(), 4096).decode()
+        server.proc.send_signal(how)
+        server.proc.communicate(timeout=10)
+        client.wait(timeout=10)
+        out, err = client.stdout.read(), client.stderr.read()
+        assert client.returncode == code, (out, err)
+        assert text in seen + out + err
+        assert "Traceback" not in out + err
+
+
+def test_wrong_password_from_the_environment_exits_1(server):
+    play("join", "127.0.0.1", str(server.port), "ann", "--plain", password="right")
+    out = play("join", "127.0.0.1", str(server.port), "ann", "--plain", password="wrong")
+    assert out.returncode == 1 and "wrong" in out.stderr
+
+
+def test_no_password_and_no_terminal_is_a_clear_error(server):
+    out = play("join", "127.0.0.1", str(server.port), "ann", "--plain", password=None)
+    assert out.returncode == 1 and "PLAY_PASSWORD" in out.stderr
+
+
+def test_host_quitting_shuts_the_server_down_for_everyone(tmp_path):
+    host = subprocess.Popen(
+        play_command("host", "--port", "0", "--name", "hostess", "--plain", "--data-dir",
+                     str(tmp_path / "h")),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(PLAY_PASSWORD="pw"))
+    first = host.stdout.readline()
+    port = int(first.rsplit(":", 1)[1].split()[0])
+    guest = subprocess.Popen(play_command("join", "127.0.0.1", str(port), "guest", "--plain"),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=child_env(PLAY_PASSWORD="g"))
+    time.sleep(1.5)
+    host.stdin.write("welcome guest\n/quit\n")
+    host.stdin.flush()
+    host_out, host_err = host.communicate(timeout=20)
+    guest_out, guest_err = guest.communicate(timeout=20)
+    assert host.returncode == 0, host_err
+    assert "<hostess> welcome guest" in guest_out
+    assert "the host has left; the server is shutting down" in guest_out
+    assert guest.returncode == 0
+    assert "Traceback" not in host_err + guest_err
+
+
+# ---------------------------------------------------------------- prompts on a terminal
+
+
+class Pty:
+    """A child process on a pseudo-terminal, with a tiny expect()."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child
+            os.execvpe(args[0], args, env)
+        self.buffer = b""
+
+    def expect(self, text: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                got = self.buffer.decode(errors='replace')
+                raise AssertionError(f"{text!r} not seen; got {got!r}")
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"{text!r} not seen before exit; got {self.buffer!r}")
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(text.encode())
+        self.buffer = rest
+        return head.decode(errors="replace")
+
+    def send(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def wait(self, timeout: float = 15) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:
+                if select.select([self.fd], [], [], 0.1)[0]:
+                    self.buffer += os.read(self.fd, 4096)
+            except OSError:
+                time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        raise AssertionError("child did not exit")
+
+
+def test_prompts_defaults_reasons_and_three_password_tries(server):
+    env = child_env(TERM="dumb")
+    env.pop("PLAY_PASSWORD", None)
+    child = Pty(play_command("join", "--plain"), env)
+    child.expect("address [127.0.0.1]:")
+    child.send("not valid!\r")
+    child.expect("not a valid IP address or host name; try again")
+    child.expect("address [127.0.0.1]:")
+    child.send("\r")  # Enter takes the default
+    child.expect("port [5220]:")
+    child.send("70000\r")
+    child.expect("outside 1-65535; try again")
+    child.send(f"{server.port}\r")
+    child.expect("username:")
+    child.send("two words\r")
+    child.expect("must not contain spaces; try again")
+    child.send("newbie\r")
+    child.expect("new account: choose a password")
+    child.expect("password: ")
+    child.send("one\r")
+    child.expect("password again: ")
+    child.send("two\r")
+    child.expect("the two passwords differ; try again")
+    child.expect("password: ")
+    child.send("good\r")
+    child.expect("password again: ")
+    child.send("good\r")
+    child.expect("you are in #lobby as newbie")
+    child.send("/quit\r")
+    child.expect("you left")
+    assert child.wait() == 0
+    # a known account, a wrong password three times: exit 1
+    child = Pty(play_command("join", "127.0.0.1", str(server.port), "newbie", "--plain"), env)
+    for _ in range(3):
+        child.expect("password: ")
+        child.send("bad\r")
+    child.expect("wrong password for newbie")
+    assert child.wait() == 1
