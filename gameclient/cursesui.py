@@ -1,0 +1,365 @@
+"""The curses client: setup, the event loop (keyboard and network at once), and leaving well."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import curses
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gameclient.commands import KNOWN_COMMANDS, Typed, parse_typed
+from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.layout import Layout, compute_layout
+from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE
+from gameclient.lineedit import LineEditor
+from gameclient.model import ClientModel, Line
+from gameclient.screen import Key, Screen
+from gameclient.textwidth import clusters
+from gameclient.views import (
+    PROMPT,
+    SECRET_PROMPT,
+    ChatView,
+    board_size,
+    draw_board,
+    draw_chat,
+    draw_input,
+    draw_status,
+    draw_too_small,
+    input_field_width,
+)
+from gameserver.protocol import Bye
+
+WINDOWS_KEY_POLL = 0.05  # seconds; only where stdin cannot be watched by the event loop
+CTRL = {chr(n + 0x40): chr(n) for n in range(0x20)}  # CTRL["C"] == "\x03"
+EDIT_KEYS: dict[Key, str] = {
+    curses.KEY_LEFT: "left", CTRL["B"]: "left",
+    curses.KEY_RIGHT: "right", CTRL["F"]: "right",
+    curses.KEY_HOME: "home", CTRL["A"]: "home",
+    curses.KEY_END: "end", CTRL["E"]: "end",
+    curses.KEY_BACKSPACE: "backspace", "\x7f": "backspace", "\b": "backspace",
+    curses.KEY_DC: "delete",
+    CTRL["U"]: "kill_line",
+    CTRL["W"]: "kill_word",
+    curses.KEY_UP: "history_prev", CTRL["P"]: "history_prev",
+    curses.KEY_DOWN: "history_next", CTRL["N"]: "history_next",
+}
+
+
+def drop_escape_sequences(keys: list[Key]) -> list[Key]:
+    """Remove what curses did not decode (Alt+key, unknown CSI/SS3); a lone Esc stays."""
+    out: list[Key] = []
+    i = 0
+    while i < len(keys):
+        key = keys[i]
+        if key != "\x1b" or i + 1 >= len(keys) or not isinstance(keys[i + 1], str):
+            out.append(key)
+            i += 1
+            continue
+        i += 1
+        if keys[i] in ("[", "O"):
+            i += 1
+            while i < len(keys) and isinstance(keys[i], str) and not "@" <= keys[i] <= "~":
+                i += 1
+        i += 1
+    return out
+
+
+class CursesClient:
+    """Draws the model on a curses screen and turns keys into commands."""
+
+    def __init__(self, conn: ClientConnection, model: ClientModel, server: str = "",
+                 screen: Screen | None = None) -> None:
+        self.conn = conn
+        self.model = model
+        self.server = server
+        self.screen = screen or Screen()
+        self.editor = LineEditor()
+        self.secret: LineEditor | None = None  # set while asking for a hidden secret word
+        self.secret_for: Typed | None = None
+        self.chat = ChatView()
+        self.offset = 0  # chat rows scrolled up from the bottom
+        self.unseen = 0  # lines that arrived while scrolled up
+        self.layout: Layout | None = None
+        self.leaving = False
+        self.result: asyncio.Future[tuple[int, str]] | None = None
+        self._redraw_pending = False
+        self._undo: list[Callable[[], Any]] = []
+        self._poll: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------ running
+
+    async def run(self) -> int:
+        """Until /quit, Ctrl-C, the server's goodbye or a lost connection; the exit code.
+
+        The terminal is restored whatever happens, and then the reason is printed.
+        """
+        loop = asyncio.get_running_loop()
+        self.result = loop.create_future()
+        events: asyncio.Task[None] | None = None
+        captured = _LogCapture.install()
+        try:
+            self.screen.start()
+            self._watch_input(loop)
+            self._watch_signals(loop)
+            self.redraw()
+            events = asyncio.create_task(self._events())
+            code, reason = await self.result
+        finally:
+            if self._poll is not None:
+                self._poll.cancel()
+            for undo in reversed(self._undo):
+                with contextlib.suppress(Exception):
+                    undo()
+            self.screen.stop()
+            if captured is not None:
+                captured.remove()
+            if events is not None:
+                events.cancel()
+                await asyncio.gather(events, return_exceptions=True)
+            await self.conn.close()
+        if reason:
+            print(reason, file=sys.stdout if code == 0 else sys.stderr, flush=True)
+        return code
+
+    def finish(self, code: int, reason: str) -> None:
+        if self.result is not None and not self.result.done():
+            self.result.set_result((code, reason))
+
+    def fail(self, exc: BaseException) -> None:
+        """A bug in a callback: end curses first so the traceback lands on a sane terminal."""
+        if self.result is not None and not self.result.done():
+            self.result.set_exception(exc)
+
+    def guarded(self, func: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            try:
+                func(*args)
+            except Exception as exc:  # noqa: BLE001 - handed to run(), re-raised after endwin
+                self.fail(exc)
+
+        return call
+
+    def _watch_input(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            fd = sys.stdin.fileno()
+            loop.add_reader(fd, self.guarded(self.on_input))
+            self._undo.append(lambda: loop.remove_reader(fd))
+        except (NotImplementedError, OSError, ValueError, AttributeError):
+            # Windows (windows-curses, proactor loop): stdin cannot be watched, so poll
+            # gently; nodelay reads make each poll cheap.
+            self._poll_input(loop)
+
+    def _poll_input(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.guarded(self.on_input)()
+        if self.result is not None and not self.result.done():
+            self._poll = loop.call_later(WINDOWS_KEY_POLL, self._poll_input, loop)
+
+    def _watch_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        wanted: list[tuple[str, Callable[[], None]]] = [
+            ("SIGWINCH", self.on_resize),
+            ("SIGTERM", lambda: self.finish(1, "terminated")),
+            ("SIGHUP", lambda: self.finish(1, "the terminal went away")),
+        ]
+        for name, handler in wanted:
+            sig = getattr(signal, name, None)
+            if sig is None or (name != "SIGWINCH" and signal.getsignal(sig) != signal.SIG_DFL):
+                continue  # not on this OS, or someone (the host's server) already handles it
+            try:
+                loop.add_signal_handler(sig, self.guarded(handler))
+            except (NotImplementedError, RuntimeError, ValueError, OSError):
+                continue
+            self._undo.append(lambda sig=sig: loop.remove_signal_handler(sig))
+
+    async def _events(self) -> None:
+        while True:
+            try:
+                event = await self.conn.next_event()
+            except ConnectionFailed as exc:
+                if self.model.ended is not None or self.leaving:
+                    self.finish(0, self.model.ended or "you left")
+                else:
+                    self.finish(1, f"connection lost: {exc}")
+                return
+            try:
+                self.take_lines(self.model.apply(event))
+                self.request_redraw()
+                if isinstance(event, Bye):
+                    self.finish(0 if event.code in CLEAN_EXITS else 1, event.reason)
+                    return
+            except Exception as exc:  # noqa: BLE001 - see fail()
+                self.fail(exc)
+                return
+
+    # ------------------------------------------------------------ reacting
+
+    def take_lines(self, lines: list[Line]) -> None:
+        """Keep a scrolled-up chat where it is while new lines arrive below."""
+        if self.offset <= 0 or not lines or self.layout is None:
+            return
+        width = self.layout.chat.width
+        self.offset += sum(len(self.chat.rows_for(line, width)) for line in lines)
+        self.unseen += len(lines)
+
+    def on_input(self) -> None:
+        keys = drop_escape_sequences(self.screen.read_keys())
+        for key in keys:
+            self.handle_key(key)
+        if keys:
+            self.redraw()
+
+    def on_resize(self) -> None:
+        self.screen.resize()
+        self.redraw()
+
+    def handle_key(self, key: Key) -> None:
+        editor = self.secret or self.editor
+        if key == curses.KEY_RESIZE:
+            self.on_resize()
+        elif key in ("\n", "\r", curses.KEY_ENTER):
+            self.enter()
+        elif key == CTRL["C"]:
+            self.request_quit()
+        elif key == CTRL["D"] and not editor.text:
+            self.request_quit()
+        elif key == CTRL["D"]:
+            editor.delete()
+        elif key == "\x1b":
+            if self.secret is not None:
+                self.cancel_secret()
+        elif key == "\t":
+            if self.secret is None:
+                self.editor.complete([*KNOWN_COMMANDS, *self.model.members])
+        elif key == CTRL["L"]:
+            self.screen.repaint()
+        elif key == curses.KEY_PPAGE:
+            self.scroll(+1)
+        elif key == curses.KEY_NPAGE:
+            self.scroll(-1)
+        elif key in EDIT_KEYS:
+            if self.secret is None or not EDIT_KEYS[key].startswith("history"):
+                getattr(editor, EDIT_KEYS[key])()
+        elif isinstance(key, str) and key.isprintable():
+            editor.insert(key)
+
+    def scroll(self, pages: int) -> None:
+        height = self.layout.chat.height if self.layout else 1
+        self.offset = max(0, self.offset + pages * max(1, height - 2))
+        if self.offset == 0:
+            self.unseen = 0
+
+    def enter(self) -> None:
+        if self.secret is not None:
+            word = self.secret.text.strip()
+            typed = self.secret_for
+            self.cancel_secret()
+            if not word or typed is None:
+                self.model.add("error", "! no secret word given; the game was not started")
+            else:
+                self.send(typed, word)
+            return
+        typed = parse_typed(self.editor.submit())
+        if typed is None:
+            return
+        self.offset = self.unseen = 0
+        if typed.wants_secret:
+            self.secret, self.secret_for = LineEditor(), typed
+        elif typed.is_quit:
+            self.request_quit(typed)
+        else:
+            self.send(typed)
+
+    def cancel_secret(self) -> None:
+        self.secret = self.secret_for = None
+
+    def send(self, typed: Typed, secret: str | None = None) -> bool:
+        try:
+            if typed.name is None:
+                self.conn.say(typed.text)
+            else:
+                self.conn.command(typed.name, typed.args, secret)
+        except ConnectionFailed as exc:
+            self.model.add("error", f"! {exc}")
+            return False
+        return True
+
+    def request_quit(self, typed: Typed | None = None) -> None:
+        """Say goodbye and wait a moment for the server's Bye; asked twice, just go."""
+        if self.leaving:
+            self.finish(0, self.model.ended or "you left")
+            return
+        self.leaving = True
+        if not self.send(typed or Typed("/quit", "quit")):
+            self.finish(0, "you left")
+            return
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(QUIT_GRACE, self.finish, 0, "you left")
+        self._undo.append(handle.cancel)
+
+    # ------------------------------------------------------------ drawing
+
+    def request_redraw(self) -> None:
+        """Coalesce a burst of events into one redraw."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            asyncio.get_running_loop().call_soon(self.guarded(self.redraw))
+
+    def redraw(self) -> None:
+        self._redraw_pending = False
+        screen = self.screen
+        rows, cols = screen.size()
+        games = self.model.room_games()
+        layout = self.layout = compute_layout(rows, cols, board_size(games, self.model))
+        screen.erase()
+        if layout.too_small:
+            draw_too_small(screen, rows, cols)
+            screen.show(None)
+            return
+        draw_status(screen, layout.status, self.model, self.server)
+        self.offset = draw_chat(screen, layout.chat, self.chat, self.model.transcript,
+                                self.offset, self.unseen)
+        if self.offset == 0:
+            self.unseen = 0
+        if layout.board is not None:
+            draw_board(screen, layout.board, layout.board_side, games, self.model)
+        prompt = SECRET_PROMPT if self.secret is not None else PROMPT
+        visible, column = self.input_view(input_field_width(layout.input, prompt))
+        x = draw_input(screen, layout.input, prompt, visible, column)
+        screen.show((layout.input.top, x))
+
+    def input_view(self, width: int) -> tuple[str, int]:
+        """What the input field shows; a secret word shows one star per character."""
+        if self.secret is None:
+            return self.editor.view(width)
+        masked = LineEditor()
+        masked.text = "*" * len(clusters(self.secret.text))
+        masked.cursor = len(clusters(self.secret.text[: self.secret.cursor]))
+        return masked.view(width)
+
+
+class _LogCapture(logging.Handler):
+    """Holds log records while curses owns the screen (stderr would garble it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    @classmethod
+    def install(cls) -> _LogCapture | None:
+        root = logging.getLogger()
+        if root.handlers:
+            return None  # logging goes somewhere already (the host logs to a file)
+        handler = cls()
+        root.addHandler(handler)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def remove(self) -> None:
+        logging.getLogger().removeHandler(self)
+        for record in self.records[-20:]:
+            print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
