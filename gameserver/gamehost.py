@@ -122,7 +122,11 @@ class GameHost:
         for game_id, room, state in self.hub.store.live_games():
             try:
                 table = self._restore(game_id, room, state)
-            except (GameError, KeyError, TypeError, ValueError) as exc:
+            except KeyError as exc:
+                log.warning("cannot resume game %d in #%s: its saved state lacks %s",
+                            game_id, room, exc)
+                continue
+            except (GameError, TypeError, ValueError, AttributeError) as exc:
                 log.warning("cannot resume game %d in #%s: %s", game_id, room, exc)
                 continue
             if table is None:
@@ -225,8 +229,13 @@ class GameHost:
         for old in self.room_tables(table.room):
             if old.over:
                 self.close(old)
-        self.notify(table.room, f"{', '.join(players)}: {table.label()} begins."
-                                f" {table.kind.how_to_play}")
+        if len(players) > 1:
+            who = " vs ".join(players)
+        elif table.kind.open_play:
+            who = f"started by {players[0]}; anyone here may play"
+        else:
+            who = players[0]
+        self.notify(table.room, f"{table.label()} begins ({who}). {table.kind.how_to_play}")
         self._bot_turns(table)
         self.after_move(table)
 

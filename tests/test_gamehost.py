@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from helpers import RawClient, logged_in, run, running_server
 from games.base import Outcome, Termination
 from gameserver.gamehost import BOT, GameHost, duration, results
 from gameserver.server import ChatServer
+from gameserver.store import SQLiteStore
 
 
 def gamehost(server: ChatServer) -> GameHost:
@@ -208,10 +210,15 @@ def test_late_joiner_sees_the_boards_and_board_reshows(tmp_path):
             gid = await ttt(alice, bob)
             hang = (await ok(bob.command("game", "hangman")))["data"]["game_id"]
             await ok(alice.say("b2"))
+            # A letter is a hangman guess, a square a tic-tac-toe move, in the same room.
+            await ok(alice.say("e"))
+            await bob.expect("game", game_id=hang, where=lambda f: "guessed: e" in f["board"])
+            await ok(bob.say("a1"))
+            await alice.expect("game", game_id=gid, where=lambda f: filled(f) == 2)
             dave = await logged_in(server.port, "dave")
             await ok(dave.command("join", "den"))
             state = await dave.expect("game", game_id=gid)
-            assert filled(state) == 1
+            assert filled(state) == 2
             await dave.expect("game", game_id=hang)
             reply = await ok(dave.command("board"))
             assert reply["text"] == "2 games in #den"
@@ -346,3 +353,27 @@ def test_room_with_a_game_outlives_its_members(tmp_path):
             await ok(alice.command("join", "den"))
             await alice.expect("game", game_id=gid)
     run(body())
+
+
+def test_unreadable_saved_games_are_skipped(tmp_path, caplog):
+    store = SQLiteStore(tmp_path / "play.db")
+    meta = {"v": 1, "host": "ann", "seats": ["ann", "bo"], "invitee": None, "since": 0.0,
+            "warned": False}
+    bad_moves = {"game": "tictactoe", "players": ["ann", "bo"], "ended": None,
+                 "state": {"moves": ["a1", "a1"]}}
+    store.save_game(None, "lobby", {**meta, "game_name": "tictactoe", "game": bad_moves}, False)
+    store.save_game(None, "lobby", {**meta, "game_name": "chess", "game": None}, False)
+    store.save_game(None, "lobby", {"nonsense": True}, False)
+    good = store.save_game(None, "lobby", {**meta, "game_name": "tictactoe", "game": None,
+                                           "seats": ["ann", None]}, False)
+    store.close()
+
+    async def body():
+        async with running_server(tmp_path) as server:
+            assert list(gamehost(server).tables) == [good]
+            bo = await logged_in(server.port, "bo")
+            await ok(bo.command("accept"))
+            assert (await bo.expect("game", game_id=good))["players"] == ["ann", "bo"]
+    with caplog.at_level(logging.WARNING, logger="play.games"):
+        run(body())
+    assert "cannot resume game 1" in caplog.text and "'chess'" in caplog.text
