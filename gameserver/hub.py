@@ -39,7 +39,7 @@ from gameserver.protocol import (
     encode,
     parse_message,
 )
-from gameserver.store import EVERYONE, Entry, SQLiteStore
+from gameserver.store import EVERYONE, Entry, Store
 
 log = logging.getLogger("play.hub")
 
@@ -109,7 +109,7 @@ class CommandSpec:
 class Hub:
     """Takes what sessions send; decides what is delivered to whom."""
 
-    def __init__(self, store: SQLiteStore, *, server_name: str = "play",
+    def __init__(self, store: Store, *, server_name: str = "play",
                  hasher: Callable[[str], str] = hash_password,
                  verifier: Callable[[str, str], bool] = verify_password,
                  request_commit: Callable[[], None] | None = None) -> None:
