@@ -134,6 +134,8 @@ def install(hub: Hub) -> None:
         hub.record("BM", sender, EVERYONE, text, deliver)
 
     def quit_(session: Session, message: Command) -> None:
+        assert session.user is not None
+        hub.store.drop_tokens(session.user)  # logging out ends every resumable session
         hub.send(session, Ok(id=message.id, text="goodbye"))
         hub.kick(session, "you left", "quit", "quit")
 
