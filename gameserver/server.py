@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gameserver.hub import Hub, Session, Work
 from gameserver.passwords import DEFAULT_N, hash_password
@@ -54,8 +55,7 @@ class Connection(asyncio.Protocol):
     # asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -155,6 +155,7 @@ class ChatServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_log_loop_error)
+        raise_fd_limit()
         self._stopped = asyncio.Event()
         try:
             self.store = SQLiteStore(self.data_dir / "play.db")
@@ -261,6 +262,42 @@ class ChatServer:
             self.hub.tick(time.time())
         finally:
             self._tick = asyncio.get_running_loop().call_later(TICK_SECONDS, self._on_tick)
+
+
+def use_fast_loop(choice: str | None = None) -> str:
+    """Make asyncio.run() use uvloop when it is installed; returns the loop's name.
+
+    `choice` (default: $PLAY_LOOP, else "auto") is "auto", "uvloop" or "asyncio".
+    Call it before asyncio.run(); the default loop stays fully supported.
+    """
+    choice = (choice or os.environ.get("PLAY_LOOP") or "auto").lower()
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        if choice == "uvloop":
+            raise ServerError("uvloop is not installed (pip install 'play[fast]')") from None
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft limit on open files to the hard limit (one fd per client); the new limit."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or (hard != resource.RLIM_INFINITY and soft >= hard):
+        return soft
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return soft
+    return target
 
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
