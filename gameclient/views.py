@@ -174,22 +174,40 @@ def game_texts(game: GameState, model: ClientModel) -> tuple[list[str], str, str
     return header, status, "board_over" if game.over else "board_status"
 
 
-def game_rows(game: GameState, model: ClientModel, width: int) -> list[Row]:
-    """One game's block: header (id, name, players), the board lines, the status."""
+def game_parts(game: GameState, model: ClientModel, width: int) -> tuple[list[Row], ...]:
+    """One game as rows: header (id, name, players), the board lines, the status."""
     header, status, style = game_texts(game, model)
-    rows: list[Row] = [[(text, "board_header")] for line in header for text in wrap(line, width, 2)]
-    rows += [[(truncate(sanitize(text), width), "board")] for text in game.board]
-    rows += [[(text, style)] for text in wrap(status, width, 2)]
-    return rows
+    joined = f"{header[0]}: {header[1]}"
+    if cell_width(joined) <= width:
+        header = [joined]
+    head: list[Row] = [[(text, "board_header")] for line in header for text in wrap(line, width, 2)]
+    board: list[Row] = [[(truncate(sanitize(text), width), "board")] for text in game.board]
+    return head, board, [[(text, style)] for text in wrap(status, width, 2)]
 
 
-def board_rows(games: Sequence[GameState], model: ClientModel, width: int) -> list[Row]:
+def board_rows(games: Sequence[GameState], model: ClientModel, width: int,
+               height: int | None = None) -> list[Row]:
+    """Every game's rows, a blank row between games; squeezed into `height` if given.
+
+    Squeezing drops blank board lines first, then board lines from the bottom, and
+    never a header or a status line: who plays and whose turn it is matter most.
+    """
+    parts = [game_parts(game, model, width) for game in sorted(games, key=lambda g: g.game_id)]
+    total = sum(len(h) + len(b) + len(s) for h, b, s in parts) + len(parts) - 1
+    if height is not None and total > height:
+        parts = [(h, [r for r in b if "".join(t for t, _ in r).strip()], s) for h, b, s in parts]
+        room = height - (len(parts) - 1) - sum(len(h) + len(s) for h, _, s in parts)
+        squeezed = []
+        for head, board, status in parts:
+            squeezed.append((head, board[: max(0, room)], status))
+            room -= len(board)
+        parts = squeezed
     rows: list[Row] = []
-    for game in sorted(games, key=lambda g: g.game_id):
+    for head, board, status in parts:
         if rows:
             rows.append([])
-        rows += game_rows(game, model, width)
-    return rows
+        rows += head + board + status
+    return rows[:height] if height is not None else rows
 
 
 def board_width(games: Sequence[GameState]) -> int:
@@ -223,8 +241,8 @@ def draw_board(canvas: Canvas, rect: Rect, side: str | None, games: Sequence[Gam
         area = Rect(rect.top, rect.left + 1, rect.height - 1, rect.width - 1)
     if area.empty:
         return
-    rows = board_rows(games, model, area.width)
-    for n, row in enumerate(rows[: area.height]):
+    rows = board_rows(games, model, area.width, area.height)
+    for n, row in enumerate(rows):
         draw_row(canvas, area.top + n, area.left, row, area.width)
 
 
@@ -244,19 +262,24 @@ def my_game_status(model: ClientModel) -> tuple[str, bool] | None:
 
 
 def draw_status(canvas: Canvas, rect: Rect, model: ClientModel, server: str) -> None:
+    """Server, room, nick, how many online, and whose move it is in my game.
+
+    On a narrow screen the server's address gives way first, so the rest fits.
+    """
     if rect.empty:
         return
-    parts = [f" play {server}", f"#{model.room}" if model.room else "(no room)",
-             model.nick or model.user, f"{model.online} online"]
-    text = " │ ".join(sanitize(p) for p in parts)
-    canvas.write(rect.top, rect.left, pad(text, rect.width), "status", rect.width)
     turn = my_game_status(model)
-    if turn is None:
-        return
-    label, mine = turn
+    label, mine = turn if turn is not None else ("", False)
+    rest = [f"#{model.room}" if model.room else "(no room)", model.nick or model.user,
+            f"{model.online} online"]
+    for head in (f"play {server}", server, "play"):
+        text = " " + " │ ".join(sanitize(p) for p in [head, *rest])
+        if cell_width(text) + (cell_width(label) + 3 if label else 0) <= rect.width:
+            break
+    canvas.write(rect.top, rect.left, pad(text, rect.width), "status", rect.width)
     used = cell_width(text)
     room = rect.width - used - 3
-    if room >= 8:
+    if label and room >= 8:
         canvas.write(rect.top, rect.left + used, " │ ", "status", 3)
         canvas.write(rect.top, rect.left + used + 3, truncate(sanitize(label), room),
                      "status_turn" if mine else "status", room)

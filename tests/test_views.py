@@ -15,6 +15,7 @@ from gameclient.textwidth import cell_width, clusters
 from gameclient.views import (
     MORE_BELOW,
     ChatView,
+    board_rows,
     board_size,
     draw_board,
     draw_chat,
@@ -210,6 +211,13 @@ def test_status_bar_shows_server_room_nick_online_and_turn() -> None:
     assert my_game_status(model) is None
 
 
+def test_status_bar_drops_the_server_before_the_turn() -> None:
+    grid = Grid(1, 60)
+    draw_status(grid, Rect(0, 0, 1, 60), model_with(games=[game(turn="bob")]),
+                "127.0.0.1:42785")
+    assert grid.line(0).startswith(" play │ #lobby │ alice │ 2 online │ bob's move")
+
+
 def test_status_bar_is_cut_to_a_narrow_screen() -> None:
     grid = Grid(1, 30)
     draw_status(grid, Rect(0, 0, 1, 30), model_with(games=[game()]), "a.very.long.host.name:5220")
@@ -247,6 +255,18 @@ def test_games_in_other_rooms_are_not_drawn() -> None:
                           board=["_ _ _"], status="x to guess")
     model = model_with(games=[elsewhere])
     assert board_size(model.room_games(), model) is None
+
+
+def test_a_board_squeezed_into_few_rows_keeps_header_and_status() -> None:
+    tall = GameState(game_id=1, game="tictactoe", room="lobby", players=["alice", "bob"],
+                     turn="bob", board=[f"row {n}" for n in range(8)] + [""],
+                     status="bob to move")
+    model = model_with(games=[tall])
+    rows = board_rows(model.room_games(), model, 40, 6)
+    texts = ["".join(t for t, _ in row) for row in rows]
+    assert texts == ["#1 tictactoe: alice vs bob", "row 0", "row 1", "row 2", "row 3",
+                     "bob to move"]
+    assert len(board_rows(model.room_games(), model, 40)) == 11
 
 
 def test_too_small() -> None:

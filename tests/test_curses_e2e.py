@@ -1,0 +1,191 @@
+"""The real `play join` in a pseudo-terminal against a real server, read through pyte."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import termios
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyte")
+if sys.platform == "win32":  # pragma: no cover - ptys are POSIX
+    pytest.skip("pseudo-terminals are POSIX only", allow_module_level=True)
+
+from helpers import ServerProcess, child_env, play_command  # noqa: E402
+from ptyterm import PtyTerm  # noqa: E402
+
+pytestmark = pytest.mark.timeout(30)
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "server")
+    try:
+        yield proc
+    finally:
+        if proc.proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture
+def terms() -> Iterator[list[PtyTerm]]:
+    opened: list[PtyTerm] = []
+    yield opened
+    for term in opened:
+        term.close()
+
+
+def join(terms: list[PtyTerm], port: int, user: str, rows: int = 24, cols: int = 80,
+         **env: str) -> PtyTerm:
+    term = PtyTerm(play_command("join", "127.0.0.1", str(port), user), rows, cols,
+                   child_env(PLAY_PASSWORD=PASSWORD, TERM="xterm-256color", **env))
+    terms.append(term)
+    term.wait_until(lambda t: "#lobby" in t.lines[0] and t.lines[-1].startswith(">"),
+                    what=f"{user}'s screen")
+    return term
+
+
+def status(term: PtyTerm) -> str:
+    return term.lines[0]
+
+
+def assert_sane(term: PtyTerm) -> None:
+    """The terminal is back in cooked mode: echo, line editing, signals, newline handling."""
+    iflag, oflag, _, lflag = termios.tcgetattr(term.slave)[:4]
+    for flag in (termios.ECHO, termios.ICANON, termios.ISIG, termios.IEXTEN):
+        assert lflag & flag, f"local flag {flag:#x} left off"
+    assert iflag & termios.ICRNL and iflag & termios.IXON
+    assert oflag & termios.OPOST
+
+
+def test_chat_status_bar_and_wide_characters(server: ServerProcess,
+                                             terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice", 24, 80)
+    for part in (f"127.0.0.1:{server.port}", "#lobby", "alice", "1 online"):
+        assert part in status(alice)
+    bob = join(terms, server.port, "bob", 43, 132)
+    alice.wait_until(lambda t: "2 online" in status(t), what="2 online")
+    alice.wait_for("bob joined #lobby")
+
+    alice.send("hé 中文 😀 ok")
+    alice.wait_until(lambda t: t.lines[-1].startswith("> hé 中文 😀 ok"), what="typed text")
+    assert alice.screen.cursor.y == 23
+    assert alice.screen.cursor.x == len("> hé ") + 4 + 1 + 2 + len(" ok")
+    alice.key("enter")
+    for term in (alice, bob):
+        term.wait_for("<alice> hé 中文 😀 ok")
+    assert alice.lines[-1].rstrip() == ">"
+
+    long = "wrap " + "中" * 60 + " end"  # 120 columns of wide characters: wraps at 80
+    bob.type_line(long)
+    alice.wait_for(" end")
+    shown = "".join(line.strip() for line in alice.lines[1:-1])
+    assert "中" * 60 in shown.replace(" ", "")
+    assert all(len(line) <= 80 for line in alice.lines)
+
+
+def test_tictactoe_board_updates_and_survives_resizes(server: ServerProcess,
+                                                      terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice", 24, 80)
+    bob = join(terms, server.port, "bob", 43, 132)
+    alice.wait_for("bob joined")
+    alice.type_line("/game tictactoe bob")
+    bob.wait_for("/accept")
+    bob.type_line("/accept")
+    for term in (alice, bob):
+        term.wait_for("#1 tictactoe")
+        term.wait_for("alice vs bob")
+        term.wait_for("a   b   c")
+    alice.wait_until(lambda t: "your move" in status(t), what="alice's turn")
+    assert "alice's move" in status(bob)
+    board_left = alice.text.split("\n")[3].index("a   b")
+    assert board_left > 40, "the board sits beside the chat at 80 columns"
+
+    alice.type_line("b2")
+    for term in (alice, bob):
+        term.wait_until(lambda t: any(" 2  . | X | ." in line for line in t.lines), what="X b2")
+    bob.wait_until(lambda t: "your move" in status(t), what="bob's turn")
+
+    alice.resize(24, 60)  # too narrow to share: the board goes above the chat
+    alice.wait_until(lambda t: t.lines[1].startswith(" #1 tictactoe: alice vs bob")
+                     and t.lines[2].strip().startswith("a   b   c"), what="board on top")
+    assert "bob (O) to move" in alice.text, "a squeezed board still says whose turn it is"
+    alice.resize(8, 30)
+    alice.wait_for("terminal too small")
+    alice.resize(43, 132)
+    alice.wait_until(lambda t: "#1 tictactoe" in t.text and "terminal too small" not in t.text
+                     and len(t.lines) == 43, what="board back at 132x43")
+    assert " 2  . | X | ." in alice.text
+
+    for who, move in ((bob, "a1"), (alice, "b1"), (bob, "a2"), (alice, "b3")):
+        who.type_line(move)
+        who.wait_until(lambda t, m=move: any(m in line for line in t.lines), what=move)
+    for term in (alice, bob):
+        term.wait_until(lambda t: "wins" in t.text or "won" in t.text, what="the end")
+        assert "your move" not in status(term)
+
+
+def test_hangman_secret_word_is_never_echoed(server: ServerProcess,
+                                             terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    alice.type_line("/game hangman --secret")
+    alice.wait_for("secret word")
+    alice.send("zebra")
+    alice.wait_for("*****")
+    alice.key("enter")
+    alice.wait_for("#1 hangman")
+    alice.settle()
+    assert b"zebra" not in alice.raw
+
+
+def test_ctrl_c_restores_the_terminal_and_says_why(server: ServerProcess,
+                                                    terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    alice.key("ctrl-c")
+    assert alice.wait_exit() == 0
+    assert "you left" in alice.text
+    assert "online" not in alice.text  # back on the normal screen, not the curses one
+    assert_sane(alice)
+
+
+def test_quit_command(server: ServerProcess, terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    alice.type_line("/quit")
+    assert alice.wait_exit() == 0
+    assert "you left" in alice.text
+    assert_sane(alice)
+
+
+def test_server_shutdown_and_lost_connection(server: ServerProcess,
+                                             terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    bob = join(terms, server.port, "bob", NO_COLOR="1")
+    server.proc.send_signal(signal.SIGTERM)
+    assert alice.wait_exit() == 0
+    assert "shutting down" in alice.text
+    assert_sane(alice)
+    bob.wait_exit()
+    assert_sane(bob)
+
+
+def test_lost_connection(server: ServerProcess, terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    server.kill()
+    assert alice.wait_exit() == 1
+    assert "connection lost" in alice.text
+    assert_sane(alice)
+
+
+def test_no_color_still_sets_things_apart(server: ServerProcess,
+                                          terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice", NO_COLOR="1")
+    alice.type_line("/nosuchcommand")
+    alice.wait_for("nosuchcommand")
+    alice.settle()
+    assert all(cell.fg == "default" for row in alice.screen.buffer.values()
+               for cell in row.values())
+    assert alice.screen.buffer[0][1].reverse, "the status bar is in reverse video"
