@@ -100,9 +100,14 @@ class CursesClient:
         loop = asyncio.get_running_loop()
         self.result = loop.create_future()
         events: asyncio.Task[None] | None = None
-        captured = _LogCapture.install()
         try:
             self.screen.start()
+        except curses.error as exc:  # e.g. a TERM that terminfo does not know
+            print(f"play: cannot draw on this terminal ({exc}); using the plain client",
+                  file=sys.stderr, flush=True)
+            return await run_plain(self.conn, self.model)
+        captured = _LogCapture.install()
+        try:
             self._watch_input(loop)
             self._watch_signals(loop)
             self.redraw()
@@ -144,14 +149,18 @@ class CursesClient:
         return call
 
     def _watch_input(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            fd = sys.stdin.fileno()
-            loop.add_reader(fd, self.guarded(self.on_input))
-            self._undo.append(lambda: loop.remove_reader(fd))
-        except (NotImplementedError, OSError, ValueError, AttributeError):
-            # Windows (windows-curses, proactor loop): stdin cannot be watched, so poll
-            # gently; nodelay reads make each poll cheap.
-            self._poll_input(loop)
+        """Wake up only when a key arrives; where the OS cannot watch stdin, poll gently."""
+        if sys.platform != "win32":
+            try:
+                fd = sys.stdin.fileno()
+                loop.add_reader(fd, self.guarded(self.on_input))
+                self._undo.append(lambda: loop.remove_reader(fd))
+                return
+            except (NotImplementedError, OSError, ValueError, AttributeError):
+                pass
+        # Windows (windows-curses): select() takes only sockets, so the console is
+        # polled a few times a second instead; nodelay reads make each poll cheap.
+        self._poll_input(loop)
 
     def _poll_input(self, loop: asyncio.AbstractEventLoop) -> None:
         self.guarded(self.on_input)()
@@ -338,6 +347,18 @@ class CursesClient:
         masked.text = "*" * len(clusters(self.secret.text))
         masked.cursor = len(clusters(self.secret.text[: self.secret.cursor]))
         return masked.view(width)
+
+
+async def run_plain(conn: ClientConnection, model: ClientModel) -> int:
+    """The line client instead, when curses cannot start on this terminal."""
+    from gameclient.lineclient import LineClient
+
+    client = LineClient(conn, model)
+    for line in model.transcript:
+        client.emit(line.text)
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, client.request_quit)
+    return await client.run()
 
 
 class _LogCapture(logging.Handler):

@@ -189,3 +189,23 @@ def test_no_color_still_sets_things_apart(server: ServerProcess,
     assert all(cell.fg == "default" for row in alice.screen.buffer.values()
                for cell in row.values())
     assert alice.screen.buffer[0][1].reverse, "the status bar is in reverse video"
+
+
+def test_sigterm_restores_the_terminal(server: ServerProcess, terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    alice.proc.send_signal(signal.SIGTERM)
+    assert alice.wait_exit() == 1
+    assert "terminated" in alice.text
+    assert_sane(alice)
+
+
+def test_unknown_terminal_falls_back_to_the_line_client(server: ServerProcess,
+                                                       terms: list[PtyTerm]) -> None:
+    term = PtyTerm(play_command("join", "127.0.0.1", str(server.port), "alice"), 24, 80,
+                   child_env(PLAY_PASSWORD=PASSWORD, TERM="no-such-terminal"))
+    terms.append(term)
+    term.wait_for("cannot draw on this terminal")
+    term.wait_for("you are in #lobby")
+    term.type_line("/quit")
+    assert term.wait_exit() == 0
+    assert_sane(term)
