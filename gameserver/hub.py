@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -32,7 +33,6 @@ from gameserver.protocol import (
     ProtocolError,
     RemoteProtocolError,
     Resume,
-    RoomMessage,
     RoomState,
     Say,
     Welcome,
@@ -142,6 +142,11 @@ class Hub:
         try:
             if isinstance(item, ProtocolError):
                 raise item
+            if item.get("type") == "say" and session.user is not None:  # the hot path
+                msg_id, text = item.get("id"), item.get("text")
+                if type(msg_id) is int and type(text) is str:
+                    self._say(session, msg_id, text)
+                    return None
             message = parse_message(item, CLIENT_MESSAGES)
             return self._dispatch(session, message)
         except RemoteProtocolError as exc:
@@ -201,9 +206,9 @@ class Hub:
         elif not session.closed:
             session.send(encode(message))
 
-    def deliver_to_room(self, room: Room, message: Message) -> None:
+    def deliver_to_room(self, room: Room, message: Message | bytes) -> None:
         """Encode once, hand the same bytes to every member."""
-        frame = encode(message)
+        frame = message if isinstance(message, bytes) else encode(message)
         for member in room.members.values():
             if not member.closed:
                 member.send(frame)
@@ -264,7 +269,7 @@ class Hub:
         if session.user is None:
             raise CommandError("not_logged_in", "log in first")
         if isinstance(message, Say):
-            self._say(session, message)
+            self._say(session, message.id, message.text)
         elif isinstance(message, Command):
             spec = self.commands.get(message.name.lower())
             if spec is None:
@@ -472,10 +477,10 @@ class Hub:
 
     # ------------------------------------------------------------ chat
 
-    def _say(self, session: Session, message: Say) -> None:
-        text = _clean_message(message.text)
+    def _say(self, session: Session, msg_id: int, text: str) -> None:
+        text = _clean_message(text)
         for ext in self.extensions:
-            if hasattr(ext, "on_say") and ext.on_say(session, message.id, text):
+            if hasattr(ext, "on_say") and ext.on_say(session, msg_id, text):
                 return
         room = session.room
         if room is None:
@@ -484,9 +489,9 @@ class Hub:
         assert user is not None
 
         def deliver(entry: Entry) -> None:
-            self.deliver_to_room(room, RoomMessage(room=room.name, nick=nick, user=user,
-                                                   text=text, ts=entry.ts))
-            self.send(session, Ok(id=message.id))
+            self.deliver_to_room(room, room_msg_frame(room.name, nick, user, text, entry.ts))
+            if not session.closed:
+                session.send(b'{"type":"ok","id":%d}\n' % msg_id)  # encode(Ok(id=msg_id))
 
         self.record("ROOM", user, room.name, text, deliver)
 
@@ -504,12 +509,21 @@ def _checked(check: Callable[[str], str], value: str) -> str:
 
 
 def _clean_message(text: str) -> str:
-    text = names.clean_text(text)
+    text = text.strip() if text.isprintable() else names.clean_text(text)  # same result
     if not text:
         raise CommandError("empty", "the message is empty")
     if len(text) > names.TEXT_MAX:
         raise CommandError("too_long", f"the message is longer than {names.TEXT_MAX} characters")
     return text
+
+
+_quote = json.encoder.encode_basestring  # what encode() uses for str (ensure_ascii=False)
+
+
+def room_msg_frame(room: str, nick: str, user: str, text: str, ts: float) -> bytes:
+    """encode(RoomMessage(...)) without building the message: the hottest frame."""
+    return (f'{{"type":"room_msg","room":{_quote(room)},"nick":{_quote(nick)},'
+            f'"user":{_quote(user)},"text":{_quote(text)},"ts":{ts!r}}}\n').encode()
 
 
 def notice(text: str, kind: str = "info", room: str | None = None) -> Message:
