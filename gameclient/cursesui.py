@@ -127,7 +127,8 @@ class CursesClient:
                 await asyncio.gather(events, return_exceptions=True)
             await self.conn.close()
         if reason:
-            print(reason, file=sys.stdout if code == 0 else sys.stderr, flush=True)
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(reason, file=sys.stdout if code == 0 else sys.stderr, flush=True)
         return code
 
     def finish(self, code: int, reason: str) -> None:

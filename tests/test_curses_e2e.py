@@ -80,6 +80,21 @@ def test_chat_status_bar_and_wide_characters(server: ServerProcess,
         term.wait_for("<alice> hé 中文 😀 ok")
     assert alice.lines[-1].rstrip() == ">"
 
+    alice.send("abc")  # editing keys as a real xterm sends them, decoded by curses
+    for key in ("home", "delete", "end", "left"):
+        alice.key(key)
+    alice.send("x")
+    alice.wait_until(lambda t: t.lines[-1].startswith("> bxc "), what="edited line")
+    alice.key("enter")
+    bob.wait_for("<alice> bxc")
+    alice.key("up")
+    alice.wait_until(lambda t: t.lines[-1].startswith("> bxc "), what="history")
+    alice.key("ctrl-u")
+    alice.send("/acc")
+    alice.key("tab")
+    alice.wait_until(lambda t: t.lines[-1].startswith("> /accept "), what="completion")
+    alice.key("ctrl-u")
+
     long = "wrap " + "中" * 60 + " end"  # 120 columns of wide characters: wraps at 80
     bob.type_line(long)
     alice.wait_for(" end")
