@@ -340,8 +340,8 @@ class Sender:
     def top_up(self) -> None:
         """Full speed: keep up to WINDOW messages in flight, within the slowest reader's lag."""
         bench = self.bench
-        room = min(self.count - self.sent, WINDOW - (self.sent - self.seen_own),
-                   LAG_CAP - (bench.total_sent - bench.slowest))
+        room = min(self.count - self.sent, bench.window - (self.sent - self.seen_own),
+                   bench.lag_cap - (bench.total_sent - bench.slowest))
         if room > 0 and self.client.transport is not None:
             self.client.write(self.frames(room))
 
@@ -375,6 +375,8 @@ class Config:
     password: str = "bench-password"
     prefix: str = "b"
     scenario: str = ""
+    window: int = WINDOW
+    lag_cap: int = LAG_CAP
 
     @property
     def per_sender(self) -> int:
@@ -392,6 +394,8 @@ class Bench:
     config: Config
     room: str = "lobby"
     full_speed: bool = True
+    window: int = WINDOW
+    lag_cap: int = LAG_CAP
     latencies: array.array = field(default_factory=lambda: array.array("d"))
     sent_at: array.array = field(default_factory=lambda: array.array("d"))
     first: dict[tuple[bytes, bytes, bytes], float] = field(default_factory=dict)
@@ -509,7 +513,8 @@ def latency_figures(prefix: str, values: list[float]) -> dict[str, float]:
 async def run_bench(host: str, port: int, pid: int, cfg: Config,
                     tokens: dict[str, str] | None, storm_users: list[str]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
-    bench = Bench(loop, host, port, pid, cfg, room=cfg.room)
+    bench = Bench(loop, host, port, pid, cfg, room=cfg.room, window=cfg.window,
+                  lag_cap=max(cfg.lag_cap, cfg.window * cfg.senders))
     fig = bench.figures
     users = [f"{cfg.prefix}{i:05d}" for i in range(cfg.clients)]
     clients = [Client(bench, u) for u in users]
@@ -634,6 +639,10 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
     out.append(f"  server RSS:       start {num('rss_kib_start', ' KiB')}, logged in"
                f" {num('rss_kib_logged_in', ' KiB')}, end {num('rss_kib_end', ' KiB')};"
                f" per connection {num('rss_kib_per_conn', ' KiB')}")
+    if fig.get("server_writes"):
+        out.append(f"  server writes:    {num('server_writes')} in {num('server_passes')} flush"
+                   f" passes; {fig.get('deliveries', 0) / fig['server_writes']:.1f}"
+                   " deliveries per write")
     out.append(f"  errors/kicked:    {num('errors')} / {num('kicked')}"
                + (f"  e.g. {fig['error_samples']}" if fig.get("error_samples") else ""))
     if cfg.scenario in TARGETS:
@@ -663,6 +672,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--storm", type=int, help="password logins at once while sending")
     p.add_argument("--reconnect", action="store_true", default=None,
                    help="drop every client and resume with the session token")
+    p.add_argument("--window", type=int, default=WINDOW,
+                   help=f"full speed: messages each sender has in flight (default {WINDOW})")
+    p.add_argument("--lag", type=int, default=LAG_CAP,
+                   help="full speed: how many messages the slowest receiver may trail by"
+                        f" (default {LAG_CAP}; keeps the server's per-client output bounded)")
     p.add_argument("--room", default="lobby", help="the room everyone is in")
     p.add_argument("--login", choices=("token", "password"),
                    help="how the crowd logs in (default: token, or password with --attach)")
@@ -700,7 +714,7 @@ def make_config(args: argparse.Namespace) -> Config:
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     cfg = Config(**values, room=args.room, password=args.password, prefix=args.prefix,
-                 scenario=args.scenario or "")
+                 scenario=args.scenario or "", window=args.window, lag_cap=args.lag)
     cfg.login = args.login or ("password" if args.attach else "token")
     if not 1 <= cfg.clients <= MAX_CLIENTS:
         raise SystemExit(f"error: --clients must be 1-{MAX_CLIENTS}")
@@ -727,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     server: OwnServer | None = None
     tmp: str | None = None
     tokens: dict[str, str] | None = None
+    fig: dict[str, Any] = {}
     try:
         if args.attach:
             try:
@@ -772,6 +787,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+            stats = re.search(r"stopped after (\d+) writes in (\d+) flush passes",
+                              server.log_tail(50))
+            if stats and fig:
+                fig["server_writes"], fig["server_passes"] = map(int, stats.groups())
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     print(report(cfg, fig, meta))
