@@ -8,6 +8,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from gameclient.commands import Typed
 from gameserver.protocol import (
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
@@ -108,6 +109,12 @@ class ClientConnection:
         msg_id = self.new_id()
         self.send(Command(id=msg_id, name=name, args=args, secret=secret))
         return msg_id
+
+    def send_typed(self, typed: Typed, secret: str | None = None) -> int:
+        """Send what a user typed: chat, or `/name args` as a command."""
+        if typed.name is None:
+            return self.say(typed.text)
+        return self.command(typed.name, typed.args, secret)
 
     async def close(self) -> None:
         self.closed_by_us = True

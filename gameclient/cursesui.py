@@ -287,10 +287,7 @@ class CursesClient:
 
     def send(self, typed: Typed, secret: str | None = None) -> bool:
         try:
-            if typed.name is None:
-                self.conn.say(typed.text)
-            else:
-                self.conn.command(typed.name, typed.args, secret)
+            self.conn.send_typed(typed, secret)
         except ConnectionFailed as exc:
             self.model.add("error", f"! {exc}")
             return False

@@ -144,9 +144,6 @@ class LineClient:
 
     def _send(self, typed: Typed, secret: str | None = None) -> None:
         try:
-            if typed.name is None:
-                self.conn.say(typed.text)
-            else:
-                self.conn.command(typed.name, typed.args, secret)
+            self.conn.send_typed(typed, secret)
         except ConnectionFailed as exc:
             self.emit(f"! {exc}")

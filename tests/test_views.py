@@ -8,6 +8,7 @@ import zlib
 
 import pytest
 
+from gameclient.connection import ClientConnection
 from gameclient.cursesui import CursesClient, drop_escape_sequences
 from gameclient.layout import Rect
 from gameclient.model import ClientModel, Line
@@ -279,6 +280,8 @@ def test_too_small() -> None:
 
 
 class FakeConn:
+    send_typed = ClientConnection.send_typed
+
     def __init__(self) -> None:
         self.said: list[str] = []
         self.commands: list[tuple[str, str, str | None]] = []
