@@ -89,11 +89,16 @@ SKIP_PREFIXES = (b'{"type":"room_msg"', b'{"type":"joined"', b'{"type":"left"')
 # ---------------------------------------------------------------- server side: /proc
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process (all its threads) in seconds, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         rest = f.read().rsplit(b")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(rest[11]) / tick, int(rest[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 def rss_kib(pid: int) -> int:
@@ -453,7 +458,7 @@ class Bench:
                    storm: Callable[[], Any] | None) -> dict[str, Any]:
         cfg = self.config
         self.full_speed = cfg.rate <= 0
-        cpu0, wall0 = cpu_seconds(self.pid), time.perf_counter()
+        (user0, sys0), wall0 = cpu_times(self.pid), time.perf_counter()
         tasks: list[asyncio.Task[Any]] = []
         if self.full_speed:
             for s in senders:
@@ -477,18 +482,18 @@ class Bench:
                     drain_deadline = now + DRAIN_SECONDS
                 elif now > drain_deadline:
                     break
-        wall1, cpu1 = time.perf_counter(), cpu_seconds(self.pid)
+        wall1, (user1, sys1) = time.perf_counter(), cpu_times(self.pid)
         for t in tasks:
             t.cancel()
         storm_result = await storm_task if storm_task is not None else {}
         deliveries = sum(c.received for c in receivers)
         expected = self.total_sent * len(receivers)
-        cpu = cpu1 - cpu0
+        cpu = user1 - user0 + sys1 - sys0
         wall = wall1 - wall0
         return {
             "sent": self.total_sent, "deliveries": deliveries, "lost": expected - deliveries,
             "chat_s": wall, "deliveries_per_s": deliveries / wall if wall else 0.0,
-            "server_cpu_s": cpu,
+            "server_cpu_s": cpu, "server_user_s": user1 - user0, "server_sys_s": sys1 - sys0,
             "cpu_us_per_delivery": cpu / deliveries * 1e6 if deliveries else None,
             "server_core_pct": 100.0 * cpu / wall if wall else None,
             "confirmed": sum(s.client.oks for s in senders),
@@ -622,6 +627,7 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
         out.append(f"  latency first:    p50 {num('first_p50_ms', ' ms')}"
                    f"  p99 {num('first_p99_ms', ' ms')}  max {num('first_max_ms', ' ms')}")
         out.append(f"  server CPU:       {num('server_cpu_s', ' s', 3)}"
+                   f" (user {num('server_user_s', ' s')}, system {num('server_sys_s', ' s')})"
                    f" = {num('cpu_us_per_delivery', ' us', 3)} per delivery,"
                    f" {num('server_core_pct', '%', 1)} of one core")
     if cfg.storm:

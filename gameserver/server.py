@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +24,17 @@ from gameserver.store import SQLiteStore
 log = logging.getLogger("play.server")
 
 OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
+MAX_FLUSH_DELAY = 0.02  # seconds a flush may wait behind a costly one (see ChatServer.wake)
 CLOSE_GRACE = 10.0  # seconds a closing connection may take to take its last frames
 GC_GEN0 = 50_000  # allocations between young-generation collections
 HASH_NICE = 10  # password hashing runs at a lower priority than the event loop
 TICK_SECONDS = 1.0
 
+# Sockets are file descriptors here; os.write on one is a plain send (SIGPIPE is ignored).
+DIRECT_WRITES = sys.platform != "win32" and os.environ.get("PLAY_DIRECT_WRITES") != "0"
+
 _loads = json.loads
+_write = os.write
 _gc_settled = False
 
 
@@ -57,7 +63,8 @@ class Connection(asyncio.Protocol):
     Python frame per delivery); the server writes every non-empty list once per pass.
     """
 
-    __slots__ = ("server", "decoder", "transport", "session", "out", "closing", "slow", "_abort")
+    __slots__ = ("server", "decoder", "transport", "session", "out", "closing", "slow", "fd",
+                 "_abort")
 
     def __init__(self, server: ChatServer) -> None:
         self.server = server
@@ -67,6 +74,7 @@ class Connection(asyncio.Protocol):
         self.out: list[bytes] = []
         self.closing = False
         self.slow = False  # over OUTPUT_LIMIT: being disconnected
+        self.fd = -1  # the socket, for writes made directly while the transport is idle
         self._abort: asyncio.TimerHandle | None = None
 
     # asyncio callbacks
@@ -79,6 +87,8 @@ class Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            if DIRECT_WRITES:
+                self.fd = sock.fileno()
         peer = transport.get_extra_info("peername")
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.session = self.server.hub.connect(self.out.append, self.close, label)
@@ -127,6 +137,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
         server.connections.discard(self)
+        self.fd = -1  # the number may soon belong to another socket
         self.out.clear()
         if self._abort is not None:
             self._abort.cancel()
@@ -137,25 +148,29 @@ class Connection(asyncio.Protocol):
 
     # the hub's side
 
-    def flush(self, last: list[Any]) -> None:
-        """Write the queued frames; `last` is [frames, bytes] of the previous join this pass.
-
-        Members of one room usually got the very same frames: comparing the list (object
-        identity first, in C) is much cheaper than joining it again.
-        """
+    def flush(self) -> None:
+        """Write what is queued now (the server's flush_all does this for every connection)."""
         out = self.out
         transport = self.transport
-        if transport is None or self.closing or transport.is_closing():
-            out.clear()
-            return
-        if len(out) == 1:
-            data = out[0]
-        elif out == last[0]:
-            data = last[1]
-        else:
+        if out and transport is not None and not self.closing and not transport.is_closing():
             data = b"".join(out)
-            last[0], last[1] = out.copy(), data
+            out.clear()
+            fd = self.fd
+            if fd >= 0 and not transport.get_write_buffer_size():
+                try:
+                    sent = _write(fd, data)
+                except OSError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self.write_rest(data)
         out.clear()
+
+    def write_rest(self, data: bytes) -> None:
+        """What the socket did not take at once waits in the transport, up to OUTPUT_LIMIT."""
+        transport = self.transport
+        assert transport is not None
         transport.write(data)
         if transport.get_write_buffer_size() > OUTPUT_LIMIT and self.session is not None:
             self.too_slow()
@@ -180,7 +195,7 @@ class Connection(asyncio.Protocol):
         if self.closing:
             return
         if self.out:
-            self.flush([None, b""])
+            self.flush()
         self.closing = True
         transport = self.transport
         if transport is not None:
@@ -204,6 +219,8 @@ class ChatServer:
         self.passes = 0  # flush passes that wrote something, and the writes they made
         self.writes = 0
         self._flush_scheduled = False
+        self._last_flush = 0.0
+        self._flush_cost = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -301,24 +318,72 @@ class ChatServer:
     # plumbing used by connections
 
     def wake(self) -> None:
-        """Something may have been queued: flush every connection once, soon."""
+        """Something may have been queued: flush every connection once, soon.
+
+        Soon is the next loop pass, unless the last flush ended less than its own cost
+        ago (the time its writes took, at most MAX_FLUSH_DELAY): then it waits that
+        long. Writing is at most half the work, and a storm (thousands of logins, each
+        told to the whole room) goes out in a few large writes per client instead of a
+        syscall per member per event. A lone message never waits.
+        """
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            assert self._loop is not None
-            self._loop.call_soon(self.flush_all)
+            loop = self._loop
+            assert loop is not None
+            due = self._last_flush + self._flush_cost
+            if loop.time() >= due:
+                loop.call_soon(self.flush_all)
+            else:
+                loop.call_at(due, self.flush_all)
 
     def flush_all(self) -> None:
-        """Write each connection's queued frames in one write (one pass of the loop)."""
+        """Write each connection's queued frames with one write (once per loop pass).
+
+        This is Connection.flush() inlined, as it runs for every recipient of every
+        message. Members of one room usually got the very same frames: comparing the
+        list (object identity first, in C) is much cheaper than joining it again. While
+        a transport holds nothing, the socket is written directly (one syscall, none of
+        the transport's bookkeeping); only what the socket does not take goes through it.
+        """
         self._flush_scheduled = False
+        assert self._loop is not None
+        start = self._loop.time()
         writes = 0
-        last: list[Any] = [None, b""]
-        for conn in self.connections:  # flush() never adds or removes connections
-            if conn.out:
-                conn.flush(last)
-                writes += 1
+        last_out: list[bytes] | None = None
+        last_data = b""
+        write = _write
+        for conn in self.connections:  # nothing here adds or removes connections
+            out = conn.out
+            if not out:
+                continue
+            transport = conn.transport
+            if transport is None or conn.closing or transport.is_closing():
+                out.clear()
+                continue
+            writes += 1
+            if len(out) == 1:
+                data = out[0]
+            elif out == last_out:
+                data = last_data
+            else:
+                data = last_data = b"".join(out)
+                last_out = out.copy()
+            out.clear()
+            fd = conn.fd
+            if fd >= 0 and not transport.get_write_buffer_size():
+                try:
+                    sent = write(fd, data)
+                except OSError:  # EAGAIN, or an error the transport will report properly
+                    sent = 0
+                if sent == len(data):
+                    continue
+                data = data[sent:]
+            conn.write_rest(data)
         if writes:
             self.passes += 1
             self.writes += writes
+            self._last_flush = end = self._loop.time()
+            self._flush_cost = min(end - start, MAX_FLUSH_DELAY)
 
     def _commit(self) -> None:
         self.hub.commit()
