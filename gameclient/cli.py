@@ -132,6 +132,8 @@ async def ask_password(registering: bool, attempt: int) -> str:
         return env
     if not interactive():
         raise LoginFailed(f"no password: set ${PASSWORD_ENV} or run in a terminal")
+    if attempt > 1:
+        typer.echo("  wrong password; try again", err=True)
     while True:
         if registering:
             typer.echo("new account: choose a password")

@@ -44,10 +44,15 @@ def _echo_off(stream: TextIO) -> Iterator[None]:
     """Hide what is typed on a POSIX terminal; elsewhere there is nothing to hide."""
     try:
         import termios
-
+    except ImportError:  # Windows: the line client cannot hide input; say nothing false
+        yield
+        return
+    try:
+        if not stream.isatty():
+            raise ValueError("not a terminal")
         fd = stream.fileno()
         saved = termios.tcgetattr(fd)
-    except (ImportError, OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, termios.error):  # a pipe or a file
         yield
         return
     changed = list(saved)
@@ -131,6 +136,9 @@ class LineClient:
                 secret = await self._read_secret(inputs)
                 if secret is None:
                     return
+                if not secret:
+                    self.emit("! no secret word given; the game was not started")
+                    continue
             self._send(typed, secret)
             if typed.is_quit:
                 return

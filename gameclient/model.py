@@ -163,7 +163,8 @@ class ClientModel:
             if msg.page == 0 and msg.entries:
                 self.add("history", f"--- earlier messages in #{msg.room} ---")
             for entry in msg.entries:
-                self.add("history", f"{clock(entry.get('ts', 0))} <{entry.get('sender')}> "
+                who = ("*" if entry.get("type") == "GAME" else f"<{entry.get('sender')}>")
+                self.add("history", f"{clock(entry.get('ts', 0))} {who} "
                                     f"{entry.get('text', '')}", entry.get("ts"))
             if msg.last and (msg.entries or msg.page > 0):
                 self.add("history", "--- end of earlier messages ---")

@@ -62,6 +62,9 @@ def install(hub: Hub) -> None:
             raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
         if new == old:
             raise CommandError("same_nick", f"your nick is already {new}")
+        owner = hub.store.account_hash(new)
+        if owner is not None and owner[0].casefold() != session.user.casefold():
+            raise CommandError("nick_taken", f"{new} is another user's name; choose another nick")
         del room.members[names.key(old)]
         room.members[names.key(new)] = session
         session.nick = new
@@ -140,15 +143,19 @@ def install(hub: Hub) -> None:
         hub.kick(session, "you left", "quit", "quit")
 
     def history(session: Session, message: Command) -> None:
+        usage = hub.commands["history"].usage
         room = peer = None
         limit = HISTORY_DEFAULT
         for word in message.args.split():
-            if word.isdigit():
-                limit = max(1, min(int(word), HISTORY_MAX))
+            if word.lstrip("-").isdigit():
+                if int(word) < 1:
+                    raise CommandError("usage", f"N must be 1 or more; usage: {usage}")
+                limit = min(int(word), HISTORY_MAX)
             elif word.startswith("@"):
-                peer = _checked(names.check_username, word[1:])
-                account = hub.store.account_hash(peer)
-                peer = account[0] if account else peer
+                account = hub.store.account_hash(_checked(names.check_username, word[1:]))
+                if account is None:
+                    raise CommandError("no_such_user", f"there is no user called {word[1:]}")
+                peer = account[0]
             elif room is None:
                 room = _checked(names.check_room, word)
             else:

@@ -49,6 +49,7 @@ MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
 MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
 TOKEN_LIFETIME = 24 * 3600.0
 HISTORY_PAGE_BYTES = 32 * 1024  # well under the 64 KiB frame limit
+RESERVED_NAMES = frozenset({"bot", "server", "system", "admin", "everyone", "play", "game"})
 
 
 class CommandError(Exception):
@@ -123,8 +124,12 @@ class Hub:
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self.commands: dict[str, CommandSpec] = {}
         self.extensions: list[Any] = []
+        # Names no account may take: they label the server's own speakers (extensions add more).
+        self.reserved_names: set[str] = set(RESERVED_NAMES)
         self._after_commit: list[Callable[[], None]] = []
         self._commit_requested = False
+        # Where each user was when their connection went (room, nick), for a resume.
+        self._last_place: dict[str, tuple[str, str]] = {}
         self._install_chat_commands()
 
     # ------------------------------------------------------------ front-door API
@@ -307,6 +312,8 @@ class Hub:
         if not message.password:
             raise CommandError("bad_password", "the password must not be empty")
         account = self.store.account_hash(user)
+        if account is None and user.casefold() in self.reserved_names:
+            raise CommandError("bad_name", f"the name {user} is reserved; choose another")
         session.busy = True
         if account is None:
             password = message.password
@@ -348,8 +355,9 @@ class Hub:
         if found is None or found[1] < time.time():
             raise CommandError("bad_token", "that session token is not valid; log in again")
         user, _, state = found
-        self._logged_in(session, message.id, user, room=state.get("room"),
-                        nick=state.get("nick"))
+        # The token knows the place at login; a later /join or /nick is remembered here.
+        room, nick = self._last_place.pop(user.casefold(), (state.get("room"), state.get("nick")))
+        self._logged_in(session, message.id, user, room=room, nick=nick)
 
     def _logged_in(self, session: Session, msg_id: int, user: str, *, registered: bool = False,
                    room: str | None = None, nick: str | None = None) -> None:
@@ -399,6 +407,7 @@ class Hub:
             if hasattr(ext, "on_logout"):
                 ext.on_logout(session)
         if session.room is not None:
+            self._last_place[user.casefold()] = (session.room.name, session.nick)
             self._leave_room(session, reason, logging_out=True)
         if self.online.get(user.casefold()) is session:
             del self.online[user.casefold()]
@@ -423,9 +432,7 @@ class Hub:
         room.members[names.key(session.nick)] = session
         session.room = room
         self.store.enter_scope(session.user, name)
-        self.send(session, RoomState(
-            room=name, nick=session.nick, online=len(self.online),
-            members=[{"nick": s.nick, "user": s.user} for s in room.members.values()]))
+        self.send(session, room_state_frame(room, session.nick, len(self.online)))
         earlier = self.store.room_scrollback(name, SCROLLBACK)
         if earlier:
             self.send_history(session, "scrollback", earlier, room=name)
@@ -524,6 +531,34 @@ def room_msg_frame(room: str, nick: str, user: str, text: str, ts: float) -> byt
     """encode(RoomMessage(...)) without building the message: the hottest frame."""
     return (f'{{"type":"room_msg","room":{_quote(room)},"nick":{_quote(nick)},'
             f'"user":{_quote(user)},"text":{_quote(text)},"ts":{ts!r}}}\n').encode()
+
+
+_MEMBER_JSON: dict[tuple[str, str | None], str] = {}  # (nick, user) -> its members entry
+
+
+def room_state_frame(room: Room, nick: str, online: int) -> bytes | Message:
+    """encode(RoomState(...)) for the one entering `room`; members are encoded once each.
+
+    A room of thousands is re-listed for every newcomer: reusing each member's encoded
+    entry keeps that cheap. A list too long for one frame goes the ordinary way.
+    """
+    cache = _MEMBER_JSON
+    if len(cache) > 100_000:
+        cache.clear()
+    parts = []
+    for s in room.members.values():
+        key = (s.nick, s.user)
+        part = cache.get(key)
+        if part is None:
+            part = cache[key] = json.dumps({"nick": s.nick, "user": s.user},
+                                           ensure_ascii=False, separators=(",", ":"))
+        parts.append(part)
+    frame = (f'{{"type":"room","room":{_quote(room.name)},"nick":{_quote(nick)},'
+             f'"members":[{",".join(parts)}],"online":{online}}}\n').encode()
+    if len(frame) - 1 > MAX_FRAME:
+        return RoomState(room=room.name, nick=nick, online=online,
+                         members=[{"nick": s.nick, "user": s.user} for s in room.members.values()])
+    return frame
 
 
 def notice(text: str, kind: str = "info", room: str | None = None) -> Message:

@@ -288,3 +288,30 @@ def test_many_clients_at_once(tmp_path):
             for c in clients:
                 assert (await c.expect("room_msg", text="to all thirty"))["nick"] == "p0"
     run(body())
+
+
+def test_reserved_names_and_other_users_names_cannot_be_taken(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            await (await logged_in(server.port, "bob")).close()
+            c = await RawClient.connect(server.port)
+            await c.hello()
+            for name in ("bot", "Server", "everyone"):
+                reply = await c.login(name)
+                assert reply["code"] == "bad_name" and "reserved" in reply["text"]
+            carol = await logged_in(server.port, "carol")
+            taken = await carol.command("nick", "BOB")
+            assert taken["code"] == "nick_taken" and "another user's name" in taken["text"]
+            assert (await carol.command("nick", "Carol"))["type"] == "ok"
+    run(body())
+
+
+def test_history_arguments_are_checked(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            c = await logged_in(server.port, "ann")
+            assert (await c.command("history", "0"))["code"] == "usage"
+            assert (await c.command("history", "-3"))["code"] == "usage"
+            assert (await c.command("history", "@nobody"))["code"] == "no_such_user"
+            assert (await c.command("history", "a b c"))["code"] == "usage"
+    run(body())

@@ -276,3 +276,12 @@ def test_prompts_defaults_reasons_and_three_password_tries(server):
         child.send("bad\r")
     child.expect("wrong password for newbie")
     assert child.wait() == 1
+
+
+def test_secret_word_from_a_pipe_is_read_as_the_next_line(server):
+    out = play("join", "127.0.0.1", str(server.port), "dan",
+               stdin="/game hangman --secret\n\nafter empty\n/quit\n")
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    assert "! no secret word given; the game was not started" in out.stdout
+    assert "<dan> after empty" in out.stdout and out.stdout.splitlines()[-1] == "* you left"
