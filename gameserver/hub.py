@@ -16,6 +16,7 @@ from gameserver.names import NameError_
 from gameserver.passwords import hash_password, verify_password
 from gameserver.protocol import (
     CLIENT_MESSAGES,
+    MAX_FRAME,
     PROTOCOL_VERSION,
     AccountQuery,
     Bye,
@@ -203,13 +204,13 @@ class Hub:
 
     # ------------------------------------------------------------ delivery helpers
 
-    def send(self, session: Session, message: Message) -> None:
+    def send(self, session: Session, message: Message | bytes) -> None:
         """Send to one session, after anything already waiting for the store (keeps order)."""
         if self._after_commit:
-            frame = encode(message)
+            frame = message if isinstance(message, bytes) else encode(message)
             self.after_commit(lambda: None if session.closed else session.send(frame))
         elif not session.closed:
-            session.send(encode(message))
+            session.send(message if isinstance(message, bytes) else encode(message))
 
     def deliver_to_room(self, room: Room, message: Message | bytes) -> None:
         """Encode once, hand the same bytes to every member."""
