@@ -67,7 +67,8 @@ def compute_layout(rows: int, cols: int, board_size: tuple[int, int] | None) -> 
         board = Rect(middle.top, chat.right, middle.height, board_width)
         return Layout(status, chat, board, input_line, False, "right")
 
-    board_height = min(board_lines + BOARD_SEPARATOR_ROWS, rows // 2)
+    # While a game runs its board matters more than old chat: the chat keeps its minimum.
+    board_height = min(board_lines + BOARD_SEPARATOR_ROWS, middle.height - CHAT_MIN_ROWS)
     if middle.height - board_height >= CHAT_MIN_ROWS:
         board = Rect(middle.top, 0, board_height, cols)
         chat = Rect(board.bottom, 0, middle.height - board_height, cols)

@@ -189,8 +189,9 @@ def board_rows(games: Sequence[GameState], model: ClientModel, width: int,
                height: int | None = None) -> list[Row]:
     """Every game's rows, a blank row between games; squeezed into `height` if given.
 
-    Squeezing drops blank board lines first, then board lines from the bottom, and
-    never a header or a status line: who plays and whose turn it is matter most.
+    Squeezing drops blank board lines first; a board that still does not fit whole is
+    replaced by a one-line note (half a board would mislead), and a header or a
+    status line is never dropped: who plays and whose turn it is matter most.
     """
     parts = [game_parts(game, model, width) for game in sorted(games, key=lambda g: g.game_id)]
     total = sum(len(h) + len(b) + len(s) for h, b, s in parts) + len(parts) - 1
@@ -199,7 +200,9 @@ def board_rows(games: Sequence[GameState], model: ClientModel, width: int,
         room = height - (len(parts) - 1) - sum(len(h) + len(s) for h, _, s in parts)
         squeezed = []
         for head, board, status in parts:
-            squeezed.append((head, board[: max(0, room)], status))
+            if len(board) > room:
+                board = [[(truncate(BOARD_TOO_TALL, width), "board_status")]] if room > 0 else []
+            squeezed.append((head, board, status))
             room -= len(board)
         parts = squeezed
     rows: list[Row] = []
@@ -208,6 +211,9 @@ def board_rows(games: Sequence[GameState], model: ClientModel, width: int,
             rows.append([])
         rows += head + board + status
     return rows[:height] if height is not None else rows
+
+
+BOARD_TOO_TALL = "(enlarge the terminal to see the board)"
 
 
 def board_width(games: Sequence[GameState]) -> int:

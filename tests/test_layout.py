@@ -55,10 +55,10 @@ def test_60x20_board_on_top() -> None:
     assert layout.input == Rect(19, 0, 1, 60)
 
 
-def test_tall_board_on_top_is_capped_at_half_the_screen() -> None:
+def test_tall_board_on_top_leaves_the_chat_its_minimum() -> None:
     layout = compute_layout(20, 60, (30, 20))
-    assert layout.board == Rect(1, 0, 10, 60)
-    assert layout.chat == Rect(11, 0, 8, 60)
+    assert layout.board == Rect(1, 0, 15, 60)
+    assert layout.chat == Rect(16, 0, 3, 60)
 
 
 def test_big_board_on_the_right_is_capped_at_half_the_width() -> None:

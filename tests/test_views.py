@@ -258,16 +258,19 @@ def test_games_in_other_rooms_are_not_drawn() -> None:
     assert board_size(model.room_games(), model) is None
 
 
-def test_a_board_squeezed_into_few_rows_keeps_header_and_status() -> None:
+def test_a_board_too_tall_for_its_rows_is_a_note_never_half_a_board() -> None:
     tall = GameState(game_id=1, game="tictactoe", room="lobby", players=["alice", "bob"],
                      turn="bob", board=[f"row {n}" for n in range(8)] + [""],
                      status="bob to move")
     model = model_with(games=[tall])
     rows = board_rows(model.room_games(), model, 40, 6)
     texts = ["".join(t for t, _ in row) for row in rows]
-    assert texts == ["#1 tictactoe: alice vs bob", "row 0", "row 1", "row 2", "row 3",
+    assert texts == ["#1 tictactoe: alice vs bob", "(enlarge the terminal to see the board)",
                      "bob to move"]
     assert len(board_rows(model.room_games(), model, 40)) == 11
+    fits = ["".join(t for t, _ in row) for row in board_rows(model.room_games(), model, 40, 10)]
+    assert fits == ["#1 tictactoe: alice vs bob", *[f"row {n}" for n in range(8)],
+                    "bob to move"]  # the blank line goes first
 
 
 def test_too_small() -> None:
