@@ -8,7 +8,7 @@ import random
 import string
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from games.base import Game, GameError, IllegalMoveError, InvalidMoveError, Outcome, Termination
 
@@ -48,12 +48,18 @@ def load_words() -> tuple[str, ...]:
 
 
 def clean_secret(secret: str) -> str:
-    """Case-fold a chosen word; raise GameError unless it is 3-20 letters a-z."""
+    """Case-fold a chosen word; raise GameError unless it is 3-20 letters a-z.
+
+    The message never quotes the word: it goes back to the setter's screen and log.
+    """
     word = secret.strip().casefold() if isinstance(secret, str) else ""
-    if not _is_word(word) or not SECRET_MIN <= len(word) <= SECRET_MAX:
-        raise GameError(
-            f"the secret word must be {SECRET_MIN}-{SECRET_MAX} letters a-z, got {secret!r}"
-        )
+    if not word:
+        raise GameError("no secret word given")
+    rule = f"the secret word must be {SECRET_MIN}-{SECRET_MAX} letters a-z"
+    if not _is_word(word):
+        raise GameError(f"{rule}, with no spaces, digits, accents or punctuation")
+    if not SECRET_MIN <= len(word) <= SECRET_MAX:
+        raise GameError(f"{rule}; yours has {len(word)}")
     return word
 
 
@@ -62,9 +68,19 @@ class Hangman(Game):
 
     With options {"secret": WORD} the starter set the word and may not guess; otherwise
     the word comes from the built-in list and the starter guesses too. A move is a
-    lowercase str: one letter is a letter guess, more letters a whole-word guess.
-    Only the starter may resign: a setter resigning hands the win to everyone who
-    guessed; a non-setting starter gives up for the whole room.
+    lowercase str: one letter is a letter guess, more letters a whole-word guess; a
+    whole-word guess must be as long as the word (anything else is a typo, refused
+    without costing a life).
+
+    The room plays together. Its members are the *participants*: everyone who made
+    at least one guess, plus the starter of a list-word round (they started it and
+    are one of the room, guess or not). A setter is never a participant:
+
+    - the word is found: every participant wins (not only the finisher); the setter
+      loses;
+    - six misses: every participant loses; the setter wins;
+    - the starter resigns or runs out of time: a setter loses and the guessers win;
+      a non-setting starter gives up for the room, so every participant loses.
     """
 
     name = "hangman"
@@ -74,12 +90,14 @@ class Hangman(Game):
     seats = 1
     open_play = True
     supports_bot = False
+    move_verb: ClassVar[str] = "guessed"  # the host's notice: "bob guessed e"
 
     def __init__(self, players: Sequence[str], *, secret: str, setter: bool) -> None:
         super().__init__(players)
         self._secret = clean_secret(secret)
         self._setter = bool(setter)
         self._guesses: list[tuple[str, str]] = []  # (player, move) in order
+        self._check_length = True  # off only while replaying a game saved before the rule
 
     @classmethod
     def new(
@@ -126,7 +144,7 @@ class Hangman(Game):
         return " ".join(c if reveal or c in shown else "_" for c in self._secret)
 
     def _participants(self) -> tuple[str, ...]:
-        """The starter (unless they set the word) and every guesser, first-come order."""
+        """The room's side: the starter (unless they set the word) and every guesser."""
         names = [] if self._setter else [self._players[0]]
         names += [p for p, _ in self._guesses]
         return tuple(dict.fromkeys(names))
@@ -154,6 +172,9 @@ class Hangman(Game):
             raise InvalidMoveError(f"not a hangman guess: {move!r}")
         if self._setter and player == self._players[0]:
             raise IllegalMoveError("you set the word")
+        if self._check_length and len(move) > 1 and len(move) != len(self._secret):
+            # The length is on the board already; a wrong-length word is a typo.
+            raise IllegalMoveError(f"the word has {len(self._secret)} letters")
         if any(m == move for _, m in self._guesses):
             raise IllegalMoveError(f"{move!r} was already guessed")
 
@@ -164,12 +185,12 @@ class Hangman(Game):
         setter = (self._players[0],) if self._setter else ()
         word = repr(self._secret)
         if self._solved():
-            winner = self._guesses[-1][0]
+            finisher = self._guesses[-1][0]
             return Outcome(
                 termination=Termination.WIN,
-                winners=(winner,),
+                winners=self._participants(),
                 losers=setter,
-                summary=f"{winner} wins - the word was {word}",
+                summary=f"the room wins - {finisher} found the word {word}",
             )
         if self.wrong_guesses >= MAX_WRONG:
             who = f"{setter[0]} wins" if setter else "the room loses"
@@ -196,10 +217,12 @@ class Hangman(Game):
     def resign_outcome(self, player: str, termination: Termination) -> Outcome:
         did = "gave up" if termination is Termination.RESIGN else "ran out of time"
         summary = f"{player} {did} - the word was {self._secret!r}"
-        if self._setter:
-            guessers = tuple(dict.fromkeys(p for p, _ in self._guesses))
+        if self._setter:  # the participants are exactly the guessers here
             return Outcome(
-                termination=termination, winners=guessers, losers=(player,), summary=summary
+                termination=termination,
+                winners=self._participants(),
+                losers=(player,),
+                summary=summary,
             )
         return Outcome(termination=termination, losers=self._participants(), summary=summary)
 
@@ -237,6 +260,8 @@ class Hangman(Game):
     @classmethod
     def load_state(cls, players: tuple[str, ...], state: Mapping[str, Any]) -> Self:
         game = cls(players, secret=state["secret"], setter=state["setter"])
+        game._check_length = False  # a game saved before the length rule may break it
         for player, move in state["guesses"]:
             game.push(move, player)
+        game._check_length = True
         return game

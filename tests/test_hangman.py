@@ -24,6 +24,7 @@ def from_list(seed: int = 0, starter: str = "sam") -> Hangman:
 def test_metadata() -> None:
     assert Hangman.seats == 1 and Hangman.open_play is True and Hangman.supports_bot is False
     assert Hangman.name == "hangman"
+    assert Hangman.move_verb == "guessed"
 
 
 @pytest.mark.parametrize(("text", "move"), [("e", "e"), ("E", "e"), (" q\n", "q")])
@@ -48,7 +49,7 @@ def test_parse_word_guess_rejects(text: str) -> None:
         with_secret().parse_word_guess(text)
 
 
-def test_win_by_letters_credits_the_last_guesser() -> None:
+def test_win_by_letters_every_guesser_wins() -> None:
     game = with_secret("apple")
     for letter, player in [("a", "ann"), ("z", "bob"), ("p", "bob"), ("l", "cy")]:
         game.play(letter, player)
@@ -57,18 +58,18 @@ def test_win_by_letters_credits_the_last_guesser() -> None:
     game.play("E", "ann")
     assert game.outcome() == Outcome(
         termination=Termination.WIN,
-        winners=("ann",),
+        winners=("ann", "bob", "cy"),  # cooperative: not only the finisher
         losers=("sam",),
-        summary="ann wins - the word was 'apple'",
+        summary="the room wins - ann found the word 'apple'",
     )
-    assert game.status() == "ann wins - the word was 'apple'"
+    assert game.status() == "the room wins - ann found the word 'apple'"
 
 
 def test_win_by_word_guess() -> None:
     game = with_secret("apple")
     game.play("p", "ann")
     game.push(game.parse_word_guess("APPLE"), "bob")
-    assert game.outcome().winners == ("bob",)
+    assert game.outcome().winners == ("ann", "bob")
     assert game.outcome().losers == ("sam",)
     assert game.masked() == "a p p l e"
 
@@ -78,8 +79,27 @@ def test_win_without_setter_has_no_losers() -> None:
     word = game.to_json()["state"]["secret"]
     game.push(game.parse_word_guess(word), "sam")
     assert game.outcome() == Outcome(
-        termination=Termination.WIN, winners=("sam",), summary=f"sam wins - the word was {word!r}"
+        termination=Termination.WIN,
+        winners=("sam",),
+        summary=f"the room wins - sam found the word {word!r}",
     )
+
+
+def test_win_without_setter_the_starter_wins_with_the_room() -> None:
+    # The starter of a list-word round is one of the room even if others did the guessing.
+    game = from_list()
+    word = game.to_json()["state"]["secret"]
+    game.play("z" if "z" not in word else "q", "ann")
+    game.push(word, "bob")
+    outcome = game.outcome()
+    assert outcome.winners == ("sam", "ann", "bob") and outcome.losers == ()
+
+
+def test_someone_who_never_guessed_is_not_counted() -> None:
+    game = with_secret("apple")
+    game.play("a", "ann")
+    game.push("apple", "ann")
+    assert game.outcome().winners == ("ann",)  # bob watched: neither winner nor loser
 
 
 @pytest.mark.parametrize(
@@ -87,7 +107,7 @@ def test_win_without_setter_has_no_losers() -> None:
     [
         ["z", "q", "x", "j", "k", "v"],
         ["grape", "z", "lemon", "q", "mango", "x"],
-        ["aaaa", "bbbb", "cccc", "dddd", "ffff", "gggg"],
+        ["aaaaa", "bbbbb", "ccccc", "ddddd", "fffff", "ggggg"],
     ],
 )
 def test_lose_after_six_wrong(guesses: list[str]) -> None:
@@ -117,6 +137,27 @@ def test_lose_without_setter_the_room_loses() -> None:
     outcome = game.outcome()
     assert outcome.winners == () and outcome.losers == ("sam", "bob")
     assert outcome.summary == f"the word was {secret!r} - the room loses"
+
+
+@pytest.mark.parametrize(("guess", "letters"), [("xy", 5), ("apples", 5), ("grapefruit", 5)])
+def test_word_guess_of_the_wrong_length_costs_nothing(guess: str, letters: int) -> None:
+    game = with_secret("apple")
+    game.play("p", "ann")
+    before = game.to_json()
+    with pytest.raises(IllegalMoveError, match=f"^the word has {letters} letters$"):
+        game.push(game.parse_word_guess(guess), "bob")
+    assert game.to_json() == before and game.wrong_guesses == 0
+    game.push(game.parse_word_guess("grape"), "bob")  # the right length is a real guess
+    assert game.wrong_guesses == 1
+
+
+def test_a_game_saved_before_the_length_rule_still_resumes() -> None:
+    data = with_secret("apple").to_json()
+    data["state"]["guesses"] = [["ann", "xy"], ["bob", "p"]]
+    game = Hangman.from_json(data)
+    assert game.wrong_guesses == 1 and game.masked() == "_ p p _ _"
+    with pytest.raises(IllegalMoveError, match="the word has 5 letters"):
+        game.push("yz", "ann")  # new guesses follow the rule
 
 
 def test_right_letters_do_not_count_as_wrong() -> None:
@@ -166,10 +207,26 @@ def test_secret_is_case_folded(secret: str, stored: str) -> None:
     assert with_secret(secret).to_json()["state"]["secret"] == stored
 
 
-@pytest.mark.parametrize("secret", ["", "ab", "a" * 21, "two words", "l33t", "café", "don't"])
-def test_bad_secret(secret: str) -> None:
-    with pytest.raises(GameError, match="secret"):
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("", "no secret word given"),
+        ("  ", "no secret word given"),
+        ("ab", "the secret word must be 3-20 letters a-z; yours has 2"),
+        ("a" * 21, "the secret word must be 3-20 letters a-z; yours has 21"),
+        ("two words", "the secret word must be 3-20 letters a-z, with no spaces, digits,"),
+        ("l33t", "the secret word must be 3-20 letters a-z, with no spaces, digits,"),
+        ("café", "the secret word must be 3-20 letters a-z, with no spaces, digits,"),
+        ("don't", "the secret word must be 3-20 letters a-z, with no spaces, digits,"),
+    ],
+)
+def test_bad_secret_is_explained_without_quoting_it(secret: str, message: str) -> None:
+    with pytest.raises(GameError) as caught:
         with_secret(secret)
+    assert str(caught.value).startswith(message)
+    assert "got" not in str(caught.value)
+    if secret.strip():
+        assert secret not in str(caught.value)
 
 
 def test_unknown_option() -> None:
@@ -255,6 +312,7 @@ def test_render_fits_and_reveals_at_end() -> None:
             "sam ran out of time - the word was 'apple'",
         ),
         ({}, "resign", Termination.RESIGN, (), ("sam", "ann", "bob"), None),
+        ({}, "forfeit", Termination.FORFEIT, (), ("sam", "ann", "bob"), None),
     ],
 )
 def test_resign(
