@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -60,11 +61,17 @@ def _pick(tables: list[Table], what: str, usage: str) -> Table:
 
 
 def _scrub(error: GameError, secret: str) -> str:
-    """A game's error message without the secret word in it (it may quote its input)."""
+    """A game's error message without the secret word in it (a plugin may quote its input).
+
+    Quoted forms go anywhere; a bare word only as a whole word of 3+ letters, so a
+    short bad word such as "be" cannot mangle the message's own words.
+    """
     text = str(error)
-    for form in (repr(secret), repr(secret.strip()), secret.strip()):
-        if form:
-            text = text.replace(form, "that word")
+    for form in (repr(secret), repr(secret.strip())):
+        text = text.replace(form, "your word")
+    bare = secret.strip()
+    if len(bare) >= 3:
+        text = re.sub(rf"(?<!\w){re.escape(bare)}(?!\w)", "your word", text, flags=re.IGNORECASE)
     return text
 
 
@@ -108,9 +115,11 @@ def install(host: GameHost) -> None:
         opponent = words[1] if len(words) == 2 else None
         options: dict[str, str] = {}
         if "--secret" in flags:
-            if not message.secret:
+            if message.secret is None:
                 raise CommandError("no_secret", "--secret needs the word sent as a secret;"
                                                 " your client asks for it without echo")
+            if not message.secret.strip():  # the client asked; the user just pressed Enter
+                raise CommandError("no_secret", "no secret word given; the game was not started")
             options["secret"] = message.secret
         if kind.seats == 1 and opponent is not None:
             raise CommandError("usage", f"{kind.name} has one seat and anyone in the room may"
@@ -121,6 +130,7 @@ def install(host: GameHost) -> None:
         if options and not (kind.seats == 1 or bot):
             raise CommandError("usage", "--secret works only for a game that starts at once"
                                         " (such as hangman)")
+        host.check_room_free_for(room.name, kind)
         if kind.seats == 1 or bot:
             seats: list[str | None] = [user] + [BOT] * (kind.seats - 1)
             table = host.create(room.name, kind, user, seats)
@@ -274,10 +284,12 @@ def install(host: GameHost) -> None:
         room, user = _room(session), _user(session)
         last = host.last_finished.get(user)
         if last is None or last.game is None:
-            raise CommandError("no_game", "you have not finished a game since the server started")
+            raise CommandError("no_game", "you have no finished game to rematch;"
+                                          " start one with /game NAME")
         if last.room != room.name:
             raise CommandError("other_room", f"your last game was in #{last.room};"
                                              f" /join {last.room} to offer a rematch")
+        host.check_room_free_for(room.name, last.kind)
         old = list(last.game.players)
         if last.kind.seats == 1 or BOT in old:
             seats: list[str | None] = list(reversed(old)) if BOT in old else [user]

@@ -103,6 +103,7 @@ class GameHost:
         self.clock = clock
         self.tables: dict[int, Table] = {}
         self.last_finished: dict[str, Table] = {}  # user -> their latest finished game
+        self.away: dict[str, set[int]] = {}  # user -> live games told they disconnected
 
     @classmethod
     def install(cls, hub: Hub, **options: Any) -> GameHost:
@@ -172,6 +173,16 @@ class GameHost:
     def user_tables(self, user: str) -> list[Table]:
         return sorted((t for t in self.tables.values() if t.has_seat(user) and not t.over),
                       key=lambda t: t.id)
+
+    def check_room_free_for(self, room: str, kind: type[Game]) -> None:
+        """Refuse a second live open-play game of one kind in a room (moves would collide)."""
+        if not kind.open_play:
+            return
+        running = next((t for t in self.room_tables(room) if t.kind is kind and t.live), None)
+        if running is not None:
+            raise CommandError("game_running", f"a {kind.name} game is already running here"
+                                               f" (game {running.id}); join in, or wait for"
+                                               " it to end")
 
     def table(self, game_id: int) -> Table:
         table = self.tables.get(game_id)
@@ -251,7 +262,7 @@ class GameHost:
             game.push(move, user)
         except GameError as exc:
             raise CommandError("illegal_move", f"game {table.id}: {exc}") from None
-        self.notify(table.room, f"game {table.id}: {user} played {move}")
+        self.notify(table.room, f"game {table.id}: {user} {move_verb(table.kind)} {move}")
         self._bot_turns(table)
         self.after_move(table)
         self.hub.send(session, Ok(id=msg_id))
@@ -265,7 +276,7 @@ class GameHost:
                 game.forfeit(BOT)
                 break
             game.push(move, BOT)
-            self.notify(table.room, f"game {table.id}: {BOT} played {move}")
+            self.notify(table.room, f"game {table.id}: {BOT} {move_verb(table.kind)} {move}")
 
     def end_by(self, table: Table, player: str, termination: Termination) -> None:
         """Resign or forfeit for player; raises CommandError if the game refuses."""
@@ -295,9 +306,11 @@ class GameHost:
         outcome = game.outcome()
         assert outcome is not None
         table.ended_at = self.clock()
-        for user, result in results(outcome, game.players):
+        counted = results(outcome, game.players)
+        for user, result in counted:
             self.hub.store.add_result(user, table.name, result)
-        for user in table.humans():
+        # Everyone the result counts for may /rematch (hangman's guessers hold no seat).
+        for user in dict.fromkeys([*table.humans(), *(user for user, _ in counted)]):
             self.last_finished[user] = table
         text = f"{table.label()} is over: {outcome.summary}"
         room = table.room
@@ -317,7 +330,13 @@ class GameHost:
     # ------------------------------------------------------------ hub hooks
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
-        """A plain line that parses as a move in exactly one of the sender's games is it."""
+        """A plain line that is a move in the sender's games here is played, not chatted.
+
+        Parsing decides whether it is a move at all. If it parses in several games,
+        legality decides: it is played in the one game where it is legal; /move ID is
+        asked for only when it is legal in more than one. Legal in none: the error
+        of the game that most likely meant it (your turn, then your seat) is shown.
+        """
         room, user = session.room, session.user
         if room is None or user is None:
             return False
@@ -337,22 +356,88 @@ class GameHost:
         if not candidates:
             return False
         if len(candidates) > 1:
-            ids = ", ".join(str(t.id) for t, _ in candidates)
-            raise CommandError("which_game", f"{text!r} could be a move in games {ids};"
-                                             f" say which: /move ID {text}")
+            candidates = self._pick_legal(candidates, user, text)
         table, move = candidates[0]
         self.move(session, table, move, msg_id)
         return True
 
+    def _pick_legal(self, candidates: list[tuple[Table, Any]], user: str,
+                    text: str) -> list[tuple[Table, Any]]:
+        """The one candidate where the move is legal, or a CommandError saying why not."""
+        legal: list[tuple[Table, Any]] = []
+        refused: list[tuple[Table, GameError]] = []
+        for table, move in candidates:
+            game = table.game
+            assert game is not None
+            try:
+                game.check_move(move, user)
+            except GameError as exc:
+                refused.append((table, exc))
+                continue
+            except Exception as exc:  # a plugin bug: that game cannot take the move
+                log.error("%s.check_move(%r) failed: %r", table.name, move, exc)
+                continue
+            legal.append((table, move))
+        if len(legal) == 1:
+            return legal
+        if legal:
+            ids = ", ".join(str(t.id) for t, _ in legal)
+            raise CommandError("which_game", f"{text!r} could be a move in games {ids};"
+                                             f" say which: /move ID {text}")
+        if not refused:  # every check crashed; let the first game report it
+            return candidates[:1]
+
+        def likely(item: tuple[Table, GameError]) -> tuple[bool, bool]:
+            game = item[0].game
+            assert game is not None
+            return (game.turn() != user, user not in game.players)
+
+        table, exc = min(refused, key=likely)  # min is stable: ties keep room order
+        raise CommandError("illegal_move", f"game {table.id}: {exc}")
+
     def on_enter_room(self, session: Session, room: Room) -> None:
         self.show_room(session, room.name)
 
+    def on_logout(self, session: Session) -> None:
+        """Tell the rooms of the user's live games that their seat waits for them.
+
+        Said after the store commit, and only if they are still gone by then, so a
+        reconnection that replaces the session at once says nothing.
+        """
+        user = session.user
+        if user is None:
+            return
+        tables = [t for t in self.user_tables(user) if t.live and user in t.humans()]
+        if not tables:
+            return
+
+        def tell() -> None:
+            again = self.hub.session_of(user)
+            if again is not None and not again.closed:
+                return
+            for table in tables:
+                if not table.live or self.tables.get(table.id) is not table:
+                    continue
+                self.away.setdefault(user, set()).add(table.id)
+                if table.kind.open_play:
+                    text = (f"game {table.id} goes on without {user} (disconnected);"
+                            " their seat is kept")
+                else:
+                    text = f"game {table.id} waits for {user} (disconnected); their seat is kept"
+                self.notify(table.room, text)
+
+        self.hub.after_commit(tell)
+
     def on_login(self, session: Session) -> None:
-        """Point a returning player at games waiting for them in other rooms."""
+        """Welcome a player back to games that waited; point at those in other rooms."""
         user = session.user
         here = session.room.name if session.room is not None else None
         if user is None:
             return
+        for game_id in sorted(self.away.pop(user, ())):
+            table = self.tables.get(game_id)
+            if table is not None and table.live:
+                self.notify(table.room, f"{user} is back for game {table.id}")
         for table in self.user_tables(user):
             if table.room != here and table.game is not None:
                 self.hub.send(session, Notice(
@@ -393,6 +478,12 @@ class GameHost:
 
     def room_in_use(self, room_name: str) -> bool:
         return any(t.room == room_name for t in self.tables.values())
+
+
+def move_verb(kind: type[Game]) -> str:
+    """How the room is told of a move: "bob played b2", or the game's own verb."""
+    verb = getattr(kind, "move_verb", "played")
+    return verb if isinstance(verb, str) and verb.strip() else "played"
 
 
 def results(outcome: Outcome, players: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -66,6 +66,14 @@ def test_results_skip_bots_and_count_draws_and_guessers() -> None:
     assert results(room_loses, ("ann",)) == [("ann", "loss"), ("bo", "loss")]
 
 
+def test_move_verb_is_optional() -> None:
+    from games.hangman import Hangman
+    from games.tictactoe import TicTacToe
+    from gameserver.gamehost import move_verb
+
+    assert move_verb(Hangman) == "guessed" and move_verb(TicTacToe) == "played"
+
+
 @pytest.mark.parametrize(("seconds", "words"), [
     (300, "5 minutes"), (60, "1 minute"), (30, "30 seconds"), (1, "1 second"), (0.2, "1 second"),
 ])
@@ -200,6 +208,128 @@ def test_plain_move_in_two_of_my_games_asks_which(tmp_path):
     run(body())
 
 
+def test_plain_move_goes_to_the_one_game_where_it_is_legal(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            g1 = await ttt(alice, bob)  # alice is X: her turn
+            g2 = await ttt(carol, alice)  # carol is X: not alice's turn
+            await ok(alice.say("b2"))  # legal only in g1
+            await bob.expect("game", game_id=g1, where=lambda f: filled(f) == 1)
+            host = gamehost(server)
+            assert filled(host.state_of(host.tables[g2]).to_wire()) == 0
+            await ok(bob.say("a1"))
+            await alice.expect("game", game_id=g1, where=lambda f: filled(f) == 2)
+            # Illegal everywhere: the error of the game where it is alice's turn.
+            err = await error(alice.say("b2"), "illegal_move")
+            assert err["text"] == f"game {g1}: b2 is taken"
+            await ok(carol.say("c3"))
+            await alice.expect("game", game_id=g2, where=lambda f: filled(f) == 1)
+            # c3 is taken in g2, free in g1: it goes to g1 without a question.
+            await ok(alice.say("c3"))
+            await bob.expect("game", game_id=g1, where=lambda f: filled(f) == 3)
+            await ok(bob.say("a3"))
+            await alice.expect("game", game_id=g1, where=lambda f: filled(f) == 4)
+            # Legal in both: say which.
+            err = await error(alice.say("c1"), "which_game")
+            assert f"{g1}, {g2}" in err["text"] and "/move ID c1" in err["text"]
+            # Not alice's turn anywhere, both squares free: the first game's reason.
+            await ok(alice.command("move", f"{g2} c1"))
+            await ok(alice.command("move", f"{g1} c1"))
+            err = await error(alice.say("b1"), "illegal_move")
+            assert err["text"] == f"game {g1}: not your turn"
+    run(body())
+
+
+def test_one_live_hangman_per_room(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            gid = (await ok(alice.command("game", "hangman")))["data"]["game_id"]
+            err = await error(bob.command("game", "hm"), "game_running")
+            assert err["text"] == (f"a hangman game is already running here (game {gid});"
+                                   " join in, or wait for it to end")
+            await error(bob.command("game", "hangman --secret", secret="walrus"), "game_running")
+            await ok(bob.command("join", "den"))  # another room may have its own
+            other = (await ok(bob.command("game", "hangman")))["data"]["game_id"]
+            await ok(bob.command("resign", str(other)))
+            await ok(bob.command("join", "lobby"))
+            # Two-player games are not limited: moves go by seat.
+            await ok(bob.command("game", "tictactoe bot"))
+            await ok(bob.command("game", "tictactoe bot"))
+            await ok(alice.command("resign", str(gid)))
+            await alice.expect("game", game_id=gid, where=lambda f: f["over"])
+            await ok(alice.command("game", "hangman"))  # the old one is over
+            # /rematch of a hangman game in a room with a live one is refused too.
+            await ok(bob.command("join", "den"))
+            await ok(alice.command("join", "den"))
+            await ok(alice.command("game", "hangman"))
+            err = await error(bob.command("rematch"), "game_running")
+            assert "already running here" in err["text"]
+    run(body())
+
+
+def test_guesses_are_announced_as_guesses(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            gid = (await ok(alice.command("game", "hangman --secret", secret="walrus")))[
+                "data"]["game_id"]
+            await ok(bob.say("e"))
+            note = await alice.expect("notice", where=lambda f: f["text"].startswith(
+                f"game {gid}: bob"))
+            assert note["text"] == f"game {gid}: bob guessed e"
+            g2 = (await ok(alice.command("game", "tictactoe bot")))["data"]["game_id"]
+            await ok(alice.say("b2"))
+            note = await bob.expect("notice", where=lambda f: f["text"].startswith(
+                f"game {g2}: alice"))
+            assert note["text"] == f"game {g2}: alice played b2"
+    run(body())
+
+
+def test_a_disconnected_player_is_waited_for_and_welcomed_back(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            gid = await ttt(alice, bob)
+            await bob.close()
+            note = await carol.expect("notice", where=lambda f: "disconnected" in f["text"])
+            assert note["text"] == f"game {gid} waits for bob (disconnected); their seat is kept"
+            bob = await logged_in(server.port, "bob")
+            back = await alice.expect("notice", where=lambda f: "is back" in f["text"])
+            assert back["text"] == f"bob is back for game {gid}"
+            # Logging in from another place is no disconnect: nothing is said.
+            bob2 = await logged_in(server.port, "bob")
+            await ok(bob2.say("hello"))
+            await ok(alice.say("b2"))
+            await carol.expect("game", game_id=gid, where=lambda f: filled(f) == 1)
+            await carol.drain_frames()
+            texts = [f.get("text", "") for f in carol.seen]  # every frame carol read
+            assert sum("disconnected" in t for t in texts) == 1
+            assert sum("is back" in t for t in texts) == 1
+            # An open-play game goes on without its starter.
+            await ok(bob2.command("join", "den"))
+            await ok(carol.command("join", "den"))
+            hang = (await ok(bob2.command("game", "hangman")))["data"]["game_id"]
+            await bob2.close()
+            note = await carol.expect("notice", where=lambda f: f"game {hang} goes on" in f["text"])
+            assert note["text"] == (f"game {hang} goes on without bob (disconnected);"
+                                    " their seat is kept")
+            # A spectator's disconnect says nothing (game g1 is still live in the lobby).
+            dave = await logged_in(server.port, "dave")
+            await dave.close()
+            await alice.expect("left", nick="dave")
+            await alice.drain_frames()
+            assert not [f for f in alice.seen if "dave (disconnected)" in f.get("text", "")]
+    run(body())
+
+
 def test_late_joiner_sees_the_boards_and_board_reshows(tmp_path):
     async def body():
         async with running_server(tmp_path) as server:
@@ -238,17 +368,29 @@ def test_secret_word_is_checked_and_never_echoed(tmp_path):
         async with running_server(tmp_path) as server:
             alice = await logged_in(server.port, "alice")
             bob = await logged_in(server.port, "bob")
-            await error(alice.command("game", "hangman --secret"), "no_secret")
+            err = await error(alice.command("game", "hangman --secret"), "no_secret")
+            assert "your client asks for it without echo" in err["text"]
+            for empty in ("", "  "):  # the client asked; the user just pressed Enter
+                err = await error(alice.command("game", "hangman --secret", secret=empty),
+                                  "no_secret")
+                assert err["text"] == "no secret word given; the game was not started"
             err = await error(alice.command("game", "hangman --secret", secret="x1zzy"),
                               "bad_option")
             assert "x1zzy" not in err["text"] and "letters" in err["text"]
+            assert "that word" not in err["text"] and "got" not in err["text"]
+            err = await error(alice.command("game", "hangman --secret", secret="be"),
+                              "bad_option")
+            assert err["text"] == "the secret word must be 3-20 letters a-z; yours has 2"
+            assert not gamehost(server).tables  # none of these started a game
             await error(alice.command("game", "tictactoe bob --secret", secret="abc"), "usage")
             await error(alice.command("game", "hangman bob"), "usage")
             gid = (await ok(alice.command("game", "hangman --secret", secret="walrus")))[
                 "data"]["game_id"]
             await bob.expect("game", game_id=gid)
             assert (await bob.say("hello"))["type"] == "ok"  # not a letter: chat
-            await ok(bob.command("guess", "seal"))
+            err = await error(bob.command("guess", "seal"), "illegal_move")
+            assert err["text"].endswith("the word has 6 letters")  # a typo costs no life
+            await ok(bob.command("guess", "walrut"))
             await ok(bob.say("W"))
             state = await alice.expect("game", game_id=gid, where=lambda f: "w _ _" in str(f))
             assert "walrus" not in str(bob.seen) + str(state)
@@ -262,7 +404,8 @@ def test_resign_stats_and_rematch_swaps_seats(tmp_path):
         async with running_server(tmp_path) as server:
             alice = await logged_in(server.port, "alice")
             bob = await logged_in(server.port, "bob")
-            await error(alice.command("rematch"), "no_game")
+            err = await error(alice.command("rematch"), "no_game")
+            assert err["text"].startswith("you have no finished game to rematch")
             await error(alice.command("resign"), "no_game")
             gid = await ttt(alice, bob)
             await ok(bob.command("resign"))
@@ -282,6 +425,9 @@ def test_resign_stats_and_rematch_swaps_seats(tmp_path):
             fresh = await logged_in(server.port, "fresh")
             reply = await ok(fresh.command("stats"))
             assert reply["text"] == "fresh has not finished a game yet"
+            # fresh watched the game but played no part: nothing to rematch.
+            err = await error(fresh.command("rematch"), "no_game")
+            assert err["text"].startswith("you have no finished game to rematch")
     run(body())
 
 

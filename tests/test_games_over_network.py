@@ -6,6 +6,8 @@ from typing import Any
 
 from helpers import RawClient, logged_in, run, running_server
 
+from gameserver.gamehost import GameHost
+
 
 def filled(frame: dict[str, Any]) -> int:
     """Marks on a tic-tac-toe board (rows are lines 1, 3 and 5 of the render)."""
@@ -111,19 +113,54 @@ def test_hangman_with_a_secret_word_to_its_end(tmp_path):
                                      where=lambda f: "wrong:   1 of 6" in f["board"])
             assert (await carol.command("guess", "otter"))["type"] == "ok"
             state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
-            assert state["status"] == "carol wins - the word was 'otter'"
-            await bob.expect("notice", kind="game", where=lambda f: "carol wins" in f["text"])
+            assert state["status"] == "the room wins - carol found the word 'otter'"
+            end = await bob.expect("notice", kind="game", where=lambda f: "is over" in f["text"])
+            assert end["text"] == (f"game {gid} (hangman) is over:"
+                                   " the room wins - carol found the word 'otter'")
             # Nothing anyone received before the winning guess contained the word.
             for c in (alice, bob, carol):
                 before = []
                 for frame in c.seen:
-                    if frame.get("text") == f"game {gid}: carol played otter":
+                    if frame.get("text") == f"game {gid}: carol guessed otter":
                         break
                     before.append(frame)
                 assert len(before) < len(c.seen) and "otter" not in str(before).lower()
-            stats = await carol.command("stats")
-            assert stats["data"]["stats"]["hangman"]["wins"] == 1
-            assert (await alice.command("stats"))["data"]["stats"]["hangman"]["losses"] == 1
+            # Cooperative: every guesser wins, not only the finisher; the setter loses.
+            for c in (bob, carol):
+                stats = await c.command("stats")
+                assert stats["data"]["stats"] == {"hangman": {"wins": 1, "losses": 0,
+                                                              "draws": 0}}
+            stats = await alice.command("stats")
+            assert stats["data"]["stats"] == {"hangman": {"wins": 0, "losses": 1, "draws": 0}}
+            # A guesser holds no seat but took part: /rematch starts a new round for them.
+            reply = await bob.command("rematch")
+            assert reply["type"] == "ok", reply
+    run(body())
+
+
+def test_hangman_random_word_lost_by_the_room(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            await logged_in(server.port, "dave")  # in the room, never guesses
+            gid = (await alice.command("game", "hangman"))["data"]["game_id"]
+            await bob.expect("game", game_id=gid)
+            host = next(e for e in server.hub.extensions if isinstance(e, GameHost))
+            table = host.tables[gid]
+            secret = table.game.to_json()["state"]["secret"]
+            wrong = [c for c in "zqxjkvwyfbgmhupcdl" if c not in secret][:6]
+            for n, letter in enumerate(wrong):
+                guesser = (bob, carol)[n % 2]
+                assert (await guesser.say(letter))["type"] == "ok"
+            state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
+            assert state["status"] == f"the word was {secret!r} - the room loses"
+            # The starter never guessed but started it: one of the room, so a loss too.
+            for c in (alice, bob, carol):
+                stats = (await c.command("stats"))["data"]["stats"]
+                assert stats == {"hangman": {"wins": 0, "losses": 1, "draws": 0}}, c.user
+            assert (await alice.command("stats", "dave"))["data"]["stats"] == {}
     run(body())
 
 
