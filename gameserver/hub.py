@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -534,28 +535,50 @@ def room_msg_frame(room: str, nick: str, user: str, text: str, ts: float) -> byt
             f'"user":{_quote(user)},"text":{_quote(text)},"ts":{ts!r}}}\n').encode()
 
 
-_MEMBER_JSON: dict[tuple[str, str | None], str] = {}  # (nick, user) -> its members entry
+def _member_json(s: Session) -> str:
+    return f'{{"nick":{_quote(s.nick)},"user":{_quote(s.user or "")}}}'
+
+
+# room -> (its member keys, their encoded list, the last member's nick and user), so a
+# newcomer to a big room costs a comparison and an append, not re-encoding everyone.
+_MEMBERS_SEEN: weakref.WeakKeyDictionary[Room, tuple[tuple[str, ...], str, tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _members_json(room: Room) -> str:
+    """The room's members as encoded JSON list items, reusing what was encoded before.
+
+    A member in the middle cannot change (leave, or be renamed) without changing the
+    order of keys; only the last one can, which is why its nick and user are checked.
+    """
+    keys = tuple(room.members)
+    seen = _MEMBERS_SEEN.get(room)
+    members = room.members
+    if seen is not None:
+        old_keys, encoded, last = seen
+        n = len(old_keys)
+        if n and len(keys) >= n and (keys if len(keys) == n else keys[:n]) == old_keys:
+            old_last = members[old_keys[-1]]
+            if (old_last.nick, old_last.user) == last:
+                if len(keys) > n:
+                    encoded += "," + ",".join(_member_json(members[k]) for k in keys[n:])
+                    new_last = members[keys[-1]]
+                    _MEMBERS_SEEN[room] = (keys, encoded, (new_last.nick, new_last.user))
+                return encoded
+    encoded = ",".join(_member_json(s) for s in members.values())
+    if keys:
+        last_member = members[keys[-1]]
+        _MEMBERS_SEEN[room] = (keys, encoded, (last_member.nick, last_member.user))
+    return encoded
 
 
 def room_state_frame(room: Room, nick: str, online: int) -> bytes | Message:
-    """encode(RoomState(...)) for the one entering `room`; members are encoded once each.
+    """encode(RoomState(...)) for the one entering `room`, without re-encoding everyone.
 
-    A room of thousands is re-listed for every newcomer: reusing each member's encoded
-    entry keeps that cheap. A list too long for one frame goes the ordinary way.
+    A list too long for one frame goes the ordinary way.
     """
-    cache = _MEMBER_JSON
-    if len(cache) > 100_000:
-        cache.clear()
-    parts = []
-    for s in room.members.values():
-        key = (s.nick, s.user)
-        part = cache.get(key)
-        if part is None:
-            part = cache[key] = json.dumps({"nick": s.nick, "user": s.user},
-                                           ensure_ascii=False, separators=(",", ":"))
-        parts.append(part)
     frame = (f'{{"type":"room","room":{_quote(room.name)},"nick":{_quote(nick)},'
-             f'"members":[{",".join(parts)}],"online":{online}}}\n').encode()
+             f'"members":[{_members_json(room)}],"online":{online}}}\n').encode()
     if len(frame) - 1 > MAX_FRAME:
         return RoomState(room=room.name, nick=nick, online=online,
                          members=[{"nick": s.nick, "user": s.user} for s in room.members.values()])
