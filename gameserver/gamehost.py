@@ -113,6 +113,9 @@ class GameHost:
         host = cls(hub, **options)
         host.load()
         hub.extensions.append(host)
+        # Game results are recorded under the game's name: no account may speak as one.
+        hub.reserved_names.update(
+            n.casefold() for kind in host.games.values() for n in (kind.name, *kind.aliases))
         gamecommands.install(host)
         return host
 

@@ -315,3 +315,13 @@ def test_history_arguments_are_checked(tmp_path):
             assert (await c.command("history", "@nobody"))["code"] == "no_such_user"
             assert (await c.command("history", "a b c"))["code"] == "usage"
     run(body())
+
+
+def test_game_names_are_reserved_too(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            c = await RawClient.connect(server.port)
+            await c.hello()
+            for name in ("tictactoe", "Hangman", "ttt"):
+                assert (await c.login(name))["code"] == "bad_name"
+    run(body())
