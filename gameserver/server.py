@@ -24,7 +24,9 @@ from gameserver.store import SQLiteStore
 log = logging.getLogger("play.server")
 
 OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
-MAX_FLUSH_DELAY = 0.02  # seconds a flush may wait behind a costly one (see ChatServer.wake)
+MAX_FLUSH_DELAY = float(os.environ.get("PLAY_MAX_FLUSH_DELAY", "0.05"))  # see ChatServer.wake
+FLUSH_DUTY = float(os.environ.get("PLAY_FLUSH_DUTY", "3"))
+STORM_FLUSHES = int(os.environ.get("PLAY_STORM_FLUSHES", "3"))
 CLOSE_GRACE = 10.0  # seconds a closing connection may take to take its last frames
 GC_GEN0 = 50_000  # allocations between young-generation collections
 HASH_NICE = 10  # password hashing runs at a lower priority than the event loop
@@ -207,13 +209,15 @@ class ChatServer:
     """A running server: `async with ChatServer(...) as server:`; `.port` after binding."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5220, *,
-                 data_dir: str | Path, name: str = "play", hash_workers: int = 2,
+                 data_dir: str | Path, name: str = "play", hash_workers: int | None = None,
                  scrypt_n: int = DEFAULT_N) -> None:
         self.host = host
         self.requested_port = port
         self.data_dir = Path(data_dir)
         self.name = name
-        self.hash_workers = hash_workers
+        # Hashing leaves a core to the event loop: a login storm must not stall chat.
+        self.hash_workers = hash_workers or int(os.environ.get(
+            "PLAY_HASH_WORKERS", max(1, min(4, (os.cpu_count() or 2) - 1))))
         self.scrypt_n = scrypt_n
         self.connections: set[Connection] = set()
         self.passes = 0  # flush passes that wrote something, and the writes they made
@@ -221,6 +225,7 @@ class ChatServer:
         self._flush_scheduled = False
         self._last_flush = 0.0
         self._flush_cost = 0.0
+        self._busy_flushes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -320,21 +325,28 @@ class ChatServer:
     def wake(self) -> None:
         """Something may have been queued: flush every connection once, soon.
 
-        Soon is the next loop pass, unless the last flush ended less than its own cost
-        ago (the time its writes took, at most MAX_FLUSH_DELAY): then it waits that
-        long. Writing is at most half the work, and a storm (thousands of logins, each
-        told to the whole room) goes out in a few large writes per client instead of a
-        syscall per member per event. A lone message never waits.
+        Soon is the next loop pass, unless events keep coming faster than flushes:
+        when STORM_FLUSHES flushes in a row were each asked for less than the previous
+        one's cost (the time its writes took) after it ended, the next one waits
+        FLUSH_DUTY times that cost (at most MAX_FLUSH_DELAY). Then a storm (thousands
+        of logins, each told to the whole room) goes out in a few large writes per
+        client instead of a syscall per member per event, while steady chat, even
+        heavy, is written at once.
         """
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop = self._loop
             assert loop is not None
-            due = self._last_flush + self._flush_cost
-            if loop.time() >= due:
+            cost = self._flush_cost
+            if loop.time() - self._last_flush >= cost:  # a quiet moment since: no storm
+                self._busy_flushes = 0
+            else:
+                self._busy_flushes += 1
+            if self._busy_flushes < STORM_FLUSHES:
                 loop.call_soon(self.flush_all)
             else:
-                loop.call_at(due, self.flush_all)
+                loop.call_at(self._last_flush + min(cost * FLUSH_DUTY, MAX_FLUSH_DELAY),
+                             self.flush_all)
 
     def flush_all(self) -> None:
         """Write each connection's queued frames with one write (once per loop pass).
@@ -383,7 +395,7 @@ class ChatServer:
             self.passes += 1
             self.writes += writes
             self._last_flush = end = self._loop.time()
-            self._flush_cost = min(end - start, MAX_FLUSH_DELAY)
+            self._flush_cost = end - start
 
     def _commit(self) -> None:
         self.hub.commit()
@@ -433,10 +445,17 @@ def _settle_gc() -> None:
 
 
 def _lower_priority() -> None:
-    """Hash threads yield the CPU to the event loop (Linux: per-thread nice value)."""
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+    """Hash threads run only on CPU the event loop and other programs leave idle (Linux)."""
+    tid = threading.get_native_id()
+    if os.environ.get("PLAY_HASH_SCHED", "idle") == "idle" and hasattr(os, "SCHED_IDLE"):
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except OSError:
+            pass
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, HASH_NICE)
         except OSError:
             pass
 
