@@ -541,6 +541,9 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
         cpu0 = cpu_seconds(pid)
         await asyncio.sleep(cfg.idle)
         fig["idle_cpu_pct"] = 100.0 * (cpu_seconds(pid) - cpu0) / cfg.idle
+        fig["rss_kib_idle"] = rss_kib(pid)
+        fig["rss_kib_per_conn_at_login"] = fig["rss_kib_per_conn"]
+        fig["rss_kib_per_conn"] = (fig["rss_kib_idle"] - fig["rss_kib_start"]) / cfg.clients
 
     if cfg.senders > 0:
         senders = [Sender(bench, clients[i], i, cfg.per_sender)
@@ -651,8 +654,13 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
                    f" {num('resume_bench_cpu_s', ' s')}),"
                    f" not restored {num('not_restored')}")
     out.append(f"  server RSS:       start {num('rss_kib_start', ' KiB')}, logged in"
-               f" {num('rss_kib_logged_in', ' KiB')}, end {num('rss_kib_end', ' KiB')};"
-               f" per connection {num('rss_kib_per_conn', ' KiB')}")
+               f" {num('rss_kib_logged_in', ' KiB')}, end {num('rss_kib_end', ' KiB')}")
+    if "rss_kib_idle" in fig:
+        out.append(f"  per connection:   {num('rss_kib_per_conn', ' KiB')} once idle"
+                   f" ({num('rss_kib_idle', ' KiB')}); {num('rss_kib_per_conn_at_login', ' KiB')}"
+                   " right after the login burst")
+    else:
+        out.append(f"  per connection:   {num('rss_kib_per_conn', ' KiB')} right after login")
     if fig.get("server_writes"):
         out.append(f"  server writes:    {num('server_writes')} in {num('server_passes')} flush"
                    f" passes; {fig.get('deliveries', 0) / fig['server_writes']:.1f}"
@@ -684,6 +692,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="seconds of sending at --rate")
     p.add_argument("--idle", type=float, help="seconds to hold the clients idle")
     p.add_argument("--storm", type=int, help="password logins at once while sending")
+    p.add_argument("--storm-at", type=float, default=2.0,
+                   help="seconds into the sending when the login storm starts (default 2)")
     p.add_argument("--reconnect", action="store_true", default=None,
                    help="drop every client and resume with the session token")
     p.add_argument("--window", type=int, default=WINDOW,
@@ -728,7 +738,8 @@ def make_config(args: argparse.Namespace) -> Config:
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     cfg = Config(**values, room=args.room, password=args.password, prefix=args.prefix,
-                 scenario=args.scenario or "", window=args.window, lag_cap=args.lag)
+                 scenario=args.scenario or "", window=args.window, lag_cap=args.lag,
+                 storm_at=args.storm_at)
     cfg.login = args.login or ("password" if args.attach else "token")
     if not 1 <= cfg.clients <= MAX_CLIENTS:
         raise SystemExit(f"error: --clients must be 1-{MAX_CLIENTS}")

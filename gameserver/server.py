@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
@@ -226,6 +227,8 @@ class ChatServer:
         self._last_flush = 0.0
         self._flush_cost = 0.0
         self._busy_flushes = 0
+        self._passes_at_tick = 0
+        self._trimmed = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -422,8 +425,37 @@ class ChatServer:
         try:
             self.hub.tick(time.time())
             self.wake()
+            if self.passes != self._passes_at_tick:
+                self._passes_at_tick, self._trimmed = self.passes, False
+            elif not self._trimmed:  # a quiet second after a burst
+                self._trimmed = True
+                _release_memory()
         finally:
             self._tick = asyncio.get_running_loop().call_later(TICK_SECONDS, self._on_tick)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return cast(Callable[[int], int], ctypes.CDLL(None).malloc_trim)
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+def _release_memory() -> None:
+    """Hand memory freed after a burst back to the system.
+
+    A login storm makes large short-lived frames (room lists); glibc keeps the freed
+    heap, so without this the process stays at its peak size while idle.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _settle_gc() -> None:
