@@ -92,10 +92,64 @@ class Session:
     bad_frames: int = 0
 
 
+class Members(dict[str, Session]):
+    """A room's members (nick key -> session) that keeps their send functions at hand.
+
+    deliver_to_room calls every member's send for every message; the tuple of them is
+    rebuilt only after the membership changes or a member's connection closes.
+    """
+
+    __slots__ = ("_sends",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sends: tuple[Callable[[bytes], None], ...] | None = None
+
+    def sends(self) -> tuple[Callable[[bytes], None], ...]:
+        if self._sends is None:
+            self._sends = tuple(s.send for s in self.values() if not s.closed)
+        return self._sends
+
+    def changed(self) -> None:
+        self._sends = None
+
+    def __setitem__(self, key: str, value: Session) -> None:
+        self._sends = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._sends = None
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self._sends = None
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Session]:
+        self._sends = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._sends = None
+        super().clear()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._sends = None
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._sends = None
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> Members:  # type: ignore[override,misc]
+        self._sends = None
+        return super().__ior__(other)  # type: ignore[return-value]
+
+
 @dataclass(eq=False)
 class Room:
     name: str
-    members: dict[str, Session] = field(default_factory=dict)  # nick key -> session
+    members: Members = field(default_factory=Members)  # nick key -> session
 
     def sessions(self) -> list[Session]:
         return list(self.members.values())
@@ -175,6 +229,8 @@ class Hub:
         if session.closed:
             return
         session.closed = True
+        if session.room is not None:
+            session.room.members.changed()  # no more deliveries to this one
         self.sessions.discard(session)
         if session.user is not None:
             self._logout(session, reason)
@@ -216,9 +272,8 @@ class Hub:
     def deliver_to_room(self, room: Room, message: Message | bytes) -> None:
         """Encode once, hand the same bytes to every member."""
         frame = message if isinstance(message, bytes) else encode(message)
-        for member in room.members.values():
-            if not member.closed:
-                member.send(frame)
+        for send in room.members.sends():  # the open members' send functions
+            send(frame)
 
     def deliver_to_all(self, message: Message) -> None:
         frame = encode(message)
