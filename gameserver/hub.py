@@ -96,53 +96,59 @@ class Members(dict[str, Session]):
     """A room's members (nick key -> session) that keeps their send functions at hand.
 
     deliver_to_room calls every member's send for every message; the tuple of them is
-    rebuilt only after the membership changes or a member's connection closes.
+    made on the second delivery after the membership changed or a member's connection
+    closed (in a join storm, where each delivery follows a change, it is never made).
     """
 
-    __slots__ = ("_sends",)
+    __slots__ = ("_sends", "_asked")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sends: tuple[Callable[[bytes], None], ...] | None = None
+        self._asked = False
 
-    def sends(self) -> tuple[Callable[[bytes], None], ...]:
+    def sends(self) -> tuple[Callable[[bytes], None], ...] | None:
+        """The open members' send functions, or None: then loop over the members."""
         if self._sends is None:
+            if not self._asked:
+                self._asked = True
+                return None
             self._sends = tuple(s.send for s in self.values() if not s.closed)
         return self._sends
 
     def changed(self) -> None:
-        self._sends = None
+        self._sends, self._asked = None, False
 
     def __setitem__(self, key: str, value: Session) -> None:
-        self._sends = None
+        self._sends, self._asked = None, False
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self._sends = None
+        self._sends, self._asked = None, False
         super().__delitem__(key)
 
     def pop(self, *args: Any) -> Any:
-        self._sends = None
+        self._sends, self._asked = None, False
         return super().pop(*args)
 
     def popitem(self) -> tuple[str, Session]:
-        self._sends = None
+        self._sends, self._asked = None, False
         return super().popitem()
 
     def clear(self) -> None:
-        self._sends = None
+        self._sends, self._asked = None, False
         super().clear()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        self._sends = None
+        self._sends, self._asked = None, False
         return super().setdefault(key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self._sends = None
+        self._sends, self._asked = None, False
         super().update(*args, **kwargs)
 
     def __ior__(self, other: Any) -> Members:  # type: ignore[override,misc]
-        self._sends = None
+        self._sends, self._asked = None, False
         return super().__ior__(other)  # type: ignore[return-value]
 
 
@@ -272,8 +278,14 @@ class Hub:
     def deliver_to_room(self, room: Room, message: Message | bytes) -> None:
         """Encode once, hand the same bytes to every member."""
         frame = message if isinstance(message, bytes) else encode(message)
-        for send in room.members.sends():  # the open members' send functions
-            send(frame)
+        sends = room.members.sends()
+        if sends is None:
+            for member in room.members.values():
+                if not member.closed:
+                    member.send(frame)
+        else:
+            for send in sends:
+                send(frame)
 
     def deliver_to_all(self, message: Message) -> None:
         frame = encode(message)
