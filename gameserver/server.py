@@ -27,7 +27,8 @@ log = logging.getLogger("play.server")
 OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
 MAX_FLUSH_DELAY = float(os.environ.get("PLAY_MAX_FLUSH_DELAY", "0.05"))  # see ChatServer.wake
 FLUSH_DUTY = float(os.environ.get("PLAY_FLUSH_DUTY", "3"))
-STORM_FLUSHES = int(os.environ.get("PLAY_STORM_FLUSHES", "3"))
+STORM_WINDOW = 0.1
+STORM_RATE = float(os.environ.get("PLAY_STORM_RATE", "1000"))
 CLOSE_GRACE = 10.0  # seconds a closing connection may take to take its last frames
 GC_GEN0 = 50_000  # allocations between young-generation collections
 HASH_NICE = 10  # password hashing runs at a lower priority than the event loop
@@ -38,6 +39,7 @@ DIRECT_WRITES = sys.platform != "win32" and os.environ.get("PLAY_DIRECT_WRITES")
 
 _loads = json.loads
 _write = os.write
+_clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
 _gc_settled = False
 
 
@@ -96,13 +98,16 @@ class Connection(asyncio.Protocol):
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.session = self.server.hub.connect(self.out.append, self.close, label)
         self.server.connections.add(self)
+        self.server.inputs += 1
 
     def data_received(self, data: bytes) -> None:
         session = self.session
         assert session is not None
         server = self.server
         receive = server.hub.receive
-        for item in self._frames(data):
+        items = self._frames(data)
+        server.inputs += len(items)
+        for item in items:
             if session.closed:
                 break
             work = receive(session, item)
@@ -140,6 +145,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         server = self.server
         server.connections.discard(self)
+        server.inputs += 1
         self.fd = -1  # the number may soon belong to another socket
         self.out.clear()
         if self._abort is not None:
@@ -226,7 +232,9 @@ class ChatServer:
         self._flush_scheduled = False
         self._last_flush = 0.0
         self._flush_cost = 0.0
-        self._busy_flushes = 0
+        self._storm = False  # see wake()
+        self._window_start = 0.0
+        self.inputs = 0  # frames and connections since _window_start
         self._passes_at_tick = 0
         self._trimmed = True
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -328,28 +336,25 @@ class ChatServer:
     def wake(self) -> None:
         """Something may have been queued: flush every connection once, soon.
 
-        Soon is the next loop pass, unless events keep coming faster than flushes:
-        when STORM_FLUSHES flushes in a row were each asked for less than the previous
-        one's cost (the time its writes took) after it ended, the next one waits
-        FLUSH_DUTY times that cost (at most MAX_FLUSH_DELAY). Then a storm (thousands
-        of logins, each told to the whole room) goes out in a few large writes per
-        client instead of a syscall per member per event, while steady chat, even
-        heavy, is written at once.
+        Soon is the next loop pass, unless the server is in a storm: more than
+        STORM_RATE frames and connections a second came in over the last STORM_WINDOW
+        (thousands of logins or reconnects, each told to the whole room). Then a flush
+        waits until FLUSH_DUTY times the last one's cost (the time its writes took) has
+        passed since it ended, at most MAX_FLUSH_DELAY: the storm goes out in a few
+        large writes per client instead of a syscall per member per event. Steady chat
+        (a room of hundreds, a message every few milliseconds) is written at once.
         """
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop = self._loop
             assert loop is not None
-            cost = self._flush_cost
-            if loop.time() - self._last_flush >= cost:  # a quiet moment since: no storm
-                self._busy_flushes = 0
-            else:
-                self._busy_flushes += 1
-            if self._busy_flushes < STORM_FLUSHES:
-                loop.call_soon(self.flush_all)
-            else:
-                loop.call_at(self._last_flush + min(cost * FLUSH_DUTY, MAX_FLUSH_DELAY),
-                             self.flush_all)
+            if self._storm:
+                wait = (self._last_flush + min(self._flush_cost * FLUSH_DUTY, MAX_FLUSH_DELAY)
+                        - _clock())
+                if wait > 0:
+                    loop.call_later(wait, self.flush_all)
+                    return
+            loop.call_soon(self.flush_all)
 
     def flush_all(self) -> None:
         """Write each connection's queued frames with one write (once per loop pass).
@@ -361,8 +366,7 @@ class ChatServer:
         the transport's bookkeeping); only what the socket does not take goes through it.
         """
         self._flush_scheduled = False
-        assert self._loop is not None
-        start = self._loop.time()
+        start = _clock()
         writes = 0
         last_out: list[bytes] | None = None
         last_data = b""
@@ -397,8 +401,11 @@ class ChatServer:
         if writes:
             self.passes += 1
             self.writes += writes
-            self._last_flush = end = self._loop.time()
+            self._last_flush = end = _clock()
             self._flush_cost = end - start
+            if end - self._window_start >= STORM_WINDOW:
+                self._storm = self.inputs > STORM_RATE * (end - self._window_start)
+                self._window_start, self.inputs = end, 0
 
     def _commit(self) -> None:
         self.hub.commit()
