@@ -222,9 +222,9 @@ class ChatServer:
         self.requested_port = port
         self.data_dir = Path(data_dir)
         self.name = name
-        # Hashing leaves a core to the event loop: a login storm must not stall chat.
+        # Hash threads only take CPU the event loop leaves idle (see _lower_priority).
         self.hash_workers = hash_workers or int(os.environ.get(
-            "PLAY_HASH_WORKERS", max(1, min(4, (os.cpu_count() or 2) - 1))))
+            "PLAY_HASH_WORKERS", max(2, min(4, (os.cpu_count() or 2) - 1))))
         self.scrypt_n = scrypt_n
         self.connections: set[Connection] = set()
         self.passes = 0  # flush passes that wrote something, and the writes they made
