@@ -167,10 +167,14 @@ def prepare_store(data_dir: Path, users: list[str], password: str, room: str,
     return tokens
 
 
+# `play host` itself, after choosing the loop and applying --server-set (for ablations).
 SERVE_CODE = (
-    "import sys\n"
-    "from gameserver.server import use_fast_loop\n"
-    "print('loop:', use_fast_loop(), flush=True)\n"
+    "import ast, json, os, sys\n"
+    "import gameserver.server as server\n"
+    "for name, value in json.loads(os.environ.get('PLAY_BENCH_SET', '{}')).items():\n"
+    "    assert hasattr(server, name), f'gameserver.server has no {name}'\n"
+    "    setattr(server, name, ast.literal_eval(value))\n"
+    "print('loop:', server.use_fast_loop(), flush=True)\n"
     "from gameclient.cli import main\n"
     "sys.argv[0] = 'play'\n"
     "main()\n"
@@ -180,8 +184,9 @@ SERVE_CODE = (
 class OwnServer:
     """`play host --headless --port 0` in a fresh data directory, on the chosen loop."""
 
-    def __init__(self, data_dir: Path, loop: str) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PLAY_LOOP=loop)
+    def __init__(self, data_dir: Path, loop: str, settings: dict[str, str] | None = None) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PLAY_LOOP=loop,
+                   PLAY_BENCH_SET=json.dumps(settings or {}))
         env.pop("PLAY_PASSWORD", None)
         self.log_path = data_dir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -711,6 +716,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--prefix", default="b", help="username prefix of the bench accounts")
     p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                    help="the started server's event loop (auto: uvloop if installed)")
+    p.add_argument("--server-set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a gameserver.server constant in the started server (ablations),"
+                        " e.g. DIRECT_WRITES=False")
     p.add_argument("--client-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                    help="this load generator's own event loop (auto: uvloop if installed)")
     p.add_argument("--timeout", type=float, default=300.0, help="hard bound on the whole run")
@@ -787,10 +795,13 @@ def main(argv: list[str] | None = None) -> int:
                 tokens = None
             meta["prepared"] = f"{len(users) + len(storm_users)} accounts in " \
                                f"{time.perf_counter() - start:.2f} s"
-            server = OwnServer(Path(tmp), args.loop)
+            settings = dict(item.split("=", 1) for item in args.server_set)
+            server = OwnServer(Path(tmp), args.loop, settings)
             host, port, pid = "127.0.0.1", server.port, server.pid
             meta["server"] = f"play host pid {pid} port {port}"
             meta["server loop"] = server.loop
+            if settings:
+                meta["server settings"] = " ".join(args.server_set)
         meta["python"] = sys.version.split()[0]
         meta["cores"] = str(os.cpu_count())
         try:

@@ -25,17 +25,21 @@ from gameserver.store import SQLiteStore
 log = logging.getLogger("play.server")
 
 OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
-MAX_FLUSH_DELAY = float(os.environ.get("PLAY_MAX_FLUSH_DELAY", "0.05"))  # see ChatServer.wake
-FLUSH_DUTY = float(os.environ.get("PLAY_FLUSH_DUTY", "3"))
-STORM_WINDOW = 0.1
-STORM_RATE = float(os.environ.get("PLAY_STORM_RATE", "1000"))
 CLOSE_GRACE = 10.0  # seconds a closing connection may take to take its last frames
-GC_GEN0 = 50_000  # allocations between young-generation collections
-HASH_NICE = 10  # password hashing runs at a lower priority than the event loop
 TICK_SECONDS = 1.0
-
+# Storms (see ChatServer.wake): over STORM_RATE frames and connections a second, measured
+# over STORM_WINDOW seconds, flushes wait FLUSH_DUTY times the last one's cost (at most
+# MAX_FLUSH_DELAY seconds) to write more at once.
+STORM_RATE = 1000.0
+STORM_WINDOW = 0.1
+FLUSH_DUTY = 3.0
+MAX_FLUSH_DELAY = 0.05
 # Sockets are file descriptors here; os.write on one is a plain send (SIGPIPE is ignored).
-DIRECT_WRITES = sys.platform != "win32" and os.environ.get("PLAY_DIRECT_WRITES") != "0"
+DIRECT_WRITES = sys.platform != "win32"
+SETTLE_GC = True  # see _settle_gc
+GC_GEN0 = 50_000  # allocations between young-generation collections
+HASH_IDLE_CLASS = True  # hash threads in SCHED_IDLE where there is one, else at HASH_NICE
+HASH_NICE = 10
 
 _loads = json.loads
 _write = os.write
@@ -223,8 +227,7 @@ class ChatServer:
         self.data_dir = Path(data_dir)
         self.name = name
         # Hash threads only take CPU the event loop leaves idle (see _lower_priority).
-        self.hash_workers = hash_workers or int(os.environ.get(
-            "PLAY_HASH_WORKERS", max(2, min(4, (os.cpu_count() or 2) - 1))))
+        self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.connections: set[Connection] = set()
         self.passes = 0  # flush passes that wrote something, and the writes they made
@@ -473,7 +476,7 @@ def _settle_gc() -> None:
     so frequent passes would only re-walk live objects.
     """
     global _gc_settled
-    if os.environ.get("PLAY_GC") == "default":
+    if not SETTLE_GC:
         return
     if not _gc_settled:
         _gc_settled = True
@@ -486,7 +489,7 @@ def _settle_gc() -> None:
 def _lower_priority() -> None:
     """Hash threads run only on CPU the event loop and other programs leave idle (Linux)."""
     tid = threading.get_native_id()
-    if os.environ.get("PLAY_HASH_SCHED", "idle") == "idle" and hasattr(os, "SCHED_IDLE"):
+    if HASH_IDLE_CLASS and hasattr(os, "SCHED_IDLE"):
         try:
             os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
             return
