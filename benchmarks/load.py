@@ -577,6 +577,8 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
             during = [d for d, t in zip(bench.latencies, bench.sent_at, strict=True)
                       if lo <= t <= hi]
             fig.update(latency_figures("storm_", during))
+            fig.update(latency_figures("storm_first_", [
+                d for m, d in bench.first.items() if lo <= float(m[2]) <= hi]))
             fig["storm_deliveries"] = len(during)
 
     if cfg.reconnect:
@@ -649,7 +651,8 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
         out.append(f"  login storm:      {num('storm_logins')} password logins in"
                    f" {num('storm_login_s', ' s')}; latency meanwhile p50"
                    f" {num('storm_p50_ms', ' ms')} p99 {num('storm_p99_ms', ' ms')}"
-                   f" max {num('storm_max_ms', ' ms')} ({num('storm_deliveries')} deliveries)")
+                   f" max {num('storm_max_ms', ' ms')} ({num('storm_deliveries')} deliveries);"
+                   f" first receiver p99 {num('storm_first_p99_ms', ' ms')}")
     if cfg.idle:
         out.append(f"  idle server CPU:  {num('idle_cpu_pct', '%', 2)} of one core"
                    f" over {cfg.idle:g} s")
