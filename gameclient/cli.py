@@ -11,9 +11,9 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -183,10 +183,10 @@ async def run_client(host: str, port: int, user: str, plain: bool) -> int:
     return await client.run()
 
 
-def run(main: Callable[[], object]) -> None:
+def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
     """Run a coroutine factory; every expected failure becomes one line and an exit code."""
     try:
-        code = asyncio.run(main())  # type: ignore[arg-type]
+        code = asyncio.run(main())
     except Exit as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(exc.code) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import curses
+import functools
 import logging
 import signal
 import sys
@@ -62,7 +63,7 @@ def drop_escape_sequences(keys: list[Key]) -> list[Key]:
         i += 1
         if keys[i] in ("[", "O"):
             i += 1
-            while i < len(keys) and isinstance(keys[i], str) and not "@" <= keys[i] <= "~":
+            while i < len(keys) and isinstance(keys[i], str) and not "@" <= str(keys[i]) <= "~":
                 i += 1
         i += 1
     return out
@@ -182,7 +183,7 @@ class CursesClient:
                 loop.add_signal_handler(sig, self.guarded(handler))
             except (NotImplementedError, RuntimeError, ValueError, OSError):
                 continue
-            self._undo.append(lambda sig=sig: loop.remove_signal_handler(sig))
+            self._undo.append(functools.partial(loop.remove_signal_handler, sig))
 
     async def _events(self) -> None:
         while True:

@@ -174,7 +174,8 @@ def game_texts(game: GameState, model: ClientModel) -> tuple[list[str], str, str
     return header, status, "board_over" if game.over else "board_status"
 
 
-def game_parts(game: GameState, model: ClientModel, width: int) -> tuple[list[Row], ...]:
+def game_parts(game: GameState, model: ClientModel,
+               width: int) -> tuple[list[Row], list[Row], list[Row]]:
     """One game as rows: header (id, name, players), the board lines, the status."""
     header, status, style = game_texts(game, model)
     joined = f"{header[0]}: {header[1]}"

@@ -132,7 +132,7 @@ def install(host: GameHost) -> None:
                                         " (such as hangman)")
         host.check_room_free_for(room.name, kind)
         if kind.seats == 1 or bot:
-            seats: list[str | None] = [user] + [BOT] * (kind.seats - 1)
+            seats: list[str | None] = [user, *[BOT] * (kind.seats - 1)]
             table = host.create(room.name, kind, user, seats)
             try:
                 host.start(table, options)

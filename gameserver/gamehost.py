@@ -395,8 +395,8 @@ class GameHost:
             assert game is not None
             return (game.turn() != user, user not in game.players)
 
-        table, exc = min(refused, key=likely)  # min is stable: ties keep room order
-        raise CommandError("illegal_move", f"game {table.id}: {exc}")
+        table, why = min(refused, key=likely)  # min is stable: ties keep room order
+        raise CommandError("illegal_move", f"game {table.id}: {why}")
 
     def on_enter_room(self, session: Session, room: Room) -> None:
         self.show_room(session, room.name)

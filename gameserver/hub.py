@@ -331,15 +331,18 @@ class Hub:
 
     def _dispatch(self, session: Session, message: Message) -> Work | None:
         if isinstance(message, Hello):
-            return self._hello(session, message)
+            self._hello(session, message)
+            return None
         if not session.greeted:
             raise CommandError("hello_first", "send a hello message first")
         if isinstance(message, AccountQuery):
-            return self._account_query(session, message)
+            self._account_query(session, message)
+            return None
         if isinstance(message, Login):
             return self._login(session, message)
         if isinstance(message, Resume):
-            return self._resume(session, message)
+            self._resume(session, message)
+            return None
         if session.user is None:
             raise CommandError("not_logged_in", "log in first")
         if isinstance(message, Say):
