@@ -102,6 +102,14 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used so far (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -467,7 +475,7 @@ class Bench:
         cfg = self.config
         self.full_speed = cfg.rate <= 0
         (user0, sys0), wall0 = cpu_times(self.pid), time.perf_counter()
-        own0 = time.process_time()
+        own0, busy0 = time.process_time(), machine_busy_seconds()
         tasks: list[asyncio.Task[Any]] = []
         if self.full_speed:
             for s in senders:
@@ -503,6 +511,9 @@ class Bench:
             "sent": self.total_sent, "deliveries": deliveries, "lost": expected - deliveries,
             "chat_s": wall, "deliveries_per_s": deliveries / wall if wall else 0.0,
             "bench_cpu_s": time.process_time() - own0,
+            # Whatever else ran meanwhile (other users of the machine): it skews the figures.
+            "others_core_pct": 100.0 * max(0.0, machine_busy_seconds() - busy0 - cpu
+                                          - (time.process_time() - own0)) / wall,
             "server_cpu_s": cpu, "server_user_s": user1 - user0, "server_sys_s": sys1 - sys0,
             "cpu_us_per_delivery": cpu / deliveries * 1e6 if deliveries else None,
             "server_core_pct": 100.0 * cpu / wall if wall else None,
@@ -646,7 +657,8 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
                    f" (user {num('server_user_s', ' s')}, system {num('server_sys_s', ' s')})"
                    f" = {num('cpu_us_per_delivery', ' us', 3)} per delivery,"
                    f" {num('server_core_pct', '%', 1)} of one core")
-        out.append(f"  load generator:   {num('bench_cpu_s', ' s')} CPU (it shares the machine)")
+        out.append(f"  load generator:   {num('bench_cpu_s', ' s')} CPU (it shares the machine);"
+                   f" other processes used {num('others_core_pct', '%', 0)} of a core meanwhile")
     if cfg.storm:
         out.append(f"  login storm:      {num('storm_logins')} password logins in"
                    f" {num('storm_login_s', ' s')}; latency meanwhile p50"

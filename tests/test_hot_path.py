@@ -259,3 +259,33 @@ def test_chat_goes_on_while_logins_are_being_hashed(tmp_path):
             assert all(name != threading.main_thread().name for name in hashing)
             assert all(name.startswith("play-hash") for name in hashing)
     run(body(), timeout=60)
+
+
+# ---------------------------------------------------------------- the input fast path
+
+
+def test_fast_frame_splitting_matches_the_decoder():
+    from gameserver.protocol import Decoder, RemoteProtocolError
+
+    samples = [
+        b'{"type":"say","id":1,"text":"hi"}\n',
+        b'{"type":"say","id":1,"text":"hi"}\r\n{"type":"say","id":2,"text":"x"}\n',
+        b'  {"type":"say"}  \n\n\n',
+        b'[1,2]\n"str"\nnull\n{"a":1} {"b":2}\n',
+        b'{"bad json\n\xff\xfe{"type":"x"}\n',
+        b'\xef\xbb\xbf{"type":"say"}\n',
+        b'{"type":"say","text":"\\ud83d\\ude00 \xc3\xa9"}\n{"partial":',
+        b'{"n":1e999}\n{"n":NaN}\n',
+        b"x" * 70_000 + b'\n{"after":"long"}\n',
+    ]
+
+    def norm(items):
+        return [(type(i).__name__, i.code) if isinstance(i, RemoteProtocolError) else i
+                for i in items]
+
+    for data in samples:
+        conn = gameserver.server.Connection.__new__(gameserver.server.Connection)
+        conn.decoder = Decoder()
+        fast = conn._frames(data)
+        slow = list(Decoder().feed(data))
+        assert norm(fast) == norm(slow), data[:80]
