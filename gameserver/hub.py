@@ -93,63 +93,65 @@ class Session:
 
 
 class Members(dict[str, Session]):
-    """A room's members (nick key -> session) that keeps their send functions at hand.
+    """A room's members (nick key -> session), with the open ones' send functions at hand.
 
-    deliver_to_room calls every member's send for every message; the tuple of them is
-    made on the second delivery after the membership changed or a member's connection
-    closed (in a join storm, where each delivery follows a change, it is never made).
+    deliver_to_room calls every member's send for every message: the list of them is
+    kept up to date as members come, go and close, so a message costs one call per
+    member and nothing else. (A send must not change the room it is called for.)
     """
 
-    __slots__ = ("_sends", "_asked")
+    __slots__ = ("sends",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sends: tuple[Callable[[bytes], None], ...] | None = None
-        self._asked = False
+        self.sends: list[Callable[[bytes], None]] = [
+            s.send for s in self.values() if not s.closed]
 
-    def sends(self) -> tuple[Callable[[bytes], None], ...] | None:
-        """The open members' send functions, or None: then loop over the members."""
-        if self._sends is None:
-            if not self._asked:
-                self._asked = True
-                return None
-            self._sends = tuple(s.send for s in self.values() if not s.closed)
-        return self._sends
-
-    def changed(self) -> None:
-        self._sends, self._asked = None, False
+    def closing(self, session: Session) -> None:
+        """`session` is closed: no more deliveries to it, though it is still listed."""
+        try:
+            self.sends.remove(session.send)
+        except ValueError:  # already off the list
+            pass
 
     def __setitem__(self, key: str, value: Session) -> None:
-        self._sends, self._asked = None, False
+        old = self.get(key)
+        if old is not None:
+            self.closing(old)
         super().__setitem__(key, value)
+        if not value.closed:
+            self.sends.append(value.send)
 
     def __delitem__(self, key: str) -> None:
-        self._sends, self._asked = None, False
+        self.closing(self[key])
         super().__delitem__(key)
 
-    def pop(self, *args: Any) -> Any:
-        self._sends, self._asked = None, False
-        return super().pop(*args)
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self.closing(self[key])
+        return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Session]:
-        self._sends, self._asked = None, False
-        return super().popitem()
+        key, value = super().popitem()
+        self.closing(value)
+        return key, value
 
     def clear(self) -> None:
-        self._sends, self._asked = None, False
         super().clear()
+        self.sends.clear()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        self._sends, self._asked = None, False
-        return super().setdefault(key, default)
+        if key not in self:
+            self[key] = default
+        return self[key]
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self._sends, self._asked = None, False
-        super().update(*args, **kwargs)
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
 
     def __ior__(self, other: Any) -> Members:  # type: ignore[override,misc]
-        self._sends, self._asked = None, False
-        return super().__ior__(other)  # type: ignore[return-value]
+        self.update(other)
+        return self
 
 
 @dataclass(eq=False)
@@ -236,7 +238,7 @@ class Hub:
             return
         session.closed = True
         if session.room is not None:
-            session.room.members.changed()  # no more deliveries to this one
+            session.room.members.closing(session)  # no more deliveries to this one
         self.sessions.discard(session)
         if session.user is not None:
             self._logout(session, reason)
@@ -278,14 +280,8 @@ class Hub:
     def deliver_to_room(self, room: Room, message: Message | bytes) -> None:
         """Encode once, hand the same bytes to every member."""
         frame = message if isinstance(message, bytes) else encode(message)
-        sends = room.members.sends()
-        if sends is None:
-            for member in room.members.values():
-                if not member.closed:
-                    member.send(frame)
-        else:
-            for send in sends:
-                send(frame)
+        for send in room.members.sends:  # the open members'
+            send(frame)
 
     def deliver_to_all(self, message: Message) -> None:
         frame = encode(message)
