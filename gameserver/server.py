@@ -41,7 +41,8 @@ GC_GEN0 = 50_000  # allocations between young-generation collections
 HASH_IDLE_CLASS = True  # hash threads in SCHED_IDLE where there is one, else at HASH_NICE
 HASH_NICE = 10
 
-_scan_json = json.JSONDecoder().scan_once  # what json.loads runs, for a frame with no padding
+# What json.loads runs, minus its Python layers (for a frame with no padding).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _write = os.write
 _clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
 _gc_settled = False
@@ -270,7 +271,7 @@ class ChatServer:
         self._loop = loop
         self._hub = Hub(self.store, server_name=self.name,
                         hasher=lambda password: hash_password(password, n),
-                        request_commit=lambda: loop.call_soon(self._commit))
+                        request_commit=self._request_commit)
         self._install_extensions()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
                                             initializer=_lower_priority)
@@ -412,6 +413,10 @@ class ChatServer:
             if end - self._window_start >= STORM_WINDOW:
                 self._storm = self.inputs > STORM_RATE * (end - self._window_start)
                 self._window_start, self.inputs = end, 0
+
+    def _request_commit(self) -> None:
+        assert self._loop is not None
+        self._loop.call_soon(self._commit)  # once per loop pass: the hub asks once
 
     def _commit(self) -> None:
         self.hub.commit()
