@@ -76,7 +76,7 @@ TARGETS: dict[str, list[Target]] = {
 
 MAX_CLIENTS = 10_000
 MAX_MESSAGES = 1_000_000
-WINDOW = 64  # full speed: messages a sender may have sent but not yet seen come back
+WINDOW = 256  # full speed: messages a sender may have sent but not yet seen come back
 LAG_CAP = 1000  # full speed: how far the slowest receiver may fall behind (bytes stay bounded)
 DRAIN_SECONDS = 10.0  # after the last send, how long deliveries may still arrive
 SAY_ID_BASE = 1000
