@@ -217,8 +217,17 @@ class CursesClient:
 
     def on_input(self) -> None:
         keys = drop_escape_sequences(self.screen.read_keys())
+        typed: list[str] = []  # a run of printable characters (a paste) is inserted at once
         for key in keys:
+            if isinstance(key, str) and key.isprintable():
+                typed.append(key)
+                continue
+            if typed:
+                self.handle_key("".join(typed))
+                typed.clear()
             self.handle_key(key)
+        if typed:
+            self.handle_key("".join(typed))
         if keys:
             self.redraw()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from wcwidth import wcswidth, wcwidth
+from wcwidth import wcwidth
 
 ZWJ = "\u200d"
 # Shown instead of a character cluster that cannot fit even on an empty line
@@ -56,11 +56,16 @@ def _attaches(cluster: str, char: str) -> bool:
 
 
 def cluster_width(cluster: str) -> int:
-    """Columns one cluster occupies; non-printable characters count as 0."""
-    width = wcswidth(cluster)
-    if width < 0:
-        width = sum(max(0, wcwidth(char)) for char in cluster)
-    return width
+    """Columns one cluster occupies, counted as curses counts them: code point by code point.
+
+    curses places text by the C library's wcwidth of each code point, whatever the
+    terminal's font later does with a sequence; measuring the same way keeps our
+    wrapping, the board's border and the cursor where curses really puts them
+    (👍🏽 is 4 columns to curses, ❤️ is 1). Non-printable characters count as 0.
+    """
+    if len(cluster) == 1:
+        return max(0, wcwidth(cluster))
+    return sum(max(0, wcwidth(char)) for char in cluster)
 
 
 def cell_width(text: str) -> int:
@@ -167,7 +172,8 @@ def sanitize(text: str, keep_newlines: bool = False) -> str:
 
     Tabs become a space; other C0 controls, ESC and DEL become their visible
     "control picture" (␛, ␡ …); C1 controls and lone surrogates become U+FFFD;
-    bidi overrides are removed; line/paragraph separators become a space.
+    bidi overrides and zero-width joiners are removed; line/paragraph separators
+    become a space.
     Newlines are kept only with `keep_newlines` (for `wrap` to break on).
     """
     out: list[str] = []
@@ -183,7 +189,9 @@ def sanitize(text: str, keep_newlines: bool = False) -> str:
             out.append("\u2421")
         elif 0x80 <= code < 0xA0 or 0xD800 <= code < 0xE000:
             out.append("\ufffd")
-        elif char in _BIDI_CONTROLS:
+        elif char in _BIDI_CONTROLS or char == ZWJ:
+            # A ZWJ sequence (👨‍👩‍👧) is one glyph to some terminals and several to
+            # curses; drawn without the joiners, both agree on its width.
             continue
         elif char in _LINE_SEPARATORS:
             out.append(" ")

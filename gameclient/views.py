@@ -194,7 +194,10 @@ def board_rows(games: Sequence[GameState], model: ClientModel, width: int,
     replaced by a one-line note (half a board would mislead), and a header or a
     status line is never dropped: who plays and whose turn it is matter most.
     """
-    parts = [game_parts(game, model, width) for game in sorted(games, key=lambda g: g.game_id)]
+    parts = [game_parts(game, model, width) for game in sorted(games, key=lambda g: (
+        not (not g.over and is_me(model, g.turn)),  # the game waiting for my move first,
+        not any(is_me(model, p) for p in g.players),  # then my other games, then others'
+        g.game_id))]
     total = sum(len(h) + len(b) + len(s) for h, b, s in parts) + len(parts) - 1
     if height is not None and total > height:
         parts = [(h, [r for r in b if "".join(t for t, _ in r).strip()], s) for h, b, s in parts]
@@ -202,7 +205,8 @@ def board_rows(games: Sequence[GameState], model: ClientModel, width: int,
         squeezed = []
         for head, board, status in parts:
             if len(board) > room:
-                board = [[(truncate(BOARD_TOO_TALL, width), "board_status")]] if room > 0 else []
+                note = wrap(BOARD_TOO_TALL, width, 1)
+                board = [[(text, "board_status")] for text in note] if room >= len(note) else []
             squeezed.append((head, board, status))
             room -= len(board)
         parts = squeezed

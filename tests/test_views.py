@@ -437,3 +437,16 @@ def test_quit_sends_quit_and_ctrl_c_twice_leaves_at_once() -> None:
 ])
 def test_undecoded_escape_sequences_are_dropped(keys: list, expected: list) -> None:
     assert drop_escape_sequences(keys) == expected
+
+
+def test_my_waiting_game_gets_the_rows_before_games_i_only_watch() -> None:
+    board = [f"row {n}" for n in range(5)]
+    watched = GameState(game_id=1, game="tictactoe", room="lobby", players=["bob", "carol"],
+                        turn="bob", board=board, status="bob to move")
+    mine = GameState(game_id=2, game="tictactoe", room="lobby", players=["alice", "(bot)"],
+                     turn="alice", board=board, status="alice to move")
+    model = model_with(games=[watched, mine])
+    texts = ["".join(t for t, _ in row) for row in board_rows(model.room_games(), model, 40, 12)]
+    assert texts[:7] == ["#2 tictactoe: alice vs (bot)", *board, "your move: alice to move"]
+    assert texts[7:] == ["", "#1 tictactoe: bob vs carol",
+                         "(enlarge the terminal to see the board)", "bob to move"]
