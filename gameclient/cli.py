@@ -11,7 +11,8 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -123,6 +124,50 @@ def data_dir_for(option: Path | None) -> Path:
 # ---------------------------------------------------------------- passwords
 
 
+async def ask_hidden(prompt: str) -> str:
+    """getpass in a daemon thread, so Ctrl-C is not held up until Enter is pressed."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def ask() -> None:
+        try:
+            value, error = getpass.getpass(prompt), None
+        except (EOFError, OSError) as exc:
+            value, error = None, LoginFailed(f"no password given ({type(exc).__name__})")
+        with contextlib.suppress(RuntimeError):  # the loop is gone: we are exiting anyway
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=ask, name="play-password", daemon=True).start()
+    return await answer
+
+
+@contextlib.contextmanager
+def terminal_restored() -> Iterator[None]:
+    """Put the terminal back as it was (echo on) however we leave, even mid-getpass."""
+    saved = None
+    try:
+        import termios
+
+        if sys.stdin.isatty():
+            saved = termios.tcgetattr(sys.stdin.fileno())
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        yield
+    finally:
+        if saved is not None:
+            with contextlib.suppress(Exception):
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+
+
 async def ask_password(registering: bool, attempt: int) -> str:
     """From $PLAY_PASSWORD, else asked without echo (twice for a new account)."""
     env = os.environ.get(PASSWORD_ENV)
@@ -137,12 +182,12 @@ async def ask_password(registering: bool, attempt: int) -> str:
     while True:
         if registering:
             typer.echo("new account: choose a password")
-        password = await asyncio.to_thread(getpass.getpass, "password: ")
+        password = await ask_hidden("password: ")
         if not password:
             typer.echo("  the password must not be empty; try again", err=True)
             continue
         if registering:
-            again = await asyncio.to_thread(getpass.getpass, "password again: ")
+            again = await ask_hidden("password again: ")
             if again != password:
                 typer.echo("  the two passwords differ; try again", err=True)
                 continue
@@ -186,7 +231,8 @@ async def run_client(host: str, port: int, user: str, plain: bool) -> int:
 def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
     """Run a coroutine factory; every expected failure becomes one line and an exit code."""
     try:
-        code = asyncio.run(main())
+        with terminal_restored():
+            code = asyncio.run(main())
     except Exit as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(exc.code) from None
@@ -197,7 +243,7 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo("\ninterrupted", err=True)
         raise typer.Exit(130) from None
     raise typer.Exit(int(code or 0))
 

@@ -285,3 +285,16 @@ def test_secret_word_from_a_pipe_is_read_as_the_next_line(server):
     assert "Traceback" not in out.stderr + out.stdout
     assert "! no secret word given; the game was not started" in out.stdout
     assert "<dan> after empty" in out.stdout and out.stdout.splitlines()[-1] == "* you left"
+
+
+def test_ctrl_c_at_the_password_prompt_leaves_at_once_with_echo_back(server):
+    import termios
+
+    env = child_env(TERM="dumb")
+    env.pop("PLAY_PASSWORD", None)
+    child = Pty(play_command("join", "127.0.0.1", str(server.port), "newbie2", "--plain"), env)
+    child.expect("password: ")
+    os.kill(child.pid, signal.SIGINT)
+    child.expect("interrupted")
+    assert child.wait(timeout=5) == 130
+    assert termios.tcgetattr(child.fd)[3] & termios.ECHO
