@@ -500,6 +500,7 @@ class Bench:
                 elif now > drain_deadline:
                     break
         wall1, (user1, sys1) = time.perf_counter(), cpu_times(self.pid)
+        own1, busy1 = time.process_time(), machine_busy_seconds()
         for t in tasks:
             t.cancel()
         storm_result = await storm_task if storm_task is not None else {}
@@ -510,10 +511,9 @@ class Bench:
         return {
             "sent": self.total_sent, "deliveries": deliveries, "lost": expected - deliveries,
             "chat_s": wall, "deliveries_per_s": deliveries / wall if wall else 0.0,
-            "bench_cpu_s": time.process_time() - own0,
+            "bench_cpu_s": own1 - own0,
             # Whatever else ran meanwhile (other users of the machine): it skews the figures.
-            "others_core_pct": 100.0 * max(0.0, machine_busy_seconds() - busy0 - cpu
-                                          - (time.process_time() - own0)) / wall,
+            "others_core_pct": 100.0 * max(0.0, busy1 - busy0 - cpu - (own1 - own0)) / wall,
             "server_cpu_s": cpu, "server_user_s": user1 - user0, "server_sys_s": sys1 - sys0,
             "cpu_us_per_delivery": cpu / deliveries * 1e6 if deliveries else None,
             "server_core_pct": 100.0 * cpu / wall if wall else None,
