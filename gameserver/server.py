@@ -27,13 +27,13 @@ log = logging.getLogger("play.server")
 OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
 CLOSE_GRACE = 10.0  # seconds a closing connection may take to take its last frames
 TICK_SECONDS = 1.0
-# Storms (see ChatServer.wake): over STORM_RATE frames and connections a second, measured
-# over STORM_WINDOW seconds, flushes wait FLUSH_DUTY times the last one's cost (at most
+# Storms (see ChatServer.wake): over STORM_RATE frames and connections a second in two
+# STORM_WINDOWs running, flushes wait FLUSH_DUTY times the last one's cost (at most
 # MAX_FLUSH_DELAY seconds) to write more at once.
 STORM_RATE = 1000.0
 STORM_WINDOW = 0.1
-FLUSH_DUTY = 3.0
-MAX_FLUSH_DELAY = 0.05
+FLUSH_DUTY = 6.0
+MAX_FLUSH_DELAY = 0.1
 # Sockets are file descriptors here; os.write on one is a plain send (SIGPIPE is ignored).
 DIRECT_WRITES = sys.platform != "win32"
 SETTLE_GC = True  # see _settle_gc
@@ -240,6 +240,7 @@ class ChatServer:
         self._last_flush = 0.0
         self._flush_cost = 0.0
         self._storm = False  # see wake()
+        self._busy_window = False  # the last window was over STORM_RATE
         self._window_start = 0.0
         self.inputs = 0  # frames and connections since _window_start
         self._passes_at_tick = 0
@@ -344,8 +345,9 @@ class ChatServer:
         """Something may have been queued: flush every connection once, soon.
 
         Soon is the next loop pass, unless the server is in a storm: more than
-        STORM_RATE frames and connections a second came in over the last STORM_WINDOW
-        (thousands of logins or reconnects, each told to the whole room). Then a flush
+        STORM_RATE frames and connections a second came in over each of the last two
+        STORM_WINDOWs (thousands of logins or reconnects, each told to the whole room;
+        a single burst, like 200 people logging in at once, is not one). Then a flush
         waits until FLUSH_DUTY times the last one's cost (the time its writes took) has
         passed since it ended, at most MAX_FLUSH_DELAY: the storm goes out in a few
         large writes per client instead of a syscall per member per event. Steady chat
@@ -411,7 +413,8 @@ class ChatServer:
             self._last_flush = end = _clock()
             self._flush_cost = end - start
             if end - self._window_start >= STORM_WINDOW:
-                self._storm = self.inputs > STORM_RATE * (end - self._window_start)
+                busy = self.inputs > STORM_RATE * (end - self._window_start)
+                self._storm, self._busy_window = busy and self._busy_window, busy
                 self._window_start, self.inputs = end, 0
 
     def _request_commit(self) -> None:
