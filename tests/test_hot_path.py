@@ -289,3 +289,42 @@ def test_fast_frame_splitting_matches_the_decoder():
         fast = conn._frames(data)
         slow = list(Decoder().feed(data))
         assert norm(fast) == norm(slow), data[:80]
+
+
+# ---------------------------------------------------------------- frames built by hand
+
+
+def test_hand_built_frames_are_the_protocols_own():
+    import random
+
+    from gameserver.hub import Room, Session, room_msg_frame, room_state_frame
+    from gameserver.protocol import RoomMessage, RoomState, encode
+
+    for text in ("hi", 'quote " backslash \\ tab-free', "é 😀 中文", "x" * 2000):
+        ts = 1763700000.123456
+        assert room_msg_frame("lobby", 'n"ick', "user", text, ts) == encode(
+            RoomMessage(room="lobby", nick='n"ick', user="user", text=text, ts=ts))
+
+    room, rnd = Room("den"), random.Random(7)
+    for step in range(2000):  # joins, leaves and renames, checked after each one
+        keys = list(room.members)
+        op = rnd.random()
+        if op < 0.5 or not keys:
+            user = f"u{rnd.randrange(40)}"
+            nick = rnd.choice([user, user.upper(), "x" + user])
+            if nick.casefold() not in room.members:
+                room.members[nick.casefold()] = Session(send=[].append, close=print,
+                                                        user=user, nick=nick)
+        elif op < 0.8:
+            del room.members[rnd.choice(keys)]
+        else:
+            key = rnd.choice(keys)
+            session = room.members[key]
+            new = rnd.choice([session.nick.upper(), session.nick.lower(), session.nick + "_"])
+            if new.casefold() == key or new.casefold() not in room.members:
+                del room.members[key]
+                room.members[new.casefold()] = session
+                session.nick = new
+        expected = encode(RoomState(room="den", nick="me", online=3, members=[
+            {"nick": s.nick, "user": s.user} for s in room.members.values()]))
+        assert room_state_frame(room, "me", 3) == expected, step
