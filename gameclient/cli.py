@@ -22,6 +22,7 @@ from gameclient.connection import ClientConnection, ConnectionFailed, LoginFaile
 from gameclient.lineclient import LineClient
 from gameclient.model import ClientModel, history_line
 from gameserver.protocol import ProtocolError
+from gameserver.server import ServerError, use_fast_loop
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5220
@@ -232,6 +233,7 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
     """Run a coroutine factory; every expected failure becomes one line and an exit code."""
     try:
         with terminal_restored():
+            use_fast_loop()
             code = asyncio.run(main())
     except Exit as exc:
         typer.echo(exc.message, err=True)
@@ -241,6 +243,9 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
         raise typer.Exit(1) from None
     except ProtocolError as exc:
         typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except ServerError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         typer.echo("\ninterrupted", err=True)
@@ -271,7 +276,7 @@ def host(
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
 ) -> None:
     """Start a server (and, unless --headless, join it as NAME)."""
-    from gameserver.server import ChatServer, ServerError
+    from gameserver.server import ChatServer
 
     address = resolve(host, "address", check_address)
     port_number = resolve(port, "port", port_checker(allow_zero=True))

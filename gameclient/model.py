@@ -14,6 +14,7 @@ from gameserver.protocol import (
     HistoryPage,
     Joined,
     Left,
+    MemberPage,
     Message,
     Notice,
     Ok,
@@ -25,6 +26,7 @@ from gameserver.protocol import (
 )
 
 TRANSCRIPT_MAX = 5000
+WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,23 @@ class ClientModel:
     def _on_RoomState(self, msg: RoomState) -> None:
         self.room, self.nick, self.online = msg.room, msg.nick, msg.online
         self.members = {m.get("nick", ""): m.get("user", "") for m in msg.members}
+        if not msg.more:
+            self._say_who_is_here()
+
+    def _on_MemberPage(self, msg: MemberPage) -> None:
+        if msg.room != self.room:
+            return
+        self.members.update({m.get("nick", ""): m.get("user", "") for m in msg.members})
+        if msg.last:
+            self._say_who_is_here()
+
+    def _say_who_is_here(self) -> None:
         others = sorted((n for n in self.members if n != self.nick), key=str.casefold)
-        who = ", ".join(others) if others else "nobody else yet"
-        self.add("notice", f"* you are in #{msg.room} as {msg.nick}; here: {who}")
+        shown = others[:WHO_SHOWN]
+        who = ", ".join(shown) if shown else "nobody else yet"
+        if len(others) > len(shown):
+            who += f" and {len(others) - len(shown)} more (/who lists them)"
+        self.add("notice", f"* you are in #{self.room} as {self.nick}; here: {who}")
 
     def _on_Joined(self, msg: Joined) -> None:
         self.online = msg.online

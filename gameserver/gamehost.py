@@ -341,7 +341,7 @@ class GameHost:
         of the game that most likely meant it (your turn, then your seat) is shown.
         """
         room, user = session.room, session.user
-        if room is None or user is None:
+        if not self.tables or room is None or user is None:  # most chat: no game anywhere
             return False
         candidates: list[tuple[Table, Any]] = []
         for table in self.room_tables(room.name):

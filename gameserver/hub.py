@@ -28,6 +28,7 @@ from gameserver.protocol import (
     Joined,
     Left,
     Login,
+    MemberPage,
     Message,
     Notice,
     Ok,
@@ -500,7 +501,8 @@ class Hub:
         room.members[names.key(session.nick)] = session
         session.room = room
         self.store.enter_scope(session.user, name)
-        self.send(session, room_state_frame(room, session.nick, len(self.online)))
+        for frame in room_state_frames(room, session.nick, len(self.online)):
+            self.send(session, frame)
         earlier = self.store.room_scrollback(name, SCROLLBACK)
         if earlier:
             self.send_history(session, "scrollback", earlier, room=name)
@@ -638,17 +640,30 @@ def _members_json(room: Room) -> str:
     return encoded
 
 
-def room_state_frame(room: Room, nick: str, online: int) -> bytes | Message:
+def room_state_frames(room: Room, nick: str, online: int) -> list[bytes | Message]:
     """encode(RoomState(...)) for the one entering `room`, without re-encoding everyone.
 
-    A list too long for one frame goes the ordinary way.
+    A list too long for one frame is sent in pages: a `room` frame with `more`, then
+    `members` frames, each well inside the frame limit.
     """
     frame = (f'{{"type":"room","room":{_quote(room.name)},"nick":{_quote(nick)},'
              f'"members":[{_members_json(room)}],"online":{online}}}\n').encode()
-    if len(frame) - 1 > MAX_FRAME:
-        return RoomState(room=room.name, nick=nick, online=online,
-                         members=[{"nick": s.nick, "user": s.user} for s in room.members.values()])
-    return frame
+    if len(frame) - 1 <= MAX_FRAME:
+        return [frame]
+    pages: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for s in room.members.values():
+        member = {"nick": s.nick, "user": s.user}
+        cost = len(_member_json(s)) * 4 + 1  # worst case: every character 4 bytes of UTF-8
+        if pages[-1] and size + cost > HISTORY_PAGE_BYTES:
+            pages.append([])
+            size = 0
+        pages[-1].append(member)
+        size += cost
+    first: list[bytes | Message] = [
+        RoomState(room=room.name, nick=nick, online=online, members=pages[0], more=True)]
+    return first + [MemberPage(room=room.name, members=page, last=i == len(pages) - 1)
+                    for i, page in enumerate(pages[1:], start=1)]
 
 
 def notice(text: str, kind: str = "info", room: str | None = None) -> Message:

@@ -209,6 +209,17 @@ class RoomState(Message):
     nick: str
     members: list[dict]
     online: int
+    more: bool | None = None  # true: the list goes on in `members` frames (a big room)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberPage(Message):
+    """More of a big room's member list, after a `room` frame with `more`."""
+
+    TYPE: ClassVar[str] = "members"
+    room: str
+    members: list[dict]
+    last: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -289,7 +300,7 @@ CLIENT_MESSAGES: dict[str, type[Message]] = {
 SERVER_MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m
     for m in (
-        Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState,
+        Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState, MemberPage,
         Joined, Left, Renamed, HistoryPage, GameState, GameClosed, Bye,
     )
 }

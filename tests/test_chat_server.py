@@ -325,3 +325,20 @@ def test_game_names_are_reserved_too(tmp_path):
             for name in ("tictactoe", "Hangman", "ttt"):
                 assert (await c.login(name))["code"] == "bad_name"
     run(body())
+
+
+def test_a_room_too_big_for_one_frame_sends_its_members_in_pages(tmp_path):
+    from gameserver.hub import Room, Session, room_state_frames
+    from gameserver.protocol import MAX_FRAME, MemberPage, RoomState, encode
+
+    room = Room("crowd")
+    for i in range(3000):  # long names: about 180 KiB of member list
+        nick = f"nick{i:05d}{'é' * 10}"
+        room.members[nick.casefold()] = Session(send=[].append, close=print,
+                                                user=f"user{i:05d}xxxxxxxxxx", nick=nick)
+    frames = room_state_frames(room, "me", 3000)
+    assert isinstance(frames[0], RoomState) and frames[0].more
+    assert all(isinstance(f, MemberPage) for f in frames[1:]) and frames[-1].last
+    assert all(len(encode(f)) <= MAX_FRAME for f in frames)
+    names_sent = [m["nick"] for f in frames for m in f.members]
+    assert names_sent == [s.nick for s in room.members.values()]

@@ -111,3 +111,16 @@ def test_typed_lines():
     assert parse_typed("/q").is_quit and parse_typed("/logout").is_quit
     assert parse_typed("/game hangman --secret").wants_secret
     assert not parse_typed("/game hangman").wants_secret
+
+
+def test_a_big_room_arrives_in_pages_and_is_summed_up():
+    from gameserver.protocol import MemberPage
+
+    model = ClientModel(user="ann")
+    first = [{"nick": f"n{i}", "user": f"u{i}"} for i in range(40)]
+    assert model.apply(RoomState(room="big", nick="ann", online=80, members=first,
+                                 more=True)) == []
+    [line] = model.apply(MemberPage(room="big", last=True, members=[
+        {"nick": f"m{i}", "user": f"v{i}"} for i in range(40)]))
+    assert len(model.members) == 80
+    assert line.text.endswith("and 50 more (/who lists them)")
