@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gameserver import names
-from gameserver.hub import CommandError, Session, _checked, _clean_message, notice
+from gameserver.hub import CommandError, _checked, _clean_message, notice
 from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
+from gameserver.rooms import Session
 from gameserver.store import EVERYONE, Entry
 
 if TYPE_CHECKING:

@@ -10,8 +10,9 @@ from games.base import GameError, Termination
 from games.registry import resolve
 from gameserver import names
 from gameserver.gamehost import BOT, Table
-from gameserver.hub import CommandError, Room, Session, _checked
+from gameserver.hub import CommandError, _checked
 from gameserver.protocol import Command, Ok
+from gameserver.rooms import Room, Session
 
 if TYPE_CHECKING:
     from gameserver.gamehost import GameHost

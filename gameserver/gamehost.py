@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from games.base import Game, GameError, Outcome, Termination
 from games.registry import find_games
-from gameserver.hub import CommandError, Room, Session
+from gameserver.hub import CommandError
 from gameserver.protocol import GameClosed, GameState, Message, Notice, Ok
+from gameserver.rooms import Room, Session
 
 if TYPE_CHECKING:
     from gameserver.hub import Hub

@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
-from gameserver.hub import Hub, Session, Work
+from gameserver.hub import Hub, Work
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.protocol import MAX_FRAME, Decoder, ProtocolError, decode_line
+from gameserver.rooms import Session
 from gameserver.store import SQLiteStore
 
 log = logging.getLogger("play.server")

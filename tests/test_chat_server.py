@@ -328,8 +328,8 @@ def test_game_names_are_reserved_too(tmp_path):
 
 
 def test_a_room_too_big_for_one_frame_sends_its_members_in_pages(tmp_path):
-    from gameserver.hub import Room, Session, room_state_frames
     from gameserver.protocol import MAX_FRAME, MemberPage, RoomState, encode
+    from gameserver.rooms import Room, Session, room_state_frames
 
     room = Room("crowd")
     for i in range(3000):  # long names: about 180 KiB of member list

@@ -297,8 +297,8 @@ def test_fast_frame_splitting_matches_the_decoder():
 def test_hand_built_frames_are_the_protocols_own():
     import random
 
-    from gameserver.hub import Room, Session, room_msg_frame, room_state_frames
     from gameserver.protocol import RoomMessage, RoomState, encode
+    from gameserver.rooms import Room, Session, room_msg_frame, room_state_frames
 
     for text in ("hi", 'quote " backslash \\ tab-free', "é 😀 中文", "x" * 2000):
         ts = 1763700000.123456
