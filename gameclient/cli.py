@@ -358,8 +358,9 @@ def history(
             typer.echo(line)
         return
     target = Path(f"{account[0]}.chat")
+    replaced = " (replacing the earlier export)" if target.exists() else ""
     target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    typer.echo(f"wrote {len(lines)} entries to {target}")
+    typer.echo(f"wrote {len(lines)} entries to {target}{replaced}")
 
 
 def main() -> None:

@@ -50,6 +50,9 @@ def is_me(model: ClientModel, name: str | None) -> bool:
 # ---------------------------------------------------------------- chat lines
 
 
+CONTINUATION_INDENT = 2  # for wrapped lines that have no timestamp and nick to hang under
+
+
 def line_segments(line: Line) -> tuple[Row, int]:
     """One transcript line as styled runs, and the indent for its continuation lines."""
     head: Row = []
@@ -62,6 +65,8 @@ def line_segments(line: Line) -> tuple[Row, int]:
         segs = [*head, (sanitize(line.body), body)]
     else:
         segs = [*head, (sanitize(line.text), line.kind)]
+    if not head:  # replies and history: continue under the text, a little further in
+        return segs, len(line.text) - len(line.text.lstrip(" ")) + CONTINUATION_INDENT
     return segs, sum(cell_width(text) for text, _ in head)
 
 

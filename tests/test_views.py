@@ -127,7 +127,7 @@ def test_own_pm_notice_error_are_set_apart() -> None:
         segs, _ = line_segments(Line(kind, "some text", TS))
         assert segs[0][1] == "time" and segs[-1] == ("some text", kind)
     reply, indent = line_segments(Line("reply", "  /help  this", TS))
-    assert reply == [("  /help  this", "reply")] and indent == 0
+    assert reply == [("  /help  this", "reply")] and indent == 4  # under the text, 2 further in
 
 
 def test_hostile_text_cannot_move_the_cursor() -> None:
@@ -450,3 +450,12 @@ def test_my_waiting_game_gets_the_rows_before_games_i_only_watch() -> None:
     assert texts[:7] == ["#2 tictactoe: alice vs (bot)", *board, "your move: alice to move"]
     assert texts[7:] == ["", "#1 tictactoe: bob vs carol",
                          "(enlarge the terminal to see the board)", "bob to move"]
+
+
+def test_wrapped_replies_keep_their_indent() -> None:
+    line = Line("reply", "  /accept [ID]          take the seat you are offered", 0.0)
+    segs, indent = line_segments(line)
+    rows = wrap_segments(segs, 30, indent)
+    texts = ["".join(t for t, _ in row) for row in rows]
+    assert texts[0].startswith("  /accept") and len(texts) > 1
+    assert all(text.startswith("    ") for text in texts[1:])
