@@ -35,6 +35,7 @@ from gameserver.protocol import (
     Say,
     Welcome,
     encode,
+    paginate,
     parse_message,
 )
 from gameserver.rooms import Room, Session, room_msg_frame, room_state_frames
@@ -47,7 +48,6 @@ SCROLLBACK = 20
 MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
 MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
 TOKEN_LIFETIME = 24 * 3600.0
-HISTORY_PAGE_BYTES = 32 * 1024  # well under the 64 KiB frame limit
 RESERVED_NAMES = frozenset({"bot", "server", "system", "admin", "everyone", "play", "game"})
 
 
@@ -446,16 +446,7 @@ class Hub:
     def send_history(self, session: Session, kind: str, entries: list[Entry],
                       msg_id: int | None = None, room: str | None = None) -> None:
         """Send entries in pages that each fit well inside one frame."""
-        pages: list[list[dict[str, Any]]] = [[]]
-        size = 0
-        for entry in entries:
-            wire = entry.to_wire()
-            cost = len(encode(wire))
-            if pages[-1] and size + cost > HISTORY_PAGE_BYTES:
-                pages.append([])
-                size = 0
-            pages[-1].append(wire)
-            size += cost
+        pages = paginate([entry.to_wire() for entry in entries])
         for number, page in enumerate(pages):
             self.send(session, HistoryPage(kind=kind, entries=page, page=number,
                                            last=number == len(pages) - 1, id=msg_id, room=room))

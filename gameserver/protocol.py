@@ -318,6 +318,23 @@ def encode(message: Message | dict[str, Any]) -> bytes:
     return data
 
 
+PAGE_BYTES = 32 * 1024  # a page of a long list: well under the frame limit with its envelope
+
+
+def paginate(items: list[dict[str, Any]], budget: int = PAGE_BYTES) -> list[list[dict[str, Any]]]:
+    """Split list items into pages of at most `budget` encoded bytes (always one page)."""
+    pages: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for item in items:
+        cost = len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) + 1
+        if pages[-1] and size + cost > budget:
+            pages.append([])
+            size = 0
+        pages[-1].append(item)
+        size += cost
+    return pages
+
+
 def parse_message(obj: Any, table: dict[str, type[Message]]) -> Message:
     """Turn a decoded JSON object into a typed message, or raise RemoteProtocolError."""
     if not isinstance(obj, dict):

@@ -8,9 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gameserver.protocol import MAX_FRAME, MemberPage, Message, RoomState
-
-MEMBER_PAGE_BYTES = 32 * 1024  # well under the 64 KiB frame limit
+from gameserver.protocol import MAX_FRAME, MemberPage, Message, RoomState, paginate
 
 
 @dataclass(eq=False)
@@ -157,16 +155,7 @@ def room_state_frames(room: Room, nick: str, online: int) -> list[bytes | Messag
              f'"members":[{_members_json(room)}],"online":{online}}}\n').encode()
     if len(frame) - 1 <= MAX_FRAME:
         return [frame]
-    pages: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for s in room.members.values():
-        member = {"nick": s.nick, "user": s.user}
-        cost = len(_member_json(s)) * 4 + 1  # worst case: every character 4 bytes of UTF-8
-        if pages[-1] and size + cost > MEMBER_PAGE_BYTES:
-            pages.append([])
-            size = 0
-        pages[-1].append(member)
-        size += cost
+    pages = paginate([{"nick": s.nick, "user": s.user} for s in room.members.values()])
     first: list[bytes | Message] = [
         RoomState(room=room.name, nick=nick, online=online, members=pages[0], more=True)]
     return first + [MemberPage(room=room.name, members=page, last=i == len(pages) - 1)
