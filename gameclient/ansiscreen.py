@@ -1,0 +1,325 @@
+"""A Canvas that writes ANSI/VT100 text: keeps the last frame and sends only what changed."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wcwidth import wcwidth
+
+from gameclient.textwidth import cluster_width, clusters, sanitize, truncate
+
+Cell = tuple[str, str]  # (cluster, style); "" is the right half of a wide cluster
+BLANK: Cell = (" ", "")
+
+# Attributes alone carry the meaning (as in the curses client, gameclient/screen.py), so
+# NO_COLOR and monochrome terminals still read well; colour is a foreground on top.
+BOLD, DIM, UNDERLINE, REVERSE = "1", "2", "4", "7"
+BLACK, RED, GREEN, YELLOW, BLUE, MAGENTA, CYAN, WHITE = range(8)
+MONO_ATTRS: dict[str, tuple[str, ...]] = {
+    "": (),
+    "status": (REVERSE,),
+    "status_turn": (REVERSE, BOLD),
+    "time": (DIM,),
+    "nick": (BOLD,),
+    "own_nick": (BOLD, UNDERLINE),
+    "own": (BOLD,),
+    "chat": (),
+    "pm": (BOLD,),
+    "bm": (BOLD,),
+    "notice": (DIM,),
+    "error": (BOLD,),
+    "reply": (),
+    "history": (DIM,),
+    "game": (),
+    "more": (REVERSE,),
+    "separator": (DIM,),
+    "board_header": (BOLD,),
+    "board": (),
+    "board_status": (),
+    "board_turn": (REVERSE, BOLD),
+    "board_over": (BOLD,),
+    "prompt": (BOLD,),
+    "input": (),
+    "too_small": (BOLD, REVERSE),
+}
+STYLE_COLOURS: dict[str, int] = {
+    "own_nick": GREEN, "pm": MAGENTA, "bm": YELLOW, "error": RED, "game": CYAN,
+    "board_turn": GREEN, "board_over": YELLOW, "too_small": RED,
+}
+# Nick colours: never red (errors are red); more of them where the terminal has 256.
+BASIC_NICK_COLOURS = (CYAN, GREEN, YELLOW, BLUE, MAGENTA)
+EXTRA_NICK_COLOURS = (208, 39, 141, 118, 205, 214, 45, 171, 150, 75, 178, 111)
+
+_MONO_TERMS = ("vt52", "vt100", "vt102", "vt220", "vt320", "dumb", "ansi-m", "linux-m")
+_UTF8_NAMES = ("utf-8", "utf8")
+MOVES_BEFORE_REWRITE = 6  # a gap of unchanged cells this short is re-sent, not jumped over
+
+ENTER = "\x1b[?1049h\x1b[?7l\x1b[?2004h\x1b[0m\x1b[H\x1b[2J"  # alt screen, no wrap, paste
+LEAVE = "\x1b[0m\x1b[?2004l\x1b[?7h\x1b[?25h\x1b[?1049l"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the far terminal can show: how many colours (0, 8 or 256) and whether UTF-8."""
+
+    colours: int = 8
+    unicode: bool = True
+
+
+def capabilities(environ: Mapping[str, str]) -> Capabilities:
+    """From what the client told us: TERM, COLORTERM, NO_COLOR and the locale variables.
+
+    NO_COLOR (https://no-color.org) set and not empty means no colour at all. A locale
+    that is sent and is not UTF-8 gets ASCII only; none sent is taken as UTF-8, as every
+    current terminal is.
+    """
+    term = environ.get("TERM", "").lower()
+    if environ.get("NO_COLOR") or not term or term.startswith(_MONO_TERMS) \
+            or term.endswith(("-m", "-mono")):
+        colours = 0
+    elif "256color" in term or "direct" in term \
+            or environ.get("COLORTERM", "").lower() in ("truecolor", "24bit"):
+        colours = 256
+    else:
+        colours = 8
+    locale = next((environ[name] for name in ("LC_ALL", "LC_CTYPE", "LANG")
+                   if environ.get(name)), "")
+    unicode = not locale or any(name in locale.lower() for name in _UTF8_NAMES)
+    return Capabilities(colours, unicode)
+
+
+def drawable(text: str) -> str:
+    """`text` with nothing a terminal could take as a control or place differently from us.
+
+    Controls become visible (textwidth.sanitize); zero-width characters other than
+    combining marks (ZWSP, variation selectors, joiners, tags) go: terminals disagree on
+    them, and one that skips them shifts everything after it on the row.
+    """
+    text = sanitize(text)
+    if text.isascii():
+        return text
+    return "".join(char for char in text
+                   if char.isascii() or wcwidth(char) > 0 or unicodedata.combining(char))
+
+
+def _sgr(attrs: tuple[str, ...], colour: int | None) -> str:
+    codes = ["0", *attrs]
+    if colour is not None:
+        codes.append(str(30 + colour) if colour < 8 else f"38;5;{colour}")
+    return "\x1b[" + ";".join(codes) + "m"
+
+
+def style_table(caps: Capabilities) -> tuple[dict[str, str], list[str]]:
+    """SGR sequences for every named style, and the list of nick styles, for `caps`."""
+    table = {}
+    for style, attrs in MONO_ATTRS.items():
+        colour = STYLE_COLOURS.get(style) if caps.colours else None
+        table[style] = _sgr(attrs, colour)
+    if not caps.colours:
+        return table, [_sgr((BOLD,), None)]
+    palette = BASIC_NICK_COLOURS + (EXTRA_NICK_COLOURS if caps.colours >= 256 else ())
+    return table, [_sgr((BOLD,), colour) for colour in palette]
+
+
+class AnsiCanvas:
+    """A grid of styled cells drawn by the views; `render` gives the bytes to send as text.
+
+    The first render (and any after `repaint` or `resize`) clears the screen and draws
+    everything; later ones send only the cells that differ from the frame last sent.
+    Every write is clipped to the screen and cleaned of control characters, so nothing
+    a user typed can move the far cursor or change its colours.
+    """
+
+    def __init__(self, rows: int, cols: int, caps: Capabilities | None = None) -> None:
+        self.caps = caps or Capabilities()
+        self._styles, self._nick_styles = style_table(self.caps)
+        self.rows, self.cols = max(0, rows), max(0, cols)
+        self._cells = self._blank()
+        self._sent: list[list[Cell]] | None = None  # None: the far screen is unknown
+        self._sent_cursor: tuple[int, int] | None = None
+
+    def _blank(self) -> list[list[Cell]]:
+        return [[BLANK] * self.cols for _ in range(self.rows)]
+
+    # ------------------------------------------------------------ what views use
+
+    def size(self) -> tuple[int, int]:
+        return self.rows, self.cols
+
+    def erase(self) -> None:
+        self._cells = self._blank()
+
+    def write(self, y: int, x: int, text: str, style: str = "", width: int | None = None) -> int:
+        """Draw `text` at (y, x), cut to the screen and to `width` columns; returns columns used."""
+        if not (0 <= y < self.rows and 0 <= x < self.cols) or not text:
+            return 0
+        room = self.cols - x if width is None else min(width, self.cols - x)
+        if room <= 0:
+            return 0
+        row = self._cells[y]
+        if text.isascii() and text.isprintable():
+            text = text[:room]
+            end = x + len(text)
+            self._unsplit(row, x, end)
+            row[x:end] = [(char, style) for char in text]
+            return len(text)
+        text = truncate(drawable(text), room, ellipsis="")
+        used = 0
+        cells: list[Cell] = []
+        for cluster in clusters(text):
+            width_ = cluster_width(cluster)
+            if width_ <= 0:
+                continue  # a mark with nothing to sit on
+            if not self.caps.unicode and not cluster.isascii():
+                cells += [("?", style)] * width_
+            else:
+                cells.append((cluster, style))
+                cells += [("", style)] * (width_ - 1)
+            used += width_
+        if not used:
+            return 0
+        self._unsplit(row, x, x + used)
+        row[x:x + used] = cells
+        return used
+
+    def _unsplit(self, row: list[Cell], start: int, end: int) -> None:
+        """Blank the halves of wide clusters that [start, end) is about to cut in two."""
+        if 0 < start < len(row) and row[start][0] == "":
+            left = start - 1
+            while left > 0 and row[left][0] == "":
+                left -= 1
+            for i in range(left, start):
+                row[i] = BLANK
+        right = end
+        while right < len(row) and row[right][0] == "":
+            row[right] = BLANK
+            right += 1
+
+    def text(self, y: int) -> str:
+        """Row `y` as plain text (wide clusters once): what the far screen should show."""
+        return "".join(cluster for cluster, _ in self._cells[y])
+
+    def style_at(self, y: int, x: int) -> str:
+        return self._cells[y][x][1]
+
+    # ------------------------------------------------------------ what the door uses
+
+    def resize(self, rows: int, cols: int) -> None:
+        """A new window size: the next render redraws the whole screen."""
+        self.rows, self.cols = max(0, rows), max(0, cols)
+        self._cells = self._blank()
+        self._sent = None
+
+    def repaint(self) -> None:
+        """Forget what the far screen shows (Ctrl-L); the next render redraws every cell."""
+        self._sent = None
+
+    def render(self, cursor: tuple[int, int] | None) -> str:
+        """Text that turns the far screen into this frame, the cursor at `cursor` (or hidden).
+
+        Empty when nothing changed. Changed cells close together go as one run; a row's
+        blank tail is cleared with EL instead of spaces.
+        """
+        body: list[str] = []
+        previous = self._sent
+        if previous is None or len(previous) != self.rows \
+                or (self.rows and len(previous[0]) != self.cols):
+            body.append("\x1b[0m\x1b[H\x1b[2J")
+            previous = self._blank()
+            self._sent_cursor = None
+        pen = _Pen()
+        for y, (row, old) in enumerate(zip(self._cells, previous, strict=True)):
+            if row != old:
+                self._render_row(y, row, old, pen, body)
+        self._sent = [list(row) for row in self._cells]
+        if cursor is not None and not (0 <= cursor[0] < self.rows and 0 <= cursor[1] < self.cols):
+            cursor = None
+        if not body and cursor == self._sent_cursor:
+            return ""
+        out = ["\x1b[?25l", *body] if body else []  # no cursor flying about while we draw
+        if pen.sgr not in (None, "\x1b[0m"):
+            out.append("\x1b[0m")
+        if cursor is not None:
+            out.append(f"\x1b[{cursor[0] + 1};{cursor[1] + 1}H\x1b[?25h")
+        elif not body:  # only the cursor changed: it is hidden now
+            out.append("\x1b[?25l")
+        self._sent_cursor = cursor
+        return "".join(out)
+
+    def _render_row(self, y: int, row: list[Cell], old: list[Cell], pen: _Pen,
+                    out: list[str]) -> None:
+        cols = self.cols
+        changed = [x for x in range(cols) if row[x] != old[x]]
+        # the blank tail of the new row: one EL clears it, whatever was there
+        tail = cols
+        while tail > 0 and row[tail - 1] == BLANK:
+            tail -= 1
+        runs: list[list[int]] = []
+        for x in changed:
+            if x >= tail:
+                break
+            if runs and x - runs[-1][1] <= MOVES_BEFORE_REWRITE:
+                runs[-1][1] = x + 1
+            else:
+                runs.append([x, x + 1])
+        clear_tail = any(x >= tail for x in changed)
+        for run in runs:
+            start, end = run
+            while start > 0 and row[start][0] == "":  # start on the whole of a wide cluster
+                start -= 1
+            while end < cols and row[end][0] == "":
+                end += 1
+            pen.move(y, start, out)
+            for x in range(start, end):
+                cluster, style = row[x]
+                if cluster == "":
+                    continue
+                pen.style(self._sgr_for(style), out)
+                out.append(cluster)
+                width = cluster_width(cluster) if not cluster.isascii() else 1
+                pen.x = x + width
+                if len(cluster) > 1 and not cluster.isascii():
+                    pen.x = -1  # terminals disagree on sequences' widths: move explicitly
+            if end >= cols:
+                pen.y = -1  # at the right margin the cursor's place is not certain
+        if clear_tail:
+            pen.move(y, tail, out)
+            pen.style("\x1b[0m", out)
+            out.append("\x1b[K")
+
+    def _sgr_for(self, style: str) -> str:
+        sgr = self._styles.get(style)
+        if sgr is not None:
+            return sgr
+        if style.startswith("nick:"):
+            try:
+                return self._nick_styles[int(style[5:]) % len(self._nick_styles)]
+            except ValueError:
+                pass
+        return self._styles[""]
+
+
+class _Pen:
+    """Where the far cursor is and which SGR is in force while one frame is rendered."""
+
+    def __init__(self) -> None:
+        self.y = -1
+        self.x = -1
+        self.sgr: str | None = None
+
+    def move(self, y: int, x: int, out: list[str]) -> None:
+        if (self.y, self.x) == (y, x):
+            return
+        if self.y == y and 0 <= self.x < x:
+            out.append(f"\x1b[{x - self.x}C" if x - self.x > 1 else "\x1b[C")
+        else:
+            out.append(f"\x1b[{y + 1};{x + 1}H" if x else f"\x1b[{y + 1}H")
+        self.y, self.x = y, x
+
+    def style(self, sgr: str, out: list[str]) -> None:
+        if sgr != self.sgr:
+            out.append(sgr)
+            self.sgr = sgr
+
