@@ -8,7 +8,7 @@ from gameserver import names
 from gameserver.hub import CommandError, _checked, _clean_message, notice
 from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
 from gameserver.rooms import Session
-from gameserver.store import EVERYONE, Entry
+from gameserver.store import EVERYONE, NewEntry
 
 if TYPE_CHECKING:
     from gameserver.hub import Hub
@@ -103,7 +103,7 @@ def install(hub: Hub) -> None:
 
         queued = hub.session_of(to) is None
 
-        def deliver(entry: Entry) -> None:
+        def deliver(entry: NewEntry) -> None:
             receiver = None if queued else hub.session_of(to)
             pm = PrivateMessage(sender=sender, to=to, text=text, ts=entry.ts)
             if receiver is not None:
@@ -117,9 +117,8 @@ def install(hub: Hub) -> None:
             hub.send(session, Ok(id=message.id, text=note,
                                  data={"pm": pm.to_wire(), "delivered": receiver is not None}))
 
-        entry = hub.record("PM", sender, to, text, deliver)
-        if queued:
-            hub.store.queue_pm(entry, to)
+        hub.record("PM", sender, to, text, deliver, refused=hub.refuse(session, message.id),
+                   queue_for=to if queued else None)
 
     def all_(session: Session, message: Command) -> None:
         if not message.args.strip():
@@ -128,14 +127,14 @@ def install(hub: Hub) -> None:
         sender = session.user
         assert sender is not None
 
-        def deliver(entry: Entry) -> None:
+        def deliver(entry: NewEntry) -> None:
             hub.deliver_to_all(Broadcast(sender=sender, text=text, ts=entry.ts))
             count = len(hub.online)
             hub.send(session, Ok(id=message.id,
                                  text=f"broadcast delivered to {count} user"
                                       f"{'s' if count != 1 else ''} online"))
 
-        hub.record("BM", sender, EVERYONE, text, deliver)
+        hub.record("BM", sender, EVERYONE, text, deliver, refused=hub.refuse(session, message.id))
 
     def quit_(session: Session, message: Command) -> None:
         assert session.user is not None
@@ -148,10 +147,11 @@ def install(hub: Hub) -> None:
         room = peer = None
         limit = HISTORY_DEFAULT
         for word in message.args.split():
-            if word.lstrip("-").isdigit():
-                if int(word) < 1:
+            if word.isascii() and word.lstrip("-").isdigit():
+                if word.startswith("-") or not word.strip("0"):
                     raise CommandError("usage", f"N must be 1 or more; usage: {usage}")
-                limit = min(int(word), HISTORY_MAX)
+                # A count of any length is fine: past HISTORY_MAX digits cannot matter.
+                limit = HISTORY_MAX if len(word) > 6 else min(int(word), HISTORY_MAX)
             elif word.startswith("@"):
                 account = hub.store.account_hash(_checked(names.check_username, word[1:]))
                 if account is None:
@@ -162,7 +162,6 @@ def install(hub: Hub) -> None:
             else:
                 raise _usage(hub, message)
         assert session.user is not None
-        hub.commit()
         entries = hub.store.history(session.user, limit, room=room, peer=peer)
         hub.send_history(session, "history", entries, msg_id=message.id)
 

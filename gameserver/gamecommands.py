@@ -33,7 +33,7 @@ def _user(session: Session) -> str:
 
 def _game_id(text: str) -> int:
     text = text.strip().lstrip("#")
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise CommandError("usage", f"{text!r} is not a game number (see /board)")
     return int(text)
 

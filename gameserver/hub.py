@@ -15,6 +15,7 @@ from gameserver.names import NameError_
 from gameserver.passwords import hash_password, verify_password
 from gameserver.protocol import (
     CLIENT_MESSAGES,
+    MAX_INT,
     PROTOCOL_VERSION,
     AccountQuery,
     Bye,
@@ -39,7 +40,15 @@ from gameserver.protocol import (
     parse_message,
 )
 from gameserver.rooms import Room, Session, room_msg_frame, room_state_frames
-from gameserver.store import EVERYONE, Entry, Store
+from gameserver.store import (
+    EVERYONE,
+    Entry,
+    NewEntry,
+    StorageError,
+    Store,
+    UnstorableValue,
+    storable,
+)
 
 log = logging.getLogger("play.hub")
 
@@ -48,7 +57,16 @@ SCROLLBACK = 20
 MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
 MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
 TOKEN_LIFETIME = 24 * 3600.0
-RESERVED_NAMES = frozenset({"bot", "server", "system", "admin", "everyone", "play", "game"})
+# Names no account may take: they label the server's own speakers or roles, here and in the
+# other doors (IRC services), or stand for everyone; rooms are a separate namespace.
+RESERVED_NAMES = frozenset({
+    "bot", "server", "system", "admin", "administrator", "root", "everyone", "all", "play",
+    "game", "games", "lobby", "nobody", "anonymous", "moderator", "operator", "nickserv",
+    "chanserv", "memoserv", "operserv", "services",
+})
+STORAGE_LOG_EVERY = 60.0
+STORAGE_TEXT = ("the server could not store that (its disk is full or failing), so it was not"
+                " sent; try again later")
 
 
 class CommandError(Exception):
@@ -99,8 +117,11 @@ class Hub:
         self.extensions: list[Any] = []
         # Names no account may take: they label the server's own speakers (extensions add more).
         self.reserved_names: set[str] = set(RESERVED_NAMES)
-        self._after_commit: list[Callable[[], None]] = []
+        # What waits for the next commit: (run once stored, run if refused; None: the same).
+        self._after_commit: list[tuple[Callable[[], None], Callable[[], None] | None]] = []
         self._commit_requested = False
+        self.storage_error = ""  # what the store said when a commit last failed
+        self._storage_logged = -STORAGE_LOG_EVERY
         # Where each user was when their connection went (room, nick), for a resume.
         self._last_place: dict[str, tuple[str, str]] = {}
         self._install_chat_commands()
@@ -120,9 +141,10 @@ class Hub:
         try:
             if isinstance(item, ProtocolError):
                 raise item
-            if item.get("type") == "say" and session.user is not None:  # the hot path
-                msg_id, text = item.get("id"), item.get("text")
-                if type(msg_id) is int and type(text) is str:
+            if item.get("type") == "say" and session.user is not None and len(item) == 3:
+                msg_id, text = item.get("id"), item.get("text")  # the hot path
+                if (type(msg_id) is int and 0 <= msg_id <= MAX_INT and type(text) is str
+                        and (text.isascii() or storable(text))):
                     self._say(session, msg_id, text)
                     return None
             message = parse_message(item, CLIENT_MESSAGES)
@@ -135,6 +157,11 @@ class Hub:
                 self.kick(session, "too many invalid frames", "protocol")
         except CommandError as exc:
             self.send(session, Error(code=exc.code, text=exc.message, id=_frame_id(item)))
+        except StorageError as exc:
+            self.storage_failed(exc)
+            self.send(session, Error(code="storage", text=STORAGE_TEXT, id=_frame_id(item)))
+        except UnstorableValue as exc:  # the edge lets none through; this is the last guard
+            self.send(session, Error(code="bad_message", text=str(exc), id=_frame_id(item)))
         except Exception as exc:  # a bug of ours: keep serving everyone, tell this user
             log.error("internal error on a frame from %s: %r", session.peer or "?", exc)
             self.send(session, Error(code="internal", id=_frame_id(item),
@@ -152,14 +179,51 @@ class Hub:
         if session.user is not None:
             self._logout(session, reason)
 
-    def commit(self) -> None:
-        """Store what was queued, then deliver what waited for it (once per loop pass)."""
+    def commit(self) -> bool:
+        """Store what was queued, then deliver what waited for it (once per loop pass).
+
+        False if the store failed: everything stays queued and nothing is confirmed;
+        the caller retries, and past its patience calls `refuse_pending`.
+        """
         self._commit_requested = False
-        self.store.commit()
+        try:
+            self.store.commit()
+        except StorageError as exc:
+            self.storage_error = str(exc)
+            return False
+        self._run_waiting(refused=False)
+        return True
+
+    def refuse_pending(self) -> int:
+        """The store kept failing: refuse every queued message (its sender is told why).
+
+        Nothing refused was delivered or confirmed, and none of it is stored; who is in
+        which room stays queued for the next commit. Returns how many messages it was.
+        """
+        self._commit_requested = False
+        dropped = self.store.discard_messages()
+        self._run_waiting(refused=True)
+        return dropped
+
+    def storage_failed(self, exc: StorageError) -> None:
+        """A read or an immediate write failed: one log line per STORAGE_LOG_EVERY, not each."""
+        self.storage_error = str(exc)
+        now = time.monotonic()
+        if now - self._storage_logged >= STORAGE_LOG_EVERY:
+            self._storage_logged = now
+            log.error("storage: a request failed (%s); such failures are logged once a minute",
+                      exc)
+
+    @property
+    def waiting(self) -> int:
+        """How many confirmations and deliveries wait for the store."""
+        return len(self._after_commit)
+
+    def _run_waiting(self, refused: bool) -> None:
         callbacks, self._after_commit = self._after_commit, []
-        for callback in callbacks:
+        for stored, otherwise in callbacks:
             try:
-                callback()
+                (otherwise or stored)() if refused else stored()
             except Exception as exc:  # one failed delivery must not stop the others
                 log.error("delivery failed: %r", exc)
 
@@ -171,10 +235,12 @@ class Hub:
 
     def shutdown(self, reason: str) -> None:
         """Tell every client why and close them all."""
-        self.commit()
+        if not self.commit():
+            self.refuse_pending()
         for session in list(self.sessions):
             self.kick(session, reason, "shutdown", "server shutting down")
-        self.commit()
+        if not self.commit():
+            self.refuse_pending()
 
     # ------------------------------------------------------------ delivery helpers
 
@@ -202,14 +268,25 @@ class Hub:
         return self.online.get(user.casefold())
 
     def record(self, type_: str, sender: str, receiver: str, text: str,
-               then: Callable[[Entry], None]) -> Entry:
-        """Queue a history entry; `then(entry)` runs once it is stored."""
-        entry = self.store.add_message(type_, sender, receiver, text)
-        self.after_commit(lambda: then(entry))
+               then: Callable[[NewEntry], None], *, refused: Callable[[], None] | None = None,
+               queue_for: str | None = None) -> NewEntry:
+        """Queue a history entry; `then(entry)` runs once it is stored (with its id).
+
+        If the store refuses it, `refused()` runs instead (tell the sender); nothing
+        that waits for it is delivered.
+        """
+        entry = self.store.add_message(type_, sender, receiver, text, queue_for=queue_for)
+        self.after_commit(lambda: then(entry), refused or _nothing)
         return entry
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        self._after_commit.append(callback)
+    def refuse(self, session: Session, msg_id: int | None) -> Callable[[], None]:
+        """What a sender is told when what they sent could not be stored."""
+        return lambda: self.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+
+    def after_commit(self, callback: Callable[[], None],
+                     refused: Callable[[], None] | None = None) -> None:
+        """Run `callback` after the next commit; if it is refused, `refused` (default: the same)."""
+        self._after_commit.append((callback, refused))
         if not self._commit_requested and self.request_commit is not None:
             self._commit_requested = True
             self.request_commit()
@@ -292,14 +369,32 @@ class Hub:
         if account is None and user.casefold() in self.reserved_names:
             raise CommandError("bad_name", f"the name {user} is reserved; choose another")
         session.busy = True
+        msg_id, password = message.id, message.password
         if account is None:
-            password = message.password
-            return Work(run=lambda: self.hasher(password),
-                        done=lambda pwhash: self._registered(session, message.id, user, pwhash))
+            return Work(run=lambda: self.hasher(password), done=self._guarded(
+                session, msg_id, lambda pwhash: self._registered(session, msg_id, user, pwhash)))
         name, pwhash = account
-        password = message.password
-        return Work(run=lambda: self.verifier(password, pwhash),
-                    done=lambda ok: self._verified(session, message.id, name, ok))
+        return Work(run=lambda: self.verifier(password, pwhash), done=self._guarded(
+            session, msg_id, lambda ok: self._verified(session, msg_id, name, ok)))
+
+    def _guarded(self, session: Session, msg_id: int,
+                 done: Callable[[Any], None]) -> Callable[[Any], None]:
+        """A login's second half answers its frame whatever happens (as receive does)."""
+
+        def run(result: Any) -> None:
+            try:
+                done(result)
+            except StorageError as exc:
+                session.busy = False
+                self.storage_failed(exc)
+                self.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+            except Exception as exc:  # a bug of ours
+                session.busy = False
+                log.error("internal error on a login from %s: %r", session.peer or "?", exc)
+                self.send(session, Error(code="internal", id=msg_id,
+                                         text="the server failed on that request; it was logged"))
+
+        return run
 
     def _registered(self, session: Session, msg_id: int, user: str, pwhash: str) -> None:
         session.busy = False
@@ -351,9 +446,18 @@ class Hub:
         self.store.save_token(_token_digest(token), user, time.time() + TOKEN_LIFETIME,
                               {"room": room or LOBBY, "nick": session.nick})
         verb = "registered and logged in" if registered else "logged in"
-        self.send(session, Ok(id=msg_id, text=f"{verb} as {user}",
-                              data={"user": user, "token": token, "online": len(self.online),
-                                    "registered": registered}))
+        welcome = Ok(id=msg_id, text=f"{verb} as {user}",
+                     data={"user": user, "token": token, "online": len(self.online),
+                           "registered": registered})
+
+        def refused() -> None:
+            self.send(session, Error(code="storage", id=msg_id, text=(
+                "the server could not store your login (its disk is full or failing);"
+                " try again later")))
+            self.kick(session, "the server cannot store anything right now", "storage")
+
+        # The ok (and its token) goes out once the login is stored; what follows waits too.
+        self.after_commit(lambda: self.send(session, welcome), refused)
         self._deliver_queued_pms(session)
         try:
             self.join_room(session, room or LOBBY)
@@ -464,12 +568,12 @@ class Hub:
         nick, user = session.nick, session.user
         assert user is not None
 
-        def deliver(entry: Entry) -> None:
+        def deliver(entry: NewEntry) -> None:
             self.deliver_to_room(room, room_msg_frame(room.name, nick, user, text, entry.ts))
             if not session.closed:
                 session.send(b'{"type":"ok","id":%d}\n' % msg_id)  # encode(Ok(id=msg_id))
 
-        self.record("ROOM", user, room.name, text, deliver)
+        self.record("ROOM", user, room.name, text, deliver, refused=self.refuse(session, msg_id))
 
     def _install_chat_commands(self) -> None:
         from gameserver import chatcommands
@@ -502,7 +606,14 @@ def _token_digest(token: str) -> str:
 
 
 def _frame_id(item: object) -> int | None:
-    if isinstance(item, dict) and isinstance(item.get("id"), int):
-        return item["id"]
+    """The id to echo in a reply: only a valid one (a wrong-typed id is echoed as none)."""
+    if isinstance(item, dict):
+        value = item.get("id")
+        if type(value) is int and 0 <= value <= MAX_INT:
+            return value
+    return None
+
+
+def _nothing() -> None:
     return None
 

@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024  # bytes in one line, newline excluded
+MAX_INT = 2**53 - 1  # the largest integer a field may hold (exact in every JSON reader)
+MAX_DEPTH = 8  # lists and objects inside a frame, counting the frame itself
 
 
 class ProtocolError(Exception):
@@ -39,6 +41,32 @@ _CHECKS: dict[str, Any] = {
     "list": lambda v: isinstance(v, list),
     "dict": lambda v: isinstance(v, dict),
 }
+
+
+def _sound(value: Any) -> bool:
+    """Text that is valid Unicode (encodable: no lone surrogates), or an integer in range."""
+    if type(value) is str:
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if type(value) is int:
+        return -MAX_INT <= value <= MAX_INT
+    return True
+
+
+def _depth_ok(obj: dict[str, Any], limit: int = MAX_DEPTH) -> bool:
+    """Does `obj` nest at most `limit` levels of lists and objects (itself counted)?"""
+    level: list[Any] = [obj]
+    for _ in range(limit):
+        level = [v for item in level for v in (item.values() if type(item) is dict else item)
+                 if type(v) in (dict, list)]
+        if not level:
+            return True
+    return False
 
 
 def _check(annotation: str, value: Any) -> bool:
@@ -343,8 +371,18 @@ def parse_message(obj: Any, table: dict[str, type[Message]]) -> Message:
     cls = table.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise RemoteProtocolError("unknown_type", f"unknown message type {kind!r}")
+    if any(type(v) in (dict, list) for v in obj.values()) and not _depth_ok(obj):
+        raise RemoteProtocolError("bad_message", f"a frame nests deeper than {MAX_DEPTH} levels")
     names = {f.name for f in dataclasses.fields(cls)}
     args = {k: v for k, v in obj.items() if k in names}
+    for name, value in args.items():  # every field, once, here at the edge
+        if isinstance(value, (dict, list)) and table is CLIENT_MESSAGES:
+            raise RemoteProtocolError("bad_message", f"{kind}.{name} must not be a list or object")
+        if not _sound(value):
+            what = "valid Unicode text" if type(value) is str else f"within ±{MAX_INT}"
+            raise RemoteProtocolError("bad_message", f"{kind}.{name} must be {what}")
+        if name == "id" and type(value) is int and value < 0:
+            raise RemoteProtocolError("bad_message", f"{kind}.id must be 0 or more")
     try:
         return cls(**args)
     except TypeError as exc:  # a missing field
@@ -422,8 +460,10 @@ def decode_line(line: bytes) -> dict[str, Any] | RemoteProtocolError | None:
         return RemoteProtocolError("bad_utf8", "a frame is not valid UTF-8")
     try:
         obj = json.loads(text)
-    except ValueError:
+    except ValueError:  # also an integer of thousands of digits
         return RemoteProtocolError("bad_json", "a frame is not valid JSON")
+    except RecursionError:
+        return RemoteProtocolError("bad_json", "a frame nests too deeply")
     if not isinstance(obj, dict):
         return RemoteProtocolError("bad_message", "a frame must be a JSON object")
     return obj
