@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import getpass
 import ipaddress
-import logging
 import os
 import re
 import signal
@@ -254,12 +254,11 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
 
 
 def setup_logging(to_file: Path | None) -> None:
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    if to_file is None:
-        logging.basicConfig(level=logging.INFO, format=fmt, stream=sys.stderr)
-        return
-    to_file.parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format=fmt, filename=str(to_file))
+    """The server's log, written by a thread of its own: a stalled output never stops it."""
+    from gameserver.logsetup import start_logging, stop_logging
+
+    start_logging(to_file)
+    atexit.register(stop_logging)
 
 
 # ---------------------------------------------------------------- commands
@@ -331,27 +330,32 @@ def history(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="the server's data")] = None,
     stdout: Annotated[bool, typer.Option("--stdout", help="print instead of USER.chat")] = False,
 ) -> None:
-    """Export USER's chat history (run on the server machine) to USER.chat."""
-    from gameserver.store import SQLiteStore
+    """Export USER's chat history (run on the server machine) to USER.chat.
+
+    The store is opened read-only: this never changes it, whether or not a server runs.
+    The export is private (0600) and written atomically, never through a symbolic link.
+    """
+    from gameserver.datadir import write_private
+    from gameserver.store import SQLiteStore, StorageError
 
     try:
         name = check_name(user)
     except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"error: {exc}", 2)
     path = data_dir_for(data_dir) / "play.db"
     if not path.exists():
-        typer.echo(f"error: no server data in {path.parent}", err=True)
-        raise typer.Exit(1)
-    store = SQLiteStore(path)
+        fail(f"error: no server data in {path.parent}", 1)
     try:
-        account = store.account_hash(name)
-        if account is None:
-            typer.echo(f"error: there is no user called {name}", err=True)
-            raise typer.Exit(1)
-        entries = store.history(account[0], limit=-1)
-    finally:
-        store.close()
+        store = SQLiteStore(path, readonly=True)
+        try:
+            account = store.account_hash(name)
+            entries = [] if account is None else store.history(account[0], limit=-1)
+        finally:
+            store.close()
+    except StorageError as exc:
+        fail(f"error: cannot read the server data in {path.parent}: {exc}", 1)
+    if account is None:
+        fail(f"error: there is no user called {name}", 1)
     lines = [history_line(entry.to_wire()) for entry in entries]
     if stdout:
         for line in lines:
@@ -359,7 +363,10 @@ def history(
         return
     target = Path(f"{account[0]}.chat")
     replaced = " (replacing the earlier export)" if target.exists() else ""
-    target.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    try:
+        write_private(target, "".join(line + "\n" for line in lines).encode("utf-8"))
+    except OSError as exc:
+        fail(f"error: cannot write {target}: {exc.strerror or exc}", 1)
     typer.echo(f"wrote {len(lines)} entries to {target}{replaced}")
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -17,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
+from gameserver.commits import CommitSchedule
+from gameserver.datadir import DataDir, DataDirInUse
 from gameserver.hub import Hub, Work
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.protocol import MAX_FRAME, Decoder, ProtocolError, decode_line
@@ -116,7 +120,11 @@ class Connection(asyncio.Protocol):
         for item in items:
             if session.closed:
                 break
-            work = receive(session, item)
+            try:
+                work = receive(session, item)
+            except Exception as exc:  # never lose the frames after this one to a bug of ours
+                log.error("frame from %s failed past the hub: %r", session.peer, exc)
+                continue
             if work is not None:
                 server.run_work(work)
         server.wake()
@@ -137,7 +145,7 @@ class Connection(asyncio.Protocol):
                 obj, stop = _scan_json(text, 0)
                 if stop != len(text):
                     obj = None
-            except (ValueError, StopIteration):  # decode_line words the error
+            except (ValueError, StopIteration, RecursionError):  # decode_line words the error
                 obj = None
             if type(obj) is not dict:
                 obj = decode_line(line)  # None for a blank line
@@ -252,6 +260,8 @@ class ChatServer:
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
         self.store: SQLiteStore | None = None
+        self.data: DataDir | None = None
+        self.commits: CommitSchedule | None = None
         self._hub: Hub | None = None
         self.port = 0
 
@@ -265,15 +275,22 @@ class ChatServer:
         loop.set_exception_handler(_log_loop_error)
         raise_fd_limit()
         self._stopped = asyncio.Event()
+        _ignore_file_size_signal()
         try:
-            self.store = SQLiteStore(self.data_dir / "play.db")
+            self.data = DataDir(self.data_dir).open()
+            self.store = SQLiteStore(self.data.store_path)
+        except DataDirInUse as exc:
+            self._close_resources()
+            raise ServerError(str(exc)) from None
         except Exception as exc:  # sqlite3.Error or OSError: the data directory is unusable
+            self._close_resources()
             raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
         n = self.scrypt_n
         self._loop = loop
         self._hub = Hub(self.store, server_name=self.name,
                         hasher=lambda password: hash_password(password, n),
                         request_commit=self._request_commit)
+        self.commits = CommitSchedule(self._hub, loop, self.wake)
         self._install_extensions()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
                                             initializer=_lower_priority)
@@ -331,6 +348,8 @@ class ChatServer:
     def _close_resources(self) -> None:
         if self._tick is not None:
             self._tick.cancel()
+        if self.commits is not None:
+            self.commits.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
@@ -339,6 +358,9 @@ class ChatServer:
             except Exception as exc:  # a failing disk must not hide the shutdown reason
                 log.error("closing the store failed: %s", exc)
             self.store = None
+        if self.data is not None:
+            self.data.close()
+            self.data = None
 
     # plumbing used by connections
 
@@ -419,12 +441,8 @@ class ChatServer:
                 self._window_start, self.inputs = end, 0
 
     def _request_commit(self) -> None:
-        assert self._loop is not None
-        self._loop.call_soon(self._commit)  # once per loop pass: the hub asks once
-
-    def _commit(self) -> None:
-        self.hub.commit()
-        self.wake()
+        assert self.commits is not None
+        self.commits.request()  # once per loop pass: the hub asks once
 
     def run_work(self, work: Work) -> None:
         loop = asyncio.get_running_loop()
@@ -548,6 +566,13 @@ def raise_fd_limit() -> int:
     except (ValueError, OSError):
         return soft
     return target
+
+
+def _ignore_file_size_signal() -> None:
+    """A write past a file-size limit fails with EFBIG (a storage error) instead of killing us."""
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 EVERYONE = "*"  # receiver of a broadcast, and the scope of being online at all
+ROOM_TYPES = ("ROOM", "GAME")  # entries whose receiver is a room
+SCHEMA_VERSION = 1
+T = TypeVar("T")
 
+# Room names, user names and "everyone" are separate namespaces in the store: a room is
+# kept as '#name' (room names cannot start with '#'), a user as their name, everyone as '*'.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, pwhash TEXT NOT NULL, created REAL NOT NULL
@@ -21,7 +29,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_receiver ON messages (receiver, id);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, id);
--- user was in scope (a room, or '*' = online) for messages with start_id < id <= end_id
+-- user was in scope ('#room', or '*' = online) for messages with start_id < id <= end_id
 CREATE TABLE IF NOT EXISTS memberships (
     user TEXT NOT NULL, scope TEXT NOT NULL, start_id INTEGER NOT NULL, end_id INTEGER
 );
@@ -40,6 +48,21 @@ CREATE TABLE IF NOT EXISTS tokens (
     digest TEXT PRIMARY KEY, user TEXT NOT NULL, expires REAL NOT NULL, state TEXT NOT NULL
 );
 """
+
+# Version 0 kept rooms under their bare names, where a room could be mistaken for a user.
+_MIGRATE_1 = """
+UPDATE memberships SET scope = '#' || scope WHERE scope != '*' AND scope NOT LIKE '#%';
+UPDATE messages SET receiver = '#' || receiver
+    WHERE type IN ('ROOM', 'GAME') AND receiver NOT LIKE '#%';
+"""
+
+
+class StorageError(Exception):
+    """The store could not read or write (disk full, I/O error, locked); a sentence."""
+
+
+class UnstorableValue(ValueError):
+    """A value the store cannot take (text that is not valid Unicode); refused before a commit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +83,36 @@ class Entry:
         }
 
 
+class NewEntry:
+    """A history entry waiting for its commit; `id` is the store's, set once it is stored."""
+
+    __slots__ = ("id", "ts", "type", "sender", "receiver", "text")
+
+    def __init__(self, ts: float, type_: str, sender: str, receiver: str, text: str) -> None:
+        self.id: int | None = None
+        self.ts = ts
+        self.type = type_
+        self.sender = sender
+        self.receiver = receiver
+        self.text = text
+
+
 class Store(Protocol):
     """What the hub and game host need from storage; SQLiteStore is the embedded default.
 
     Another backend (a server-grade database) is a new class with these methods.
-    Writes may be queued; `commit()` makes everything queued durable at once.
+    Writes are queued; `commit()` makes everything queued durable at once or raises
+    StorageError and keeps it all queued; `discard_messages()` gives up on the queued
+    messages (they were refused) and keeps the rest (who is where) for the next commit.
     """
 
     def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None) -> Entry: ...
-    def queue_pm(self, entry: Entry, user: str) -> None: ...
+                    ts: float | None = None, queue_for: str | None = None) -> NewEntry: ...
+    def queue_pm(self, entry: NewEntry, user: str) -> None: ...
     def enter_scope(self, user: str, scope: str) -> None: ...
     def leave_scope(self, user: str, scope: str) -> None: ...
     def commit(self) -> None: ...
+    def discard_messages(self) -> int: ...
     def account_hash(self, user: str) -> tuple[str, str] | None: ...
     def create_account(self, user: str, pwhash: str) -> bool: ...
     def history(self, user: str, limit: int, room: str | None = None,
@@ -91,28 +131,94 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+def storable(text: str) -> bool:
+    """Can this string be stored (and sent) as UTF-8? False for lone surrogates."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check(*values: str) -> None:
+    for value in values:
+        if not storable(value):
+            raise UnstorableValue(f"{value!r} is not valid Unicode text")
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """Reads and immediate writes: a failing database becomes one StorageError sentence."""
+
+    @functools.wraps(method)
+    def guarded(self: SQLiteStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(describe(exc)) from exc
+
+    return guarded
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong with the store, in words (sqlite's own are good ones)."""
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+class _Pos:
+    """A place in the queued batch: `offset` messages in; the id is known only at commit."""
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+# op kinds: a message's own op is dropped with it; a state op is kept until it is stored.
+_MESSAGE_OP, _STATE_OP = 0, 1
+
+
 class SQLiteStore:
     """The embedded store: one SQLite file in WAL mode, written in batches.
 
-    Writes are queued in memory with their ids already assigned and reach the file
-    in one transaction at `commit()`; the hub commits once per event-loop pass and
-    only then confirms, so "confirmed" always means "stored".
+    Writes are queued in memory and reach the file in one transaction at `commit()`;
+    message ids are the store's own (the next rowids, read inside that transaction)
+    and are handed out only once it succeeded. The hub commits once per event-loop
+    pass and only then confirms, so "confirmed" always means "stored". A failed
+    commit is rolled back whole: no id, no span, no row of it remains.
+
+    `readonly=True` opens the file for reading only (`play history`): nothing is
+    written, no span is closed, no file is created.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_ms: int = 20) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self.readonly = readonly
+        self._messages: list[NewEntry] = []
+        self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
+        if readonly:
+            self.db = _open_readonly(self.path)
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            self._room_prefix = "#" if version >= 1 else ""
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():  # SQLite gives the -wal and -shm files the same mode
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # A short busy wait: the store is written on the event loop's thread.
+        self.db = sqlite3.connect(str(self.path), isolation_level=None,
+                                  check_same_thread=False, timeout=busy_ms / 1000)
         self.db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a killed process; only a power cut could lose the tail.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
-        row = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()
-        self._last_id: int = row[0]
-        self._messages: list[tuple] = []
-        self._ops: list[tuple[str, tuple]] = []
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self.db.executescript(f"BEGIN; {_MIGRATE_1} PRAGMA user_version = 1; COMMIT;")
+        self._room_prefix = "#"
         # Anyone still "in" a scope was cut off by a crash or stop: close those spans.
-        self.db.execute("UPDATE memberships SET end_id = ? WHERE end_id IS NULL", (self._last_id,))
+        self.db.execute("UPDATE memberships SET end_id = (SELECT COALESCE(MAX(id), 0)"
+                        " FROM messages) WHERE end_id IS NULL")
 
     # ------------------------------------------------------------ writing
 
@@ -120,46 +226,82 @@ class SQLiteStore:
     def dirty(self) -> bool:
         return bool(self._messages or self._ops)
 
+    def _scope(self, scope: str) -> str:
+        return scope if scope == EVERYONE else self._room_prefix + scope
+
     def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None) -> Entry:
-        """Queue a history entry; it is stored at the next commit()."""
-        self._last_id += 1
-        entry = Entry(self._last_id, time.time() if ts is None else ts, type_, sender,
-                      receiver, text)
-        self._messages.append((entry.id, entry.ts, type_, sender, receiver, text))
+                    ts: float | None = None, queue_for: str | None = None) -> NewEntry:
+        """Queue a history entry (and, with `queue_for`, its pending delivery to that user).
+
+        Its id is set once the commit that stores it succeeds.
+        """
+        _check(sender, receiver, text)
+        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text)
+        self._messages.append(entry)
+        if queue_for is not None:
+            self._ops.append((_MESSAGE_OP, "INSERT INTO pending_pms VALUES (?, ?)",
+                              (_Pos(len(self._messages)), queue_for)))
         return entry
 
-    def queue_pm(self, entry: Entry, user: str) -> None:
-        self._ops.append(("INSERT INTO pending_pms VALUES (?, ?)", (entry.id, user)))
+    def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
+        """Keep a stored PM for `user`'s next login."""
+        assert entry.id is not None, "queue_pm of a stored entry; see add_message(queue_for=)"
+        self._ops.append((_STATE_OP, "INSERT INTO pending_pms VALUES (?, ?)", (entry.id, user)))
 
     def enter_scope(self, user: str, scope: str) -> None:
         """From now on, `user` receives what is sent to `scope` (a room, or EVERYONE)."""
-        self._ops.append(("INSERT INTO memberships VALUES (?, ?, ?, NULL)",
-                          (user, scope, self._last_id)))
+        self._ops.append((_STATE_OP, "INSERT INTO memberships VALUES (?, ?, ?, NULL)",
+                          (user, self._scope(scope), _Pos(len(self._messages)))))
 
     def leave_scope(self, user: str, scope: str) -> None:
         self._ops.append((
+            _STATE_OP,
             "UPDATE memberships SET end_id = ? WHERE user = ? AND scope = ? AND end_id IS NULL",
-            (self._last_id, user, scope),
+            (_Pos(len(self._messages)), user, self._scope(scope)),
         ))
 
     def commit(self) -> None:
-        """Write everything queued in one transaction."""
+        """Write everything queued in one transaction, or raise StorageError and keep it."""
         if not self.dirty:
             return
         messages, ops = self._messages, self._ops
+        try:
+            if self.db.in_transaction:  # a rollback that failed last time
+                self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                base = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+                if messages:
+                    rooms = self._room_prefix
+                    self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", [
+                        (base + n, e.ts, e.type, e.sender,
+                         rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
+                        for n, e in enumerate(messages, start=1)])
+                for _kind, sql, args in ops:
+                    self.db.execute(sql, tuple(base + a.offset if type(a) is _Pos else a
+                                               for a in args))
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            raise StorageError(describe(exc)) from exc
+        for n, entry in enumerate(messages, start=1):
+            entry.id = base + n
         self._messages, self._ops = [], []
-        with self._transaction():
-            if messages:
-                self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", messages)
-            for sql, args in ops:
-                self.db.execute(sql, args)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    def discard_messages(self) -> int:
+        """Give up on the queued messages (refused); keep who-is-where for the next commit."""
+        dropped = len(self._messages)
+        self._messages = []
+        self._ops = [(kind, sql, tuple(_Pos(0) if type(a) is _Pos else a for a in args))
+                     for kind, sql, args in self._ops if kind == _STATE_OP]
+        return dropped
 
     # ------------------------------------------------------------ accounts
 
+    @_guarded
     def account_hash(self, user: str) -> tuple[str, str] | None:
         """(stored name, password hash) of an account, or None."""
         row = self.db.execute(
@@ -167,8 +309,10 @@ class SQLiteStore:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    @_guarded
     def create_account(self, user: str, pwhash: str) -> bool:
         """Create an account; False if the name was taken meanwhile."""
+        _check(user, pwhash)
         try:
             self.db.execute("INSERT INTO accounts VALUES (?, ?, ?, ?)",
                             (user.casefold(), user, pwhash, time.time()))
@@ -176,65 +320,82 @@ class SQLiteStore:
             return False
         return True
 
+    @_guarded
     def account_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
 
     # ------------------------------------------------------------ reading history
 
+    def _entries(self, sql: str, params: Any) -> list[Entry]:
+        """Rows of (id, ts, type, sender, receiver, text), newest first, as entries oldest first."""
+        cut = len(self._room_prefix)
+        rows = self.db.execute(sql, params).fetchall()
+        return [Entry(i, ts, type_, sender, receiver[cut:] if type_ in ROOM_TYPES else receiver,
+                      text) for i, ts, type_, sender, receiver, text in reversed(rows)]
+
+    @_guarded
     def history(self, user: str, limit: int, room: str | None = None,
                 peer: str | None = None) -> list[Entry]:
-        """The user's last `limit` entries, oldest first; narrowed to a room or a peer."""
-        self.commit()
-        member = (
+        """The user's last `limit` entries, oldest first; narrowed to a room or a peer.
+
+        Who may read an entry is decided by its type, never by a name alone: a PM by
+        its sender and its receiver; a room or game message by those who were in that
+        room when it was said; a broadcast by those online then; your own words by you.
+        """
+        in_scope = (
             "EXISTS (SELECT 1 FROM memberships s WHERE s.user = :u AND s.scope = m.receiver"
             " AND m.id > s.start_id AND (s.end_id IS NULL OR m.id <= s.end_id))"
         )
+        readable = (
+            f"((m.type = 'PM' AND (m.sender = :u OR m.receiver = :u))"
+            f" OR (m.type IN ('ROOM', 'BM') AND m.sender = :u)"
+            f" OR (m.type IN ('ROOM', 'GAME') AND m.receiver LIKE '{self._room_prefix}%'"
+            f" AND {in_scope})"
+            f" OR (m.type = 'BM' AND m.receiver = '*' AND {in_scope}))"
+        )
         if room is not None:
-            where = f"m.receiver = :room AND m.type IN ('ROOM', 'GAME') AND {member}"
+            where = f"m.type IN ('ROOM', 'GAME') AND m.receiver = :room AND {readable}"
         elif peer is not None:
-            where = (
-                f"((m.sender = :peer AND (m.receiver = :u OR {member}))"
-                " OR (m.sender = :u AND m.type = 'PM' AND m.receiver = :peer))"
-            )
+            where = (f"{readable} AND ((m.type IN ('ROOM', 'PM', 'BM') AND m.sender = :peer)"
+                     " OR (m.type = 'PM' AND m.sender = :u AND m.receiver = :peer))")
         else:
-            where = f"m.sender = :u OR (m.type = 'PM' AND m.receiver = :u) OR {member}"
-        rows = self.db.execute(
+            where = readable
+        return self._entries(
             f"SELECT id, ts, type, sender, receiver, text FROM messages m WHERE {where}"
             " ORDER BY id DESC LIMIT :n",
-            {"u": user, "room": room, "peer": peer, "n": limit},
-        ).fetchall()
-        return [Entry(*row) for row in reversed(rows)]
+            {"u": user, "room": self._room_prefix + (room or ""), "peer": peer, "n": limit},
+        )
 
+    @_guarded
     def room_scrollback(self, room: str, limit: int) -> list[Entry]:
-        """The room's last `limit` messages, oldest first."""
-        self.commit()
-        rows = self.db.execute(
+        """The room's last `limit` stored messages, oldest first."""
+        return self._entries(
             "SELECT id, ts, type, sender, receiver, text FROM messages"
             " WHERE receiver = ? AND type IN ('ROOM', 'GAME') ORDER BY id DESC LIMIT ?",
-            (room, limit),
-        ).fetchall()
-        return [Entry(*row) for row in reversed(rows)]
+            (self._room_prefix + room, limit),
+        )
 
+    @_guarded
     def take_pending_pms(self, user: str) -> list[Entry]:
-        """PMs queued for `user` while offline, oldest first; they are no longer pending."""
-        self.commit()
+        """PMs stored for `user` while offline, oldest first; no longer pending after a commit."""
         rows = self.db.execute(
             "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text FROM pending_pms p"
-            " JOIN messages m ON m.id = p.message_id WHERE p.user = ? ORDER BY m.id",
+            " JOIN messages m ON m.id = p.message_id WHERE p.user = ? ORDER BY m.id DESC",
             (user,),
         ).fetchall()
-        if rows:
-            self._ops.append(("DELETE FROM pending_pms WHERE user = ?", (user,)))
-        return [Entry(*row) for row in rows]
+        if rows:  # only what was read: one queued meanwhile stays pending
+            self._ops.append((_STATE_OP, "DELETE FROM pending_pms WHERE user = ?"
+                              " AND message_id <= ?", (user, rows[0][0])))
+        return [Entry(*row) for row in reversed(rows)]
 
     # ------------------------------------------------------------ games
 
+    @_guarded
     def save_game(self, game_id: int | None, room: str, state: dict[str, Any],
                   over: bool) -> int:
         """Insert (game_id None) or update a game; returns its id. Written at once."""
-        self.commit()
-        data = json.dumps(state)
-        with self._transaction():
+        data = json.dumps(state)  # ASCII: any text in it is escaped, so always storable
+        with _Transaction(self.db):
             if game_id is None:
                 cur = self.db.execute("INSERT INTO games (room, state, over) VALUES (?, ?, ?)",
                                       (room, data, int(over)))
@@ -243,6 +404,7 @@ class SQLiteStore:
                             (room, data, int(over), game_id))
             return game_id
 
+    @_guarded
     def live_games(self) -> list[tuple[int, str, dict[str, Any]]]:
         rows = self.db.execute("SELECT id, room, state FROM games WHERE over = 0 ORDER BY id")
         return [(gid, room, json.loads(state)) for gid, room, state in rows]
@@ -251,13 +413,14 @@ class SQLiteStore:
         """Count a win, loss or draw for `user` in `game` (at the next commit)."""
         column = {"win": "wins", "loss": "losses", "draw": "draws"}[result]
         self._ops.append((
+            _STATE_OP,
             f"INSERT INTO stats (user, game, {column}) VALUES (?, ?, 1)"
             f" ON CONFLICT (user, game) DO UPDATE SET {column} = {column} + 1",
             (user, game),
         ))
 
+    @_guarded
     def stats(self, user: str) -> list[tuple[str, int, int, int]]:
-        self.commit()
         return self.db.execute(
             "SELECT game, wins, losses, draws FROM stats WHERE user = ? ORDER BY game", (user,)
         ).fetchall()
@@ -265,27 +428,43 @@ class SQLiteStore:
     # ------------------------------------------------------------ session tokens
 
     def save_token(self, digest: str, user: str, expires: float, state: dict[str, Any]) -> None:
-        self._ops.append(("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)",
+        self._ops.append((_STATE_OP, "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)",
                           (digest, user, expires, json.dumps(state))))
 
+    @_guarded
     def take_token(self, digest: str) -> tuple[str, float, dict[str, Any]] | None:
         """Look a token up and delete it (tokens are single-use)."""
-        self.commit()
         row = self.db.execute("SELECT user, expires, state FROM tokens WHERE digest = ?",
                               (digest,)).fetchone()
         if row is None:
             return None
-        self._ops.append(("DELETE FROM tokens WHERE digest = ?", (digest,)))
+        self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE digest = ?", (digest,)))
         return row[0], row[1], json.loads(row[2])
 
     def drop_tokens(self, user: str) -> None:
-        self._ops.append(("DELETE FROM tokens WHERE user = ?", (user,)))
+        self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE user = ?", (user,)))
 
     def close(self) -> None:
         try:
-            self.commit()
+            if not self.readonly:
+                self.commit()
         finally:
             self.db.close()
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """Open for reading only, creating nothing: immutable when no server has it open."""
+    if not path.exists():
+        raise StorageError(f"there is no store at {path}")
+    live = Path(f"{path}-wal").exists() or Path(f"{path}-shm").exists()
+    uri = path.resolve().as_uri() + ("?mode=ro" if live else "?mode=ro&immutable=1")
+    try:
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA query_only = 1")
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read {path}: {describe(exc)}") from exc
+    return db
 
 
 class _Transaction:
@@ -293,7 +472,10 @@ class _Transaction:
         self.db = db
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN")
+        self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:
+            self.db.execute("ROLLBACK")
