@@ -20,8 +20,8 @@ from gameserver.doors.irc_wire import (
     fit_lines,
     parse_line,
     split_source,
-    split_text,
 )
+from gameserver.doors.lines import split_text
 
 DATA = Path(__file__).parent / "data"
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from gameserver.doors.lines import split_text, utf8_len
 
 # Limits as modern IRC practises them (modern.ircdocs.horse, "Message format").
 MAX_LINE = 512  # bytes of source, verb and params, CR LF included
@@ -263,65 +264,13 @@ _LINE_END = re.compile(rb"\r\n?|\n")
 # ---------------------------------------------------------------- fitting text into lines
 
 
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8", "replace"))
-
-
 def room_for_trailing(message: Message) -> int:
     """Bytes of text the last parameter of `message` could still take (tags not counted)."""
     parts = [":" + message.source] if message.source is not None else []
     parts += [message.verb, *message.params[:-1]]
     head = " ".join(parts) + " :"
     last = message.params[-1] if message.params else ""
-    return MAX_BODY - _utf8_len(head) - _utf8_len(last)
-
-
-def _joins_previous(char: str) -> bool:
-    """Characters that belong to the one before them: never break a line before these."""
-    code = ord(char)
-    return bool(unicodedata.combining(char)) or char == "\u200d" or 0xFE00 <= code <= 0xFE0F \
-        or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Split `text` into pieces of at most `limit` UTF-8 bytes, at spaces where possible.
-
-    Nothing is lost: a break at a space drops only that one space, and a word longer
-    than a piece is cut between characters (never inside a UTF-8 sequence, nor before
-    a combining mark). Always at least one piece; `limit` must allow a 4-byte char.
-    """
-    if limit < 4:
-        raise LocalProtocolError(f"no room for text in an IRC line ({limit} bytes)")
-    if _utf8_len(text) <= limit:
-        return [text]
-    pieces: list[str] = []
-    while _utf8_len(text) > limit:
-        cut = _fit(text, limit)
-        space = text.rfind(" ", 0, cut + 1)
-        if space > 0:
-            pieces.append(text[:space])
-            text = text[space + 1:]
-        else:
-            pieces.append(text[:cut])
-            text = text[cut:]
-    if text:  # empty only when the last break took a trailing space
-        pieces.append(text)
-    return pieces
-
-
-def _fit(text: str, limit: int) -> int:
-    """Index of the longest prefix of `text` within `limit` bytes, not splitting a cluster."""
-    used = 0
-    cut = 0
-    for index, char in enumerate(text):
-        used += _utf8_len(char)
-        if used > limit:
-            break
-        cut = index + 1
-    good = cut
-    while 0 < good < len(text) and _joins_previous(text[good]):
-        good -= 1
-    return good if good > 0 else max(1, cut)
+    return MAX_BODY - utf8_len(head) - utf8_len(last)
 
 
 def fit_lines(message: Message, text: str) -> list[Message]:
@@ -334,7 +283,11 @@ def fit_lines(message: Message, text: str) -> list[Message]:
     room = room_for_trailing(base)
     out: list[Message] = []
     for paragraph in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        for piece in split_text(paragraph.replace("\0", ""), room):
+        try:
+            pieces = split_text(paragraph.replace("\0", ""), room)
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc)) from None
+        for piece in pieces:
             out.append(Message(verb=message.verb, params=(*message.params, piece),
                                source=message.source, tags=message.tags))
     return out
