@@ -229,3 +229,22 @@ def test_fit_lines_makes_valid_lines_that_carry_the_whole_text() -> None:
         assert line.params[0] == "#lobby" and line.source == template.source
     assert lines[0].params[1] == "first line" and lines[-1].params[1] == "last"
     assert rebuilds("lorem ipsum " * 120, [line.params[1] for line in lines[1:-1]])
+
+
+def test_the_wire_modules_import_only_the_standard_library() -> None:
+    import ast
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"__future__"}
+    for name in ("irc_wire", "lines", "classic_wire"):
+        path = Path(irc_wire.__file__).with_name(f"{name}.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            else:
+                continue
+            for module in modules:
+                assert module.split(".")[0] in allowed or module == "gameserver.doors.lines", \
+                    f"{name}.py imports {module}"
