@@ -1,0 +1,243 @@
+"""Throttles, pure and clock-driven: failed-login backoff, per-address rates, flood gates."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from gameserver.settings import Settings
+
+Clock = Callable[[], float]
+BASE_WAIT = 1.0  # the first wait after the free failures; each later one doubles
+MAX_KEYS = 100_000  # entries a table keeps before it forgets the quietest
+
+
+def address_key(peer: str) -> str:
+    """Whom a peer label ('1.2.3.4:5678', '::1:5678') counts as: its IP; IPv6 by /64."""
+    host = peer.rsplit(":", 1)[0].strip("[]") if ":" in peer else peer
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ip.is_loopback:
+            return str(ip)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def say_wait(seconds: float) -> str:
+    """'8 s', '3 min', '1 h' — a wait as a person reads it (rounded up)."""
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} s"
+    if seconds < 5400:
+        return f"{math.ceil(seconds / 60)} min"
+    return f"{math.ceil(seconds / 3600)} h"
+
+
+@dataclass
+class _Record:
+    failures: int = 0
+    pending: int = 0
+    until: float = 0.0
+    last: float = 0.0
+
+
+class Backoff:
+    """Failures per key: `free` attempts, then each further one waits twice as long (capped).
+
+    An attempt in flight counts as a failure until it is known, so many connections
+    trying at once get no more tries than one connection trying in turn.
+    """
+
+    def __init__(self, free: int, cap: float, clock: Clock, forget: float | None = None) -> None:
+        self.free = free
+        self.cap = cap
+        self.clock = clock
+        self.forget = forget if forget is not None else max(4 * cap, 900.0)
+        self.records: dict[str, _Record] = {}
+
+    def _record(self, key: str, now: float) -> _Record | None:
+        rec = self.records.get(key)
+        if rec is not None and not rec.pending and now - rec.last > self.forget:
+            del self.records[key]
+            return None
+        return rec
+
+    def wait(self, key: str) -> float:
+        """Seconds before `key` may try again (0: now)."""
+        now = self.clock()
+        rec = self._record(key, now)
+        return max(0.0, rec.until - now) if rec is not None else 0.0
+
+    def begin(self, key: str) -> float:
+        """Start an attempt: 0 if allowed (then call end), else the seconds still to wait."""
+        now = self.clock()
+        rec = self._record(key, now)
+        if rec is None:
+            if len(self.records) >= MAX_KEYS:
+                self.prune()
+            rec = self.records[key] = _Record()
+        if now < rec.until:
+            return rec.until - now
+        rec.pending += 1
+        rec.last = now
+        over = rec.failures + rec.pending - self.free
+        if over > 0:
+            rec.until = now + min(BASE_WAIT * 2 ** (over - 1), self.cap)
+        return 0.0
+
+    def end(self, key: str, ok: bool | None) -> None:
+        """The attempt begun is over: succeeded, failed, or (None) never checked."""
+        rec = self.records.get(key)
+        if rec is None:
+            return
+        rec.pending = max(0, rec.pending - 1)
+        if ok:
+            del self.records[key]
+        elif ok is False:
+            rec.failures += 1
+            rec.last = self.clock()
+
+    def prune(self) -> None:
+        """Forget keys quiet for `forget` seconds; past MAX_KEYS, the quietest half too."""
+        now = self.clock()
+        for key in [k for k, r in self.records.items()
+                    if not r.pending and now - r.last > self.forget]:
+            del self.records[key]
+        if len(self.records) >= MAX_KEYS:
+            quiet = sorted(self.records, key=lambda k: self.records[k].last)
+            for key in quiet[: len(quiet) // 2]:
+                del self.records[key]
+
+
+class LoginThrottle:
+    """Failed logins slow down per account and per source address (success clears the account)."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        free, cap = settings.login_free_failures, settings.login_wait_max
+        self.accounts = Backoff(free, cap, clock)
+        self.addresses = Backoff(free, cap, clock)
+
+    def begin(self, account: str, address: str) -> str | None:
+        """None if this login may be checked now (then call end), else why not, in words."""
+        account_key = account.casefold()
+        wait = self.accounts.wait(account_key)
+        if wait > 0:
+            return f"too many failed logins for {account}; try again in {say_wait(wait)}"
+        wait = self.addresses.begin(address)
+        if wait > 0:
+            return f"too many failed logins from your address; try again in {say_wait(wait)}"
+        wait = self.accounts.begin(account_key)
+        if wait > 0:
+            self.addresses.end(address, None)
+            return f"too many failed logins for {account}; try again in {say_wait(wait)}"
+        return None
+
+    def end(self, account: str, address: str, ok: bool | None) -> None:
+        self.accounts.end(account.casefold(), ok)
+        # A success does not clear the address: one's own account must not reset guessing.
+        self.addresses.end(address, None if ok else ok)
+
+    def wait(self, account: str, address: str) -> float:
+        return max(self.accounts.wait(account.casefold()), self.addresses.wait(address))
+
+    def prune(self) -> None:
+        self.accounts.prune()
+        self.addresses.prune()
+
+
+class RateLimit:
+    """At most `count` events per `period` seconds per key (a token bucket that starts full)."""
+
+    def __init__(self, count: int, period: float, clock: Clock) -> None:
+        self.count = count
+        self.rate = count / period
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
+
+    def take(self, key: str) -> float:
+        """0 if the event may happen now (and counts it), else the seconds to wait."""
+        now = self.clock()
+        tokens, when = self.buckets.get(key, (float(self.count), now))
+        tokens = min(float(self.count), tokens + (now - when) * self.rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate if self.rate > 0 else math.inf
+        if tokens - 1 >= self.count - 1 and len(self.buckets) >= MAX_KEYS:
+            self.prune()
+        self.buckets[key] = (tokens - 1, now)
+        return 0.0
+
+    def prune(self) -> None:
+        """Forget the keys whose buckets are full again."""
+        now = self.clock()
+        full = [k for k, (tokens, when) in self.buckets.items()
+                if tokens + (now - when) * self.rate >= self.count]
+        for key in full:
+            del self.buckets[key]
+
+
+class Verdict(Enum):
+    PASS = "pass"  # handle it now
+    DELAY = "delay"  # handle it later, in order (the gate says when)
+    REFUSE = "refuse"  # answer 'slow down'; it is not handled
+    DISCONNECT = "disconnect"  # far past the limit for too long
+
+
+class FloodGate:
+    """One session's token bucket for what it sends.
+
+    A burst of `flood_burst` lines passes at once (a paste). Past it, lines are held
+    back to `flood_rate` a second, up to `flood_queue` of them; further lines are
+    refused. Refusals count up (and drain at the rate); past `flood_kick` the session
+    is disconnected. A paste is never a disconnect.
+    """
+
+    __slots__ = ("burst", "rate", "queue", "kick", "tokens", "stamp", "held", "strikes",
+                 "strike_stamp")
+
+    def __init__(self, settings: Settings, now: float) -> None:
+        self.burst = float(settings.flood_burst)
+        self.rate = settings.flood_rate
+        self.queue = settings.flood_queue
+        self.kick = settings.flood_kick
+        self.tokens = self.burst
+        self.stamp = now
+        self.held = 0  # lines delayed and not yet released
+        self.strikes = 0.0
+        self.strike_stamp = now
+
+    def admit(self, now: float) -> tuple[Verdict, float]:
+        """What to do with a line arriving at `now`; for DELAY, the time to release it."""
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        self.stamp = now
+        if tokens >= 1 and not self.held:
+            self.tokens = tokens - 1
+            return Verdict.PASS, now
+        if self.held < self.queue:
+            self.tokens = tokens - 1  # a debt: it is paid back at the rate
+            self.held += 1
+            return Verdict.DELAY, now + (-self.tokens / self.rate if self.tokens < 0 else 0.0)
+        self.tokens = tokens
+        strikes = self.strikes - (now - self.strike_stamp) * self.rate
+        self.strikes = (strikes if strikes > 0 else 0.0) + 1
+        self.strike_stamp = now
+        if self.strikes > self.kick:
+            return Verdict.DISCONNECT, now
+        return Verdict.REFUSE, now
+
+    def released(self) -> None:
+        """A delayed line was handled."""
+        if self.held:
+            self.held -= 1
+
+    def describe(self) -> str:
+        return f"{self.rate:g} lines a second"
