@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import getpass
+import inspect
 import ipaddress
 import os
 import re
@@ -21,6 +23,7 @@ import typer
 from gameclient.connection import ClientConnection, ConnectionFailed, LoginFailed, log_in
 from gameclient.lineclient import LineClient
 from gameclient.model import ClientModel, history_line
+from gameclient.pinning import KNOWN_HOSTS, Expected, KnownHosts
 from gameserver.protocol import ProtocolError
 from gameserver.server import ServerError, use_fast_loop
 
@@ -210,8 +213,15 @@ def want_curses(plain: bool) -> bool:
     return True
 
 
-async def run_client(host: str, port: int, user: str, plain: bool) -> int:
-    conn = await ClientConnection.open(host, port)
+async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool = True,
+                     pins: KnownHosts | Expected | None = None) -> int:
+    if not tls:
+        typer.echo("warning: --insecure: no TLS; your password and messages cross the network "
+                   "unencrypted, and nothing proves which server you reached", err=True)
+    conn = await ClientConnection.open(
+        host, port, tls=tls, known_hosts=pins or KnownHosts(data_dir_for(None) / KNOWN_HOSTS))
+    if conn.pin_notice:
+        typer.echo(conn.pin_notice, err=True)
     try:
         reply = await log_in(conn, user, ask_password)
     except (LoginFailed, ConnectionFailed):
@@ -261,10 +271,37 @@ def setup_logging(to_file: Path | None) -> None:
     atexit.register(stop_logging)
 
 
+# ---------------------------------------------------------------- settings as flags
+
+
+def with_setting_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Add a `--NAME` option for every server setting; the command gets them as `settings`."""
+    from gameserver import settings as settings_
+
+    extra = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[(int if f.type in (int, "int") else float) | None, typer.Option(
+                settings_.flag_name(name), help=settings_.help_text(name), show_default=False,
+                rich_help_panel="Limits (also from play.toml in the data directory)")])
+        for name, f in settings_.FIELDS.items()]
+    own = inspect.signature(command, eval_str=True)
+    params = [p for p in own.parameters.values() if p.name != "settings"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        flags = {name: kwargs.pop(name) for name in settings_.FIELDS}
+        command(**kwargs, settings=flags)
+
+    wrapper.__signature__ = own.replace(parameters=params + extra)  # type: ignore[attr-defined]
+    return wrapper
+
+
 # ---------------------------------------------------------------- commands
 
 
 @app.command()
+@with_setting_flags
 def host(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = DEFAULT_HOST,
     port: Annotated[str, typer.Option("--port", help="port; 0 picks a free one")] = str(
@@ -273,23 +310,46 @@ def host(
     headless: Annotated[bool, typer.Option("--headless", help="run the server only")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where data is kept")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+    cert: Annotated[Path | None, typer.Option(
+        "--cert", help="TLS certificate (PEM); default: one made in the data directory")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="the certificate's key (PEM)")] = None,
+    no_tls: Annotated[bool, typer.Option(
+        "--no-tls/--tls", help="serve without TLS (local tests only: passwords and messages "
+                         "cross the network readable)")] = False,
+    settings: dict[str, Any] | None = None,
 ) -> None:
     """Start a server (and, unless --headless, join it as NAME)."""
+    from gameserver import settings as settings_
     from gameserver.server import ChatServer
 
     address = resolve(host, "address", check_address)
     port_number = resolve(port, "port", port_checker(allow_zero=True))
     user = None if headless else resolve(name, "username", check_name, flag="--name")
     directory = data_dir_for(data_dir)
+    try:
+        limits = settings_.load(directory, settings)
+    except settings_.SettingsError as exc:
+        fail(f"error: {exc}", 2)
+    if no_tls and (cert or key):
+        fail("error: --no-tls and --cert/--key contradict each other; choose one", 2)
     setup_logging(None if headless else directory / "play.log")
 
     async def main() -> int:
-        server = ChatServer(address, port_number, data_dir=directory)
+        server = ChatServer(address, port_number, data_dir=directory, settings=limits,
+                            tls=not no_tls, cert=cert, key=key)
         try:
             await server.start()
         except ServerError as exc:
             raise Exit(f"error: {exc}") from None
         typer.echo(f"play server listening on {address}:{server.port} (data in {directory})")
+        if server.tls is not None:
+            made = "new, made now" if server.tls.created else str(server.tls.cert)
+            typer.echo(f"TLS certificate ({made}) SHA-256 fingerprint:\n  "
+                       f"{server.tls.fingerprint}\ntell it to your friends: "
+                       "play join shows it the first time they connect")
+        else:
+            typer.echo("warning: --no-tls: passwords and messages cross the network "
+                       "unencrypted; use it only for local tests", err=True)
         stop = lambda why: asyncio.ensure_future(server.stop(why))  # noqa: E731
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -301,8 +361,9 @@ def host(
             return 0
         assert user is not None
         target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+        own = Expected(server.tls.fingerprint) if server.tls is not None else None
         try:
-            code = await run_client(target, server.port, user, plain)
+            code = await run_client(target, server.port, user, plain, tls=not no_tls, pins=own)
         finally:
             await server.stop("the host has left; the server is shutting down")
         return code
@@ -316,12 +377,31 @@ def join(
     port: Annotated[str | None, typer.Argument(help="server port")] = None,
     name: Annotated[str | None, typer.Argument(help="your username")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure/--tls", help="connect without TLS, to a --no-tls server (local tests only: "
+                           "your password and messages cross the network readable)")] = False,
 ) -> None:
     """Join a server: play join 127.0.0.1 5220 alice."""
     address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST")
     port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT), "PORT")
     user = resolve(name, "username", check_name, flag="NAME")
-    run(lambda: run_client(address, port_number, user, plain))
+    run(lambda: run_client(address, port_number, user, plain, tls=not insecure))
+
+
+@app.command()
+def forget(
+    host: Annotated[str, typer.Argument(help="server address")],
+    port: Annotated[str, typer.Argument(help="server port")],
+) -> None:
+    """Forget a server's pinned certificate (after its host made a new one)."""
+    address = resolve(host, "address", check_address)
+    port_number = resolve(port, "port", port_checker(allow_zero=False))
+    pins = KnownHosts(data_dir_for(None) / KNOWN_HOSTS)
+    if pins.forget(address, port_number):
+        typer.echo(f"forgot the certificate of {address}:{port_number}; the next join pins "
+                   "the one it finds")
+    else:
+        typer.echo(f"no certificate was pinned for {address}:{port_number} (in {pins.path})")
 
 
 @app.command()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gameclient.commands import Typed
+from gameclient.pinning import Expected, KnownHosts, PinMismatch, client_context, endpoint
 from gameserver.protocol import (
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
     AccountQuery,
+    Bye,
     Command,
     Decoder,
     Error,
@@ -20,6 +23,8 @@ from gameserver.protocol import (
     Login,
     Message,
     Ok,
+    Ping,
+    Pong,
     ProtocolError,
     Resume,
     Say,
@@ -31,6 +36,7 @@ from gameserver.protocol import (
 CONNECT_TIMEOUT = 10.0
 REPLY_TIMEOUT = 30.0
 MAX_LOGIN_TRIES = 3
+BUSY_RETRIES = 4  # a busy server is asked again after 1, 2, 4, 8 s
 
 
 class ConnectionFailed(Exception):
@@ -53,6 +59,21 @@ def connect_error_message(exc: BaseException, host: str, port: int) -> str:
     return f"cannot connect to {host}:{port}: {exc}"
 
 
+def tls_error_message(exc: BaseException, host: str, port: int) -> str:
+    """A failed TLS handshake, in words: most often a server that does not speak TLS."""
+    return (f"cannot connect to {endpoint(host, port)} with TLS ({_reason(exc)}); the server "
+            "may run without TLS (play host --no-tls). If you trust every network between "
+            "you, join with --insecure: your password and messages then cross it unencrypted")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason.lower().replace("_", " ")
+    if isinstance(exc, (ConnectionResetError, ssl.SSLEOFError, asyncio.IncompleteReadError)):
+        return "the server closed the connection during the handshake"
+    return str(exc) or type(exc).__name__
+
+
 class ClientConnection:
     """A logged-in (or logging-in) connection; events arrive through `next_event()`."""
 
@@ -65,15 +86,41 @@ class ClientConnection:
         self._next_id = 0
         self._reader_task: asyncio.Task[None] | None = None
         self.closed_by_us = False
+        self.pin_notice: str | None = None  # said the first time a server's certificate is seen
 
     @classmethod
-    async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> ClientConnection:
+    async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,
+                   tls: bool = True, known_hosts: KnownHosts | Expected | None = None,
+                   ) -> ClientConnection:
+        """Connect (TLS unless told otherwise) and check the certificate against its pin."""
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port, limit=2**20), timeout)
-        except (OSError, TimeoutError) as exc:
+            async with asyncio.timeout(timeout):
+                sock = await asyncio.open_connection(host, port, limit=2**20)
+                if tls:
+                    reader, writer = sock
+                    await writer.start_tls(client_context(), server_hostname=None)
+        except ssl.SSLError as exc:
+            raise ConnectionFailed(tls_error_message(exc, host, port)) from None
+        except TimeoutError as exc:
             raise ConnectionFailed(connect_error_message(exc, host, port)) from None
+        except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
+            if tls:
+                raise ConnectionFailed(tls_error_message(exc, host, port)) from None
+            raise ConnectionFailed(connect_error_message(exc, host, port)) from None
+        except OSError as exc:
+            raise ConnectionFailed(connect_error_message(exc, host, port)) from None
+        reader, writer = sock
         conn = cls(reader, writer)
+        if tls and known_hosts is not None:
+            ssl_object = writer.get_extra_info("ssl_object")
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            try:
+                if not der:
+                    raise PinMismatch(f"{endpoint(host, port)} sent no certificate")
+                conn.pin_notice = known_hosts.check(host, port, der)
+            except PinMismatch as exc:
+                writer.close()
+                raise ConnectionFailed(str(exc)) from None
         conn._reader_task = asyncio.create_task(conn._read_loop())
         return conn
 
@@ -159,6 +206,10 @@ class ClientConnection:
             message = parse_message(item, SERVER_MESSAGES)
         except ProtocolError:
             return  # garbage from the server is ignored rather than shown raw
+        if isinstance(message, Ping):
+            if not self.writer.is_closing():
+                self.writer.write(encode(Pong()))
+            return
         msg_id = getattr(message, "id", None)
         future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
         if future is not None and not future.done() and isinstance(message, (Ok, Error)):
@@ -177,8 +228,8 @@ class ClientConnection:
             event = await asyncio.wait_for(self.next_event(), REPLY_TIMEOUT)
             if isinstance(event, Welcome):
                 return event
-            if isinstance(event, Error):
-                raise ConnectionFailed(event.text)
+            if isinstance(event, (Error, Bye)):
+                raise ConnectionFailed(event.text if isinstance(event, Error) else event.reason)
 
     async def is_registered(self, user: str) -> bool:
         msg_id = self.new_id()
@@ -189,8 +240,16 @@ class ClientConnection:
         return bool((reply.data or {}).get("registered"))
 
     async def login(self, user: str, password: str) -> Ok:
-        msg_id = self.new_id()
-        return await self.request(Login(id=msg_id, user=user, password=password), msg_id)
+        """Log in; a server busy with other logins is asked again a few times."""
+        for retry in range(BUSY_RETRIES + 1):
+            msg_id = self.new_id()
+            try:
+                return await self.request(Login(id=msg_id, user=user, password=password), msg_id)
+            except ProtocolError as exc:
+                if exc.code != "busy" or retry == BUSY_RETRIES:
+                    raise
+            await asyncio.sleep(2 ** retry)
+        raise AssertionError("unreachable")
 
     async def resume(self, token: str) -> Ok:
         msg_id = self.new_id()

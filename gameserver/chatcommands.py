@@ -66,6 +66,7 @@ def install(hub: Hub) -> None:
         owner = hub.store.account_hash(new)
         if owner is not None and owner[0].casefold() != session.user.casefold():
             raise CommandError("nick_taken", f"{new} is another user's name; choose another nick")
+        hub.check_nick_lookalike(session, new)
         del room.members[names.key(old)]
         room.members[names.key(new)] = session
         session.nick = new

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gameserver import names
+from gameserver import settings as settings_
+from gameserver.lookalike import LookalikeIndex, resembles
 from gameserver.names import NameError_
 from gameserver.passwords import hash_password, verify_password
 from gameserver.protocol import (
@@ -29,6 +31,7 @@ from gameserver.protocol import (
     Message,
     Notice,
     Ok,
+    Pong,
     PrivateMessage,
     ProtocolError,
     RemoteProtocolError,
@@ -40,6 +43,7 @@ from gameserver.protocol import (
     parse_message,
 )
 from gameserver.rooms import Room, Session, room_msg_frame, room_state_frames
+from gameserver.settings import Settings
 from gameserver.store import (
     EVERYONE,
     Entry,
@@ -49,6 +53,7 @@ from gameserver.store import (
     UnstorableValue,
     storable,
 )
+from gameserver.throttle import LoginThrottle, RateLimit, address_key, say_wait
 
 log = logging.getLogger("play.hub")
 
@@ -88,6 +93,7 @@ class Work:
 
     run: Callable[[], Any]
     done: Callable[[Any], None]
+    cancelled: Callable[[], None] | None = None  # instead of done, if it never ran
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,15 @@ class Hub:
     def __init__(self, store: Store, *, server_name: str = "play",
                  hasher: Callable[[str], str] = hash_password,
                  verifier: Callable[[str, str], bool] = verify_password,
-                 request_commit: Callable[[], None] | None = None) -> None:
+                 request_commit: Callable[[], None] | None = None,
+                 settings: Settings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.settings = settings = settings or settings_.DEFAULTS
+        self.login_throttle = LoginThrottle(settings, clock)
+        self.registrations = RateLimit(settings.registrations_per_hour, 3600.0, clock)
+        self.hashing = 0  # password checks queued or running
+        self.lookalikes = LookalikeIndex(store.account_names())
         self.server_name = server_name
         self.hasher = hasher
         self.verifier = verifier
@@ -312,6 +325,8 @@ class Hub:
     # ------------------------------------------------------------ dispatch
 
     def _dispatch(self, session: Session, message: Message) -> Work | None:
+        if isinstance(message, Pong):
+            return None  # the front door saw it arrive; that was its point
         if isinstance(message, Hello):
             self._hello(session, message)
             return None
@@ -368,14 +383,38 @@ class Hub:
         account = self.store.account_hash(user)
         if account is None and user.casefold() in self.reserved_names:
             raise CommandError("bad_name", f"the name {user} is reserved; choose another")
-        session.busy = True
+        if self.hashing >= self.settings.hash_queue:
+            raise CommandError("busy", "the server is busy checking other logins; "
+                                       "try again in a few seconds")
+        address = address_key(session.peer)
         msg_id, password = message.id, message.password
         if account is None:
-            return Work(run=lambda: self.hasher(password), done=self._guarded(
-                session, msg_id, lambda pwhash: self._registered(session, msg_id, user, pwhash)))
+            self._check_new_name(user)
+            wait = self.registrations.take(address)
+            if wait > 0:
+                raise CommandError("throttled", "too many new accounts from your address; "
+                                                f"try again in {say_wait(wait)}")
+            session.busy = True
+            self.hashing += 1
+            return Work(run=lambda: self.hasher(password),
+                        done=self._guarded(session, msg_id, lambda pwhash: self._registered(
+                            session, msg_id, user, pwhash)),
+                        cancelled=lambda: self._unhashed(session))
         name, pwhash = account
-        return Work(run=lambda: self.verifier(password, pwhash), done=self._guarded(
-            session, msg_id, lambda ok: self._verified(session, msg_id, name, ok)))
+        refused = self.login_throttle.begin(name, address)
+        if refused is not None:
+            raise CommandError("throttled", refused)
+        session.busy = True
+        self.hashing += 1
+
+        def cancelled() -> None:
+            self._unhashed(session)
+            self.login_throttle.end(name, address, None)
+
+        return Work(run=lambda: self.verifier(password, pwhash),
+                    done=self._guarded(session, msg_id, lambda ok: self._verified(
+                        session, msg_id, name, ok)),
+                    cancelled=cancelled)
 
     def _guarded(self, session: Session, msg_id: int,
                  done: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -396,25 +435,61 @@ class Hub:
 
         return run
 
-    def _registered(self, session: Session, msg_id: int, user: str, pwhash: str) -> None:
+    def _unhashed(self, session: Session) -> None:
         session.busy = False
+        self.hashing -= 1
+
+    def _check_new_name(self, user: str) -> None:
+        """A new account's name must not look like an existing one or a reserved name."""
+        like = self.lookalikes.resembles(user) or resembles(user, self.reserved_names)
+        if like is not None:
+            raise CommandError("lookalike", f"the name {user} looks like {like}, which is taken; "
+                                            "choose a name that reads differently")
+
+    def check_nick_lookalike(self, session: Session, nick: str) -> None:
+        """A nick must not look like another account's name or another member's nick."""
+        like = self.lookalikes.resembles(nick, allow=session.user)
+        if like is not None:
+            raise CommandError("lookalike", f"the nick {nick} looks like {like}, another user's "
+                                            "name; choose one that reads differently")
+        room = session.room
+        if room is not None:
+            like = resembles(nick, [s.nick for s in room.members.values() if s is not session],
+                             allow=session.nick)
+            if like is not None:
+                raise CommandError("lookalike", f"the nick {nick} looks like {like}, already "
+                                                f"used in #{room.name}; choose another")
+
+    def _registered(self, session: Session, msg_id: int, user: str, pwhash: str) -> None:
+        self._unhashed(session)
         if session.closed:
+            return
+        try:
+            self._check_new_name(user)  # another look-alike may have registered meanwhile
+        except CommandError as exc:
+            self.send(session, Error(code=exc.code, id=msg_id, text=exc.message))
             return
         if not self.store.create_account(user, pwhash):
             self.send(session, Error(code="retry", id=msg_id,
                                      text=f"the account {user} was just created; log in again"))
             return
         log.info("new account %s from %s", user, session.peer)
+        self.lookalikes.add(user)
         self._logged_in(session, msg_id, user, registered=True)
 
     def _verified(self, session: Session, msg_id: int, user: str, ok: bool) -> None:
-        session.busy = False
+        self._unhashed(session)
+        address = address_key(session.peer)
+        self.login_throttle.end(user, address, ok)
         if session.closed:
             return
         if not ok:
             session.login_failures += 1
+            wait = self.login_throttle.wait(user, address)
+            later = (f"; after too many failed logins the next try must wait {say_wait(wait)}"
+                     if wait > 0 else "")
             self.send(session, Error(code="bad_password", id=msg_id,
-                                     text=f"wrong password for {user}"))
+                                     text=f"wrong password for {user}{later}"))
             if session.login_failures >= MAX_LOGIN_FAILURES:
                 self.kick(session, "too many wrong passwords", "bad_password")
             return

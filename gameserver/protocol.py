@@ -159,6 +159,13 @@ class Command(Message):
     secret: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pong(Message):
+    """The answer to a ping (any frame also shows the client is there)."""
+
+    TYPE: ClassVar[str] = "pong"
+
+
 # Server -> client: replies.
 
 
@@ -322,14 +329,21 @@ class Bye(Message):
     code: str = "bye"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Ping(Message):
+    """Are you still there? The client answers `pong`; silence ends the connection."""
+
+    TYPE: ClassVar[str] = "ping"
+
+
 CLIENT_MESSAGES: dict[str, type[Message]] = {
-    m.TYPE: m for m in (Hello, AccountQuery, Login, Resume, Say, Command)
+    m.TYPE: m for m in (Hello, AccountQuery, Login, Resume, Say, Command, Pong)
 }
 SERVER_MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m
     for m in (
         Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState, MemberPage,
-        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, Bye,
+        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, Bye, Ping,
     )
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import gc
@@ -19,13 +20,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
+from gameserver import settings as settings_
 from gameserver.commits import CommitSchedule
 from gameserver.datadir import DataDir, DataDirInUse
 from gameserver.hub import Hub, Work
+from gameserver.listener import Listener
 from gameserver.passwords import DEFAULT_N, hash_password
-from gameserver.protocol import MAX_FRAME, Decoder, ProtocolError, decode_line
+from gameserver.protocol import MAX_FRAME, Decoder, Error, Ping, ProtocolError, decode_line
 from gameserver.rooms import Session
+from gameserver.settings import Settings
 from gameserver.store import SQLiteStore
+from gameserver.throttle import FloodGate, Verdict, address_key
+from gameserver.tls import ServerTLS, TLSError, server_tls
 
 log = logging.getLogger("play.server")
 
@@ -79,11 +85,12 @@ class Connection(asyncio.Protocol):
     """
 
     __slots__ = ("server", "decoder", "transport", "session", "out", "closing", "slow", "fd",
-                 "_abort")
+                 "_abort", "label", "refusal", "gate", "held", "_release", "born", "heard",
+                 "quiet_since", "pinged", "hashing", "counted")
 
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: ChatServer, label: str = "", refusal: str | None = None) -> None:
         self.server = server
-        self.decoder = Decoder()
+        self.decoder = Decoder(max_frame=server.settings.prelogin_frame)
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
         self.out: list[bytes] = []
@@ -91,6 +98,17 @@ class Connection(asyncio.Protocol):
         self.slow = False  # over OUTPUT_LIMIT: being disconnected
         self.fd = -1  # the socket, for writes made directly while the transport is idle
         self._abort: asyncio.TimerHandle | None = None
+        self.label = label
+        self.refusal = refusal  # said, then closed, as soon as the connection is made
+        now = _clock()
+        self.gate = FloodGate(server.settings, now)
+        self.held: collections.deque[tuple[float, dict[str, Any] | ProtocolError]] | None = None
+        self._release: asyncio.TimerHandle | None = None
+        self.born = self.quiet_since = now
+        self.heard = False  # something arrived since the last sweep
+        self.pinged = False
+        self.hashing: asyncio.Future[Any] | None = None  # this session's password check
+        self.counted = True  # in the listener's per-address count
 
     # asyncio callbacks
 
@@ -102,32 +120,128 @@ class Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            if DIRECT_WRITES:
-                self.fd = sock.fileno()
-        peer = transport.get_extra_info("peername")
-        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.session = self.server.hub.connect(self.out.append, self.close, label)
+            if DIRECT_WRITES and transport.get_extra_info("ssl_object") is None:
+                self.fd = sock.fileno()  # (through TLS, every write goes via the transport)
+        if not self.label:
+            peer = transport.get_extra_info("peername")
+            self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.session = self.server.hub.connect(self.out.append, self.close, self.label)
         self.server.connections.add(self)
         self.server.inputs += 1
+        if self.refusal is not None:
+            log.info("%s: refused: %s", self.label, self.refusal)
+            self.server.hub.kick(self.session, self.refusal, "refused")
+            self.server.wake()
 
     def data_received(self, data: bytes) -> None:
         session = self.session
         assert session is not None
         server = self.server
-        receive = server.hub.receive
+        self.heard = True
+        decoder = self.decoder
+        if session.user is None:
+            if not session.greeted and data[:1] == b"\x16" and not decoder.pending:
+                log.info("%s: a TLS client on a plain (--no-tls) server; closed", self.label)
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+        elif decoder.max_frame != MAX_FRAME:
+            decoder.max_frame = MAX_FRAME
         items = self._frames(data)
         server.inputs += len(items)
+        self._take(items)
+        server.wake()
+
+    def _take(self, items: list[dict[str, Any] | ProtocolError]) -> None:
+        """Each frame through the flood gate: handled now, later, refused, or the end."""
+        session = self.session
+        assert session is not None
+        server = self.server
+        admit = self.gate.admit
+        now = _clock()
         for item in items:
             if session.closed:
                 break
-            try:
-                work = receive(session, item)
-            except Exception as exc:  # never lose the frames after this one to a bug of ours
-                log.error("frame from %s failed past the hub: %r", session.peer, exc)
-                continue
-            if work is not None:
-                server.run_work(work)
+            verdict, when = admit(now)
+            if verdict is Verdict.PASS:
+                self._handle(item)
+            elif verdict is Verdict.DELAY:
+                if self.held is None:
+                    self.held = collections.deque()
+                self.held.append((when, item))
+                if self._release is None:
+                    self._release = asyncio.get_running_loop().call_later(
+                        max(0.0, when - now), self._release_held)
+            elif verdict is Verdict.REFUSE:
+                msg_id = item.get("id") if isinstance(item, dict) else None
+                server.hub.send(session, Error(
+                    code="slow_down", id=msg_id if type(msg_id) is int else None,
+                    text=f"slow down: you are sending more than {self.gate.describe()}; "
+                         "that line was not sent"))
+            else:
+                log.info("%s: flooding, disconnected", self.label)
+                server.hub.kick(session, "disconnected for flooding: you kept sending far more "
+                                f"than {self.gate.describe()}", "flood", "flooding")
+                break
+
+    def _handle(self, item: dict[str, Any] | ProtocolError) -> None:
+        session = self.session
+        assert session is not None
+        try:
+            work = self.server.hub.receive(session, item)
+        except Exception as exc:  # never lose the frames after this one to a bug of ours
+            log.error("frame from %s failed past the hub: %r", session.peer, exc)
+            return
+        if work is not None:
+            self.server.run_work(work, self)
+
+    def _release_held(self) -> None:
+        """Handle the delayed frames whose time has come, in order."""
+        self._release = None
+        held, session = self.held, self.session
+        if not held or session is None:
+            return
+        server = self.server
+        now = _clock()
+        while held and held[0][0] <= now:
+            _, item = held.popleft()
+            self.gate.released()
+            if session.closed:
+                held.clear()
+                return
+            self._handle(item)
+        if held:
+            self._release = asyncio.get_running_loop().call_later(
+                held[0][0] - now, self._release_held)
         server.wake()
+
+    def sweep(self, now: float, settings: Settings) -> None:
+        """Deadlines: hello and login in time; a quiet logged-in client is pinged, then dropped."""
+        session = self.session
+        if session is None or session.closed:
+            return
+        if self.heard:
+            self.heard = False
+            self.quiet_since = now
+            self.pinged = False
+        hub = self.server.hub
+        if session.user is None:
+            if not session.greeted and now - self.born > settings.hello_timeout:
+                hub.kick(session, f"you did not say hello within {settings.hello_timeout:g} s",
+                         "timeout")
+            elif now - self.born > settings.login_timeout and not session.busy:
+                hub.kick(session, f"you did not log in within {settings.login_timeout:g} s",
+                         "timeout")
+            return
+        quiet = now - self.quiet_since
+        if not self.pinged:
+            if quiet >= settings.ping_after:
+                self.pinged = True
+                hub.send(session, Ping())
+        elif quiet >= settings.ping_after + settings.ping_timeout:
+            log.info("%s: no answer to a ping, disconnected", self.label)
+            hub.kick(session, f"no answer to a ping for {settings.ping_timeout:g} s", "timeout",
+                     "lost")
 
     def _frames(self, data: bytes) -> list[dict[str, Any] | ProtocolError]:
         """Whole lines go straight to json.loads; anything unusual goes through the Decoder."""
@@ -136,7 +250,8 @@ class Connection(asyncio.Protocol):
         if decoder.pending or end < 0:
             return list(decoder.feed(data))
         lines = data[:end].split(b"\n")
-        if end > MAX_FRAME and any(len(line) > MAX_FRAME for line in lines):
+        limit = decoder.max_frame
+        if end > limit and any(len(line) > limit for line in lines):
             return list(decoder.feed(data))
         items: list[dict[str, Any] | ProtocolError] = []
         for line in lines:
@@ -167,10 +282,23 @@ class Connection(asyncio.Protocol):
         self.out.clear()
         if self._abort is not None:
             self._abort.cancel()
+        if self._release is not None:
+            self._release.cancel()
+        self.held = None
+        if self.hashing is not None:  # nobody is left to tell: do not spend the CPU
+            self.hashing.cancel()
+        self.release()
         if self.session is not None and not self.session.closed:
             log.info("%s: %s", self.session.peer, f"lost: {exc}" if exc else "closed")
             server.hub.disconnected(self.session, "connection lost")
             server.wake()
+
+    def release(self) -> None:
+        """Out of the per-address count (once)."""
+        if self.counted:
+            self.counted = False
+            if self.server.listener is not None:
+                self.server.listener.release(address_key(self.label))
 
     # the hub's side
 
@@ -234,7 +362,8 @@ class ChatServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5220, *,
                  data_dir: str | Path, name: str = "play", hash_workers: int | None = None,
-                 scrypt_n: int = DEFAULT_N) -> None:
+                 scrypt_n: int = DEFAULT_N, settings: Settings | None = None, tls: bool = True,
+                 cert: Path | None = None, key: Path | None = None) -> None:
         self.host = host
         self.requested_port = port
         self.data_dir = Path(data_dir)
@@ -242,6 +371,11 @@ class ChatServer:
         # Hash threads only take CPU the event loop leaves idle (see _lower_priority).
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
+        self.settings = settings or settings_.DEFAULTS
+        self.use_tls = tls
+        self.cert, self.key = cert, key
+        self.tls: ServerTLS | None = None  # once started with TLS: the context, fingerprint
+        self.listener: Listener | None = None
         self.connections: set[Connection] = set()
         self.passes = 0  # flush passes that wrote something, and the writes they made
         self.writes = 0
@@ -255,7 +389,6 @@ class ChatServer:
         self._passes_at_tick = 0
         self._trimmed = True
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
@@ -285,28 +418,37 @@ class ChatServer:
         except Exception as exc:  # sqlite3.Error or OSError: the data directory is unusable
             self._close_resources()
             raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
+        if self.use_tls:
+            try:
+                self.tls = server_tls(self.data_dir, self.cert, self.key)
+            except TLSError as exc:
+                self._close_resources()
+                raise ServerError(str(exc)) from None
         n = self.scrypt_n
         self._loop = loop
         self._hub = Hub(self.store, server_name=self.name,
                         hasher=lambda password: hash_password(password, n),
-                        request_commit=self._request_commit)
+                        request_commit=self._request_commit, settings=self.settings,
+                        clock=time.monotonic)
         self.commits = CommitSchedule(self._hub, loop, self.wake)
         self._install_extensions()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
                                             initializer=_lower_priority)
+        self.listener = Listener(
+            lambda label, refusal: Connection(self, label, refusal),
+            self.tls.context if self.tls is not None else None,
+            self.settings.max_per_address, self.settings.hello_timeout)
         try:
-            self._server = await loop.create_server(
-                lambda: Connection(self), self.host, self.requested_port,
-                reuse_address=True, backlog=4096,
-            )
+            self.listener.start(self.host, self.requested_port)
         except OSError as exc:
             self._close_resources()
             raise ServerError(bind_error_message(exc, self.host, self.requested_port)) from None
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self.listener.port
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
         _settle_gc()
-        log.info("listening on %s:%d (%s loop)", self.host, self.port,
-                 type(loop).__module__.split(".")[0])
+        log.info("listening on %s:%d (%s loop, %s)", self.host, self.port,
+                 type(loop).__module__.split(".")[0],
+                 f"TLS {self.tls.fingerprint}" if self.tls is not None else "no TLS")
 
     def _install_extensions(self) -> None:
         try:
@@ -330,8 +472,8 @@ class ChatServer:
         """Tell every client why, close them, stop listening, store everything."""
         if self._stopped is None or self._stopped.is_set():
             return
-        if self._server is not None:
-            self._server.close()
+        if self.listener is not None:
+            self.listener.close()
         if self._hub is not None:
             self.hub.shutdown(reason)
         self.flush_all()
@@ -339,8 +481,7 @@ class ChatServer:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
-        if self._server is not None:
-            await self._server.wait_closed()
+        await asyncio.sleep(0)  # let the aborted transports report their loss
         self._close_resources()
         log.info("stopped after %d writes in %d flush passes", self.writes, self.passes)
         self._stopped.set()
@@ -444,13 +585,20 @@ class ChatServer:
         assert self.commits is not None
         self.commits.request()  # once per loop pass: the hub asks once
 
-    def run_work(self, work: Work) -> None:
+    def run_work(self, work: Work, conn: Connection | None = None) -> None:
+        """Run `work` in a hash thread; if `conn` goes first, the work is cancelled."""
         loop = asyncio.get_running_loop()
         assert self._executor is not None
         future = loop.run_in_executor(self._executor, work.run)
+        if conn is not None:
+            conn.hashing = future
 
         def finished(fut: asyncio.Future[Any]) -> None:
+            if conn is not None and conn.hashing is fut:
+                conn.hashing = None
             if fut.cancelled():
+                if work.cancelled is not None:
+                    work.cancelled()
                 return
             exc = fut.exception()
             if exc is not None:
@@ -464,6 +612,7 @@ class ChatServer:
     def _on_tick(self) -> None:
         try:
             self.hub.tick(time.time())
+            self._sweep()
             self.wake()
             if self.passes != self._passes_at_tick:
                 self._passes_at_tick, self._trimmed = self.passes, False
@@ -472,6 +621,16 @@ class ChatServer:
                 _release_memory()
         finally:
             self._tick = asyncio.get_running_loop().call_later(TICK_SECONDS, self._on_tick)
+
+
+    def _sweep(self) -> None:
+        """Deadlines of every connection (hello, login, pings) and of silent new sockets."""
+        now = _clock()
+        settings = self.settings
+        for conn in list(self.connections):
+            conn.sweep(now, settings)
+        if self.listener is not None:
+            self.listener.sweep(time.monotonic(), settings.hello_timeout)
 
 
 def _find_malloc_trim() -> Callable[[int], int] | None:

@@ -114,6 +114,7 @@ class Store(Protocol):
     def commit(self) -> None: ...
     def discard_messages(self) -> int: ...
     def account_hash(self, user: str) -> tuple[str, str] | None: ...
+    def account_names(self) -> list[str]: ...
     def create_account(self, user: str, pwhash: str) -> bool: ...
     def history(self, user: str, limit: int, room: str | None = None,
                 peer: str | None = None) -> list[Entry]: ...
@@ -308,6 +309,11 @@ class SQLiteStore:
             "SELECT name, pwhash FROM accounts WHERE key = ?", (user.casefold(),)
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    @_guarded
+    def account_names(self) -> list[str]:
+        """Every account's name (for the look-alike index at start)."""
+        return [row[0] for row in self.db.execute("SELECT name FROM accounts")]
 
     @_guarded
     def create_account(self, user: str, pwhash: str) -> bool:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -14,11 +15,17 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gameclient.pinning import client_context, fingerprint
 from gameserver.server import ChatServer
+from gameserver.settings import Settings
 
 T = TypeVar("T")
 FAST_SCRYPT_N = 2**4  # tests hash many passwords; the format and code path are the same
 WAIT = 5.0
+# Where the limits are not the point, a test's crowd and pace must not meet them (all
+# clients come from 127.0.0.1); tests of the limits pass their own settings.
+ROOMY = Settings(flood_burst=100_000, flood_rate=100_000.0, max_per_address=100_000,
+                 registrations_per_hour=100_000, login_free_failures=1000, hash_queue=100_000)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
@@ -28,10 +35,25 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
 
 @contextlib.asynccontextmanager
 async def running_server(data_dir: Path, **kwargs: Any) -> AsyncIterator[ChatServer]:
+    """A server on 127.0.0.1 port 0: plain (tls=True for TLS) and ROOMY unless told."""
     kwargs.setdefault("scrypt_n", FAST_SCRYPT_N)
+    kwargs.setdefault("settings", ROOMY)
+    kwargs.setdefault("tls", False)
     server = ChatServer("127.0.0.1", 0, data_dir=data_dir, **kwargs)
     async with server:
         yield server
+
+
+# Ports of TLS test servers -> their certificate's fingerprint: RawClient.connect(port)
+# speaks TLS to them and checks the certificate is the one the server printed.
+TLS_PORTS: dict[int, str] = {}
+
+
+def trusting(server: ChatServer) -> ssl.SSLContext:
+    """A client TLS context for this test server; RawClient.connect checks the certificate."""
+    assert server.tls is not None, "the server runs without TLS"
+    TLS_PORTS[server.port] = server.tls.fingerprint
+    return client_context()
 
 
 class RawClient:
@@ -46,8 +68,16 @@ class RawClient:
         self.user = ""
 
     @classmethod
-    async def connect(cls, port: int) -> RawClient:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
+    async def connect(cls, port: int, tls: ssl.SSLContext | None = None,
+                      host: str = "127.0.0.1") -> RawClient:
+        """Plain, or TLS to a server in TLS_PORTS (or with `tls`), its certificate checked."""
+        expected = TLS_PORTS.get(port)
+        if tls is None and expected is not None:
+            tls = client_context()
+        reader, writer = await asyncio.open_connection(host, port, limit=2**22, ssl=tls)
+        if expected is not None:
+            der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            assert fingerprint(der) == expected, "not the test server's certificate"
         return cls(reader, writer)
 
     def next_id(self) -> int:
@@ -182,16 +212,27 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 class ServerProcess:
-    """`play host --headless --port 0` as a real process; `.port` once it listens."""
+    """`play host --headless --port 0` as a real process (TLS); `.port` once it listens.
 
-    def __init__(self, data_dir: Path) -> None:
+    `play join` children pin its certificate on first use, as a person's would;
+    RawClient.connect(port) speaks TLS to it and checks the printed fingerprint.
+    """
+
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         self.proc = subprocess.Popen(
-            play_command("host", "--headless", "--port", "0", "--data-dir", str(data_dir)),
+            play_command("host", "--headless", "--port", "0", "--data-dir", str(data_dir),
+                         *args),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=child_env(), text=True,
+            env=env or child_env(), text=True, preexec_fn=preexec_fn,
         )
         self.output: list[str] = []
+        self.fingerprint: str | None = None
         self.port = self._wait_for_port()
+        if self.fingerprint is not None:
+            TLS_PORTS[self.port] = self.fingerprint
+        else:
+            TLS_PORTS.pop(self.port, None)
 
     def _wait_for_port(self) -> int:
         assert self.proc.stdout is not None
@@ -203,9 +244,22 @@ class ServerProcess:
             self.output.append(line)
             match = re.search(r"listening on [\d.]+:(\d+)", line)
             if match and "play server" in line:
-                return int(match.group(1))
+                port = int(match.group(1))
+                if "--no-tls" not in self.proc.args:
+                    self.fingerprint = self._read_fingerprint()
+                return port
         self.proc.kill()
         raise AssertionError(f"server did not start: {''.join(self.output)}")
+
+    def _read_fingerprint(self) -> str:
+        assert self.proc.stdout is not None
+        for _ in range(5):
+            line = self.proc.stdout.readline()
+            self.output.append(line)
+            found = re.search(r"([0-9A-F]{2}(:[0-9A-F]{2}){31})", line)
+            if found:
+                return found.group(1)
+        raise AssertionError(f"no fingerprint printed: {''.join(self.output)}")
 
     def stop(self, timeout: float = 10) -> str:
         if self.proc.poll() is None:

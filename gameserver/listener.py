@@ -1,0 +1,260 @@
+"""Accepting connections: TLS or plain by the first byte, caps per address, out-of-fd recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gameserver.throttle import address_key
+
+log = logging.getLogger("play.server")
+
+ACCEPT_BATCH = 64  # connections taken per readiness of a listening socket
+FD_RETRY = 0.25  # seconds between tries to accept again once out of file descriptors
+FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log line)
+TLS_RECORD = 0x16  # the first byte of a TLS handshake record
+_OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+TLS_REQUIRED = ("this server uses TLS, and this connection did not: passwords would cross the "
+                "network readable by anyone; join without --insecure")
+
+
+@dataclass
+class _Waiting:
+    """An accepted socket whose first byte has not arrived yet (TLS or plain?)."""
+
+    since: float
+    address: str
+    refusal: str | None
+
+
+ProtocolFactory = Callable[[str, str | None], asyncio.Protocol]
+
+
+def bind_sockets(host: str, port: int, backlog: int = 4096) -> list[socket.socket]:
+    """Listening sockets for every address `host` resolves to (OSError if none binds)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    seen: set[Any] = set()
+    try:
+        for family, kind, proto, _name, address in infos:
+            if address in seen:
+                continue
+            seen.add(address)
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(sockets) > 1:  # one port for every address
+                address = (address[0], sockets[0].getsockname()[1], *address[2:])
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class Listener:
+    """Takes connections off listening sockets and hands each to a protocol.
+
+    With TLS on, the first byte decides: a TLS handshake goes through the context, a
+    plain client gets a protocol that tells it (in a frame it can read) to use TLS.
+    Each source address may hold `max_per_address` connections; past it a connection
+    is told why and closed (past twice that, closed at once). Running out of file
+    descriptors pauses accepting, is logged once per burst, and ends by itself.
+    """
+
+    def __init__(self, make_protocol: ProtocolFactory, tls: ssl.SSLContext | None,
+                 max_per_address: int, handshake_timeout: float) -> None:
+        self.make_protocol = make_protocol
+        self.tls = tls
+        self.max_per_address = max_per_address
+        self.handshake_timeout = handshake_timeout
+        self.sockets: list[socket.socket] = []
+        self.per_address: dict[str, int] = {}
+        self.waiting: dict[socket.socket, _Waiting] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exhausted_since: float | None = None  # the burst's start
+        self._exhausted_last = 0.0
+        self._exhausted_tries = 0
+        self._retry: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.refused = 0  # connections closed at once for being far over the cap
+
+    @property
+    def port(self) -> int:
+        return int(self.sockets[0].getsockname()[1]) if self.sockets else 0
+
+    def start(self, host: str, port: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.sockets = bind_sockets(host, port)
+        self._watch()
+
+    def _watch(self) -> None:
+        assert self._loop is not None
+        for sock in self.sockets:
+            self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _unwatch(self) -> None:
+        assert self._loop is not None
+        for sock in self.sockets:
+            self._loop.remove_reader(sock.fileno())
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+        if self._retry is not None:
+            self._retry.cancel()
+        if self._retry is None:
+            self._unwatch()
+        for sock in self.sockets:
+            sock.close()
+        self.sockets = []
+        for sock in list(self.waiting):
+            self._drop_waiting(sock)
+        for task in self._tasks:
+            task.cancel()
+
+    # ------------------------------------------------------------ accepting
+
+    def _accept(self, listening: socket.socket) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, peer = listening.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno in _OUT_OF_FDS:
+                    self._out_of_fds(exc)
+                else:
+                    log.error("accepting a connection failed: %s", exc)
+                return
+            sock.setblocking(False)
+            self._admit(sock, peer)
+
+    def _out_of_fds(self, exc: OSError) -> None:
+        """Stop watching the listening sockets for a moment; say so once per burst."""
+        assert self._loop is not None
+        now = time.monotonic()
+        self._exhausted_last = now
+        if self._exhausted_since is None:
+            self._exhausted_since = now
+            self._exhausted_tries = 0
+            log.error("out of file descriptors (%s; %d connections open, limit %s): new "
+                      "connections wait in the backlog until some close", exc.strerror,
+                      sum(self.per_address.values()), fd_limit())
+        self._exhausted_tries += 1
+        self._unwatch()
+        self._retry = self._loop.call_later(FD_RETRY, self._try_again)
+
+    def _try_again(self) -> None:
+        self._retry = None
+        if self.sockets:
+            self._watch()
+
+    def _admit(self, sock: socket.socket, peer: Any) -> None:
+        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        address = address_key(label)
+        count = self.per_address.get(address, 0)
+        cap = self.max_per_address
+        if count >= 2 * cap:
+            self.refused += 1
+            sock.close()
+            return
+        self.per_address[address] = count + 1
+        refusal = None if count < cap else (
+            f"too many connections from your address (at most {cap}); close some and try again")
+        if self.tls is None:
+            self._start(sock, label, refusal, False)
+            return
+        assert self._loop is not None
+        self.waiting[sock] = _Waiting(time.monotonic(), address, refusal)
+        self._loop.add_reader(sock.fileno(), self._first_byte, sock, label)
+
+    def _first_byte(self, sock: socket.socket, label: str) -> None:
+        assert self._loop is not None
+        try:
+            first = sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            first = b""
+        waiting = self.waiting.pop(sock)
+        self._loop.remove_reader(sock.fileno())
+        if not first:  # closed before saying anything
+            sock.close()
+            self.release(waiting.address)
+            return
+        use_tls = first[0] == TLS_RECORD
+        self._start(sock, label, waiting.refusal or (None if use_tls else TLS_REQUIRED), use_tls)
+
+    def _start(self, sock: socket.socket, label: str, refusal: str | None, use_tls: bool) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(self._connect(sock, label, refusal, use_tls))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, sock: socket.socket, label: str, refusal: str | None,
+                       use_tls: bool) -> None:
+        assert self._loop is not None
+        protocol = self.make_protocol(label, refusal)
+        try:
+            if use_tls:
+                await self._loop.connect_accepted_socket(
+                    lambda: protocol, sock, ssl=self.tls,
+                    ssl_handshake_timeout=self.handshake_timeout)
+            else:
+                await self._loop.connect_accepted_socket(lambda: protocol, sock)
+        except (OSError, TimeoutError, ValueError) as exc:  # ssl.SSLError is an OSError
+            log.info("%s: %s", label, f"TLS handshake failed: {exc}" if use_tls else exc)
+            sock.close()
+            self.release(address_key(label))
+
+    def release(self, address: str) -> None:
+        """A connection from `address` is gone."""
+        count = self.per_address.get(address, 0) - 1
+        if count > 0:
+            self.per_address[address] = count
+        else:
+            self.per_address.pop(address, None)
+
+    # ------------------------------------------------------------ housekeeping
+
+    def sweep(self, now: float, timeout: float) -> None:
+        """Close sockets that said nothing at all for `timeout` seconds; end an fd burst."""
+        if self._exhausted_since is not None and now - self._exhausted_last > FD_QUIET:
+            log.warning("file descriptors are available again: accepting normally after "
+                        "%.1f s (%d accepts had to wait)", self._exhausted_last -
+                        self._exhausted_since + FD_RETRY, self._exhausted_tries)
+            self._exhausted_since = None
+        for sock, waiting in list(self.waiting.items()):
+            if now - waiting.since > timeout:
+                self._drop_waiting(sock)
+
+    def _drop_waiting(self, sock: socket.socket) -> None:
+        waiting = self.waiting.pop(sock)
+        if self._loop is not None:
+            self._loop.remove_reader(sock.fileno())
+        sock.close()
+        self.release(waiting.address)
+
+
+def fd_limit() -> str:
+    try:
+        import resource
+    except ImportError:
+        return "unknown"
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
