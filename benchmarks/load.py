@@ -166,7 +166,7 @@ def prepare_store(data_dir: Path, users: list[str], password: str, room: str,
             store.create_account(user, pwhash)
             if with_tokens:
                 token = secrets.token_urlsafe(24)
-                digest = hashlib.sha256(token.encode()).hexdigest()  # as hub._token_digest
+                digest = hashlib.sha256(token.encode()).hexdigest()  # as logins.token_digest
                 store.save_token(digest, user, time.time() + 3600,
                                  {"room": room, "nick": f"n{i}"})
                 tokens[user] = token
@@ -179,11 +179,14 @@ def prepare_store(data_dir: Path, users: list[str], password: str, room: str,
 # `play host` itself, after choosing the loop and applying --server-set (for ablations).
 SERVE_CODE = (
     "import ast, json, os, sys\n"
-    "import gameserver.server as server\n"
+    "import gameserver.doors.jsonlines as door, gameserver.doors.jsonconn as conn\n"
+    "import gameserver.runtime as runtime\n"
+    "import gameserver.tuning as tuning\n"
     "for name, value in json.loads(os.environ.get('PLAY_BENCH_SET', '{}')).items():\n"
-    "    assert hasattr(server, name), f'gameserver.server has no {name}'\n"
-    "    setattr(server, name, ast.literal_eval(value))\n"
-    "print('loop:', server.use_fast_loop(), flush=True)\n"
+    "    where = [m for m in (door, conn, runtime, tuning) if hasattr(m, name)]\n"
+    "    assert where, f'no server module has {name}'\n"
+    "    setattr(where[0], name, ast.literal_eval(value))\n"
+    "print('loop:', runtime.use_fast_loop(), flush=True)\n"
     "from gameclient.cli import main\n"
     "sys.argv[0] = 'play'\n"
     "main()\n"
@@ -763,8 +766,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                    help="the started server's event loop (auto: uvloop if installed)")
     p.add_argument("--server-set", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a gameserver.server constant in the started server (ablations),"
-                        " e.g. DIRECT_WRITES=False")
+                   help="set a constant of the started server (ablations), e.g."
+                        " DIRECT_WRITES=False (in gameserver.doors.*, .runtime or .tuning)")
     p.add_argument("--client-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                    help="this load generator's own event loop (auto: uvloop if installed)")
     p.add_argument("--tls", action="store_true",

@@ -328,13 +328,14 @@ def test_game_names_are_reserved_too(tmp_path):
 
 
 def test_a_room_too_big_for_one_frame_sends_its_members_in_pages(tmp_path):
+    from gameserver.core.rooms import Room, Session
+    from gameserver.doors.jsonframes import room_state_frames
     from gameserver.protocol import MAX_FRAME, MemberPage, RoomState, encode
-    from gameserver.rooms import Room, Session, room_state_frames
 
     room = Room("crowd")
     for i in range(3000):  # long names: about 180 KiB of member list
         nick = f"nick{i:05d}{'é' * 10}"
-        room.members[nick.casefold()] = Session(send=[].append, close=print,
+        room.members[nick.casefold()] = Session(door=None, sink=[].append, close=print,
                                                 user=f"user{i:05d}xxxxxxxxxx", nick=nick)
     frames = room_state_frames(room, "me", 3000)
     assert isinstance(frames[0], RoomState) and frames[0].more

@@ -10,7 +10,7 @@ import pytest
 from helpers import RawClient, logged_in, run, running_server
 
 from games.base import Outcome, Termination
-from gameserver.gamehost import BOT, GameHost, duration, results
+from gameserver.core.gamehost import BOT, GameHost, duration, results
 from gameserver.server import ChatServer
 from gameserver.store import SQLiteStore
 
@@ -69,7 +69,7 @@ def test_results_skip_bots_and_count_draws_and_guessers() -> None:
 def test_move_verb_is_optional() -> None:
     from games.hangman import Hangman
     from games.tictactoe import TicTacToe
-    from gameserver.gamehost import move_verb
+    from gameserver.core.gamehost import move_verb
 
     assert move_verb(Hangman) == "guessed" and move_verb(TicTacToe) == "played"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from helpers import RawClient, logged_in, run, running_server
 
-from gameserver.gamehost import GameHost
+from gameserver.core.gamehost import GameHost
 
 
 def filled(frame: dict[str, Any]) -> int:

@@ -10,7 +10,8 @@ from typing import Any
 
 from helpers import RawClient, logged_in, run, running_server
 
-import gameserver.hub
+import gameserver.core.logins
+import gameserver.doors.jsonconn
 import gameserver.server
 
 
@@ -79,7 +80,7 @@ def test_resume_restores_room_and_nick_without_a_password_hash(tmp_path):
 def test_resume_with_an_expired_token_is_refused(tmp_path, monkeypatch):
     async def body():
         async with running_server(tmp_path) as server:
-            monkeypatch.setattr(gameserver.hub, "TOKEN_LIFETIME", -1.0)
+            monkeypatch.setattr(gameserver.core.logins, "TOKEN_LIFETIME", -1.0)
             alice = await RawClient.connect(server.port)
             await alice.hello()
             token = token_of(await alice.request(
@@ -189,7 +190,7 @@ class Collector:
 
 
 def test_a_client_that_never_reads_is_dropped_with_a_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(gameserver.server, "OUTPUT_LIMIT", 32 * 1024)
+    monkeypatch.setattr(gameserver.doors.jsonconn, "OUTPUT_LIMIT", 32 * 1024)
 
     async def body():
         async with running_server(tmp_path) as server:
@@ -284,7 +285,7 @@ def test_fast_frame_splitting_matches_the_decoder():
                 for i in items]
 
     for data in samples:
-        conn = gameserver.server.Connection.__new__(gameserver.server.Connection)
+        conn = gameserver.doors.jsonconn.Connection.__new__(gameserver.doors.jsonconn.Connection)
         conn.decoder = Decoder()
         fast = conn._frames(data)
         slow = list(Decoder().feed(data))
@@ -297,8 +298,9 @@ def test_fast_frame_splitting_matches_the_decoder():
 def test_hand_built_frames_are_the_protocols_own():
     import random
 
+    from gameserver.core.rooms import Room, Session
+    from gameserver.doors.jsonframes import room_msg_frame, room_state_frames
     from gameserver.protocol import RoomMessage, RoomState, encode
-    from gameserver.rooms import Room, Session, room_msg_frame, room_state_frames
 
     for text in ("hi", 'quote " backslash \\ tab-free', "é 😀 中文", "x" * 2000):
         ts = 1763700000.123456
@@ -313,7 +315,7 @@ def test_hand_built_frames_are_the_protocols_own():
             user = f"u{rnd.randrange(40)}"
             nick = rnd.choice([user, user.upper(), "x" + user])
             if nick.casefold() not in room.members:
-                room.members[nick.casefold()] = Session(send=[].append, close=print,
+                room.members[nick.casefold()] = Session(door=None, sink=[].append, close=print,
                                                         user=user, nick=nick)
         elif op < 0.8:
             del room.members[rnd.choice(keys)]

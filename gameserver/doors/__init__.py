@@ -1,1 +1,1 @@
-"""The doors: each owns one wire (JSON Lines, IRC, SSH) and translates it for the core."""
+"""Doors: each owns a wire, translating it to the core's typed messages and events back."""

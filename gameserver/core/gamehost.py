@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from games.base import Game, GameError, Outcome, Termination
 from games.registry import find_games
-from gameserver.hub import CommandError
+from gameserver.core.commands import CommandError
+from gameserver.core.extensions import Extension
+from gameserver.core.rooms import Room, Session
 from gameserver.protocol import GameClosed, GameState, Message, Notice, Ok
-from gameserver.rooms import Room, Session
 
 if TYPE_CHECKING:
-    from gameserver.hub import Hub
+    from gameserver.core.hub import Hub
 
 log = logging.getLogger("play.games")
 
@@ -89,7 +90,7 @@ class Table:
         }
 
 
-class GameHost:
+class GameHost(Extension):
     """The hub extension that runs games in rooms; see GameHost.install."""
 
     def __init__(self, hub: Hub, *, games: Mapping[str, type[Game]] | None = None,
@@ -109,15 +110,15 @@ class GameHost:
     @classmethod
     def install(cls, hub: Hub, **options: Any) -> GameHost:
         """Create the host, resume saved games, register the commands and hooks."""
-        from gameserver import gamecommands
+        from gameserver.core import gamecommands
 
         host = cls(hub, **options)
         host.load()
-        hub.extensions.append(host)
+        hub.add_extension(host)
         # Game results are recorded under the game's name: no account may speak as one.
         hub.reserved_names.update(
             n.casefold() for kind in host.games.values() for n in (kind.name, *kind.aliases))
-        gamecommands.install(host)
+        gamecommands.COMMANDS.install(hub, host)
         return host
 
     # ------------------------------------------------------------ saving

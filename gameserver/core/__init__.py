@@ -1,0 +1,1 @@
+"""The door-neutral core: sessions, rooms, nicks, commands, games. No I/O, no bytes."""

@@ -1,0 +1,210 @@
+"""The chat commands (/help, /join, /msg, /all, /history ...): module-level handlers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gameserver import names
+from gameserver.core.commands import CommandError, CommandSet, checked, clean_message
+from gameserver.core.rooms import Session
+from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
+from gameserver.store import EVERYONE, Entry, NewEntry
+
+if TYPE_CHECKING:
+    from gameserver.core.hub import Hub
+
+HISTORY_DEFAULT = 20
+HISTORY_MAX = 10_000
+
+COMMANDS: CommandSet[Hub] = CommandSet()
+command = COMMANDS.command
+
+
+def usage_error(hub: Hub, message: Command) -> CommandError:
+    spec = hub.commands[message.name.lower()]
+    return CommandError("usage", f"usage: {spec.usage}")
+
+
+@command("help", "/help", "this list of commands")
+def help_(hub: Hub, session: Session, message: Command) -> None:
+    seen, lines = set(), []
+    for spec in hub.commands.values():
+        if id(spec) in seen:
+            continue
+        seen.add(id(spec))
+        also = f" (also {', '.join('/' + a for a in spec.aliases)})" if spec.aliases else ""
+        lines.append(f"{spec.usage:<28} {spec.help}{also}")
+    lines.append("anything else you type is said to your room")
+    hub.send(session, Ok(id=message.id, text="commands:", lines=lines))
+
+
+@command("list", "/list", "rooms and how many are in each")
+def list_(hub: Hub, session: Session, message: Command) -> None:
+    rooms = sorted(hub.rooms.values(), key=lambda r: (-len(r.members), r.name))
+    lines = [f"#{r.name}  {len(r.members)} member{'s' if len(r.members) != 1 else ''}"
+             for r in rooms]
+    plural = "s" if len(rooms) != 1 else ""
+    hub.send(session, Ok(id=message.id, text=f"{len(rooms)} room{plural}:", lines=lines,
+                         data={"rooms": {r.name: len(r.members) for r in rooms}}))
+
+
+@command("join", "/join ROOM", "go to a room (created if new)")
+def join(hub: Hub, session: Session, message: Command) -> None:
+    if not message.args.strip():
+        raise usage_error(hub, message)
+    room = hub.join_room(session, message.args.strip())
+    hub.send(session, Ok(id=message.id, text=f"you are now in #{room.name}"))
+
+
+@command("nick", "/nick NAME", "change the name shown in your room")
+def nick(hub: Hub, session: Session, message: Command) -> None:
+    if not message.args.strip():
+        raise usage_error(hub, message)
+    new = checked(names.check_nick, message.args)
+    room = session.room
+    assert room is not None and session.user is not None
+    user = session.user
+    holder = room.members.get(names.key(new))
+    if holder is not None and holder is not session:
+        raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
+    if new == session.nick:
+        raise CommandError("same_nick", f"your nick is already {new}")
+
+    def rename(owner: tuple[str, str] | None) -> None:
+        if owner is not None and owner[0].casefold() != user.casefold():
+            raise CommandError("nick_taken", f"{new} is another user's name; choose another nick")
+        if session.room is not room:
+            raise CommandError("moved", "you left the room before the nick was checked")
+        holder = room.members.get(names.key(new))
+        if holder is not None and holder is not session:
+            raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
+        hub.check_nick_lookalike(session, new)
+        old = session.nick
+        del room.members[names.key(old)]
+        room.members[names.key(new)] = session
+        session.nick = new
+        hub.deliver_to_room(room, Renamed(room=room.name, old=old, new=new, user=user))
+        hub.send(session, Ok(id=message.id, text=f"your nick is now {new}"))
+
+    hub.lookups.account_hash(new).then(hub.guarded(session, message.id, rename))
+
+
+@command("who", "/who", "who is in your room")
+def who(hub: Hub, session: Session, message: Command) -> None:
+    room = session.room
+    assert room is not None
+    members = sorted(room.members.values(), key=lambda s: s.nick.casefold())
+    lines = [s.nick if s.nick == s.user else f"{s.nick} ({s.user})" for s in members]
+    hub.send(session, Ok(id=message.id, text=f"{len(lines)} in #{room.name}:", lines=lines,
+                         data={"members": [{"nick": s.nick, "user": s.user} for s in members]}))
+
+
+@command("users", "/users", "everyone online and their room")
+def users(hub: Hub, session: Session, message: Command) -> None:
+    people = sorted(hub.online.values(), key=lambda s: (s.user or "").casefold())
+    lines = [f"{s.user}  in #{s.room.name if s.room else '-'}" for s in people]
+    hub.send(session, Ok(id=message.id, text=f"{len(lines)} online:", lines=lines,
+                         data={"users": {s.user: s.room.name if s.room else None
+                                         for s in people}}))
+
+
+@command("msg", "/msg USER TEXT", "private message (queued if offline)")
+def msg(hub: Hub, session: Session, message: Command) -> None:
+    target, _, text = message.args.strip().partition(" ")
+    if not target or not text.strip():
+        raise usage_error(hub, message)
+    text = clean_message(text)
+    target = checked(names.check_username, target.lstrip("@"))
+    sender = session.user
+    assert sender is not None
+
+    def send(account: tuple[str, str] | None) -> None:
+        if account is None:
+            raise CommandError("no_such_user", f"there is no user called {target}")
+        send_pm(hub, session, message.id, account[0], text)
+
+    hub.lookups.account_hash(target).then(hub.guarded(session, message.id, send))
+
+
+def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str) -> None:
+    """Store a PM to the account `to`, deliver it (or queue it), confirm to the sender."""
+    sender = session.user
+    assert sender is not None
+    queued = hub.session_of(to) is None
+
+    def deliver(entry: NewEntry) -> None:
+        receiver = None if queued else hub.session_of(to)
+        pm = PrivateMessage(sender=sender, to=to, text=text, ts=entry.ts)
+        if receiver is not None:
+            hub.send(receiver, pm)
+            note = f"-> {to}: {text}  (delivered)"
+        else:
+            if not queued:  # they left between sending and storing: keep it for them
+                hub.store.queue_pm(entry, to)
+                hub.after_commit(lambda: None)
+            note = f"-> {to}: {text}  ({to} is offline; queued for their next login)"
+        hub.send(session, Ok(id=msg_id, text=note,
+                             data={"pm": pm.to_wire(), "delivered": receiver is not None}))
+
+    hub.record("PM", sender, to, text, deliver, refused=hub.refuse(session, msg_id),
+               queue_for=to if queued else None)
+
+
+@command("all", "/all TEXT", "broadcast to everyone online")
+def all_(hub: Hub, session: Session, message: Command) -> None:
+    if not message.args.strip():
+        raise usage_error(hub, message)
+    text = clean_message(message.args)
+    sender = session.user
+    assert sender is not None
+
+    def deliver(entry: NewEntry) -> None:
+        hub.deliver_to_all(Broadcast(sender=sender, text=text, ts=entry.ts))
+        count = len(hub.online)
+        hub.send(session, Ok(id=message.id, text=f"broadcast delivered to {count} user"
+                                                 f"{'s' if count != 1 else ''} online"))
+
+    hub.record("BM", sender, EVERYONE, text, deliver, refused=hub.refuse(session, message.id))
+
+
+@command("history", "/history [ROOM|@USER] [N]", "your last N messages (default 20)")
+def history(hub: Hub, session: Session, message: Command) -> None:
+    usage = hub.commands["history"].usage
+    room = peer = None
+    limit = HISTORY_DEFAULT
+    for word in message.args.split():
+        if word.isascii() and word.lstrip("-").isdigit():
+            if word.startswith("-") or not word.strip("0"):
+                raise CommandError("usage", f"N must be 1 or more; usage: {usage}")
+            # A count of any length is fine: past HISTORY_MAX digits cannot matter.
+            limit = HISTORY_MAX if len(word) > 6 else min(int(word), HISTORY_MAX)
+        elif word.startswith("@"):
+            peer = checked(names.check_username, word[1:])
+        elif room is None:
+            room = checked(names.check_room, word)
+        else:
+            raise usage_error(hub, message)
+    user = session.user
+    assert user is not None
+
+    def show(entries: list[Entry]) -> None:
+        hub.send_history(session, "history", entries, msg_id=message.id)
+
+    def with_peer(account: tuple[str, str] | None) -> None:
+        if account is None:
+            raise CommandError("no_such_user", f"there is no user called {peer}")
+        hub.lookups.history(user, limit, room=room, peer=account[0]).then(
+            hub.guarded(session, message.id, show))
+
+    if peer is not None:
+        hub.lookups.account_hash(peer).then(hub.guarded(session, message.id, with_peer))
+    else:
+        hub.lookups.history(user, limit, room=room).then(hub.guarded(session, message.id, show))
+
+
+@command("quit", "/quit", "leave", aliases=("q", "exit", "logout"))
+def quit_(hub: Hub, session: Session, message: Command) -> None:
+    assert session.user is not None
+    hub.store.drop_tokens(session.user)  # logging out ends every resumable session
+    hub.send(session, Ok(id=message.id, text="goodbye"))
+    hub.kick(session, "you left", "quit", "quit")

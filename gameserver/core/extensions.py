@@ -1,0 +1,57 @@
+"""The hub's typed extension points: subclass Extension, override the hooks you need.
+
+A hook is found by name on the class, and a name that is not a hook fails loudly
+when the extension is added (`on_enter_rom` is a TypeError, never silently skipped).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gameserver.core.rooms import Room, Session
+
+
+class Extension:
+    """Hooks the hub calls; each default does nothing (or says no)."""
+
+    def on_login(self, session: Session) -> None:
+        """`session` has logged in and is in its rooms."""
+
+    def on_logout(self, session: Session) -> None:
+        """`session` is logging out (closed, lost, kicked or replaced); still in its rooms."""
+
+    def on_enter_room(self, session: Session, room: Room) -> None:
+        """`session` entered `room` and has its member list and scrollback."""
+
+    def on_say(self, session: Session, msg_id: int, text: str) -> bool:
+        """A plain line typed in a room; True if the extension took it (a game move)."""
+        return False
+
+    def on_tick(self, now: float) -> None:
+        """About once a second (turn clocks)."""
+
+    def room_in_use(self, room_name: str) -> bool:
+        """True keeps an empty room alive (a game waits in it)."""
+        return False
+
+
+HOOKS = frozenset(name for name in vars(Extension) if not name.startswith("_"))
+
+
+def check_extension(extension: object) -> None:
+    """Raise TypeError unless `extension` is an Extension whose hook-like names are all hooks."""
+    if not isinstance(extension, Extension):
+        raise TypeError(f"{type(extension).__name__} is not a gameserver Extension subclass")
+    for cls in type(extension).__mro__:
+        if cls is Extension or cls is object:
+            continue
+        for name in vars(cls):
+            if name.startswith("on_") and name not in HOOKS:
+                known = ", ".join(sorted(HOOKS))
+                raise TypeError(f"{cls.__name__}.{name} is not a hub hook (hooks: {known})")
+
+
+def overrides(extension: Extension, hook: str) -> bool:
+    """Whether the extension's class replaces the default of `hook`."""
+    return getattr(type(extension), hook) is not getattr(Extension, hook)

@@ -1,0 +1,352 @@
+"""The game commands (/games, /game, /accept, /move, /resign, /stats ...) as hub handlers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from games.base import GameError, Termination
+from games.registry import resolve
+from gameserver import names
+from gameserver.core.commands import CommandError, CommandSet, checked
+from gameserver.core.gamehost import BOT, Table
+from gameserver.core.rooms import Room, Session
+from gameserver.protocol import Command, Ok
+
+if TYPE_CHECKING:
+    from gameserver.core.gamehost import GameHost
+
+OPTIONS = frozenset({"--secret"})
+
+
+def _room(session: Session) -> Room:
+    if session.room is None:
+        raise CommandError("no_room", "you are not in a room; /join one")
+    return session.room
+
+
+def _user(session: Session) -> str:
+    assert session.user is not None
+    return session.user
+
+
+def _game_id(text: str) -> int:
+    text = text.strip().lstrip("#")
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise CommandError("usage", f"{text!r} is not a game number (see /board)")
+    return int(text)
+
+
+def _member(room: Room, name: str) -> str:
+    """The account of the room member called `name` (by nick, else by username)."""
+    wanted = names.key(name.lstrip("@"))
+    found = room.members.get(wanted)
+    if found is None:
+        found = next((s for s in room.members.values()
+                      if s.user is not None and names.key(s.user) == wanted), None)
+    if found is None or found.user is None:
+        raise CommandError("not_here", f"{name} is not in #{room.name}; invite someone who is,"
+                                       " or leave the opponent out for anyone to /accept")
+    return found.user
+
+
+def _pick(tables: list[Table], what: str, usage: str) -> Table:
+    """The one table meant, or a CommandError saying there is none or which to choose."""
+    if not tables:
+        raise CommandError("no_game", f"you have no {what}")
+    if len(tables) > 1:
+        ids = ", ".join(str(t.id) for t in tables)
+        raise CommandError("which_game", f"you have several {what}s ({ids}); say which: {usage}")
+    return tables[0]
+
+
+def _scrub(error: GameError, secret: str) -> str:
+    """A game's error message without the secret word in it (a plugin may quote its input).
+
+    Quoted forms go anywhere; a bare word only as a whole word of 3+ letters, so a
+    short bad word such as "be" cannot mangle the message's own words.
+    """
+    text = str(error)
+    for form in (repr(secret), repr(secret.strip())):
+        text = text.replace(form, "your word")
+    bare = secret.strip()
+    if len(bare) >= 3:
+        text = re.sub(rf"(?<!\w){re.escape(bare)}(?!\w)", "your word", text, flags=re.IGNORECASE)
+    return text
+
+
+COMMANDS: CommandSet[GameHost] = CommandSet()
+command = COMMANDS.command
+
+
+
+def reply(host: GameHost, session: Session, message: Command, text: str,
+          lines: list[str] | None = None, data: dict | None = None) -> None:
+    host.hub.send(session, Ok(id=message.id, text=text, lines=lines, data=data))
+
+
+@command("games", "/games", "the games you can play, and how")
+def games_(host: GameHost, session: Session, message: Command) -> None:
+    lines = []
+    for kind in host.games.values():
+        also = f" (also {', '.join(kind.aliases)})" if kind.aliases else ""
+        seats = "everyone in the room plays" if kind.open_play and kind.seats == 1 else (
+            f"{kind.seats} player{'s' if kind.seats != 1 else ''}")
+        bot = "; can play the bot" if kind.supports_bot else ""
+        lines.append(f"{kind.name}{also} - {kind.description} [{seats}{bot}]")
+        lines.append(f"    {kind.how_to_play}")
+    lines.append("start one with /game NAME [OPPONENT|bot]")
+    reply(host, session, message, f"{len(host.games)} games installed:", lines,
+          {"games": {k.name: {"description": k.description, "how_to_play": k.how_to_play,
+                              "seats": k.seats, "aliases": list(k.aliases)}
+                     for k in host.games.values()}})
+
+
+@command("game", "/game NAME [OPPONENT|bot]",
+                    "start a game in your room (hangman: --secret to set the word)")
+def game(host: GameHost, session: Session, message: Command) -> None:
+    room, user = _room(session), _user(session)
+    words = message.args.split()
+    flags = {w.lower() for w in words if w.startswith("--")}
+    words = [w for w in words if not w.startswith("--")]
+    if unknown := sorted(flags - OPTIONS):
+        raise CommandError("usage", f"unknown option {unknown[0]} (known: --secret)")
+    if not words or len(words) > 2:
+        raise CommandError("usage", "usage: /game NAME [OPPONENT|bot] [--secret]"
+                                    " (see /games for the names)")
+    kind = resolve(words[0], host.games)
+    if kind is None:
+        raise CommandError("no_such_game", f"there is no game called {words[0]!r};"
+                                           f" installed: {', '.join(host.games)}")
+    opponent = words[1] if len(words) == 2 else None
+    options: dict[str, str] = {}
+    if "--secret" in flags:
+        if message.secret is None:
+            raise CommandError("no_secret", "--secret needs the word sent as a secret;"
+                                            " your client asks for it without echo")
+        if not message.secret.strip():  # the client asked; the user just pressed Enter
+            raise CommandError("no_secret", "no secret word given; the game was not started")
+        options["secret"] = message.secret
+    if kind.seats == 1 and opponent is not None:
+        raise CommandError("usage", f"{kind.name} has one seat and anyone in the room may"
+                                    f" play along; start it with /game {kind.name}")
+    bot = opponent is not None and opponent.lower() == "bot"
+    if bot and not kind.supports_bot:
+        raise CommandError("no_bot", f"{kind.name} has no bot; name a room member instead")
+    if options and not (kind.seats == 1 or bot):
+        raise CommandError("usage", "--secret works only for a game that starts at once"
+                                    " (such as hangman)")
+    host.check_room_free_for(room.name, kind)
+    if kind.seats == 1 or bot:
+        seats: list[str | None] = [user, *[BOT] * (kind.seats - 1)]
+        table = host.create(room.name, kind, user, seats)
+        try:
+            host.start(table, options)
+        except GameError as exc:
+            host.tables.pop(table.id, None)
+            host.save(table, gone=True)
+            text = _scrub(exc, message.secret) if message.secret else str(exc)
+            raise CommandError("bad_option", text) from None
+        reply(host, session, message, f"{table.label()} started", data={"game_id": table.id})
+        return
+    invitee = None
+    if opponent is not None:
+        invitee = _member(room, opponent)
+        if invitee == user:
+            raise CommandError("usage", "you cannot play against yourself;"
+                                        " name someone else, or bot")
+    seats = [user] + [None] * (kind.seats - 1)
+    table = host.create(room.name, kind, user, seats, invitee)
+    host.notify(room.name, host.invite_text(table))
+    who = f"{invitee} to /accept" if invitee else "someone to /accept"
+    reply(host, session, message, f"{table.label()}: waiting for {who}",
+          data={"game_id": table.id})
+
+
+@command("accept", "/accept [ID]", "take the seat you are offered")
+def accept(host: GameHost, session: Session, message: Command) -> None:
+    room, user = _room(session), _user(session)
+    if message.args.strip():
+        table = host.table(_game_id(message.args))
+        if table.room != room.name:
+            raise CommandError("other_room", f"game {table.id} is in #{table.room}")
+        if table.game is not None:
+            raise CommandError("started", f"game {table.id} has already started")
+        if table.has_seat(user):
+            raise CommandError("seated", f"you already have a seat in game {table.id}")
+        if table.invitee not in (None, user):
+            raise CommandError("not_invited", f"game {table.id} is an invitation for"
+                                              f" {table.invitee}")
+    else:
+        open_ = [t for t in host.room_tables(room.name) if t.game is None
+                 and not t.has_seat(user) and t.invitee in (None, user)]
+        named = [t for t in open_ if t.invitee == user]
+        table = _pick(named or open_, "invitation", "/accept ID")
+    table.seats[table.seats.index(None)] = user
+    if table.invitee == user:
+        table.invitee = None
+    if None in table.seats:
+        host.save(table)
+        host.notify(room.name, f"{user} took a seat in {table.label()};"
+                               f" {table.seats.count(None)} more to /accept {table.id}")
+    else:
+        host.start(table)
+    reply(host, session, message, f"you joined {table.label()}", data={"game_id": table.id})
+
+
+@command("decline", "/decline [ID]", "turn down (or withdraw) an invitation")
+def decline(host: GameHost, session: Session, message: Command) -> None:
+    room, user = _room(session), _user(session)
+    if message.args.strip():
+        table = host.table(_game_id(message.args))
+        if table.game is not None:
+            raise CommandError("started", f"game {table.id} has started; /resign it")
+        if user not in (table.invitee, table.host):
+            raise CommandError("not_invited", f"game {table.id} is not an invitation to"
+                                              " you; just don't /accept it")
+    else:
+        mine = [t for t in host.room_tables(room.name) if t.game is None
+                and user in (t.invitee, t.host)]
+        named = [t for t in mine if t.invitee == user]
+        table = _pick(named or mine, "invitation", "/decline ID")
+    did = "withdrew" if user == table.host else "declined"
+    host.cancel(table, f"{user} {did} the invitation to {table.label()}")
+    reply(host, session, message, f"you {did} the invitation to {table.label()}")
+
+
+@command("move", "/move ID TEXT", "a move in a given game (when unclear)")
+def move(host: GameHost, session: Session, message: Command) -> None:
+    room = _room(session)
+    number, _, text = message.args.strip().partition(" ")
+    if not number or not text.strip():
+        raise CommandError("usage", "usage: /move ID TEXT (the game number is on its board)")
+    table = host.table(_game_id(number))
+    if table.room != room.name:
+        raise CommandError("other_room", f"game {table.id} is in #{table.room};"
+                                         f" /join {table.room} to play it")
+    if table.game is None:
+        raise CommandError("not_started", f"game {table.id} waits for /accept")
+    try:
+        parsed = table.game.parse_move(text)
+    except GameError as exc:
+        word_guess: Callable[[str], object] | None = getattr(
+            table.game, "parse_word_guess", None)
+        if word_guess is None or len(text.strip()) < 2:
+            raise CommandError("bad_move", f"game {table.id}: {exc}") from None
+        try:  # /move 4 apple means /guess apple in a word game
+            parsed = word_guess(text)
+        except GameError as exc2:
+            raise CommandError("bad_move", f"game {table.id}: {exc2}") from None
+    host.move(session, table, parsed, message.id)
+
+
+@command("guess", "/guess WORD", "guess the whole word (hangman)")
+def guess(host: GameHost, session: Session, message: Command) -> None:
+    room = _room(session)
+    words = message.args.split()
+    if len(words) == 2 and words[0].lstrip("#").isdigit():
+        table = host.table(_game_id(words[0]))
+        if table.room != room.name:
+            raise CommandError("other_room", f"game {table.id} is in #{table.room}")
+        words = words[1:]
+    else:
+        takes = [t for t in host.room_tables(room.name)
+                 if t.live and hasattr(t.game, "parse_word_guess")]
+        if not takes:
+            raise CommandError("no_game", f"no game in #{room.name} takes /guess")
+        table = _pick(takes, "word game", "/guess ID WORD")
+    if len(words) != 1:
+        raise CommandError("usage", "usage: /guess [ID] WORD")
+    word_guess = getattr(table.game, "parse_word_guess", None)
+    if word_guess is None or not table.live:
+        raise CommandError("no_guess", f"{table.label()} does not take /guess")
+    try:
+        parsed = word_guess(words[0])
+    except GameError as exc:
+        raise CommandError("bad_move", f"game {table.id}: {exc}") from None
+    host.move(session, table, parsed, message.id)
+
+
+@command("board", "/board", "show your room's games again")
+def board(host: GameHost, session: Session, message: Command) -> None:
+    room, user = _room(session), _user(session)
+    count = host.show_room(session, room.name)
+    elsewhere = [f"your {t.label()} is in #{t.room}" for t in host.user_tables(user)
+                 if t.room != room.name]
+    text = (f"{count} game{'s' if count != 1 else ''} in #{room.name}" if count
+            else f"no games in #{room.name}; start one with /game NAME (see /games)")
+    reply(host, session, message, text, elsewhere or None)
+
+
+@command("resign", "/resign [ID]", "give up a game (or withdraw an invite)")
+def resign(host: GameHost, session: Session, message: Command) -> None:
+    room, user = _room(session), _user(session)
+    if message.args.strip():
+        table = host.table(_game_id(message.args))
+    else:
+        mine = host.user_tables(user)
+        here = [t for t in mine if t.room == room.name]
+        table = _pick(here or mine, "game", "/resign ID")
+    if table.game is None:
+        if user != table.host:
+            raise CommandError("not_yours", f"game {table.id} is not yours to end")
+        host.cancel(table, f"{user} withdrew the invitation to {table.label()}")
+        reply(host, session, message, f"you withdrew {table.label()}")
+        return
+    if table.over:
+        raise CommandError("over", f"{table.label()} is already over")
+    host.end_by(table, user, Termination.RESIGN)
+    reply(host, session, message, f"you resigned {table.label()}")
+
+
+@command("rematch", "/rematch", "the same game again, seats swapped")
+def rematch(host: GameHost, session: Session, message: Command) -> None:
+    room, user = _room(session), _user(session)
+    last = host.last_finished.get(user)
+    if last is None or last.game is None:
+        raise CommandError("no_game", "you have no finished game to rematch;"
+                                      " start one with /game NAME")
+    if last.room != room.name:
+        raise CommandError("other_room", f"your last game was in #{last.room};"
+                                         f" /join {last.room} to offer a rematch")
+    host.check_room_free_for(room.name, last.kind)
+    old = list(last.game.players)
+    if last.kind.seats == 1 or BOT in old:
+        seats: list[str | None] = list(reversed(old)) if BOT in old else [user]
+        table = host.create(room.name, last.kind, user, seats)
+        host.start(table)
+        reply(host, session, message, f"{table.label()} started", data={"game_id": table.id})
+        return
+    others = [p for p in old if p != user]
+    seats = [p if p == user else None for p in reversed(old)]
+    invitee = others[0] if len(others) == 1 else None
+    table = host.create(room.name, last.kind, user, seats, invitee)
+    host.notify(room.name, f"rematch! {host.invite_text(table)}")
+    reply(host, session, message, f"{table.label()}: rematch offered to {', '.join(others)}",
+          data={"game_id": table.id})
+
+
+@command("stats", "/stats [USER]", "wins, losses and draws per game")
+def stats(host: GameHost, session: Session, message: Command) -> None:
+    who = message.args.strip().lstrip("@") or _user(session)
+    who = checked(names.check_username, who)
+
+    def show(account: tuple[str, str] | None) -> None:
+        if account is None:
+            raise CommandError("no_such_user", f"there is no user called {who}")
+        host.hub.lookups.stats(account[0]).then(
+            host.hub.guarded(session, message.id, lambda rows: answer(account[0], rows)))
+
+    def answer(name: str, rows: list[tuple[str, int, int, int]]) -> None:
+        if not rows:
+            reply(host, session, message, f"{name} has not finished a game yet",
+                  data={"user": name, "stats": {}})
+            return
+        lines = [f"{game:<12} {w} win{'s' if w != 1 else ''}, {lo} loss{'es' if lo != 1 else ''},"
+                 f" {d} draw{'s' if d != 1 else ''}" for game, w, lo, d in rows]
+        reply(host, session, message, f"{name}'s games:", lines,
+              {"user": name, "stats": {g: {"wins": w, "losses": lo, "draws": d}
+                                       for g, w, lo, d in rows}})
+
+    host.hub.lookups.account_hash(who).then(host.hub.guarded(session, message.id, show))

@@ -1,0 +1,468 @@
+"""The hub: sessions, login, rooms, nicks and delivery rules. No I/O, no bytes, no asyncio."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gameserver import names
+from gameserver import settings as settings_
+from gameserver.core import logins
+from gameserver.core.commands import CommandError, CommandSpec, checked, clean_message
+from gameserver.core.events import Door, Event, RoomView, trusted
+from gameserver.core.extensions import Extension, check_extension, overrides
+from gameserver.core.logins import LOBBY
+from gameserver.core.pending import Immediate, Lookups, Work
+from gameserver.core.rooms import Room, Session
+from gameserver.lookalike import LookalikeIndex
+from gameserver.passwords import hash_password, verify_password
+from gameserver.protocol import (
+    PROTOCOL_VERSION,
+    AccountQuery,
+    Bye,
+    Command,
+    Error,
+    Hello,
+    HistoryPage,
+    Joined,
+    Left,
+    Login,
+    Message,
+    Ok,
+    Pong,
+    RemoteProtocolError,
+    Resume,
+    RoomMessage,
+    Say,
+    Welcome,
+    paginate,
+)
+from gameserver.settings import Settings
+from gameserver.store import EVERYONE, Entry, NewEntry, StorageError, Store, UnstorableValue
+from gameserver.throttle import LoginThrottle, RateLimit
+
+log = logging.getLogger("play.hub")
+
+SCROLLBACK = 20
+MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
+# Names no account may take: they label the server's own speakers or roles, here and in the
+# other doors (IRC services), or stand for everyone; rooms are a separate namespace.
+RESERVED_NAMES = frozenset({
+    "bot", "server", "system", "admin", "administrator", "root", "everyone", "all", "play",
+    "game", "games", "lobby", "nobody", "anonymous", "moderator", "operator", "nickserv",
+    "chanserv", "memoserv", "operserv", "services",
+})
+STORAGE_LOG_EVERY = 60.0
+STORAGE_TEXT = ("the server could not store that (its disk is full or failing), so it was not"
+                " sent; try again later")
+
+__all__ = ["CommandError", "Hub", "Work", "LOBBY"]
+
+
+class Hub:
+    """Takes typed messages from sessions; decides which events are delivered to whom."""
+
+    def __init__(self, store: Store, *, server_name: str = "play",
+                 hasher: Callable[[str], str] = hash_password,
+                 verifier: Callable[[str, str], bool] = verify_password,
+                 request_commit: Callable[[], None] | None = None,
+                 run_work: Callable[[Work], None] | None = None,
+                 lookups: Lookups | None = None, settings: Settings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.settings = settings = settings or settings_.DEFAULTS
+        self.login_throttle = LoginThrottle(settings, clock)
+        self.registrations = RateLimit(settings.registrations_per_hour, 3600.0, clock)
+        self.hashing = 0  # password checks queued or running
+        self.lookalikes = LookalikeIndex(store.account_names())
+        self.lookups: Lookups = lookups if lookups is not None else Immediate(store)
+        self.server_name = server_name
+        self.hasher = hasher
+        self.verifier = verifier
+        self.request_commit = request_commit
+        self.run_work: Callable[[Work], None] = run_work or _run_inline
+        self.sessions: set[Session] = set()
+        self.online: dict[str, Session] = {}  # username key -> session
+        self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+        self.commands: dict[str, CommandSpec] = {}
+        self.extensions: list[Extension] = []
+        self._say_hooks: list[Callable[[Session, int, str], bool]] = []
+        # Names no account may take: they label the server's own speakers (extensions add more).
+        self.reserved_names: set[str] = set(RESERVED_NAMES)
+        # What waits for the next commit: (run once stored, run if refused; None: the same).
+        self._after_commit: list[tuple[Callable[[], None], Callable[[], None] | None]] = []
+        self._commit_requested = False
+        self.storage_error = ""  # what the store said when a commit last failed
+        self._storage_logged = -STORAGE_LOG_EVERY
+        # Where each user was when their connection went (room, nick), for a resume.
+        self.last_place: dict[str, tuple[str, str]] = {}
+        from gameserver.core import chatcommands
+
+        chatcommands.COMMANDS.install(self, self)
+
+    # ------------------------------------------------------------ the doors' API
+
+    def connect(self, door: Door, sink: Any, close: Callable[[str], None],
+                peer: str = "") -> Session:
+        """A new connection on `door`; `sink` is the door's handle for it."""
+        session = Session(door=door, sink=sink, close=close, peer=peer)
+        self.sessions.add(session)
+        return session
+
+    def receive(self, session: Session, message: Message) -> None:
+        """Handle one typed message from a session."""
+        if session.closed:
+            return
+        msg_id = getattr(message, "id", None)
+        try:
+            if type(message) is Say and session.user is not None:  # the hot path
+                self._say(session, message.id, message.text)
+            else:
+                self._dispatch(session, message)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+            self._failed(session, msg_id, exc)
+
+    def bad_frame(self, session: Session, error: RemoteProtocolError,
+                  msg_id: int | None = None) -> None:
+        """The door could not make a message of what the peer sent: say why, count it."""
+        if session.closed:
+            return
+        session.bad_frames += 1
+        log.info("bad frame from %s: %s", session.peer or "?", error.message)
+        self.send(session, Error(code=error.code, text=error.message, id=msg_id))
+        if session.bad_frames >= MAX_BAD_FRAMES:
+            self.kick(session, "too many invalid frames", "protocol")
+
+    def disconnected(self, session: Session, reason: str) -> None:
+        """The connection is gone (closed, lost, or kicked)."""
+        if session.closed:
+            return
+        session.closed = True
+        if session.room is not None:
+            session.room.members.closing(session)  # no more deliveries to this one
+        self.sessions.discard(session)
+        if session.cancel_work is not None:  # nobody is left to tell: do not spend the CPU
+            session.cancel_work()
+        if session.user is not None:
+            self._logout(session, reason)
+
+    def commit(self) -> bool:
+        """Store what was queued, then deliver what waited for it (once per loop pass).
+
+        False if the store failed: everything stays queued and nothing is confirmed;
+        the caller retries, and past its patience calls `refuse_pending`.
+        """
+        self._commit_requested = False
+        try:
+            self.store.commit()
+        except StorageError as exc:
+            self.storage_error = str(exc)
+            return False
+        self._run_waiting(refused=False)
+        return True
+
+    def refuse_pending(self) -> int:
+        """The store kept failing: refuse every queued message (its sender is told why).
+
+        Nothing refused was delivered or confirmed, and none of it is stored; who is in
+        which room stays queued for the next commit. Returns how many messages it was.
+        """
+        self._commit_requested = False
+        dropped = self.store.discard_messages()
+        self._run_waiting(refused=True)
+        return dropped
+
+    def storage_failed(self, exc: StorageError) -> None:
+        """A read or an immediate write failed: one log line per STORAGE_LOG_EVERY, not each."""
+        self.storage_error = str(exc)
+        now = time.monotonic()
+        if now - self._storage_logged >= STORAGE_LOG_EVERY:
+            self._storage_logged = now
+            log.error("storage: a request failed (%s); such failures are logged once a minute",
+                      exc)
+
+    @property
+    def waiting(self) -> int:
+        """How many confirmations and deliveries wait for the store."""
+        return len(self._after_commit)
+
+    def _run_waiting(self, refused: bool) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for stored, otherwise in callbacks:
+            try:
+                (otherwise or stored)() if refused else stored()
+            except Exception as exc:  # one failed delivery must not stop the others
+                log.error("delivery failed: %r", exc)
+
+    def tick(self, now: float) -> None:
+        """Periodic housekeeping (turn timers); the runtime calls it every second or so."""
+        for ext in self.extensions:
+            ext.on_tick(now)
+
+    def shutdown(self, reason: str) -> None:
+        """Tell every client why and close them all."""
+        if not self.commit():
+            self.refuse_pending()
+        for session in list(self.sessions):
+            self.kick(session, reason, "shutdown", "server shutting down")
+        if not self.commit():
+            self.refuse_pending()
+
+    def add_extension(self, extension: Extension) -> None:
+        """Add hooks; a name that is not a hook is a TypeError (see extensions.py)."""
+        check_extension(extension)
+        self.extensions.append(extension)
+        if overrides(extension, "on_say"):
+            self._say_hooks.append(extension.on_say)
+
+    # ------------------------------------------------------------ delivery helpers
+
+    def send(self, session: Session, event: Event) -> None:
+        """Send to one session, after anything already waiting for the store (keeps order)."""
+        if self._after_commit:
+            self.after_commit(lambda: None if session.closed
+                              else session.door.send(session.sink, event))
+        elif not session.closed:
+            session.door.send(session.sink, event)
+
+    def deliver_to_room(self, room: Room, event: Event) -> None:
+        """Each door gets the event once, with its open members' sinks (encode once)."""
+        for door, sinks in room.members.sinks.items():
+            door.deliver(event, sinks)
+
+    def deliver_to_all(self, event: Event) -> None:
+        by_door: dict[Door, list[Any]] = {}
+        for member in self.online.values():
+            if not member.closed:
+                by_door.setdefault(member.door, []).append(member.sink)
+        for door, sinks in by_door.items():
+            door.deliver(event, sinks)
+
+    def session_of(self, user: str) -> Session | None:
+        return self.online.get(user.casefold())
+
+    def record(self, type_: str, sender: str, receiver: str, text: str,
+               then: Callable[[NewEntry], None], *, refused: Callable[[], None] | None = None,
+               queue_for: str | None = None) -> NewEntry:
+        """Queue a history entry; `then(entry)` runs once it is stored (with its id).
+
+        If the store refuses it, `refused()` runs instead (tell the sender); nothing
+        that waits for it is delivered.
+        """
+        entry = self.store.add_message(type_, sender, receiver, text, queue_for=queue_for)
+        self.after_commit(lambda: then(entry), refused or _nothing)
+        return entry
+
+    def refuse(self, session: Session, msg_id: int | None) -> Callable[[], None]:
+        """What a sender is told when what they sent could not be stored."""
+        return lambda: self.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+
+    def after_commit(self, callback: Callable[[], None],
+                     refused: Callable[[], None] | None = None) -> None:
+        """Run `callback` after the next commit; if it is refused, `refused` (default: the same)."""
+        self._after_commit.append((callback, refused))
+        if not self._commit_requested and self.request_commit is not None:
+            self._commit_requested = True
+            self.request_commit()
+
+    def kick(self, session: Session, reason: str, code: str = "bye",
+             told_room: str | None = None) -> None:
+        """Say goodbye with a reason and close; the room hears `told_room` (default: reason)."""
+        if session.closed:
+            return
+        if self._after_commit:  # let what this session is owed go out first
+            self.after_commit(lambda: self.kick(session, reason, code, told_room))
+            return
+        self.send(session, Bye(reason=reason, code=code))
+        session.close(reason)
+        self.disconnected(session, told_room or reason)
+
+    def add_command(self, name: str, handler: Callable[[Session, Command], None], usage: str,
+                    help: str, aliases: Iterable[str] = ()) -> None:
+        spec = CommandSpec(name, handler, usage, help, tuple(aliases))
+        for key in (name, *spec.aliases):
+            if key in self.commands:
+                raise ValueError(f"the command /{key} is registered twice")
+            self.commands[key] = spec
+
+    def guarded(self, session: Session, msg_id: int | None,
+                callback: Callable[[Any], None]) -> Callable[[Any], None]:
+        """`callback` for an answer that may come later: its errors become replies."""
+        def run(value: Any) -> None:
+            if session.closed:
+                return
+            try:
+                callback(value)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+                self._failed(session, msg_id, exc)
+        return run
+
+    def _failed(self, session: Session, msg_id: int | None, exc: Exception) -> None:
+        """The one place a failed request becomes its reply."""
+        if isinstance(exc, CommandError):
+            self.send(session, Error(code=exc.code, text=exc.message, id=msg_id))
+        elif isinstance(exc, StorageError):
+            self.storage_failed(exc)
+            self.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+        elif isinstance(exc, UnstorableValue):  # the edge lets none through; the last guard
+            self.send(session, Error(code="bad_message", text=str(exc), id=msg_id))
+        else:  # a bug of ours: keep serving everyone, tell this user
+            log.error("internal error on a frame from %s: %r", session.peer or "?", exc)
+            self.send(session, Error(code="internal", id=msg_id,
+                                     text="the server failed on that request; it was logged"))
+
+    # ------------------------------------------------------------ dispatch
+
+    def _dispatch(self, session: Session, message: Message) -> None:
+        if isinstance(message, Pong):
+            return  # the door saw it arrive; that was its point
+        if isinstance(message, Hello):
+            self._hello(session, message)
+            return
+        if not session.greeted:
+            raise CommandError("hello_first", "send a hello message first")
+        if isinstance(message, AccountQuery):
+            logins.account_query(self, session, message)
+        elif isinstance(message, Login):
+            logins.login(self, session, message)
+        elif isinstance(message, Resume):
+            logins.resume(self, session, message)
+        elif session.user is None:
+            raise CommandError("not_logged_in", "log in first")
+        elif isinstance(message, Say):
+            self._say(session, message.id, message.text)
+        elif isinstance(message, Command):
+            spec = self.commands.get(message.name.lower())
+            if spec is None:
+                raise CommandError("unknown_command",
+                                   f"unknown command /{message.name}; type /help for the list")
+            spec.handler(session, message)
+        else:
+            raise CommandError("unexpected", f"a client does not send {message.TYPE} messages")
+
+    def _hello(self, session: Session, message: Hello) -> None:
+        if message.version != PROTOCOL_VERSION:
+            self.send(session, Error(code="version", text=(
+                f"this server speaks protocol version {PROTOCOL_VERSION}, "
+                f"not {message.version}; please update your client")))
+            self.kick(session, "protocol version mismatch", "version")
+            return
+        session.greeted = True
+        self.send(session, Welcome(version=PROTOCOL_VERSION, server=self.server_name,
+                                   motd=f"welcome to {self.server_name}"))
+
+    def _logout(self, session: Session, reason: str) -> None:
+        user = session.user
+        assert user is not None
+        for ext in self.extensions:
+            ext.on_logout(session)
+        if session.room is not None:
+            self.last_place[user.casefold()] = (session.room.name, session.nick)
+            self._leave_room(session, reason, logging_out=True)
+        if self.online.get(user.casefold()) is session:
+            del self.online[user.casefold()]
+        self.store.leave_scope(user, EVERYONE)
+        self.after_commit(lambda: None)
+
+    # ------------------------------------------------------------ rooms
+
+    def join_room(self, session: Session, name: str,
+                  then: Callable[[Room], None] | None = None) -> Room:
+        """Enter a room: the room hears of it, the session gets its state and scrollback."""
+        name = checked(names.check_room, name)
+        if session.room is not None and session.room.name == name:
+            raise CommandError("same_room", f"you are already in #{name}")
+        if session.room is not None:
+            self._leave_room(session, f"went to #{name}")
+        room = self.rooms.get(name)
+        if room is None:
+            room = self.rooms[name] = Room(name)
+        session.nick = self._free_nick(room, session.nick or session.user or "guest")
+        assert session.user is not None
+        self.deliver_to_room(room, Joined(room=name, nick=session.nick, user=session.user,
+                                          online=len(self.online)))
+        room.members[names.key(session.nick)] = session
+        session.room = room
+        self.store.enter_scope(session.user, name)
+        self.send(session, RoomView(room=room, nick=session.nick, online=len(self.online)))
+
+        def entered(earlier: list[Entry]) -> None:
+            if earlier:
+                self.send_history(session, "scrollback", earlier, room=name)
+            for ext in self.extensions:
+                ext.on_enter_room(session, room)
+            if then is not None:
+                then(room)
+
+        self.lookups.room_scrollback(name, SCROLLBACK).then(self.guarded(session, None, entered))
+        return room
+
+    def _leave_room(self, session: Session, reason: str, logging_out: bool = False) -> None:
+        room = session.room
+        assert room is not None and session.user is not None
+        room.members.pop(names.key(session.nick), None)
+        session.room = None
+        self.store.leave_scope(session.user, room.name)
+        online = len(self.online) - (1 if logging_out else 0)
+        self.deliver_to_room(room, Left(room=room.name, nick=session.nick, user=session.user,
+                                        online=max(online, 0), reason=reason))
+        if not room.members and room.name != LOBBY and not self._room_in_use(room.name):
+            del self.rooms[room.name]
+
+    def _room_in_use(self, name: str) -> bool:
+        return any(ext.room_in_use(name) for ext in self.extensions)
+
+    def _free_nick(self, room: Room, wanted: str) -> str:
+        if names.key(wanted) not in room.members:
+            return wanted
+        for n in range(2, 1000):
+            candidate = f"{wanted[: names.NICK_MAX - len(str(n)) - 1]}_{n}"
+            if names.key(candidate) not in room.members:
+                return candidate
+        raise CommandError("room_full", f"no free nick in #{room.name}")
+
+    def check_nick_lookalike(self, session: Session, nick: str) -> None:
+        """A nick must not look like another account's name or another member's nick."""
+        logins.check_nick_lookalike(self, session, nick)
+
+    def send_history(self, session: Session, kind: str, entries: list[Entry],
+                     msg_id: int | None = None, room: str | None = None) -> None:
+        """Send entries in pages that each fit well inside one frame."""
+        pages = paginate([entry.to_wire() for entry in entries])
+        for number, page in enumerate(pages):
+            self.send(session, HistoryPage(kind=kind, entries=page, page=number,
+                                           last=number == len(pages) - 1, id=msg_id, room=room))
+
+    # ------------------------------------------------------------ chat
+
+    def _say(self, session: Session, msg_id: int, text: str) -> None:
+        text = clean_message(text)
+        for hook in self._say_hooks:
+            if hook(session, msg_id, text):
+                return
+        room = session.room
+        if room is None:
+            raise CommandError("no_room", "you are not in a room; /join one")
+        nick, user = session.nick, session.user
+        assert user is not None
+        name = room.name
+
+        def deliver(entry: NewEntry) -> None:
+            event = trusted(RoomMessage, room=name, nick=nick, user=user, text=text, ts=entry.ts)
+            for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
+                door.deliver(event, sinks)
+            if not session.closed:
+                session.door.send(session.sink, trusted(Ok, id=msg_id))
+
+        self.record("ROOM", user, name, text, deliver, refused=self.refuse(session, msg_id))
+
+
+def _run_inline(work: Work) -> None:
+    """Without a runtime (in-memory tests): do the work at once, on this thread."""
+    work.done(work.run())
+
+
+def _nothing() -> None:
+    return None

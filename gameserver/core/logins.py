@@ -1,0 +1,248 @@
+"""Logging in: account look-ups, passwords (off the loop), throttles, tokens, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gameserver import names
+from gameserver.core.commands import CommandError, checked, notice
+from gameserver.core.pending import Work
+from gameserver.core.rooms import Session
+from gameserver.lookalike import resembles
+from gameserver.protocol import AccountQuery, Error, Login, Ok, PrivateMessage, Resume
+from gameserver.store import EVERYONE, Entry
+from gameserver.throttle import address_key, say_wait
+
+if TYPE_CHECKING:
+    from gameserver.core.hub import Hub
+
+log = logging.getLogger("play.hub")
+
+MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
+TOKEN_LIFETIME = 24 * 3600.0
+LOBBY = "lobby"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def account_query(hub: Hub, session: Session, message: AccountQuery) -> None:
+    user = checked(names.check_username, message.user)
+
+    def answer(account: tuple[str, str] | None) -> None:
+        hub.send(session, Ok(id=message.id, data={
+            "user": account[0] if account else user, "registered": account is not None}))
+
+    hub.lookups.account_hash(user).then(hub.guarded(session, message.id, answer))
+
+
+def login(hub: Hub, session: Session, message: Login) -> None:
+    """Check the name, look the account up, then hash or verify the password off the loop."""
+    if session.user is not None:
+        raise CommandError("already_logged_in", "you are already logged in")
+    if session.busy:
+        raise CommandError("busy", "your previous login is still being checked")
+    user = checked(names.check_username, message.user)
+    if not message.password:
+        raise CommandError("bad_password", "the password must not be empty")
+    msg_id, password = message.id, message.password
+    address = address_key(session.peer)
+
+    def found(account: tuple[str, str] | None) -> None:
+        if account is None and user.casefold() in hub.reserved_names:
+            raise CommandError("bad_name", f"the name {user} is reserved; choose another")
+        if hub.hashing >= hub.settings.hash_queue:
+            raise CommandError("busy", "the server is busy checking other logins; "
+                                       "try again in a few seconds")
+        if account is None:
+            check_new_name(hub, user)
+            wait = hub.registrations.take(address)
+            if wait > 0:
+                raise CommandError("throttled", "too many new accounts from your address; "
+                                                f"try again in {say_wait(wait)}")
+            hub.hashing += 1
+            hub.run_work(Work(
+                run=lambda: hub.hasher(password),
+                done=hub.guarded(session, msg_id,
+                                 lambda pwhash: registered(hub, session, msg_id, user, pwhash)),
+                cancelled=lambda: unhashed(hub, session), session=session))
+            return
+        name, pwhash = account
+        refused = hub.login_throttle.begin(name, address)
+        if refused is not None:
+            raise CommandError("throttled", refused)
+        hub.hashing += 1
+
+        def cancelled() -> None:
+            unhashed(hub, session)
+            hub.login_throttle.end(name, address, None)
+
+        hub.run_work(Work(
+            run=lambda: hub.verifier(password, pwhash),
+            done=hub.guarded(session, msg_id,
+                             lambda ok: verified(hub, session, msg_id, name, ok)),
+            cancelled=cancelled, session=session))
+
+    def settle(account: tuple[str, str] | None) -> None:
+        try:
+            found(account)
+        except BaseException:
+            session.busy = False
+            raise
+
+    session.busy = True  # from the look-up on: a second login waits for this one
+    try:
+        pending = hub.lookups.account_hash(user)
+    except BaseException:
+        session.busy = False
+        raise
+    pending.then(hub.guarded(session, msg_id, settle))
+
+
+def unhashed(hub: Hub, session: Session) -> None:
+    session.busy = False
+    hub.hashing -= 1
+
+
+def check_new_name(hub: Hub, user: str) -> None:
+    """A new account's name must not look like an existing one or a reserved name."""
+    like = hub.lookalikes.resembles(user) or resembles(user, hub.reserved_names)
+    if like is not None:
+        raise CommandError("lookalike", f"the name {user} looks like {like}, which is taken; "
+                                        "choose a name that reads differently")
+
+
+def check_nick_lookalike(hub: Hub, session: Session, nick: str) -> None:
+    """A nick must not look like another account's name or another member's nick."""
+    like = hub.lookalikes.resembles(nick, allow=session.user)
+    if like is not None:
+        raise CommandError("lookalike", f"the nick {nick} looks like {like}, another user's "
+                                        "name; choose one that reads differently")
+    room = session.room
+    if room is not None:
+        like = resembles(nick, [s.nick for s in room.members.values() if s is not session],
+                         allow=session.nick)
+        if like is not None:
+            raise CommandError("lookalike", f"the nick {nick} looks like {like}, already "
+                                            f"used in #{room.name}; choose another")
+
+
+def registered(hub: Hub, session: Session, msg_id: int, user: str, pwhash: str) -> None:
+    unhashed(hub, session)
+    if session.closed:
+        return
+    check_new_name(hub, user)  # another look-alike may have registered meanwhile
+
+    def created(ok: bool) -> None:
+        if not ok:
+            hub.send(session, Error(code="retry", id=msg_id,
+                                    text=f"the account {user} was just created; log in again"))
+            return
+        log.info("new account %s from %s", user, session.peer)
+        hub.lookalikes.add(user)
+        logged_in(hub, session, msg_id, user, registered=True)
+
+    hub.lookups.create_account(user, pwhash).then(hub.guarded(session, msg_id, created))
+
+
+def verified(hub: Hub, session: Session, msg_id: int, user: str, ok: bool) -> None:
+    unhashed(hub, session)
+    address = address_key(session.peer)
+    hub.login_throttle.end(user, address, ok)
+    if session.closed:
+        return
+    if not ok:
+        session.login_failures += 1
+        wait = hub.login_throttle.wait(user, address)
+        later = (f"; after too many failed logins the next try must wait {say_wait(wait)}"
+                 if wait > 0 else "")
+        hub.send(session, Error(code="bad_password", id=msg_id,
+                                text=f"wrong password for {user}{later}"))
+        if session.login_failures >= MAX_LOGIN_FAILURES:
+            hub.kick(session, "too many wrong passwords", "bad_password")
+        return
+    logged_in(hub, session, msg_id, user)
+
+
+def resume(hub: Hub, session: Session, message: Resume) -> None:
+    """Log in again with a session token: no password, back to the same place."""
+    if session.user is not None:
+        raise CommandError("already_logged_in", "you are already logged in")
+
+    def found(token: tuple[str, float, dict[str, Any]] | None) -> None:
+        if session.user is not None:
+            raise CommandError("already_logged_in", "you are already logged in")
+        if token is None or token[1] < time.time():
+            raise CommandError("bad_token", "that session token is not valid; log in again")
+        user, _, state = token
+        # The token knows the place at login; a later /join or /nick is remembered here.
+        room, nick = hub.last_place.pop(user.casefold(), (state.get("room"), state.get("nick")))
+        logged_in(hub, session, message.id, user, room=room, nick=nick)
+
+    hub.lookups.take_token(token_digest(message.token)).then(
+        hub.guarded(session, message.id, found))
+
+
+def logged_in(hub: Hub, session: Session, msg_id: int, user: str, *, registered: bool = False,
+              room: str | None = None, nick: str | None = None) -> None:
+    old = hub.online.get(user.casefold())
+    if old is not None:
+        room = room or (old.room.name if old.room else None)
+        nick = nick or old.nick
+        hub.kick(old, "you logged in from another place", "replaced", "reconnected")
+    session.user = user
+    session.nick = nick or user
+    hub.online[user.casefold()] = session
+    hub.store.enter_scope(user, EVERYONE)
+    token = secrets.token_urlsafe(24)
+    hub.store.save_token(token_digest(token), user, time.time() + TOKEN_LIFETIME,
+                         {"room": room or LOBBY, "nick": session.nick})
+    verb = "registered and logged in" if registered else "logged in"
+    welcome = Ok(id=msg_id, text=f"{verb} as {user}",
+                 data={"user": user, "token": token, "online": len(hub.online),
+                       "registered": registered})
+
+    def refused() -> None:
+        hub.send(session, Error(code="storage", id=msg_id, text=(
+            "the server could not store your login (its disk is full or failing);"
+            " try again later")))
+        hub.kick(session, "the server cannot store anything right now", "storage")
+
+    # The ok (and its token) goes out once the login is stored; what follows waits too.
+    hub.after_commit(lambda: hub.send(session, welcome), refused)
+
+    def rooms(_: object = None) -> None:
+        try:
+            hub.join_room(session, room or LOBBY, then=lambda _room: done())
+        except CommandError:
+            hub.join_room(session, LOBBY, then=lambda _room: done())
+
+    def done() -> None:
+        for ext in hub.extensions:
+            ext.on_login(session)
+
+    deliver_queued_pms(hub, session, then=rooms)
+
+
+def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None]) -> None:
+    assert session.user is not None
+
+    def deliver(waiting: list[Entry]) -> None:
+        if waiting:
+            senders = sorted({e.sender for e in waiting}, key=str.casefold)
+            plural = "s" if len(waiting) != 1 else ""
+            hub.send(session, notice(f"{len(waiting)} private message{plural} waited for"
+                                     f" you, from {', '.join(senders)}"))
+            for entry in waiting:
+                hub.send(session, PrivateMessage(sender=entry.sender, to=entry.receiver,
+                                                 text=entry.text, ts=entry.ts, queued=True))
+            hub.after_commit(lambda: None)  # the pending rows are deleted at the next commit
+        then(None)
+
+    hub.lookups.take_pending_pms(session.user).then(hub.guarded(session, None, deliver))

@@ -1,0 +1,343 @@
+"""One JSON Lines connection: frames in through a flood gate, typed messages to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from gameserver.protocol import (
+    CLIENT_MESSAGES,
+    MAX_FRAME,
+    MAX_INT,
+    Decoder,
+    Error,
+    Ping,
+    ProtocolError,
+    RemoteProtocolError,
+    Say,
+    decode_line,
+    parse_message,
+)
+from gameserver.settings import Settings
+from gameserver.store import storable
+from gameserver.throttle import FloodGate, Verdict, address_key
+
+if TYPE_CHECKING:
+    from gameserver.core.rooms import Session
+    from gameserver.doors.jsonlines import JSONLinesDoor
+
+log = logging.getLogger("play.server")
+
+OUTPUT_LIMIT = 1024 * 1024  # bytes queued for one client before it counts as not reading
+CLOSE_GRACE = 10.0  # seconds a closing connection may take to take its last frames
+# Sockets are file descriptors here; os.write on one is a plain send (SIGPIPE is ignored).
+DIRECT_WRITES = sys.platform != "win32"
+
+# What json.loads runs, minus its Python layers (for a frame with no padding).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_write = os.write
+_clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
+_new = object.__new__  # a Say from a checked dict without re-checking it (see events.trusted)
+_set = object.__setattr__
+
+
+class Connection(asyncio.Protocol):
+    """One client socket: decode what arrives, buffer what leaves, flush once per loop pass.
+
+    This session's sink is the output list's own `append` (a C call, no Python frame
+    per delivery); the door writes every non-empty list once per pass.
+    """
+
+    __slots__ = ("door", "decoder", "transport", "session", "out", "closing", "slow", "fd",
+                 "_abort", "label", "refusal", "gate", "held", "_release", "born", "heard",
+                 "quiet_since", "pinged", "counted")
+
+    def __init__(self, door: JSONLinesDoor, label: str = "", refusal: str | None = None) -> None:
+        self.door = door
+        self.decoder = Decoder(max_frame=door.settings.prelogin_frame)
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.out: list[bytes] = []
+        self.closing = False
+        self.slow = False  # over OUTPUT_LIMIT: being disconnected
+        self.fd = -1  # the socket, for writes made directly while the transport is idle
+        self._abort: asyncio.TimerHandle | None = None
+        self.label = label
+        self.refusal = refusal  # said, then closed, as soon as the connection is made
+        now = _clock()
+        self.gate = FloodGate(door.settings, now)
+        self.held: collections.deque[tuple[float, dict[str, Any] | ProtocolError]] | None = None
+        self._release: asyncio.TimerHandle | None = None
+        self.born = self.quiet_since = now
+        self.heard = False  # something arrived since the last sweep
+        self.pinged = False
+        self.counted = True  # in the listener's per-address count
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            if DIRECT_WRITES and transport.get_extra_info("ssl_object") is None:
+                self.fd = sock.fileno()  # (through TLS, every write goes via the transport)
+        if not self.label:
+            peer = transport.get_extra_info("peername")
+            self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        door = self.door
+        self.session = door.hub.connect(door, self.out.append, self.close, self.label)
+        door.connections.add(self)
+        door.inputs += 1
+        if self.refusal is not None:
+            log.info("%s: refused: %s", self.label, self.refusal)
+            door.hub.kick(self.session, self.refusal, "refused")
+            door.wake()
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        assert session is not None
+        door = self.door
+        self.heard = True
+        decoder = self.decoder
+        if session.user is None:
+            if not session.greeted and data[:1] == b"\x16" and not decoder.pending:
+                log.info("%s: a TLS client on a plain (--no-tls) server; closed", self.label)
+                if self.transport is not None:
+                    self.transport.abort()
+                return
+        elif decoder.max_frame != MAX_FRAME:
+            decoder.max_frame = MAX_FRAME
+        items = self._frames(data)
+        door.inputs += len(items)
+        self._take(items)
+        door.wake()
+
+    def _take(self, items: list[dict[str, Any] | ProtocolError]) -> None:
+        """Each frame through the flood gate: handled now, later, refused, or the end."""
+        session = self.session
+        assert session is not None
+        hub = self.door.hub
+        admit = self.gate.admit
+        now = _clock()
+        for item in items:
+            if session.closed:
+                break
+            verdict, when = admit(now)
+            if verdict is Verdict.PASS:
+                self._handle(item)
+            elif verdict is Verdict.DELAY:
+                if self.held is None:
+                    self.held = collections.deque()
+                self.held.append((when, item))
+                if self._release is None:
+                    self._release = asyncio.get_running_loop().call_later(
+                        max(0.0, when - now), self._release_held)
+            elif verdict is Verdict.REFUSE:
+                msg_id = item.get("id") if isinstance(item, dict) else None
+                hub.send(session, Error(
+                    code="slow_down", id=msg_id if type(msg_id) is int else None,
+                    text=f"slow down: you are sending more than {self.gate.describe()}; "
+                         "that line was not sent"))
+            else:
+                log.info("%s: flooding, disconnected", self.label)
+                hub.kick(session, "disconnected for flooding: you kept sending far more "
+                                f"than {self.gate.describe()}", "flood", "flooding")
+                break
+
+    def _handle(self, item: dict[str, Any] | ProtocolError) -> None:
+        """One frame as a typed message for the hub (or the reason it is not one)."""
+        session = self.session
+        assert session is not None
+        hub = self.door.hub
+        try:
+            if type(item) is not dict:
+                hub.bad_frame(session, cast(RemoteProtocolError, item))
+                return
+            msg_id = item.get("id")
+            if type(msg_id) is not int or not 0 <= msg_id <= MAX_INT:
+                msg_id = None  # a wrong-typed id is echoed as none
+            if item.get("type") == "say" and len(item) == 3 and msg_id is not None:
+                text = item.get("text")  # the hot path: checked as parse_message would
+                if type(text) is str and (text.isascii() or storable(text)):
+                    say = _new(Say)
+                    _set(say, "__dict__", {"id": msg_id, "text": text})
+                    hub.receive(session, say)
+                    return
+            try:
+                message = parse_message(item, CLIENT_MESSAGES)
+            except RemoteProtocolError as exc:
+                hub.bad_frame(session, exc, msg_id)
+                return
+            hub.receive(session, message)
+        except Exception as exc:  # never lose the frames after this one to a bug of ours
+            log.error("frame from %s failed past the hub: %r", session.peer, exc)
+
+    def _release_held(self) -> None:
+        """Handle the delayed frames whose time has come, in order."""
+        self._release = None
+        held, session = self.held, self.session
+        if not held or session is None:
+            return
+        now = _clock()
+        while held and held[0][0] <= now:
+            _, item = held.popleft()
+            self.gate.released()
+            if session.closed:
+                held.clear()
+                return
+            self._handle(item)
+        if held:
+            self._release = asyncio.get_running_loop().call_later(
+                held[0][0] - now, self._release_held)
+        self.door.wake()
+
+    def sweep(self, now: float, settings: Settings) -> None:
+        """Deadlines: hello and login in time; a quiet logged-in client is pinged, then dropped."""
+        session = self.session
+        if session is None or session.closed:
+            return
+        if self.heard:
+            self.heard = False
+            self.quiet_since = now
+            self.pinged = False
+        hub = self.door.hub
+        if session.user is None:
+            if not session.greeted and now - self.born > settings.hello_timeout:
+                hub.kick(session, f"you did not say hello within {settings.hello_timeout:g} s",
+                         "timeout")
+            elif now - self.born > settings.login_timeout and not session.busy:
+                hub.kick(session, f"you did not log in within {settings.login_timeout:g} s",
+                         "timeout")
+            return
+        quiet = now - self.quiet_since
+        if not self.pinged:
+            if quiet >= settings.ping_after:
+                self.pinged = True
+                hub.send(session, Ping())
+        elif quiet >= settings.ping_after + settings.ping_timeout:
+            log.info("%s: no answer to a ping, disconnected", self.label)
+            hub.kick(session, f"no answer to a ping for {settings.ping_timeout:g} s", "timeout",
+                     "lost")
+
+    def _frames(self, data: bytes) -> list[dict[str, Any] | ProtocolError]:
+        """Whole lines go straight to json.loads; anything unusual goes through the Decoder."""
+        decoder = self.decoder
+        end = data.rfind(b"\n")
+        if decoder.pending or end < 0:
+            return list(decoder.feed(data))
+        lines = data[:end].split(b"\n")
+        limit = decoder.max_frame
+        if end > limit and any(len(line) > limit for line in lines):
+            return list(decoder.feed(data))
+        items: list[dict[str, Any] | ProtocolError] = []
+        for line in lines:
+            try:  # json.loads minus its Python layers; anything odd is redone below
+                text = line.decode()
+                obj, stop = _scan_json(text, 0)
+                if stop != len(text):
+                    obj = None
+            except (ValueError, StopIteration, RecursionError):  # decode_line words the error
+                obj = None
+            if type(obj) is not dict:
+                obj = decode_line(line)  # None for a blank line
+                if obj is None:
+                    continue
+            items.append(obj)
+        if end + 1 < len(data):
+            items.extend(decoder.feed(data[end + 1:]))
+        return items
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        door = self.door
+        door.connections.discard(self)
+        door.inputs += 1
+        self.fd = -1  # the number may soon belong to another socket
+        self.out.clear()
+        if self._abort is not None:
+            self._abort.cancel()
+        if self._release is not None:
+            self._release.cancel()
+        self.held = None
+        self.release()
+        if self.session is not None and not self.session.closed:
+            log.info("%s: %s", self.session.peer, f"lost: {exc}" if exc else "closed")
+            door.hub.disconnected(self.session, "connection lost")
+            door.wake()
+
+    def release(self) -> None:
+        """Out of the per-address count (once)."""
+        if self.counted:
+            self.counted = False
+            if self.door.listener is not None:
+                self.door.listener.release(address_key(self.label))
+
+    # the hub's side
+
+    def flush(self) -> None:
+        """Write what is queued now (the door's flush_all does this for every connection)."""
+        out = self.out
+        transport = self.transport
+        if out and transport is not None and not self.closing and not transport.is_closing():
+            data = b"".join(out)
+            out.clear()
+            fd = self.fd
+            if fd >= 0 and not transport.get_write_buffer_size():
+                try:
+                    sent = _write(fd, data)
+                except OSError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self.write_rest(data)
+        out.clear()
+
+    def write_rest(self, data: bytes) -> None:
+        """What the socket did not take at once waits in the transport, up to OUTPUT_LIMIT."""
+        transport = self.transport
+        assert transport is not None
+        transport.write(data)
+        if transport.get_write_buffer_size() > OUTPUT_LIMIT and self.session is not None:
+            self.too_slow()
+
+    def too_slow(self) -> None:
+        """The client stopped reading: say why, drop it; its queued output is bounded."""
+        assert self.session is not None
+        if self.slow:
+            return  # the kick waits behind deliveries the hub is committing
+        self.slow = True
+        log.info("%s: not reading, disconnected", self.session.peer)
+        self.door.hub.kick(
+            self.session,
+            f"disconnected: you stopped reading and over {OUTPUT_LIMIT // 1024} KiB waited",
+            "slow_reader",
+            "not reading",
+        )
+        self.door.wake()
+
+    def close(self, reason: str) -> None:
+        """Send what is queued (the goodbye), then close; abort if it cannot leave in time."""
+        if self.closing:
+            return
+        if self.out:
+            self.flush()
+        self.closing = True
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            self._abort = asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)

@@ -1,0 +1,88 @@
+"""The JSON Lines door's encoder: the core's events as frames, the hot ones built by hand."""
+
+from __future__ import annotations
+
+import json
+import weakref
+from typing import Any
+
+from gameserver.core.events import Event, RoomView
+from gameserver.core.rooms import Room, Session
+from gameserver.protocol import MAX_FRAME, MemberPage, Message, Ok, RoomMessage, RoomState, paginate
+from gameserver.protocol import encode as encode_message
+
+_quote = json.encoder.encode_basestring  # what encode() uses for str (ensure_ascii=False)
+
+
+def encode_event(event: Event) -> bytes:
+    """One event as the bytes of its frame(s); the same bytes serve every recipient."""
+    kind = type(event)
+    if kind is RoomMessage:
+        return room_msg_frame(event.room, event.nick, event.user, event.text, event.ts)
+    if kind is Ok and event.text is None and event.lines is None and event.data is None \
+            and type(event.id) is int:
+        return b'{"type":"ok","id":%d}\n' % event.id
+    if kind is RoomView:
+        return b"".join(f if isinstance(f, bytes) else encode_message(f)
+                        for f in room_state_frames(event.room, event.nick, event.online))
+    return encode_message(event)
+
+
+def room_msg_frame(room: str, nick: str, user: str, text: str, ts: float) -> bytes:
+    """encode(RoomMessage(...)) without building the message: the hottest frame."""
+    return (f'{{"type":"room_msg","room":{_quote(room)},"nick":{_quote(nick)},'
+            f'"user":{_quote(user)},"text":{_quote(text)},"ts":{ts!r}}}\n').encode()
+
+
+def _member_json(s: Session) -> str:
+    return f'{{"nick":{_quote(s.nick)},"user":{_quote(s.user or "")}}}'
+
+
+# room -> (its member keys, their encoded list, the last member's nick and user), so a
+# newcomer to a big room costs a comparison and an append, not re-encoding everyone.
+_MEMBERS_SEEN: weakref.WeakKeyDictionary[Room, tuple[tuple[str, ...], str, tuple[Any, Any]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _members_json(room: Room) -> str:
+    """The room's members as encoded JSON list items, reusing what was encoded before.
+
+    A member in the middle cannot change (leave, or be renamed) without changing the
+    order of keys; only the last one can, which is why its nick and user are checked.
+    """
+    keys = tuple(room.members)
+    seen = _MEMBERS_SEEN.get(room)
+    members = room.members
+    if seen is not None:
+        old_keys, encoded, last = seen
+        n = len(old_keys)
+        if n and len(keys) >= n and (keys if len(keys) == n else keys[:n]) == old_keys:
+            old_last = members[old_keys[-1]]
+            if (old_last.nick, old_last.user) == last:
+                if len(keys) > n:
+                    encoded += "," + ",".join(_member_json(members[k]) for k in keys[n:])
+                    new_last = members[keys[-1]]
+                    _MEMBERS_SEEN[room] = (keys, encoded, (new_last.nick, new_last.user))
+                return encoded
+    encoded = ",".join(_member_json(s) for s in members.values())
+    if keys:
+        last_member = members[keys[-1]]
+        _MEMBERS_SEEN[room] = (keys, encoded, (last_member.nick, last_member.user))
+    return encoded
+
+
+def room_state_frames(room: Room, nick: str, online: int) -> list[bytes | Message]:
+    """encode(RoomState(...)) for the one entering `room`, without re-encoding everyone.
+
+    A list too long for one frame is sent in pages: a `room` frame with `more`, then
+    `members` frames, each well inside the frame limit.
+    """
+    frame = (f'{{"type":"room","room":{_quote(room.name)},"nick":{_quote(nick)},'
+             f'"members":[{_members_json(room)}],"online":{online}}}\n').encode()
+    if len(frame) - 1 <= MAX_FRAME:
+        return [frame]
+    pages = paginate([{"nick": s.nick, "user": s.user} for s in room.members.values()])
+    first: list[bytes | Message] = [
+        RoomState(room=room.name, nick=nick, online=online, members=pages[0], more=True)]
+    return first + [MemberPage(room=room.name, members=page, last=i == len(pages) - 1)
+                    for i, page in enumerate(pages[1:], start=1)]

@@ -1,0 +1,248 @@
+"""The runtime every door shares in one process: store, hub, hash pool, commits, tick."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from gameserver import settings as settings_
+from gameserver import tuning
+from gameserver.commits import CommitSchedule
+from gameserver.core.hub import Hub
+from gameserver.core.pending import Work
+from gameserver.datadir import DataDir, DataDirInUse
+from gameserver.passwords import DEFAULT_N, hash_password
+from gameserver.settings import Settings
+from gameserver.store import SQLiteStore
+
+log = logging.getLogger("play.server")
+
+TICK_SECONDS = 1.0
+
+
+class ServerError(Exception):
+    """The server cannot start; the message says why in words a user can act on."""
+
+
+class AttachedDoor(Protocol):
+    """What the runtime needs of a door attached to it."""
+
+    passes: int  # flush passes that wrote something (the runtime trims memory when idle)
+
+    def wake(self) -> None:
+        """Something may have been queued for this door's connections: write it soon."""
+
+    def flush_all(self) -> None:
+        """Write what is queued now."""
+
+    def tick(self) -> None:
+        """About once a second: the door's own deadlines (pings, handshakes)."""
+
+    def stop_listening(self) -> None:
+        """Take no new connections."""
+
+    async def close(self) -> None:
+        """Drop every connection (after flush_all) and finish closing."""
+
+
+class Runtime:
+    """One per process: `await runtime.start()`, attach doors, `await runtime.stop(why)`."""
+
+    def __init__(self, *, data_dir: str | Path, name: str = "play",
+                 hash_workers: int | None = None, scrypt_n: int = DEFAULT_N,
+                 settings: Settings | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.settings = settings or settings_.DEFAULTS
+        self.name = name
+        # Hash threads only take CPU the event loop leaves idle (see tuning.lower_priority).
+        self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
+        self.scrypt_n = scrypt_n
+        self.doors: list[AttachedDoor] = []
+        self.store: SQLiteStore | None = None
+        self.data: DataDir | None = None
+        self.commits: CommitSchedule | None = None
+        self._hub: Hub | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self._stopped: asyncio.Event | None = None
+        self._passes_at_tick = 0
+        self._trimmed = True
+
+    @property
+    def hub(self) -> Hub:
+        assert self._hub is not None, "runtime not started"
+        return self._hub
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_log_loop_error)
+        tuning.raise_fd_limit()
+        self._stopped = asyncio.Event()
+        _ignore_file_size_signal()
+        try:
+            self.data = DataDir(self.data_dir).open()
+            self.store = SQLiteStore(self.data.store_path)
+        except DataDirInUse as exc:
+            self.close_resources()
+            raise ServerError(str(exc)) from None
+        except Exception as exc:  # sqlite3.Error or OSError: the data directory is unusable
+            self.close_resources()
+            raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
+        n = self.scrypt_n
+        self._loop = loop
+        self._hub = Hub(self.store, server_name=self.name,
+                        hasher=lambda password: hash_password(password, n),
+                        request_commit=self._request_commit, run_work=self.run_work,
+                        settings=self.settings, clock=time.monotonic)
+        self.commits = CommitSchedule(self._hub, loop, self.wake)
+        self._install_extensions()
+        self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
+                                            initializer=tuning.lower_priority)
+        self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
+
+    def attach(self, door: AttachedDoor) -> None:
+        """A door shares this runtime from now on (its sessions meet everyone else's)."""
+        self.doors.append(door)
+        tuning.settle_gc()
+
+    def _install_extensions(self) -> None:
+        try:
+            from gameserver.core.gamehost import GameHost
+        except ImportError:  # games not installed in this build
+            return
+        GameHost.install(self.hub)
+
+    async def wait_stopped(self) -> None:
+        assert self._stopped is not None
+        await self._stopped.wait()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped is None or self._stopped.is_set()
+
+    async def stop(self, reason: str) -> None:
+        """Tell every client why, close every door, store everything."""
+        if self.stopped:
+            return
+        for door in self.doors:
+            door.stop_listening()
+        if self._hub is not None:
+            self.hub.shutdown(reason)
+        for door in self.doors:
+            door.flush_all()
+        await asyncio.sleep(0.05)  # let the goodbyes leave
+        for door in self.doors:
+            await door.close()
+        self.close_resources()
+        assert self._stopped is not None
+        self._stopped.set()
+
+    def close_resources(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        if self.commits is not None:
+            self.commits.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception as exc:  # a failing disk must not hide the shutdown reason
+                log.error("closing the store failed: %s", exc)
+            self.store = None
+        if self.data is not None:
+            self.data.close()
+            self.data = None
+
+    # ------------------------------------------------------------ what the hub asks for
+
+    def wake(self) -> None:
+        for door in self.doors:
+            door.wake()
+
+    def _request_commit(self) -> None:
+        assert self.commits is not None
+        self.commits.request()  # once per loop pass: the hub asks once
+
+    def run_work(self, work: Work) -> None:
+        """Run slow work in the hash pool; its `done` runs on the loop, then doors flush."""
+        loop = self._loop
+        assert loop is not None and self._executor is not None
+        future = loop.run_in_executor(self._executor, work.run)
+        session = work.session
+        if session is not None:
+            session.cancel_work = future.cancel
+
+        def finished(fut: asyncio.Future[Any]) -> None:
+            if session is not None and session.cancel_work == fut.cancel:
+                session.cancel_work = None
+            if fut.cancelled():
+                if work.cancelled is not None:
+                    work.cancelled()
+                return
+            exc = fut.exception()
+            if exc is not None:
+                log.error("background work failed: %s", exc)
+                return
+            work.done(fut.result())
+            self.wake()
+
+        future.add_done_callback(finished)
+
+    def _on_tick(self) -> None:
+        try:
+            self.hub.tick(time.time())
+            for door in self.doors:
+                door.tick()
+            self.wake()
+            passes = sum(door.passes for door in self.doors)
+            if passes != self._passes_at_tick:
+                self._passes_at_tick, self._trimmed = passes, False
+            elif not self._trimmed:  # a quiet second after a burst
+                self._trimmed = True
+                tuning.release_memory()
+        finally:
+            self._tick = asyncio.get_running_loop().call_later(TICK_SECONDS, self._on_tick)
+
+
+def use_fast_loop(choice: str | None = None) -> str:
+    """Make asyncio.run() use uvloop when it is installed; returns the loop's name.
+
+    `choice` (default: $PLAY_LOOP, else "auto") is "auto", "uvloop" or "asyncio".
+    Call it before asyncio.run(); the default loop stays fully supported.
+    """
+    choice = (choice or os.environ.get("PLAY_LOOP") or "auto").lower()
+    if choice == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        if choice == "uvloop":
+            raise ServerError("uvloop is not installed (pip install 'play[fast]')") from None
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def _ignore_file_size_signal() -> None:
+    """A write past a file-size limit fails with EFBIG (a storage error) instead of killing us."""
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """One line per failure (accept errors, stray callbacks), never a traceback to a user."""
+    exc = context.get("exception")
+    log.error("%s%s", context.get("message", "error"), f": {exc!r}" if exc else "")
+
+
