@@ -93,19 +93,49 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
+class MissingValue(LoginFailed):
+    """A value the user must give is missing and there is no terminal to ask on (exit 2)."""
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C at a prompt: say so on a line of its own and exit 130, as shells expect."""
+    typer.echo("\ninterrupted", err=True)
+    raise typer.Exit(130)
+
+
+def ask(label: str, default: str | None = None) -> str:
+    """One line typed at `label [default]: `; Enter alone takes the default."""
+    shown = f"{label} [{default}]: " if default is not None else f"{label}: "
+    try:
+        answer = input(shown)
+    except KeyboardInterrupt:
+        interrupted()
+    except EOFError:  # Ctrl-D: nothing more will be typed
+        typer.echo("", err=True)
+        fail(f"error: no {label} given", 2)
+    if not answer.strip() and default is not None:
+        return default
+    return answer
+
+
 def resolve(value: str | None, label: str, check: Callable[[str], T],
-            default: str | None = None, flag: str = "") -> T:
-    """Validate a given value; prompt for a missing one on a terminal; else exit 2."""
+            default: str | None = None, flag: str = "", quiet_default: bool = False) -> T:
+    """Validate a given value; prompt for a missing one on a terminal; else exit 2.
+
+    With `quiet_default`, a missing value without a terminal is the default (never waits).
+    """
     if value is not None:
         try:
             return check(value)
         except ValueError as exc:
             fail(f"error: {exc}", 2)
     if not interactive():
+        if quiet_default and default is not None:
+            return check(default)
         fail(f"error: missing {label}; give it as {flag or label.upper()} "
              "(no terminal to ask on)", 2)
     while True:
-        answer = typer.prompt(label, default=default, show_default=default is not None)
+        answer = ask(label, default)
         try:
             return check(answer)
         except ValueError as exc:
@@ -176,11 +206,13 @@ async def ask_password(registering: bool, attempt: int) -> str:
     """From $PLAY_PASSWORD, else asked without echo (twice for a new account)."""
     env = os.environ.get(PASSWORD_ENV)
     if env is not None:
+        if not env:
+            raise MissingValue(f"${PASSWORD_ENV} is empty; the password must not be empty")
         if attempt > 1:
             raise LoginFailed(f"the password in ${PASSWORD_ENV} is wrong")
         return env
     if not interactive():
-        raise LoginFailed(f"no password: set ${PASSWORD_ENV} or run in a terminal")
+        raise MissingValue(f"missing password; set ${PASSWORD_ENV} (no terminal to ask on)")
     if attempt > 1:
         typer.echo("  wrong password; try again", err=True)
     while True:
@@ -248,6 +280,9 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
     except Exit as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(exc.code) from None
+    except MissingValue as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     except (ConnectionFailed, LoginFailed) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -258,8 +293,7 @@ def run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        typer.echo("\ninterrupted", err=True)
-        raise typer.Exit(130) from None
+        interrupted()
     raise typer.Exit(int(code or 0))
 
 
@@ -303,9 +337,10 @@ def with_setting_flags(command: Callable[..., None]) -> Callable[..., None]:
 @app.command()
 @with_setting_flags
 def host(
-    host: Annotated[str, typer.Option("--host", help="address to listen on")] = DEFAULT_HOST,
-    port: Annotated[str, typer.Option("--port", help="port; 0 picks a free one")] = str(
-        DEFAULT_PORT),
+    host: Annotated[str | None, typer.Option(
+        "--host", help="address to listen on (asked on a terminal; else 127.0.0.1)")] = None,
+    port: Annotated[str | None, typer.Option(
+        "--port", help="port; 0 picks a free one (asked on a terminal; else 5220)")] = None,
     name: Annotated[str | None, typer.Option("--name", help="your username")] = None,
     headless: Annotated[bool, typer.Option("--headless", help="run the server only")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where data is kept")] = None,
@@ -322,8 +357,13 @@ def host(
     from gameserver import settings as settings_
     from gameserver.server import ChatServer
 
-    address = resolve(host, "address", check_address)
-    port_number = resolve(port, "port", port_checker(allow_zero=True))
+    # A headless server is the scripted mode: missing values take their defaults, unasked.
+    asks = not headless
+    address = (resolve(host, "address", check_address, DEFAULT_HOST, "--host", quiet_default=True)
+               if host is not None or asks else DEFAULT_HOST)
+    port_number = (resolve(port, "port", port_checker(allow_zero=True), str(DEFAULT_PORT),
+                           "--port", quiet_default=True)
+                   if port is not None or asks else DEFAULT_PORT)
     user = None if headless else resolve(name, "username", check_name, flag="--name")
     directory = data_dir_for(data_dir)
     try:

@@ -9,11 +9,13 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-from gameclient.commands import Typed, parse_typed
+from gameclient.commands import KNOWN_COMMANDS, Typed, parse_typed
 from gameclient.connection import ClientConnection, ConnectionFailed
-from gameclient.model import ClientModel, board_lines
+from gameclient.model import ClientModel, Line, board_lines, clock
+from gameclient.terminput import TerminalInput
 from gameserver.protocol import Bye, GameState
 
+TIMESTAMPED = frozenset({"chat", "own", "pm", "bm", "notice", "error"})
 CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
 QUIT_GRACE = 3.0  # seconds to wait for the server's goodbye after /quit or end of input
 
@@ -75,6 +77,10 @@ class LineClient:
         self.out = out
         self.stdin = stdin
         self.inputs: asyncio.Queue[str | None] | None = None
+        self.terminal: TerminalInput | None = None  # set while a terminal is typed on
+
+    def candidates(self) -> list[str]:
+        return [*KNOWN_COMMANDS, *self.model.members]
 
     def request_quit(self) -> None:
         """Ctrl-C: leave as if /quit was typed."""
@@ -82,6 +88,9 @@ class LineClient:
             self.inputs.put_nowait(None)
 
     def emit(self, text: str) -> None:
+        if self.terminal is not None:
+            self.terminal.show(text)
+            return
         try:
             self.out.write(text + "\n")
             self.out.flush()
@@ -90,7 +99,28 @@ class LineClient:
 
     async def run(self) -> int:
         """Until quit, end of input, the server's goodbye, or a lost connection; the exit code."""
-        inputs = self.inputs = start_stdin_reader(self.stdin)
+        if TerminalInput.usable(self.stdin, self.out):
+            inputs = self.inputs = asyncio.Queue()
+            self.terminal = TerminalInput(self.stdin, self.out, inputs.put_nowait,
+                                          self.candidates)
+            self.terminal.start()
+        else:
+            inputs = self.inputs = start_stdin_reader(self.stdin)
+        try:
+            return await self._run(inputs)
+        finally:
+            if self.terminal is not None:
+                self.terminal.stop()
+                self.terminal = None
+
+    def emit_line(self, line: Line) -> None:
+        """A transcript line; on a terminal chat lines and notices carry their time."""
+        if self.terminal is not None and line.kind in TIMESTAMPED:
+            self.emit(f"{clock(line.ts)} {line.text}")
+        else:
+            self.emit(line.text)
+
+    async def _run(self, inputs: asyncio.Queue[str | None]) -> int:
         events = asyncio.create_task(self._events())
         typing = asyncio.create_task(self._typing(inputs))
         done, pending = await asyncio.wait({events, typing}, return_when=asyncio.FIRST_COMPLETED)
@@ -115,7 +145,7 @@ class LineClient:
                 self.emit(f"! connection lost: {exc}")
                 return 1
             for line in self.model.apply(event):
-                self.emit(line.text)
+                self.emit_line(line)
             if isinstance(event, GameState) and event.room == self.model.room:
                 for text in board_lines(event):
                     self.emit("  " + text)
@@ -145,6 +175,10 @@ class LineClient:
 
     async def _read_secret(self, inputs: asyncio.Queue[str | None]) -> str | None:
         """The next input line, with echo off on a terminal (the reader thread owns stdin)."""
+        if self.terminal is not None:
+            self.terminal.ask_secret()
+            raw = await inputs.get()
+            return None if raw is None else raw.strip()
         self.emit("secret word (next line, not shown):")
         with _echo_off(self.stdin):
             raw = await inputs.get()

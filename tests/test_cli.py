@@ -49,6 +49,7 @@ def server(tmp_path):
     (("host", "--headless", "--port", "-1"), "not a port number"),
     (("host", "--name", ""), "must not be empty"),
     (("host",), "missing username"),
+    (("host", "--port", "0"), "missing username"),  # address, port: defaults, never a wait
 ])
 def test_bad_or_missing_values_exit_2(args, message):
     out = play(*args)
@@ -162,9 +163,21 @@ def test_wrong_password_from_the_environment_exits_1(server):
     assert out.returncode == 1 and "wrong" in out.stderr
 
 
-def test_no_password_and_no_terminal_is_a_clear_error(server):
+def test_no_password_and_no_terminal_is_a_missing_value_exit_2(server):
     out = play("join", "127.0.0.1", str(server.port), "ann", "--plain", password=None)
-    assert out.returncode == 1 and "PLAY_PASSWORD" in out.stderr
+    assert out.returncode == 2 and "missing password" in out.stderr
+    assert "PLAY_PASSWORD" in out.stderr
+
+
+def test_an_empty_password_in_the_environment_is_refused_not_wrong(server):
+    for user in ("brandnew", "known"):  # a new account and an existing one
+        if user == "known":
+            play("join", "127.0.0.1", str(server.port), user, "--plain", password="pw")
+        out = play("join", "127.0.0.1", str(server.port), user, "--plain", password="")
+        assert out.returncode == 2, out.stderr
+        assert "must not be empty" in out.stderr and "wrong" not in out.stderr
+    again = play("join", "127.0.0.1", str(server.port), "brandnew", "--plain", password="pw2")
+    assert again.returncode == 0  # the empty try created nothing: any password registers it
 
 
 def test_host_quitting_shuts_the_server_down_for_everyone(tmp_path):
@@ -298,3 +311,67 @@ def test_ctrl_c_at_the_password_prompt_leaves_at_once_with_echo_back(server):
     child.expect("interrupted")
     assert child.wait(timeout=5) == 130
     assert termios.tcgetattr(child.fd)[3] & termios.ECHO
+
+
+def test_play_host_asks_address_port_and_username_with_defaults(tmp_path):
+    env = child_env(TERM="dumb", PLAY_PASSWORD="pw", PLAY_DATA_DIR=str(tmp_path / "d"))
+    child = Pty(play_command("host", "--plain"), env)
+    child.expect("address [127.0.0.1]:")
+    child.send("\r")  # Enter: 127.0.0.1
+    child.expect("port [5220]:")
+    child.send("65536\r")
+    child.expect("outside 0-65535; try again")
+    child.expect("port [5220]:")
+    child.send("0\r")  # any free port
+    child.expect("username:")
+    child.send("\r")
+    child.expect("a username must not be empty; try again")
+    child.expect("username:")
+    child.send("hostess\r")
+    child.expect("play server listening on 127.0.0.1:")
+    child.expect("you are in #lobby as hostess")
+    child.send("/quit\r")
+    child.expect("you left")
+    assert child.wait() == 0
+
+
+def test_play_host_flags_skip_each_question(tmp_path):
+    env = child_env(TERM="dumb", PLAY_PASSWORD="pw", PLAY_DATA_DIR=str(tmp_path / "d"))
+    child = Pty(play_command("host", "--port", "0", "--plain"), env)
+    child.expect("address [127.0.0.1]:")
+    child.send("\r")
+    seen = child.expect("username:")
+    assert "port" not in seen
+    child.send("solo\r")
+    child.expect("you are in #lobby as solo")
+    child.send("/quit\r")
+    assert child.wait() == 0
+    child = Pty(play_command("host", "--host", "127.0.0.1", "--port", "0", "--name", "solo",
+                             "--plain"), env)
+    seen = child.expect("you are in #lobby as solo")
+    assert "address [" not in seen and "port [" not in seen and "username:" not in seen
+    child.send("/quit\r")
+    assert child.wait() == 0
+
+
+@pytest.mark.parametrize("answers", [[], ["\r"], ["\r", "\r"]])
+def test_ctrl_c_at_every_prompt_says_interrupted_and_exits_130(tmp_path, answers):
+    env = child_env(TERM="dumb", PLAY_DATA_DIR=str(tmp_path / "d"))
+    child = Pty(play_command("join", "--plain"), env)
+    for label, answer in zip(("address", "port"), answers, strict=False):
+        child.expect(f"{label} [")
+        child.send(answer)
+    child.expect(("address [", "port [", "username:")[len(answers)])
+    os.kill(child.pid, signal.SIGINT)
+    child.expect("interrupted")
+    assert child.wait() == 130
+    assert "Traceback" not in child.buffer.decode(errors="replace")
+
+
+def test_ctrl_d_at_a_prompt_is_a_missing_value(tmp_path):
+    env = child_env(TERM="dumb", PLAY_DATA_DIR=str(tmp_path / "d"))
+    child = Pty(play_command("join", "--plain"), env)
+    child.expect("address [")
+    child.send("\x04")
+    child.expect("no address given")
+    assert child.wait() == 2
