@@ -107,7 +107,7 @@ def ask(label: str, default: str | None = None) -> str:
     """One line typed at `label [default]: `; Enter alone takes the default."""
     shown = f"{label} [{default}]: " if default is not None else f"{label}: "
     try:
-        answer = input(shown)
+        answer = read_line(shown)
     except KeyboardInterrupt:
         interrupted()
     except EOFError:  # Ctrl-D: nothing more will be typed
@@ -116,6 +116,46 @@ def ask(label: str, default: str | None = None) -> str:
     if not answer.strip() and default is not None:
         return default
     return answer
+
+
+def read_line(prompt: str) -> str:
+    """input(), except that a Ctrl-C never goes unseen.
+
+    input() checks for signals only when its read is interrupted, so a Ctrl-C that comes
+    between the prompt and the read would wait for Enter. Here the signal's wakeup fd
+    and the terminal are watched together, so the KeyboardInterrupt comes at once.
+    """
+    try:
+        fd = sys.stdin.fileno()
+        if sys.platform == "win32" or not os.isatty(fd):
+            raise ValueError("not a POSIX terminal")
+    except (ValueError, OSError, AttributeError):
+        return input(prompt)
+    import select
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    try:
+        previous = signal.set_wakeup_fd(wake_w)
+    except ValueError:  # not the main thread
+        os.close(wake_r)
+        os.close(wake_w)
+        return input(prompt)
+    try:
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        while fd not in select.select([fd, wake_r], [], [])[0]:
+            with contextlib.suppress(OSError):
+                os.read(wake_r, 512)
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wake_r)
+        os.close(wake_w)
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\n")
 
 
 def resolve(value: str | None, label: str, check: Callable[[str], T],
