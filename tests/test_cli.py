@@ -112,17 +112,30 @@ def test_restart_on_the_same_port_right_after_a_stop(tmp_path):
 # ---------------------------------------------------------------- the line client in a pipe
 
 
+def read_until(proc: subprocess.Popen, text: str) -> str:
+    """What a piped child printed, up to and with the line containing `text` (the test's
+    timeout bounds the wait)."""
+    seen = ""
+    while text not in seen:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"{text!r} not seen; got {seen!r}")
+        seen += line
+    return seen
+
+
 def test_line_client_through_a_pipe(server):
     play("join", "127.0.0.1", str(server.port), "bob", "--plain", stdin="")
     bob = subprocess.Popen(play_command("join", "127.0.0.1", str(server.port), "bob"),
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, env=child_env(PLAY_PASSWORD="pw"))
-    time.sleep(1.0)
+    early = read_until(bob, "you are in #lobby")
     out = play("join", "127.0.0.1", str(server.port), "ann",
                stdin="hello from a pipe\n/msg bob psst\n/nope\n/msg\n")
     bob.stdin.write("/quit\n")
     bob.stdin.flush()
     bob_out, _ = bob.communicate(timeout=20)
+    bob_out = early + bob_out
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "<ann> hello from a pipe" in lines
@@ -191,7 +204,7 @@ def test_host_quitting_shuts_the_server_down_for_everyone(tmp_path):
     guest = subprocess.Popen(play_command("join", "127.0.0.1", str(port), "guest", "--plain"),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=child_env(PLAY_PASSWORD="g"))
-    time.sleep(1.5)
+    assert "you are in #lobby" in read_until(guest, "you are in #lobby")
     host.stdin.write("welcome guest\n/quit\n")
     host.stdin.flush()
     host_out, host_err = host.communicate(timeout=20)
