@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gameserver import settings as settings_
 from gameserver.core.hub import Hub
@@ -13,7 +15,7 @@ from gameserver.passwords import DEFAULT_N
 from gameserver.runtime import Runtime, ServerError, use_fast_loop
 from gameserver.settings import Settings
 from gameserver.store import SQLiteStore
-from gameserver.tls import ServerTLS
+from gameserver.tls import ServerTLS, TLSError, server_tls
 
 __all__ = ["ChatServer", "Connection", "ServerError", "bind_error_message", "use_fast_loop"]
 
@@ -24,11 +26,14 @@ class ChatServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 5220, *,
                  data_dir: str | Path, name: str = "play", hash_workers: int | None = None,
                  scrypt_n: int = DEFAULT_N, settings: Settings | None = None, tls: bool = True,
-                 cert: Path | None = None, key: Path | None = None) -> None:
+                 cert: Path | None = None, key: Path | None = None,
+                 doors: Sequence[Any] = ()) -> None:
         self.settings = settings or settings_.DEFAULTS
         self.runtime = Runtime(data_dir=data_dir, name=name, hash_workers=hash_workers,
                                scrypt_n=scrypt_n, settings=self.settings)
         self.door = JSONLinesDoor(host, port, settings=self.settings, tls=tls, cert=cert, key=key)
+        self.doors = list(doors)  # more doors on the same runtime (IRC, classic)
+        self.cert, self.key = cert, key
         self.port = 0
 
     @property
@@ -51,6 +56,14 @@ class ChatServer:
         await self.runtime.start()
         try:
             await self.door.start(self.runtime, self.runtime.data_dir)
+            for door in self.doors:
+                if getattr(door, "wants_tls", False):  # the play door's certificate
+                    tls = self.door.tls or server_tls(self.runtime.data_dir, self.cert, self.key)
+                    door.ssl_context, door.fingerprint = tls.context, tls.fingerprint
+                await door.start(self.runtime)
+        except TLSError as exc:
+            self.runtime.close_resources()
+            raise ServerError(str(exc)) from None
         except jsonlines.ServerError as exc:
             self.runtime.close_resources()
             raise ServerError(str(exc)) from None

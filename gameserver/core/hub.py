@@ -91,6 +91,7 @@ class Hub:
         self._say_hooks: list[Callable[[Session, int, str], bool]] = []
         # Names no account may take: they label the server's own speakers (extensions add more).
         self.reserved_names: set[str] = set(RESERVED_NAMES)
+        self.guests = 0  # guests let in so far (guest-1, guest-2 ...): names, not stored ids
         # What waits for the next commit: (run once stored, run if refused; None: the same).
         self._after_commit: list[tuple[Callable[[], None], Callable[[], None] | None]] = []
         self._commit_requested = False

@@ -26,6 +26,11 @@ log = logging.getLogger("play.hub")
 MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
 TOKEN_LIFETIME = 24 * 3600.0
 LOBBY = "lobby"
+GUEST_PREFIX = "guest-"  # guest-1, guest-2 ...: the classic door's guests, never an account
+
+
+def is_guest_name(name: str) -> bool:
+    return name.casefold().startswith(GUEST_PREFIX)
 
 
 def token_digest(token: str) -> str:
@@ -112,6 +117,9 @@ def unhashed(hub: Hub, session: Session) -> None:
 
 def check_new_name(hub: Hub, user: str) -> None:
     """A new account's name must not look like an existing one or a reserved name."""
+    if is_guest_name(user):
+        raise CommandError("bad_name", f"names like {user} are for guests of the classic door;"
+                                       " choose another")
     like = hub.lookalikes.resembles(user) or resembles(user, hub.reserved_names)
     if like is not None:
         raise CommandError("lookalike", f"the name {user} looks like {like}, which is taken; "
@@ -170,6 +178,27 @@ def verified(hub: Hub, session: Session, msg_id: int, user: str, ok: bool) -> No
     logged_in(hub, session, msg_id, user)
 
 
+def login_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -> None:
+    """A door's connection in as a guest: no password, a name no account can have.
+
+    The guest counts against the same limits as everyone; `then(ok, reason)` says
+    whether it got in.
+    """
+    if session.user is not None or session.closed:
+        then(False, "already logged in")
+        return
+    session.greeted = True
+    session.guest = True
+    while True:
+        hub.guests += 1
+        user = f"{GUEST_PREFIX}{hub.guests}"
+        if user.casefold() not in hub.online:
+            break
+    log.info("guest %s from %s", user, session.peer)
+    logged_in(hub, session, None, user)
+    then(True, "")
+
+
 def resume(hub: Hub, session: Session, message: Resume) -> None:
     """Log in again with a session token: no password, back to the same place."""
     if session.user is not None:
@@ -189,7 +218,8 @@ def resume(hub: Hub, session: Session, message: Resume) -> None:
         hub.guarded(session, message.id, found))
 
 
-def logged_in(hub: Hub, session: Session, msg_id: int, user: str, *, registered: bool = False,
+def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
+              registered: bool = False,
               room: str | None = None, nick: str | None = None) -> None:
     old = hub.online.get(user.casefold())
     if old is not None:

@@ -27,6 +27,7 @@ class Session:
     nick: str = ""
     room: Room | None = None
     greeted: bool = False
+    guest: bool = False  # logged in without an account (the classic door's guests)
     busy: bool = False  # a login is being checked
     closed: bool = False
     login_failures: int = 0
