@@ -144,6 +144,10 @@ class Registration:
 
     # ------------------------------------------------------------ capabilities
 
+    def cap(self, message: Message) -> list[Output]:
+        """CAP after registration: LS, LIST and REQ answered; END changes nothing."""
+        return [] if message.param(0).upper() == "END" else self._on_CAP(message)
+
     def _on_CAP(self, message: Message) -> list[Output]:
         sub = message.param(0).upper()
         if sub == "LS":

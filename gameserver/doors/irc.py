@@ -1,0 +1,339 @@
+"""The IRC door: asyncio TCP (+TLS) connections, IRC lines in, the core's events out as lines."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from gameserver import names
+from gameserver.core.events import Event
+from gameserver.core.rooms import Session
+from gameserver.doors import irc_numerics as n
+from gameserver.doors.irc_client import IrcClient, Out, shared_lines
+from gameserver.doors.irc_text import Pacer
+from gameserver.doors.irc_wire import LineDecoder, Message
+from gameserver.doors.jsonlines import ServerError, bind_error_message
+
+if TYPE_CHECKING:
+    from gameserver.runtime import Runtime
+
+log = logging.getLogger("play.irc")
+
+OUTPUT_LIMIT = 1024 * 1024  # bytes waiting for one client before it counts as not reading
+CLOSE_GRACE = 10.0
+REGISTRATION_TIMEOUT = 60.0  # seconds to send NICK/USER and a password
+PING_AFTER = 90.0  # seconds of silence before we PING
+PING_TIMEOUT = 60.0  # seconds after our PING without a word back: the client is gone
+PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the network in "
+                 "clear; use it only on a trusted network")
+
+
+class IrcConnection(asyncio.Protocol):
+    """One IRC client socket; the core's sink for its session is this object."""
+
+    def __init__(self, door: IrcDoor) -> None:
+        self.door = door
+        self.decoder = LineDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.client: IrcClient | None = None
+        self.buffer: list[bytes] = []
+        self.paced: deque[tuple[float, bytes]] = deque()
+        self.pacer = Pacer(burst=door.pace_burst, interval=door.pace_interval)
+        self._pace_timer: asyncio.TimerHandle | None = None
+        self.opened = self.last_heard = time.monotonic()
+        self.pinged = False
+        self.closing = False
+        self.slow = False
+        self._abort: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername")
+        # "ip:port", as the play door labels peers: throttles count per address on every door
+        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        door = self.door
+        self.session = door.hub.connect(door, self, self.close, label)
+        self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts)
+        door.connections.add(self)
+        self.pump()
+
+    def data_received(self, data: bytes) -> None:
+        client, session = self.client, self.session
+        assert client is not None and session is not None
+        self.last_heard = time.monotonic()
+        self.pinged = False
+        for item in self.decoder.feed(data):
+            if session.closed or client.close is not None:
+                break
+            try:
+                client.line(item)
+            except Exception as exc:  # a bug of ours must not lose the next lines
+                log.error("line from %s failed: %r", session.peer, exc)
+            self.pump()
+        self.door.wake()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        door = self.door
+        door.connections.discard(self)
+        for handle in (self._pace_timer, self._abort):
+            if handle is not None:
+                handle.cancel()
+        self.buffer.clear()
+        self.paced.clear()
+        if self.session is not None and not self.session.closed:
+            log.info("%s: %s", self.session.peer, f"lost: {exc}" if exc else "closed")
+            door.hub.disconnected(self.session, "connection lost")
+            door.wake()
+
+    # ------------------------------------------------------------ moving things along
+
+    def pump(self) -> None:
+        """Hand the client's messages to the core and queue its lines; close if it asked."""
+        client, session = self.client, self.session
+        assert client is not None and session is not None
+        while client.to_core:
+            batch, client.to_core = client.to_core, []
+            for message in batch:
+                if not session.closed:
+                    self.door.hub.receive(session, message)
+        self.take(client.out)
+        client.out = []
+        if client.close is not None and not self.closing:
+            reason = client.close
+            if not session.closed:
+                self.door.hub.disconnected(session, reason)
+            self.close(reason)
+
+    def take(self, outs: list[Out]) -> None:
+        now = time.monotonic()
+        for out in outs:
+            if out.paced or self.paced:
+                for line in out.data.splitlines(keepends=True):
+                    self.paced.append((now + self.pacer.delay(now), line))
+            else:
+                self.buffer.append(out.data)
+        if self.paced:
+            self._pace()
+        if self.buffer:
+            self.door.wake()
+
+    def _pace(self) -> None:
+        self._pace_timer = None
+        now = time.monotonic()
+        while self.paced and self.paced[0][0] <= now:
+            self.buffer.append(self.paced.popleft()[1])
+        if self.buffer:
+            self.flush()
+        if self.paced and not self.closing:
+            self._pace_timer = asyncio.get_running_loop().call_later(
+                max(0.0, self.paced[0][0] - now), self._pace)
+
+    def flush(self) -> None:
+        transport = self.transport
+        if not self.buffer:
+            return
+        data = b"".join(self.buffer)
+        self.buffer.clear()
+        if transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > OUTPUT_LIMIT and not self.slow:
+            self.slow = True
+            assert self.session is not None
+            log.info("%s: not reading, disconnected", self.session.peer)
+            self.door.hub.kick(self.session, "disconnected: you stopped reading",
+                               "slow_reader", "not reading")
+
+    def close(self, reason: str) -> None:
+        """The core's (or the client's) end of the session: say ERROR, write, close."""
+        if self.closing:
+            return
+        client = self.client
+        if client is not None:
+            if client.close is None:
+                client.quit(reason)
+            self.take(client.out)
+            client.out = []
+        while self.paced:  # what was waiting goes now: the connection ends
+            self.buffer.append(self.paced.popleft()[1])
+        self.flush()
+        self.closing = True
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+            self._abort = asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+
+    # ------------------------------------------------------------ deadlines (the door's tick)
+
+    def check(self, now: float) -> None:
+        """Registration in time; a silent client is PINGed, then dropped if still silent."""
+        client = self.client
+        if self.closing or client is None:
+            return
+        scale = self.door.time_scale
+        if not client.registered:
+            if now - self.opened >= REGISTRATION_TIMEOUT * scale:
+                client.quit("Registration timed out")
+                self.pump()
+            return
+        silent = now - self.last_heard
+        if self.pinged and silent >= (PING_AFTER + PING_TIMEOUT) * scale:
+            client.quit(f"Ping timeout: {round(silent)} seconds")
+            self.pump()
+        elif not self.pinged and silent >= PING_AFTER * scale:
+            self.pinged = True
+            self.buffer.append(Message(verb="PING", params=(self.door.info.name,)).to_bytes())
+            self.flush()
+
+
+class IrcDoor:
+    """The IRC listener: `await door.start(runtime)`, then `.port`.
+
+    A room event is encoded once (shared_lines) and the same bytes go to each IRC member.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 6697, *,
+                 tls: bool = False, ssl_context: ssl.SSLContext | None = None,
+                 server_name: str = "play.local",
+                 network: str = "play", motd: tuple[str, ...] = (), version: str = "play-0.1",
+                 time_scale: float = 1.0, pace_burst: int = 8, pace_interval: float = 0.25
+                 ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.wants_tls = tls  # ChatServer then sets ssl_context from the play door's certificate
+        self.ssl_context = ssl_context
+        self.fingerprint = ""  # of the certificate, when ChatServer gave the context
+        self.info = n.ServerInfo(name=server_name, network=network, version=version,
+                                 created=time.strftime("%a %b %d %Y at %H:%M:%S UTC",
+                                                       time.gmtime()), motd=motd)
+        self.time_scale = time_scale  # tests shrink the timeouts
+        self.pace_burst = pace_burst
+        self.pace_interval = pace_interval
+        self.connections: set[IrcConnection] = set()
+        self.passes = 0
+        self.port = 0
+        self._runtime: Runtime | None = None
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        # The runtime ticks once a second; a door with timeouts scaled down for tests
+        # checks its deadlines more often on its own.
+        self._tick_every = time_scale if time_scale < 1.0 else None
+        self._ticker: asyncio.TimerHandle | None = None
+
+    @property
+    def hub(self) -> Any:
+        assert self._runtime is not None, "door not started"
+        return self._runtime.hub
+
+    def isupport(self) -> dict[str, str | None]:
+        return {
+            "AWAYLEN": "200", "CASEMAPPING": "ascii", "CHANLIMIT": "#:1", "CHANMODES": ",,,nt",
+            "CHANNELLEN": str(names.ROOM_MAX + 1), "CHANTYPES": "#", "MAXTARGETS": "4",
+            "MODES": "0", "NETWORK": self.info.network, "NICKLEN": str(names.USERNAME_MAX),
+            "PREFIX": None, "SAFELIST": None, "TOPICLEN": "0", "USERLEN": str(names.USERNAME_MAX),
+        }
+
+    def command_names(self) -> set[str]:
+        return set(self.hub.commands)
+
+    def counts(self) -> tuple[int, int]:
+        hub = self.hub
+        return len(hub.online), len(hub.rooms)
+
+    async def start(self, runtime: Runtime) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._runtime = runtime
+        try:
+            self._server = await loop.create_server(
+                lambda: IrcConnection(self), self.host, self.requested_port,
+                ssl=self.ssl_context, reuse_address=True, backlog=1024)
+        except OSError as exc:
+            message = bind_error_message(exc, self.host, self.requested_port)
+            raise ServerError(message.replace("--port", "--irc-port")) from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        runtime.attach(self)
+        if self._tick_every is not None:
+            self._ticker = loop.call_later(self._tick_every, self.tick)
+        if self.ssl_context is None:
+            log.warning(PLAIN_WARNING)
+        log.info("IRC on %s:%d (%s)", self.host, self.port,
+                 "TLS" if self.ssl_context is not None else "plain")
+
+    def stop_listening(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._tick_every = None
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # ------------------------------------------------------------ the core's side
+
+    def send(self, sink: IrcConnection, event: Event) -> None:
+        client = sink.client
+        if client is None or sink.closing:
+            return
+        client.event(event)
+        sink.pump()
+
+    def deliver(self, event: Event, sinks: Sequence[IrcConnection]) -> None:
+        if not sinks:
+            return
+        shared = shared_lines(event, self.info.name, self.info.name)
+        for sink in sinks:
+            client = sink.client
+            if client is None or sink.closing:
+                continue
+            if shared is None:
+                client.event(event)
+            else:
+                client.shared(event, *shared)
+            sink.pump()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for conn in list(self.connections):
+            conn.check(now)
+        if self._tick_every is not None and self._loop is not None:  # tests: a faster tick
+            self._ticker = self._loop.call_later(self._tick_every, self.tick)
+
+    def wake(self) -> None:
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush_all)
+
+    def flush_all(self) -> None:
+        self._flush_scheduled = False
+        wrote = False
+        for conn in list(self.connections):
+            if conn.buffer and not conn.closing:
+                conn.flush()
+                wrote = True
+        if wrote:
+            self.passes += 1

@@ -1,0 +1,555 @@
+"""One IRC client's translation, sans-IO: IRC lines to the core's messages, its events to lines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from gameserver.core.events import RoomView
+from gameserver.doors import irc_numerics as n
+from gameserver.doors.irc_register import CheckPassword, Quit, Registered, Registration
+from gameserver.doors.irc_text import board_notices, is_ctcp, parse_action, strip_formatting
+from gameserver.doors.irc_wire import BadLine, Message, fit_lines
+from gameserver.protocol import (
+    PROTOCOL_VERSION,
+    Broadcast,
+    Bye,
+    Command,
+    Error,
+    GameState,
+    HistoryPage,
+    Joined,
+    Left,
+    Login,
+    Notice,
+    Ok,
+    PrivateMessage,
+    Renamed,
+    RoomMessage,
+    Say,
+    Welcome,
+)
+from gameserver.protocol import Hello as PlayHello
+from gameserver.protocol import Message as PlayMessage
+
+# IRC verbs answered here; any other verb that names a play command (GAME, ACCEPT,
+# RESIGN ...) goes to the core's command table as `/verb params`.
+IRC_VERBS = frozenset({
+    "PING", "PONG", "QUIT", "JOIN", "PART", "PRIVMSG", "NOTICE", "NAMES", "LIST", "TOPIC",
+    "WHO", "WHOIS", "MODE", "NICK", "USER", "PASS", "CAP", "AUTHENTICATE", "MOTD", "LUSERS",
+    "VERSION", "TIME", "AWAY", "USERHOST", "ISON", "KICK", "INVITE", "WHOWAS",
+})
+BANG = "!"  # `!game tictactoe bob` in a channel is the play command /game tictactoe bob
+
+
+@dataclass(frozen=True)
+class Out:
+    """Bytes for the client; `paced` ones (boards, scrollback) go out no faster than the pacer."""
+
+    data: bytes
+    paced: bool = False
+
+
+def mask(user: str, host: str) -> str:
+    """The IRC source of a play user: the account name is the nick, on every door."""
+    return f"{user}!{user}@{host}"
+
+
+def channel(room: str) -> str:
+    return f"#{room}"
+
+
+def room_of(target: str) -> str:
+    return target[1:] if target.startswith("#") else target
+
+
+def _lines(messages: list[Message]) -> bytes:
+    return b"".join(m.to_bytes() for m in messages)
+
+
+def clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def shared_lines(event: Any, host: str, server: str, colour: bool = True
+                 ) -> tuple[bytes, str | None, bool] | None:
+    """A room event as the same IRC lines for every IRC member of the room (encoded once).
+
+    Returns (lines, the account not to send them to (its own message), paced), or None
+    when the event is not a room-wide one.
+    """
+    kind = type(event)
+    if kind is RoomMessage:
+        text = event.text
+        return _lines(fit_lines(Message(verb="PRIVMSG", params=(channel(event.room),),
+                                        source=mask(event.user, host)), text)), event.user, False
+    if kind is Joined:
+        return Message(verb="JOIN", params=(channel(event.room),),
+                       source=mask(event.user, host)).to_bytes(), event.user, False
+    if kind is Left:
+        params = (channel(event.room), event.reason) if event.reason else (channel(event.room),)
+        return Message(verb="PART", params=params,
+                       source=mask(event.user, host)).to_bytes(), event.user, False
+    if kind is Renamed:
+        text = f"{event.user} is now known as {event.new} in {channel(event.room)}"
+        if event.new == event.user:
+            text = f"{event.user} goes by their own name again in {channel(event.room)}"
+        return _lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
+                                        source=server), text)), None, False
+    if kind is GameState:
+        return board_lines(event, server, colour), None, True
+    if kind is Notice and event.room:
+        return _lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
+                                        source=server), event.text)), None, event.kind == "game"
+    return None
+
+
+def board_lines(game: GameState, server: str, colour: bool) -> bytes:
+    header = f"#{game.game_id} {game.game}: {' vs '.join(game.players) or 'waiting for players'}"
+    texts = [header, *board_notices(game.board, colour), game.status]
+    target = channel(game.room)
+    return b"".join(_lines(fit_lines(Message(verb="NOTICE", params=(target,), source=server),
+                                     text)) for text in texts)
+
+
+class IrcClient:
+    """The IRC side of one session: `line()` for what the client sends, `event()` for the core's.
+
+    What to write collects in `out`; messages for the core in `to_core`; `close` is
+    set (with the reason) when the connection should end after `out` is written.
+    """
+
+    def __init__(self, info: n.ServerInfo, isupport: dict[str, str | None],
+                 commands: Callable[[], Collection[str]], counts: Callable[[], tuple[int, int]],
+                 host: str | None = None) -> None:
+        self.info = info
+        self.server = info.name
+        self.host = host or info.name
+        self.isupport = isupport
+        self.commands = commands  # the core's command names, for GAME and !game
+        self.counts = counts  # (users online, rooms) for LUSERS
+        self.registration = Registration(info.name)
+        self.out: list[Out] = []
+        self.to_core: list[PlayMessage] = [PlayHello(version=PROTOCOL_VERSION, client="irc")]
+        self.close: str | None = None
+        self.account: str | None = None  # once logged in
+        self.nick = "*"
+        self.room: str | None = None  # the one room the core has us in
+        self.members: list[str] = []
+        self.registered = False
+        self.colour = True
+        self._early: list[Any] = []  # events that came before the welcome burst went out
+        self._pending: dict[int, tuple[str, str]] = {}  # id -> (what, detail)
+        self._next_id = 1
+        self._password_pending = False
+
+    # ------------------------------------------------------------ helpers
+
+    def send(self, *messages: Message, paced: bool = False) -> None:
+        if messages:
+            self.out.append(Out(_lines(list(messages)), paced))
+
+    def reply(self, code: str, *params: str) -> None:
+        self.send(n.reply(self.server, self.nick, code, *params))
+
+    def notice(self, text: str, target: str | None = None, paced: bool = False) -> None:
+        self.send(*fit_lines(Message(verb="NOTICE", params=(target or self.nick,),
+                                     source=self.server), text), paced=paced)
+
+    def core(self, message_type: type, what: str, detail: str = "", **fields: Any) -> None:
+        msg_id = self._next_id
+        self._next_id += 1
+        self._pending[msg_id] = (what, detail)
+        self.to_core.append(message_type(id=msg_id, **fields))
+
+    def command(self, name: str, args: str = "", what: str = "", detail: str = "") -> None:
+        self.core(Command, what or name, detail, name=name, args=args)
+
+    def quit(self, reason: str) -> None:
+        if self.close is not None:
+            return
+        self.send(Message(verb="ERROR", params=(f"Closing Link: {self.host} ({reason})",)))
+        self.close = reason
+
+    # ------------------------------------------------------------ from the client
+
+    def line(self, item: Message | BadLine) -> None:
+        if isinstance(item, BadLine):
+            if item.numeric:
+                self.reply(item.numeric, item.reason)
+            else:
+                self.notice(f"unreadable line: {item.reason}")
+            return
+        if not self.registered:
+            if self.account is None or item.command in ("CAP", "PING", "QUIT", "AUTHENTICATE",
+                                                        "NICK", "USER", "PASS"):
+                self._registering(self.registration.receive(item))
+            return
+        handler = getattr(self, "_irc_" + item.command, None)
+        if handler is not None:
+            handler(item)
+        elif item.command.lower() in self.commands() and item.command not in IRC_VERBS:
+            self.command(item.command.lower(), " ".join(item.params), "play")
+        else:
+            self.reply(n.ERR_UNKNOWNCOMMAND, item.verb, "Unknown command")
+
+    def _registering(self, outputs: list[Any]) -> None:
+        for output in outputs:
+            if isinstance(output, Message):
+                self.send(output)
+            elif isinstance(output, CheckPassword):
+                self.core(Login, "sasl", output.account, user=output.account,
+                          password=output.password)
+            elif isinstance(output, Registered):
+                self.nick = output.nick
+                if output.password is None:  # SASL logged in already
+                    self._welcome()
+                else:
+                    self.core(Login, "login", output.account, user=output.account,
+                              password=output.password)
+            elif isinstance(output, Quit):
+                self.quit(output.reason)
+
+    def _welcome(self) -> None:
+        assert self.account is not None
+        self.nick = self.account
+        self.registered = True
+        users, rooms = self.counts()
+        self.send(*n.welcome_burst(self.info, self.nick, self.isupport, users, rooms))
+        early, self._early = self._early, []
+        for event in early:
+            self.event(event)
+
+    def _irc_PING(self, message: Message) -> None:
+        self.send(Message(source=self.server, verb="PONG",
+                          params=(self.server, message.param(0, self.server))))
+
+    def _irc_PONG(self, message: Message) -> None:
+        pass
+
+    def _irc_QUIT(self, message: Message) -> None:
+        self.command("quit", what="quit")
+        self.quit(message.param(0, "Client Quit") or "Client Quit")
+
+    def _irc_NICK(self, message: Message) -> None:
+        wanted = message.param(0)
+        if not wanted:
+            self.reply(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+        elif wanted.casefold() != self.nick.casefold():
+            self.reply(n.ERR_ERRONEUSNICKNAME, wanted,
+                       "On this server your nick is your account name; it cannot change")
+
+    def _irc_USER(self, message: Message) -> None:
+        self.reply(n.ERR_ALREADYREGISTERED, "You may not reregister")
+
+    _irc_PASS = _irc_USER
+
+    def _irc_CAP(self, message: Message) -> None:
+        for output in self.registration.cap(message):  # LS, LIST, REQ still work; END is a no-op
+            if isinstance(output, Message):
+                self.send(output)
+
+    def _irc_AUTHENTICATE(self, message: Message) -> None:
+        self.reply(n.ERR_SASLALREADY, "You have already authenticated")
+
+    def _irc_JOIN(self, message: Message) -> None:
+        if not message.params:
+            self.reply(n.ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+            return
+        for target in message.params[0].split(","):
+            if target == "0":
+                self.notice("you are always in one room; JOIN another to leave this one")
+            elif not target.startswith("#"):
+                self.reply(n.ERR_NOSUCHCHANNEL, target, "Channels here start with #")
+            elif self.room is None or room_of(target).lower() != self.room:
+                self.command("join", room_of(target), "join", target)
+
+    def _irc_PART(self, message: Message) -> None:
+        if not message.params:
+            self.reply(n.ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
+            return
+        for target in message.params[0].split(","):
+            if self.room is None or room_of(target).lower() != self.room:
+                self.reply(n.ERR_NOTONCHANNEL, target, "You're not on that channel")
+            elif self.room == "lobby":
+                self.notice("you are always in one room: #lobby is where everyone starts; "
+                            "JOIN another channel to leave it", channel(self.room))
+            else:
+                self.command("join", "lobby", "join", "#lobby")
+
+    def _irc_PRIVMSG(self, message: Message, notice: bool = False) -> None:
+        if not message.params:
+            if not notice:
+                self.reply(n.ERR_NORECIPIENT, "No recipient given (PRIVMSG)")
+            return
+        if len(message.params) < 2 or not message.params[1]:
+            if not notice:
+                self.reply(n.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        text = message.params[1]
+        action = parse_action(text)
+        if action is not None:
+            text = f"* {self.nick} {action}"
+        elif is_ctcp(text):
+            return  # VERSION, PING ... between clients: not for play
+        text = strip_formatting(text)
+        what = "notice" if notice else "say"
+        for target in message.params[0].split(","):
+            if target.startswith("#"):
+                if self.room is None or room_of(target).lower() != self.room:
+                    if not notice:
+                        self.reply(n.ERR_CANNOTSENDTOCHAN, target,
+                                   f"You are in #{self.room}; JOIN {target} first")
+                    continue
+                word, _, rest = text.partition(" ")
+                if word.startswith(BANG) and word[1:].lower() in self.commands():
+                    self.command(word[1:].lower(), rest.strip(), "play")
+                else:
+                    self.core(Say, what, target, text=text)
+            else:
+                self.command("msg", f"{target} {text}", "msg" if not notice else "notice",
+                             target)
+
+    def _irc_NOTICE(self, message: Message) -> None:
+        self._irc_PRIVMSG(message, notice=True)
+
+    def _irc_NAMES(self, message: Message) -> None:
+        target = message.param(0) or (channel(self.room) if self.room else "*")
+        if self.room is not None and room_of(target).lower() == self.room:
+            self._names()
+        else:
+            self.reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
+
+    def _names(self) -> None:
+        assert self.room is not None
+        target = channel(self.room)
+        head = n.reply(self.server, self.nick, n.RPL_NAMREPLY, "=", target, "")
+        self.send(*fit_lines(Message(verb=head.verb, params=head.params[:-1], source=self.server),
+                             " ".join(self.members)) if self.members else [])
+        self.reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
+
+    def _irc_LIST(self, message: Message) -> None:
+        self.command("list", what="list")
+
+    def _irc_TOPIC(self, message: Message) -> None:
+        target = message.param(0)
+        if not target:
+            self.reply(n.ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
+        elif len(message.params) > 1:
+            self.reply(n.ERR_CHANOPRIVSNEEDED, target, "Rooms here have no topic to set")
+        else:
+            self.reply(n.RPL_NOTOPIC, target, "No topic is set")
+
+    def _irc_WHO(self, message: Message) -> None:
+        self.command("who", what="who", detail=message.param(0, "*"))
+
+    def _irc_WHOIS(self, message: Message) -> None:
+        target = message.params[-1] if message.params else ""
+        if not target:
+            self.reply(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        self.command("users", what="whois", detail=target)
+
+    def _irc_MODE(self, message: Message) -> None:
+        target = message.param(0)
+        if not target:
+            self.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+        elif target.startswith("#"):
+            if len(message.params) == 1:
+                self.reply(n.RPL_CHANNELMODEIS, target, "+nt")
+            elif message.params[1].lstrip("+") in ("b", "e", "I"):
+                end = {"b": "368", "e": "349", "I": "347"}[message.params[1].lstrip("+")]
+                self.reply(end, target, "End of list")
+            else:
+                self.reply(n.ERR_CHANOPRIVSNEEDED, target, "Room modes cannot be changed here")
+        elif target.casefold() != self.nick.casefold():
+            self.reply(n.ERR_USERSDONTMATCH, "Can't change mode for other users")
+        elif len(message.params) == 1:
+            self.reply(n.RPL_UMODEIS, "+i")
+        elif message.params[1] in ("+i", "-i", "i"):
+            self.send(Message(verb="MODE", params=(self.nick, "+i"),
+                              source=mask(self.nick, self.host)))
+        else:
+            self.reply(n.ERR_UMODEUNKNOWNFLAG, "Only +i is a user mode here")
+
+    def _irc_MOTD(self, message: Message) -> None:
+        self.send(*n.motd(self.info, self.nick))
+
+    def _irc_LUSERS(self, message: Message) -> None:
+        self.send(*n.lusers(self.info, self.nick, *self.counts()))
+
+    def _irc_VERSION(self, message: Message) -> None:
+        self.reply("351", self.info.version, self.server, "play")
+
+    def _irc_AWAY(self, message: Message) -> None:
+        if message.param(0):
+            self.reply("306", "You have been marked as being away")
+        else:
+            self.reply("305", "You are no longer marked as being away")
+
+    # ------------------------------------------------------------ from the core
+
+    def event(self, event: Any) -> None:
+        """An event for this session alone (room-wide ones come through `shared`)."""
+        if not self.registered and not isinstance(event, (Ok, Error, Bye, Welcome)):
+            self._early.append(event)
+            return
+        handler = getattr(self, "_on_" + type(event).__name__, None)
+        if handler is not None:
+            handler(event)
+            return
+        shared = shared_lines(event, self.host, self.server, self.colour)
+        if shared is not None:
+            self.shared(event, *shared)
+
+    def shared(self, event: Any, data: bytes, exclude: str | None, paced: bool) -> None:
+        """A room event already encoded for every IRC member (see shared_lines)."""
+        if not self.registered:
+            self._early.append(event)
+            return
+        if exclude is not None and self.account is not None \
+                and exclude.casefold() == self.account.casefold():
+            return
+        if type(event) is Joined and event.user not in self.members:
+            self.members.append(event.user)
+        elif type(event) is Left and event.user in self.members:
+            self.members.remove(event.user)
+        self.out.append(Out(data, paced))
+
+    def _on_Welcome(self, event: Welcome) -> None:
+        pass
+
+    def _on_RoomView(self, event: RoomView) -> None:
+        old, self.room = self.room, event.room.name
+        if old is not None and old != self.room:
+            self.send(Message(verb="PART", params=(channel(old), f"went to #{self.room}"),
+                              source=mask(self.nick, self.host)))
+        seen: dict[str, None] = {}
+        for session in event.room.members.values():
+            if session.user:
+                seen.setdefault(session.user)
+        self.members = list(seen)
+        self.send(Message(verb="JOIN", params=(channel(self.room),),
+                          source=mask(self.nick, self.host)))
+        self.reply(n.RPL_NOTOPIC, channel(self.room), "No topic is set")
+        self._names()
+
+    def _on_Ok(self, event: Ok) -> None:
+        what, detail = self._pending.pop(event.id, ("", "")) if event.id is not None else ("", "")
+        if what in ("login", "sasl"):
+            self.account = (event.data or {}).get("user") or detail
+            if what == "sasl":
+                self._registering(self.registration.sasl_done(self.account, True))
+            else:
+                self._welcome()
+        elif what in ("say", "notice", "join", "quit", "play-quiet"):
+            pass
+        elif what == "list":
+            self._list((event.data or {}).get("rooms", {}))
+        elif what == "who":
+            self._who(detail, (event.data or {}).get("members", []))
+        elif what == "whois":
+            self._whois(detail, (event.data or {}).get("users", {}))
+        elif what in ("msg", "notice"):
+            if not (event.data or {}).get("delivered", True) and what == "msg":
+                self.notice(f"{detail} is offline; your message waits for their next login")
+        else:
+            self._say_ok(event)
+
+    def _say_ok(self, event: Ok) -> None:
+        """A play command's answer (/game, /help, /stats ...), as notices from the server."""
+        for text in [event.text or "", *(event.lines or [])]:
+            if text:
+                self.notice(text, paced=bool(event.lines))
+
+    def _on_Error(self, event: Error) -> None:
+        what, detail = self._pending.pop(event.id, ("", "")) if event.id is not None else ("", "")
+        if what == "login":
+            code = n.ERR_PASSWDMISMATCH if event.code == "bad_password" else \
+                n.ERR_ERRONEUSNICKNAME if event.code == "bad_name" else n.ERR_PASSWDMISMATCH
+            params = (self.nick, event.text) if code == n.ERR_ERRONEUSNICKNAME else (event.text,)
+            self.reply(code, *params)
+            self.quit(event.text)
+        elif what == "sasl":
+            self._registering(self.registration.sasl_done(detail, False, event.text))
+        elif what == "msg" and event.code in ("no_such_user", "bad_name"):
+            self.reply(n.ERR_NOSUCHNICK, detail, event.text)
+        elif what == "notice":
+            pass  # NOTICE is never answered with an error
+        elif what == "join":
+            self.reply(n.ERR_NOSUCHCHANNEL if event.code in ("bad_name",) else
+                       n.ERR_BANNEDFROMCHAN if event.code == "banned" else
+                       n.ERR_TOOMANYCHANNELS if event.code == "too_many_rooms" else
+                       n.ERR_NOSUCHCHANNEL, detail, event.text)
+        elif what == "whois":
+            self.reply(n.ERR_NOSUCHNICK, detail, event.text)
+        else:
+            self.notice(f"! {event.text}")
+
+    def _list(self, rooms: dict[str, int]) -> None:
+        self.reply(n.RPL_LISTSTART, "Channel", "Users  Name")
+        for name, count in rooms.items():
+            self.send(n.reply(self.server, self.nick, n.RPL_LIST, channel(name), str(count), ""),
+                      paced=len(rooms) > 20)
+        self.reply(n.RPL_LISTEND, "End of /LIST")
+
+    def _who(self, mask_: str, members: list[dict[str, str]]) -> None:
+        if self.room is not None and room_of(mask_).lower() == self.room or mask_ == "*":
+            for member in members:
+                user, nick = member.get("user", ""), member.get("nick", "")
+                realname = nick if nick == user else f"{nick} (room nick of {user})"
+                self.send(n.reply(self.server, self.nick, n.RPL_WHOREPLY, channel(self.room or ""),
+                                  user, self.host, self.server, user, "H", f"0 {realname}"))
+        self.reply(n.RPL_ENDOFWHO, mask_, "End of /WHO list")
+
+    def _whois(self, target: str, users: dict[str, str | None]) -> None:
+        found = next((u for u in users if u.casefold() == target.casefold()), None)
+        if found is None:
+            self.reply(n.ERR_NOSUCHNICK, target, "No such nick")
+        else:
+            self.reply(n.RPL_WHOISUSER, found, found, self.host, "*", found)
+            self.reply(n.RPL_WHOISSERVER, found, self.server, self.info.network)
+            if users[found]:
+                self.reply(n.RPL_WHOISCHANNELS, found, channel(users[found] or ""))
+            self.reply(n.RPL_WHOISACCOUNT, found, found, "is logged in as")
+        self.reply(n.RPL_ENDOFWHOIS, target, "End of /WHOIS list")
+
+    def _on_PrivateMessage(self, event: PrivateMessage) -> None:
+        text = event.text
+        if event.queued:
+            text = f"[sent {clock(event.ts)} while you were away] {text}"
+        self.send(*fit_lines(Message(verb="PRIVMSG", params=(self.nick,),
+                                     source=mask(event.sender, self.host)), text))
+
+    def _on_Broadcast(self, event: Broadcast) -> None:
+        self.send(*fit_lines(Message(verb="NOTICE", params=(self.nick,),
+                                     source=mask(event.sender, self.host)),
+                             f"[to everyone] {event.text}"))
+
+    def _on_Notice(self, event: Notice) -> None:
+        shared = shared_lines(event, self.host, self.server, self.colour)
+        if shared is not None:
+            self.shared(event, *shared)
+        else:
+            self.notice(event.text)
+
+    def _on_HistoryPage(self, event: HistoryPage) -> None:
+        target = channel(event.room) if event.kind == "scrollback" and event.room else self.nick
+        for entry in event.entries:
+            sender, text = entry.get("sender", "?"), entry.get("text", "")
+            ts = float(entry.get("ts") or 0)
+            kind = entry.get("type")
+            where = "" if kind == "ROOM" and event.kind == "scrollback" else \
+                f" #{entry.get('receiver')}" if kind == "ROOM" else \
+                f" -> {entry.get('receiver')}" if kind == "PM" else " (to everyone)"
+            self.notice(f"[{clock(ts)}]{where} <{sender}> {text}", target, paced=True)
+        if event.kind == "history" and event.last and not event.entries:
+            self.notice("no history yet")
+
+    def _on_Bye(self, event: Bye) -> None:
+        self.quit(event.reason)
+
+    def _on_GameClosed(self, event: Any) -> None:
+        pass

@@ -1,0 +1,165 @@
+"""The IRC door's translation without sockets: IRC lines to core messages, events to lines."""
+
+from __future__ import annotations
+
+from gameserver.core.events import RoomView
+from gameserver.core.rooms import Room, Session
+from gameserver.doors import irc_numerics as n
+from gameserver.doors.irc_client import IrcClient, shared_lines
+from gameserver.doors.irc_wire import LineDecoder, Message, parse_line
+from gameserver.protocol import (
+    Bye,
+    Command,
+    Error,
+    GameState,
+    Hello,
+    Joined,
+    Login,
+    Ok,
+    PrivateMessage,
+    Renamed,
+    RoomMessage,
+    Say,
+)
+
+INFO = n.ServerInfo(name="play.test", network="play", version="v1", created="today")
+COMMANDS = {"game", "accept", "msg", "join", "who", "list", "users", "quit", "help"}
+
+
+def client() -> IrcClient:
+    return IrcClient(INFO, {"CHANTYPES": "#"}, lambda: COMMANDS, lambda: (1, 1))
+
+
+def lines(c: IrcClient) -> list[Message]:
+    out = [m for o in c.out for m in LineDecoder().feed(o.data)]
+    c.out.clear()
+    return out  # type: ignore[return-value]
+
+
+def feed(c: IrcClient, *raw: str) -> None:
+    for line in raw:
+        c.line(parse_line(line))
+
+
+def registered(account: str = "alice") -> IrcClient:
+    c = client()
+    feed(c, "PASS pw", f"NICK {account}", "USER a 0 * :A")
+    login = c.to_core[-1]
+    assert isinstance(login, Login) and login.user == account and login.password == "pw"
+    c.event(Ok(id=login.id, data={"user": account}))
+    room = Room("lobby")
+    room.members[account] = Session(door=None, sink=None, close=lambda r: None, user=account,  # type: ignore[arg-type]
+                                    nick=account)
+    c.event(RoomView(room=room, nick=account, online=1))
+    c.to_core.clear()
+    lines(c)
+    return c
+
+
+def test_registration_says_hello_then_logs_in_and_holds_events_for_the_burst() -> None:
+    c = client()
+    assert isinstance(c.to_core[0], Hello)
+    feed(c, "PASS pw", "NICK alice", "USER a 0 * :A")
+    login = c.to_core[-1]
+    # the core may hand over the room before the login's ok (which waits for its commit)
+    room = Room("lobby")
+    c.event(RoomView(room=room, nick="alice", online=1))
+    assert lines(c) == []
+    c.event(Ok(id=login.id, data={"user": "Alice"}))
+    out = lines(c)
+    verbs = [m.verb for m in out]
+    assert verbs[0] == "001" and out[0].params[0] == "Alice"  # the account's own spelling
+    assert verbs.index("JOIN") > verbs.index("005")
+    assert "353" not in verbs or verbs.index("353") > verbs.index("JOIN")
+
+
+def test_a_wrong_password_is_464_then_error() -> None:
+    c = client()
+    feed(c, "PASS bad", "NICK alice", "USER a 0 * :A")
+    c.event(Error(code="bad_password", id=c.to_core[-1].id, text="wrong password for alice"))
+    out = lines(c)
+    assert [m.verb for m in out] == ["464", "ERROR"] and c.close
+
+
+def test_channel_text_is_say_and_bang_commands_are_commands() -> None:
+    c = registered()
+    feed(c, "PRIVMSG #lobby :hello \x0304there\x03", "PRIVMSG #lobby :!game tictactoe bob",
+         "PRIVMSG #lobby :!notacommand hi", "PRIVMSG #lobby :\x01ACTION waves\x01",
+         "PRIVMSG #lobby :\x01VERSION\x01", "GAME tictactoe bot", "ACCEPT")
+    core = c.to_core
+    assert core[0] == Say(id=core[0].id, text="hello there")
+    assert core[1] == Command(id=core[1].id, name="game", args="tictactoe bob")
+    assert core[2] == Say(id=core[2].id, text="!notacommand hi")
+    assert core[3] == Say(id=core[3].id, text="* alice waves")
+    assert core[4] == Command(id=core[4].id, name="game", args="tictactoe bot")
+    assert core[5] == Command(id=core[5].id, name="accept", args="")
+    assert len(core) == 6  # the CTCP VERSION went nowhere
+
+
+def test_privmsg_to_a_nick_is_a_pm_and_no_such_user_is_401() -> None:
+    c = registered()
+    feed(c, "PRIVMSG bob :hi there")
+    pm = c.to_core[-1]
+    assert pm == Command(id=pm.id, name="msg", args="bob hi there")
+    c.event(Error(code="no_such_user", id=pm.id, text="there is no user called bob"))
+    out = lines(c)
+    assert out[0].verb == n.ERR_NOSUCHNICK and out[0].params[1] == "bob"
+    feed(c, "NOTICE bob :quiet")
+    c.event(Error(code="no_such_user", id=c.to_core[-1].id, text="no"))
+    assert lines(c) == []  # NOTICE is never answered with an error
+
+
+def test_room_events_are_encoded_once_and_skip_the_speaker() -> None:
+    event = RoomMessage(room="lobby", nick="bobby", user="bob", text="hi all", ts=0.0)
+    data, exclude, paced = shared_lines(event, "play.test", "play.test")
+    assert data == b":bob!bob@play.test PRIVMSG #lobby :hi all\r\n"
+    assert exclude == "bob" and not paced
+    bob = registered("bob")
+    bob.shared(event, data, exclude, paced)
+    assert lines(bob) == []
+    alice = registered()
+    alice.shared(event, data, exclude, paced)
+    assert lines(alice)[0].params == ("#lobby", "hi all")
+
+
+def test_renames_joins_and_boards() -> None:
+    c = registered()
+    for event in (Joined(room="lobby", nick="bob", user="bob", online=2),
+                  Renamed(room="lobby", old="bob", new="alice", user="bob")):
+        c.shared(event, *shared_lines(event, "play.test", "play.test"))
+    out = lines(c)
+    assert out[0].to_line() == ":bob!bob@play.test JOIN #lobby"
+    assert out[1].verb == "NOTICE" and "bob is now known as alice" in out[1].params[1]
+    game = GameState(game_id=3, game="tictactoe", room="lobby", players=["alice", "bob"],
+                     board=["  a b c", "1 X . O"], status="bob to move", turn="bob")
+    data, exclude, paced = shared_lines(game, "play.test", "play.test")
+    assert paced and exclude is None
+    notices = [m.params[1] for m in LineDecoder().feed(data)]
+    assert notices[0] == "#3 tictactoe: alice vs bob" and notices[-1] == "bob to move"
+    assert "\x0304X\x03" in notices[2]
+
+
+def test_nick_changes_are_refused_and_join_part_move_rooms() -> None:
+    c = registered()
+    feed(c, "NICK mallory", "NICK ALICE")
+    out = lines(c)
+    assert [m.verb for m in out] == [n.ERR_ERRONEUSNICKNAME]
+    feed(c, "JOIN #games,#lobby")
+    assert c.to_core[-1] == Command(id=c.to_core[-1].id, name="join", args="games")
+    c.to_core.clear()
+    c.event(RoomView(room=Room("games"), nick="alice", online=1))
+    out = lines(c)
+    assert [m.verb for m in out[:2]] == ["PART", "JOIN"] and out[1].params == ("#games",)
+    feed(c, "PART #games")
+    assert c.to_core[-1].args == "lobby"
+    feed(c, "PART #nowhere")
+    assert lines(c)[0].verb == n.ERR_NOTONCHANNEL
+
+
+def test_pms_and_bye() -> None:
+    c = registered()
+    c.event(PrivateMessage(sender="bob", to="alice", text="psst", ts=0.0))
+    assert lines(c)[0].to_line() == ":bob!bob@play.test PRIVMSG alice psst"
+    c.event(Bye(reason="the server is shutting down"))
+    out = lines(c)
+    assert out[0].verb == "ERROR" and "shutting down" in out[0].params[0] and c.close

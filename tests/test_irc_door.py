@@ -1,0 +1,401 @@
+"""The IRC door end to end: real sockets, the `irc` library's client, play clients beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import logged_in, run, running_server
+from ircclients import IrcLibClient, RawIrc
+
+from gameserver.doors.irc import IrcDoor
+from gameserver.doors.irc_register import plain_payload
+from gameserver.doors.irc_wire import MAX_LINE
+from gameserver.tls import fingerprint
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@contextlib.asynccontextmanager
+async def irc_server(tmp_path: Path, **door_options: Any) -> AsyncIterator[tuple[Any, IrcDoor]]:
+    door_options.setdefault("server_name", "play.test")
+    door_options.setdefault("pace_interval", 0.05)
+    door = IrcDoor("127.0.0.1", 0, **door_options)
+    async with running_server(tmp_path / "data", doors=[door]) as server:
+        yield server, door
+
+
+async def irc_user(door: IrcDoor, nick: str, password: str = "secret") -> IrcLibClient:
+    client = await IrcLibClient.connect(door.port, nick, password=password)
+    await client.welcome()
+    await client.expect("join", lambda e: e.target == "#lobby" and e.source.nick == nick)
+    return client
+
+
+# ---------------------------------------------------------------- registration
+
+
+def test_pass_registers_a_new_account_and_lands_in_lobby(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path, motd=("Be nice.",)) as (_server, door):
+            client = await IrcLibClient.connect(door.port, "alice", password="s3cret")
+            welcome = await client.welcome()
+            assert welcome.target == "alice" and "Welcome" in welcome.arguments[0]
+            features = await client.expect("featurelist")
+            assert "CHANTYPES=#" in features.arguments and "NETWORK=play" in features.arguments
+            assert any(a.startswith("CASEMAPPING=") for a in features.arguments)
+            await client.expect("luserclient")
+            assert "Be nice." in (await client.expect("motd")).arguments[0]
+            await client.expect("endofmotd")
+            await client.expect("join", lambda e: e.target == "#lobby")
+            names = await client.expect("namreply")
+            assert "alice" in names.arguments[-1].split()
+            await client.expect("endofnames")
+            client.close()
+            # the account now exists: the same password logs in, another is refused
+            again = await IrcLibClient.connect(door.port, "alice", password="s3cret")
+            await again.welcome()
+            again.close()
+            wrong = await IrcLibClient.connect(door.port, "alice", password="nope")
+            refused = await wrong.expect("passwdmismatch")
+            assert "wrong password" in refused.arguments[0]
+            await wrong.expect("error")
+            await wrong.expect("disconnect")
+
+    run(body())
+
+
+def test_no_password_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            client = await IrcLibClient.connect(door.port, "alice")
+            refused = await client.expect("passwdmismatch")
+            assert "PASS or SASL" in refused.arguments[0]
+            await client.expect("disconnect")
+
+    run(body())
+
+
+def test_sasl_plain_logs_in_and_a_wrong_password_is_904(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            first = await irc_user(door, "carol", "pw1")
+            first.close()
+            raw = await RawIrc.connect(door.port)
+            await raw.send("CAP LS 302", "NICK carol", "USER c 0 * :Carol")
+            assert "sasl=PLAIN" in (await raw.expect("CAP")).params[-1]
+            await raw.send("CAP REQ :sasl")
+            assert (await raw.expect("CAP")).params[1] == "ACK"
+            await raw.send("AUTHENTICATE PLAIN")
+            await raw.expect("AUTHENTICATE")
+            await raw.send(*[f"AUTHENTICATE {c}" for c in plain_payload("carol", "wrong")])
+            failed = await raw.expect("904")
+            assert "wrong password" in failed.params[-1]
+            await raw.send("AUTHENTICATE PLAIN")
+            await raw.expect("AUTHENTICATE")
+            await raw.send(*[f"AUTHENTICATE {c}" for c in plain_payload("carol", "pw1")])
+            assert (await raw.expect("900")).params[2] == "carol"
+            await raw.expect("903")
+            await raw.send("CAP END")
+            assert (await raw.expect("001")).params[0] == "carol"
+            await raw.expect("JOIN", lambda m: m.params[0] == "#lobby")
+            raw.close()
+
+    run(body())
+
+
+def test_commands_before_registration_get_451(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            raw = await RawIrc.connect(door.port)
+            await raw.send("JOIN #lobby", "PING :x", "USER a 0 *")
+            assert (await raw.expect("451")).params[-1] == "You have not registered"
+            assert (await raw.expect("PONG")).params[-1] == "x"
+            assert (await raw.expect("461")).params[1] == "USER"
+            raw.close()
+
+    run(body())
+
+
+# ---------------------------------------------------------------- chat across doors
+
+
+def test_irc_and_play_users_chat_in_one_room(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            alice = await irc_user(door, "alice")
+            await bob.expect("joined", user="alice")
+            alice.conn.privmsg("#lobby", "hello from irc \x02bold\x02")
+            said = await bob.expect("room_msg", user="alice")
+            assert said["text"] == "hello from irc bold" and said["room"] == "lobby"
+            await bob.say("hello from play")
+            heard = await alice.expect("pubmsg")
+            assert heard.source.nick == "bob" and heard.target == "#lobby"
+            assert heard.arguments == ["hello from play"]
+            # a play nick never passes for someone else on IRC: the account shows
+            await bob.command("nick", "bobby")
+            renamed = await alice.expect("pubnotice", lambda e: "bobby" in e.arguments[0])
+            assert renamed.arguments[0] == "bob is now known as bobby in #lobby"
+            await bob.say("still me")
+            assert (await alice.expect("pubmsg")).source.nick == "bob"
+            # a long play message is split at word boundaries, nothing lost
+            long_text = " ".join(f"word{i}" for i in range(200))  # under TEXT_MAX
+            await bob.say(long_text)
+            parts = []
+            while " ".join(parts) != long_text:
+                event = await alice.expect("pubmsg")
+                parts.append(event.arguments[0])
+                assert len(parts) < 10
+            assert len(parts) > 1
+            # PMs cross doors both ways
+            alice.conn.privmsg("bob", "psst")
+            pm = await bob.expect("pm")
+            assert pm["sender"] == "alice" and pm["text"] == "psst"
+            await bob.command("msg", "alice secret plan")
+            private = await alice.expect("privmsg")
+            assert private.source.nick == "bob" and private.arguments == ["secret plan"]
+            # leaving shows on the other door
+            alice.conn.quit("bye now")
+            await bob.expect("left", user="alice")
+            await bob.close()
+
+    run(body())
+
+
+def test_long_message_lines_stay_within_512_bytes(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            raw = await RawIrc.connect(door.port)
+            await raw.send("PASS pw", "NICK dave", "USER d 0 * :D")
+            await raw.expect("JOIN")
+            text = "é" * 700 + " " + "x" * 300
+            await bob.say(text)
+            got = []
+            while "".join(got).replace(" ", "") != text.replace(" ", ""):
+                line = await raw.expect("PRIVMSG")
+                assert len(line.to_bytes()) <= MAX_LINE
+                got.append(line.params[1])
+            raw.close()
+            await bob.close()
+
+    run(body())
+
+
+def test_channels_are_rooms(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            alice = await irc_user(door, "alice")
+            alice.conn.join("#games")
+            await alice.expect("part", lambda e: e.target == "#lobby")
+            await alice.expect("join", lambda e: e.target == "#games")
+            assert (await bob.expect("left", user="alice"))["room"] == "lobby"
+            await bob.command("join", "games")
+            await alice.expect("join", lambda e: e.source.nick == "bob")
+            alice.conn.names(["#games"])
+            names = await alice.expect("namreply")
+            assert set(names.arguments[-1].split()) == {"alice", "bob"}
+            alice.conn.who("#games")
+            whos = [await alice.expect("whoreply"), await alice.expect("whoreply")]
+            assert {w.arguments[4] for w in whos} == {"alice", "bob"}
+            await alice.expect("endofwho")
+            alice.conn.list()
+            listed = {e.arguments[0]: int(e.arguments[1])
+                      for e in await alice.collect("list", until="listend")}
+            assert listed == {"#games": 2, "#lobby": 0}
+            alice.conn.whois(["bob"])
+            who = await alice.expect("whoisuser")
+            assert who.arguments[0] == "bob"
+            assert "#games" in (await alice.expect("whoischannels")).arguments[1]
+            alice.conn.part(["#games"])
+            await alice.expect("part", lambda e: e.target == "#games")
+            await alice.expect("join", lambda e: e.target == "#lobby")
+            alice.close()
+            await bob.close()
+
+    run(body())
+
+
+def test_the_standard_error_numerics(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            alice = await irc_user(door, "alice")
+            alice.conn.privmsg("nobody", "hi")
+            assert (await alice.expect("nosuchnick")).arguments[0] == "nobody"
+            alice.conn.privmsg("#elsewhere", "hi")
+            assert (await alice.expect("cannotsendtochan")).arguments[0] == "#elsewhere"
+            alice.conn.join("#bad!name")
+            assert (await alice.expect("nosuchchannel")).arguments[0] == "#bad!name"
+            alice.conn.nick("mallory")
+            assert (await alice.expect("erroneusnickname")).arguments[0] == "mallory"
+            alice.conn.send_raw("FROBNICATE x")
+            assert (await alice.expect("unknowncommand")).arguments[0] == "FROBNICATE"
+            alice.conn.send_raw("JOIN")
+            assert (await alice.expect("needmoreparams")).arguments[0] == "JOIN"
+            alice.conn.send_raw("PRIVMSG #lobby")
+            await alice.expect("notexttosend")
+            alice.conn.send_raw("USER a 0 * :again")
+            await alice.expect("alreadyregistered")
+            alice.conn.ping("tok")
+            assert (await alice.expect("pong")).arguments[-1] == "tok"
+            alice.close()
+
+    run(body())
+
+
+# ---------------------------------------------------------------- games
+
+
+def test_a_game_played_from_irc_to_the_end(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            alice = await irc_user(door, "alice")
+            alice.conn.send_raw("GAME tictactoe bob")  # what /quote GAME tictactoe bob sends
+            await bob.expect("notice", where=lambda f: "alice" in f["text"])
+            await bob.command("accept")
+            state = await bob.expect("game", where=lambda f: f.get("turn"))
+            x_player = state["players"][0]
+            moves = {x_player: ["a1", "a2", "a3"]}
+            moves[state["players"][1]] = ["b1", "b2"]
+            board_seen = await alice.expect("pubnotice", lambda e: "tictactoe" in e.arguments[0])
+            assert "alice" in board_seen.arguments[0]
+            turn = x_player
+            while True:
+                move = moves[turn].pop(0)
+                if turn == "alice":
+                    alice.conn.privmsg("#lobby", move)
+                else:
+                    await bob.say(move)
+                state = await bob.expect("game", where=lambda f, m=move: True)
+                while state.get("turn") == turn and not state.get("over"):
+                    state = await bob.expect("game")
+                if state.get("over"):
+                    break
+                turn = state["turn"]
+            assert "wins" in state["status"] or "won" in state["status"]
+            # the final board reached IRC as notices, with X in colour
+            notices = []
+            while not any("wins" in n or "won" in n for n in notices):
+                notices.append((await alice.expect("pubnotice")).arguments[0])
+            assert any("\x03" in n and "X" in n for n in notices)
+            alice.close()
+            await bob.close()
+
+    run(body())
+
+
+def test_boards_and_long_replies_are_paced(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path, pace_burst=4, pace_interval=0.1) as (_server, door):
+            raw = await RawIrc.connect(door.port)
+            await raw.send("PASS pw", "NICK erin", "USER e 0 * :E")
+            await raw.expect("JOIN")
+            await raw.expect("366")
+            await raw.send("HELP")  # every play command, one notice each
+            first = await raw.expect("NOTICE")
+            start = asyncio.get_running_loop().time()
+            count = 1
+            while count < 12:
+                await raw.expect("NOTICE")
+                count += 1
+            elapsed = asyncio.get_running_loop().time() - start
+            assert "commands" in first.params[-1]
+            # 12 lines with a burst of 4 and 0.1 s apart take at least 0.7 s
+            assert elapsed >= 0.6, elapsed
+            raw.close()
+
+    run(body())
+
+
+# ---------------------------------------------------------------- keeping the line alive
+
+
+def test_the_server_pings_and_drops_a_silent_client(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path, time_scale=0.02) as (_server, door):
+            raw = await RawIrc.connect(door.port)
+            await raw.send("PASS pw", "NICK fred", "USER f 0 * :F")
+            await raw.expect("001")
+            ping = await raw.expect("PING", timeout=10)
+            await raw.send(f"PONG :{ping.params[-1]}")
+            await raw.expect("PING", timeout=10)  # answered once, then silence
+            error = await raw.expect("ERROR", timeout=10)
+            assert "Ping timeout" in error.params[-1]
+            assert await raw.closed()
+
+    run(body())
+
+
+def test_quit_is_answered_with_error_and_the_room_told(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            raw = await RawIrc.connect(door.port)
+            await raw.send("PASS pw", "NICK gina", "USER g 0 * :G")
+            await raw.expect("001")
+            await bob.expect("joined", user="gina")
+            await raw.send("QUIT :gone fishing")
+            assert (await raw.expect("ERROR")).params[-1].startswith("Closing Link")
+            assert await raw.closed()
+            await bob.expect("left", user="gina")
+            await bob.close()
+
+    run(body())
+
+
+def test_garbage_and_huge_lines_are_answered_not_fatal(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            raw = await RawIrc.connect(door.port)
+            await raw.send("PASS pw", "NICK hal", "USER h 0 * :H")
+            await raw.expect("001")
+            raw.writer.write(b"PRIVMSG #lobby :" + b"x" * 20000 + b"\r\n\x00\x01\r\n")
+            await raw.send("PING :still-here")
+            assert (await raw.expect("417")).params[-1]
+            assert (await raw.expect("PONG")).params[-1] == "still-here"
+            raw.close()
+
+    run(body())
+
+
+def test_tls_by_default_with_the_play_doors_certificate(tmp_path: Path) -> None:
+    async def body() -> None:
+        door = IrcDoor("127.0.0.1", 0, tls=True, server_name="play.test")
+        async with running_server(tmp_path / "data", tls=True, doors=[door]) as server:
+            raw = await RawIrc.connect(door.port, tls=True)
+            der = raw.writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            assert server.tls is not None and fingerprint(der) == server.tls.fingerprint
+            await raw.send("PASS pw", "NICK ivy", "USER i 0 * :I")
+            assert (await raw.expect("001")).params[0] == "ivy"
+            raw.close()
+            lib = await IrcLibClient.connect(door.port, "jo", password="pw", tls=True)
+            await lib.welcome()
+            lib.close()
+            # a plain client on the TLS port gets nowhere (and no password crossed in clear)
+            plain = await RawIrc.connect(door.port)
+            await plain.send("PASS pw", "NICK kim", "USER k 0 * :K")
+            with pytest.raises(AssertionError):
+                await plain.expect("001", timeout=1)
+            plain.close()
+
+    run(body())
+
+
+def test_the_irc_port_alone_uses_tls_too(tmp_path: Path) -> None:
+    async def body() -> None:
+        door = IrcDoor("127.0.0.1", 0, tls=True)
+        async with running_server(tmp_path / "data", doors=[door]):  # play door --no-tls
+            raw = await RawIrc.connect(door.port, tls=True)
+            await raw.send("PASS pw", "NICK lee", "USER l 0 * :L")
+            await raw.expect("001")
+            raw.close()
+            assert (tmp_path / "data" / "cert.pem").exists()
+
+    run(body())
