@@ -1,0 +1,310 @@
+"""The classic door: the class assignment's plain-text chat, for `nc` and students' clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from gameserver.core import logins
+from gameserver.core.events import Event, RoomView
+from gameserver.core.rooms import Session
+from gameserver.doors import classic_wire as wire
+from gameserver.doors.jsonlines import ServerError, bind_error_message
+from gameserver.protocol import (
+    PROTOCOL_VERSION,
+    Broadcast,
+    Bye,
+    Command,
+    Error,
+    GameState,
+    Hello,
+    Notice,
+    Ok,
+    RoomMessage,
+    Say,
+)
+
+if TYPE_CHECKING:
+    from gameserver.runtime import Runtime
+
+log = logging.getLogger("play.classic")
+
+OUTPUT_LIMIT = 256 * 1024
+CLOSE_GRACE = 5.0
+NOT_NICK = ("nick_taken", "reserved", "lookalike", "same_nick")  # /nick answers 2 for these
+
+
+class ClassicConnection(asyncio.Protocol):
+    """One `nc` or student client; the core's sink for its session is this object."""
+
+    def __init__(self, door: ClassicDoor) -> None:
+        self.door = door
+        self.decoder = wire.ClassicDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.buffer: list[bytes] = []
+        self.pending: dict[int, str] = {}  # message id -> what it was (join, nick, list ...)
+        self.next_id = 1
+        self.ready = False  # the guest login went through
+        self.early: list[Any] = []  # lines typed before the login finished
+        self.closing = False
+        self._abort: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername")
+        # "ip:port", as the play door labels peers: throttles count per address on every door
+        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        door = self.door
+        door.connections.add(self)
+        self.session = door.hub.connect(door, self, self.close, label)
+        hub = door.hub
+        hub.receive(self.session, Hello(version=PROTOCOL_VERSION, client="classic"))
+        logins.login_guest(hub, self.session, self._logged_in)
+        door.wake()
+
+    def _logged_in(self, ok: bool, reason: str) -> None:
+        if not ok:
+            self.write(wire.encode_lines([reason]))
+            self.close(reason)
+            return
+        self.ready = True
+        early, self.early = self.early, []
+        for request in early:
+            self.request(request)
+
+    def data_received(self, data: bytes) -> None:
+        for request in self.decoder.feed(data):
+            if self.closing:
+                break
+            if not self.ready:
+                self.early.append(request)
+                continue
+            try:
+                self.request(request)
+            except Exception as exc:  # a bug of ours must not lose the lines after this one
+                log.error("line from %s failed: %r", self.session and self.session.peer, exc)
+        self.door.wake()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.door.connections.discard(self)
+        if self._abort is not None:
+            self._abort.cancel()
+        self.buffer.clear()
+        if self.session is not None and not self.session.closed:
+            self.door.hub.disconnected(self.session, "connection lost")
+            self.door.wake()
+
+    # ------------------------------------------------------------ requests
+
+    def core(self, message_type: type, what: str, **fields: Any) -> None:
+        msg_id = self.next_id
+        self.next_id += 1
+        self.pending[msg_id] = what
+        assert self.session is not None
+        self.door.hub.receive(self.session, message_type(id=msg_id, **fields))
+
+    def request(self, request: wire.Request) -> None:
+        if isinstance(request, wire.Say):
+            self.core(Say, "say", text=request.text)
+        elif isinstance(request, wire.ListRooms):
+            self.core(Command, "list", name="list")
+        elif isinstance(request, wire.JoinRoom):
+            self.core(Command, "join", name="join", args=request.room)
+        elif isinstance(request, wire.SetNick):
+            self.core(Command, "nick", name="nick", args=request.nick)
+        elif isinstance(request, wire.Who):
+            self.core(Command, "who", name="who")
+        elif isinstance(request, wire.Logout):
+            self.core(Command, "logout", name="quit")
+        elif isinstance(request, wire.Malformed):
+            self.write(wire.encode_reply(request.reply))
+        elif isinstance(request, wire.PlayCommand):
+            self.core(Command, "play", name=request.name, args=request.args)
+        elif isinstance(request, wire.TooLong):
+            self.write(wire.encode_lines([f"! that line was over {wire.MAX_IN_LINE} bytes"
+                                          " and was not sent"]))
+
+    # ------------------------------------------------------------ events
+
+    def event(self, event: Any) -> None:
+        kind = type(event)
+        if kind is Ok:
+            self._ok(event)
+        elif kind is Error:
+            self._error(event)
+        elif kind is RoomMessage:
+            self._room_message(event)
+        elif kind is Broadcast:
+            self.write(wire.encode_lines([f"[to everyone] {event.sender}: {event.text}"]))
+        elif kind is GameState:
+            if not self._plays(event):
+                return  # others' boards would land between a student client's replies
+            self.write(wire.encode_lines([f"#{event.game_id} {event.game}: "
+                                          + " vs ".join(event.players), *event.board,
+                                          event.status]))
+        elif kind is Notice:
+            if event.room is None:  # for this guest; a room's game chatter is not
+                self.write(wire.encode_lines([event.text]))
+        elif kind is Bye:
+            self.write(wire.encode_lines([event.reason]))
+            self.close(event.reason)
+        elif kind is RoomView:
+            pass  # the assignment says nothing when you enter a room: /join answered 0
+
+    def _plays(self, game: GameState) -> bool:
+        session = self.session
+        return session is not None and any(
+            p.casefold() == (session.user or "").casefold() or p == session.nick
+            for p in game.players)
+
+    def _room_message(self, event: RoomMessage) -> None:
+        session = self.session
+        if session is not None and event.user == session.user:
+            return  # what you said is already on your screen
+        self.write(wire.encode_room_message(event.nick, event.text))
+
+    def _ok(self, event: Ok) -> None:
+        if event.id is None:
+            return  # the guest login's: the assignment greets no one
+        what = self.pending.pop(event.id, "")
+        data = event.data or {}
+        if what in ("join", "nick"):
+            self.write(wire.encode_reply(wire.OK))
+        elif what == "list":
+            self.write(wire.encode_list(data.get("rooms", {})))
+        elif what == "who":
+            self.write(wire.encode_who(m.get("nick", "") for m in data.get("members", [])))
+        elif what in ("say", "logout"):
+            pass
+        else:
+            self.write(wire.encode_lines([t for t in [event.text or "", *(event.lines or [])]
+                                          if t]))
+
+    def _error(self, event: Error) -> None:
+        what = self.pending.pop(event.id, "") if event.id is not None else ""
+        if what == "join":
+            self.write(wire.encode_reply(wire.MALFORMED))
+        elif what == "nick":
+            self.write(wire.encode_reply(wire.TAKEN if event.code in NOT_NICK
+                                         else wire.MALFORMED))
+        elif what == "say" and event.code in ("empty",):
+            pass
+        else:
+            self.write(wire.encode_lines([f"! {event.text}"]))
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, data: bytes) -> None:
+        if data and not self.closing:
+            self.buffer.append(data)
+            self.door.wake()
+
+    def flush(self) -> None:
+        transport = self.transport
+        if not self.buffer or transport is None or transport.is_closing():
+            self.buffer.clear()
+            return
+        data = b"".join(self.buffer)
+        self.buffer.clear()
+        transport.write(data)
+        if transport.get_write_buffer_size() > OUTPUT_LIMIT and self.session is not None:
+            self.door.hub.kick(self.session, "disconnected: you stopped reading", "slow_reader",
+                               "not reading")
+
+    def close(self, reason: str) -> None:
+        if self.closing:
+            return
+        self.flush()
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+            self._abort = asyncio.get_running_loop().call_later(CLOSE_GRACE,
+                                                                self.transport.abort)
+
+
+class ClassicDoor:
+    """The classic listener: `await door.start(runtime)`, then `.port`; plain TCP, guests."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5221) -> None:
+        self.host = host
+        self.requested_port = port
+        self.connections: set[ClassicConnection] = set()
+        self.passes = 0
+        self.port = 0
+        self._runtime: Runtime | None = None
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+
+    @property
+    def hub(self) -> Any:
+        assert self._runtime is not None, "door not started"
+        return self._runtime.hub
+
+    async def start(self, runtime: Runtime) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop, self._runtime = loop, runtime
+        try:
+            self._server = await loop.create_server(lambda: ClassicConnection(self), self.host,
+                                                    self.requested_port, reuse_address=True)
+        except OSError as exc:
+            message = bind_error_message(exc, self.host, self.requested_port)
+            raise ServerError(message.replace("--port", "--classic-port")) from None
+        self.port = self._server.sockets[0].getsockname()[1]
+        runtime.attach(self)
+        log.info("classic door on %s:%d (guests, plain text)", self.host, self.port)
+
+    def stop_listening(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self) -> None:
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def send(self, sink: ClassicConnection, event: Event) -> None:
+        sink.event(event)
+
+    def deliver(self, event: Event, sinks: Sequence[ClassicConnection]) -> None:
+        if type(event) is RoomMessage:  # encoded once for every classic member
+            data = wire.encode_room_message(event.nick, event.text)
+            for sink in sinks:
+                if sink.session is None or event.user != sink.session.user:
+                    sink.write(data)
+            return
+        for sink in sinks:
+            sink.event(event)
+
+    def tick(self) -> None:
+        pass  # no deadlines of its own: the guests' limits are the core's
+
+    def wake(self) -> None:
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush_all)
+
+    def flush_all(self) -> None:
+        self._flush_scheduled = False
+        wrote = False
+        for conn in list(self.connections):
+            if conn.buffer:
+                conn.flush()
+                wrote = True
+        if wrote:
+            self.passes += 1
