@@ -391,6 +391,15 @@ def host(
     no_tls: Annotated[bool, typer.Option(
         "--no-tls/--tls", help="serve without TLS (local tests only: passwords and messages "
                          "cross the network readable)")] = False,
+    irc_port: Annotated[str | None, typer.Option(
+        "--irc-port", help="also serve IRC on this port (TLS, the same certificate)")] = None,
+    irc_plain: Annotated[bool, typer.Option(
+        "--irc-plain", help="serve IRC without TLS: passwords then cross the network in "
+                            "clear (trusted networks only)")] = False,
+    server_name: Annotated[str, typer.Option(
+        "--server-name", help="the name the IRC door gives the server")] = "play",
+    classic_port: Annotated[str | None, typer.Option(
+        "--classic-port", help="also serve the classic plain-text protocol (nc, guests)")] = None,
     settings: dict[str, Any] | None = None,
 ) -> None:
     """Start a server (and, unless --headless, join it as NAME)."""
@@ -413,10 +422,11 @@ def host(
     if no_tls and (cert or key):
         fail("error: --no-tls and --cert/--key contradict each other; choose one", 2)
     setup_logging(None if headless else directory / "play.log")
+    doors = extra_doors(address, irc_port, irc_plain, server_name, classic_port)
 
     async def main() -> int:
         server = ChatServer(address, port_number, data_dir=directory, settings=limits,
-                            tls=not no_tls, cert=cert, key=key)
+                            tls=not no_tls, cert=cert, key=key, doors=doors)
         try:
             await server.start()
         except ServerError as exc:
@@ -430,6 +440,8 @@ def host(
         else:
             typer.echo("warning: --no-tls: passwords and messages cross the network "
                        "unencrypted; use it only for local tests", err=True)
+        for door in doors:
+            typer.echo(door_banner(door, address))
         stop = lambda why: asyncio.ensure_future(server.stop(why))  # noqa: E731
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -449,6 +461,41 @@ def host(
         return code
 
     run(main)
+
+
+def extra_doors(address: str, irc_port: str | None, irc_plain: bool, server_name: str,
+                classic_port: str | None) -> list[Any]:
+    """The IRC and classic doors `play host` was asked for, checked before anything starts."""
+    doors: list[Any] = []
+    if irc_plain and irc_port is None:
+        fail("error: --irc-plain needs --irc-port", 2)
+    if irc_port is not None:
+        from gameserver.doors.irc import IrcDoor
+
+        port = resolve(irc_port, "IRC port", port_checker(allow_zero=True), flag="--irc-port")
+        name = server_name.strip()
+        if not name or any(c in name for c in " :!@,*?") or not name.isprintable():
+            fail(f"error: --server-name {server_name!r} must be one word without :!@,*?", 2)
+        doors.append(IrcDoor(address, port, tls=not irc_plain, server_name=name))
+    if classic_port is not None:
+        from gameserver.doors.classic import ClassicDoor
+
+        doors.append(ClassicDoor(address, resolve(classic_port, "classic port", port_checker(
+            allow_zero=True), flag="--classic-port")))
+    return doors
+
+
+def door_banner(door: Any, address: str) -> str:
+    from gameserver.doors.irc import IrcDoor
+
+    if isinstance(door, IrcDoor):
+        if door.ssl_context is None:
+            return (f"IRC on {address}:{door.port}, plain (--irc-plain): passwords cross the "
+                    "network in clear")
+        return (f"IRC on {address}:{door.port} over TLS, certificate SHA-256 fingerprint:\n  "
+                f"{door.fingerprint}\n(irssi: /connect -tls -tls_pinned_cert FINGERPRINT "
+                f"{address} {door.port} PASSWORD NICK)")
+    return f"classic door on {address}:{door.port} (plain text, guests: nc {address} {door.port})"
 
 
 @app.command()
