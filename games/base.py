@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import enum
 import random
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -127,6 +127,9 @@ class Game(abc.ABC):
     seats: ClassVar[int]  # seated players needed to start
     open_play: ClassVar[bool] = False  # True: any room member may move
     supports_bot: ClassVar[bool] = False
+    # Seconds a player has for each move unless the invitation sets another clock;
+    # None: no move clock (a room-wide game such as hangman).
+    move_time: ClassVar[float | None] = None
 
     def __init__(self, players: Sequence[str]) -> None:
         self._players = check_players(self.name, self.seats, players)
@@ -239,9 +242,22 @@ class Game(abc.ABC):
             raise IllegalMoveError("you are not playing in this game")
         self._ended = self.resign_outcome(player, termination)
 
-    def bot_move(self, rng: random.Random) -> Any | None:
-        """A move for whoever is to move, or None if the game has no bot or is over."""
+    def bot_move(self, rng: random.Random, stop: Callable[[], bool] | None = None) -> Any | None:
+        """A move for whoever is to move, or None if the game has no bot or is over.
+
+        A bot that searches calls `stop()` now and then and, once it returns True,
+        answers with the best move found so far. The platform passes a stop that
+        says when the time for the bot is up; the game itself reads no clock.
+        """
         return None
+
+    def describe(self) -> str:
+        """One line for a screen reader or the line client: what changed, whose turn.
+
+        "bob played X at b2; carol (O) to move". The default is status(); games
+        override it to say what the last move was.
+        """
+        return self.status()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} players={self._players!r} status={self.status()!r}>"

@@ -234,6 +234,15 @@ class Hangman(Game):
         left = MAX_WRONG - self.wrong_guesses
         return f"{left} wrong guess{'' if left == 1 else 'es'} left"
 
+    def describe(self) -> str:
+        word = f"the word: {self.masked()}"
+        if not self._guesses:
+            return f"new game; {word} ({len(self._secret)} letters); {self.status()}"
+        player, move = self._guesses[-1]
+        verdict = "right" if self._is_right(move) else "wrong"
+        what = "the word" if len(move) > 1 else "letter"
+        return f"{player} guessed {what} {move!r} ({verdict}); {word}; {self.status()}"
+
     def render(self) -> list[str]:
         letters = sorted(self.guessed_letters)
         words = [m for _, m in self._guesses if len(m) > 1]

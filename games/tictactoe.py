@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from games.base import Game, IllegalMoveError, InvalidMoveError, Outcome, Termination
 
@@ -75,6 +75,7 @@ class TicTacToe(Game):
     seats = 2
     open_play = False
     supports_bot = True
+    move_time: ClassVar[float | None] = 60.0
 
     def __init__(self, players: Sequence[str]) -> None:
         super().__init__(players)
@@ -142,6 +143,12 @@ class TicTacToe(Game):
         if turn is None:
             return super().status()
         return f"{turn} ({self.mark_of(turn)}) to move"
+
+    def describe(self) -> str:
+        if not self._moves:
+            return f"new game; {self.status()}"
+        n = len(self._moves) - 1
+        return f"{self._players[n % 2]} played {MARKS[n % 2]} at {self._moves[-1]}; {self.status()}"
 
     def render(self) -> list[str]:
         board = self.board
