@@ -90,6 +90,8 @@ class CursesClient:
         self._redraw_pending = False
         self._undo: list[Callable[[], Any]] = []
         self._poll: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.TimerHandle | None = None
+        model.draws_boards = True  # replays step through the board pane, not the chat
 
     # ------------------------------------------------------------ running
 
@@ -111,12 +113,15 @@ class CursesClient:
         try:
             self._watch_input(loop)
             self._watch_signals(loop)
+            self._tick(loop)
             self.redraw()
             events = asyncio.create_task(self._events())
             code, reason = await self.result
         finally:
             if self._poll is not None:
                 self._poll.cancel()
+            if self._ticker is not None:
+                self._ticker.cancel()
             for undo in reversed(self._undo):
                 with contextlib.suppress(Exception):
                     undo()
@@ -318,6 +323,12 @@ class CursesClient:
 
     # ------------------------------------------------------------ drawing
 
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Once a second, redraw while a clock counts down or a replay steps on."""
+        if self.model.ticking():
+            self.request_redraw()
+        self._ticker = loop.call_later(0.5, self._tick, loop)
+
     def request_redraw(self) -> None:
         """Coalesce a burst of events into one redraw."""
         if not self._redraw_pending:
@@ -328,7 +339,7 @@ class CursesClient:
         self._redraw_pending = False
         screen = self.screen
         rows, cols = screen.size()
-        games = self.model.room_games()
+        games = self.model.shown_games()
         layout = self.layout = compute_layout(rows, cols, board_size(games, self.model))
         screen.erase()
         if layout.too_small:

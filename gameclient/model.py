@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gameserver.protocol import (
     Broadcast,
@@ -26,6 +28,8 @@ from gameserver.protocol import (
 )
 
 TRANSCRIPT_MAX = 5000
+REPLAY_STEP = 1.5  # seconds each position of a replay stays in the board pane
+REPLAY_LINGER = 20.0  # seconds the last position stays before the replay leaves the pane
 WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 
 
@@ -71,6 +75,10 @@ class ClientModel:
     games: dict[int, GameState] = field(default_factory=dict)
     ended: str | None = None  # why the session ended, once it has
     token: str = ""
+    draws_boards: bool = False  # a view draws boards (and replays) in a pane of its own
+    now: Callable[[], float] = time.monotonic  # for clocks counting down between frames
+    game_seen: dict[int, float] = field(default_factory=dict)  # game id -> when its frame came
+    replay: Replay | None = None
 
     def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
             body: str = "") -> Line:
@@ -82,6 +90,42 @@ class ClientModel:
 
     def room_games(self) -> list[GameState]:
         return [g for g in self.games.values() if g.room == self.room]
+
+    def time_left(self, game: GameState) -> float | None:
+        """Seconds left on the move clock now, counted down since the frame came."""
+        if game.time_left is None or game.over:
+            return None
+        return max(0.0, game.time_left - (self.now() - self.game_seen.get(game.game_id, 0.0)))
+
+    def clock_lines(self, game: GameState) -> list[str]:
+        """The move clock and grace periods of a game, as short lines; none when it has none."""
+        lines = []
+        left = self.time_left(game)
+        if left is not None and game.turn:
+            lines.append(f"{game.turn}: {mmss(left)} left to move")
+        elapsed = self.now() - self.game_seen.get(game.game_id, 0.0)
+        for player, grace in sorted((game.away or {}).items()):
+            if not game.over:
+                lines.append(f"{player} is away: {mmss(max(0.0, grace - elapsed))} to come back")
+        return lines
+
+    def ticking(self) -> bool:
+        """True while something on screen counts down (a clock, a replay)."""
+        if self.replay is not None:
+            return True
+        return any(not g.over and (g.time_left is not None or g.away) for g in self.room_games())
+
+    def shown_games(self) -> list[GameState]:
+        """The room's boards, and the replay's current position if one is running."""
+        games = self.room_games()
+        replay = self.replay
+        if replay is not None:
+            step = replay.frame(self.now())
+            if step is None:
+                self.replay = None
+            else:
+                games.append(step)
+        return games
 
     def my_turn(self) -> GameState | None:
         """A game in this room waiting for my move, if any."""
@@ -111,6 +155,11 @@ class ClientModel:
             self.online = data.get("online", self.online)
         if msg.text:
             self.add("reply", msg.text)
+        replay = Replay.from_data(data.get("replay"), self.now())
+        if replay is not None and self.draws_boards:
+            self.replay = replay
+            self.add("reply", f"  {len(replay.steps)} positions, shown in the board pane")
+            return
         for extra in msg.lines or []:
             self.add("reply", "  " + extra)
 
@@ -192,9 +241,11 @@ class ClientModel:
 
     def _on_GameState(self, msg: GameState) -> None:
         self.games[msg.game_id] = msg
+        self.game_seen[msg.game_id] = self.now()
 
     def _on_GameClosed(self, msg: GameClosed) -> None:
         self.games.pop(msg.game_id, None)
+        self.game_seen.pop(msg.game_id, None)
 
     def _on_Bye(self, msg: Bye) -> None:
         self.ended = msg.reason
@@ -202,6 +253,53 @@ class ClientModel:
 
 
 def board_lines(game: GameState) -> list[str]:
-    """A game as text for the line client: a header, the board, the status."""
+    """A game as text for the line client: a header, the board, then one line saying
+    what changed and whose turn it is (what a screen reader follows)."""
     head = f"== game {game.game_id}: {game.game} ({' vs '.join(game.players)}) =="
-    return [head, *game.board, game.status]
+    tail = game.text or game.status
+    if game.time_left is not None and not game.over and game.turn:
+        tail += f" ({mmss(game.time_left)} to move)"
+    for player, grace in sorted((game.away or {}).items()):
+        tail += f"; {player} is away, {mmss(grace)} to come back"
+    return [head, *game.board, tail]
+
+
+def mmss(seconds: float) -> str:
+    """Seconds as m:ss, rounded up (a clock showing 0:00 has run out)."""
+    whole = int(-(-seconds // 1))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+@dataclass
+class Replay:
+    """A finished game's positions, stepped through in the board pane one by one."""
+
+    game_id: int
+    game: str
+    room: str
+    players: list[str]
+    steps: list[dict[str, Any]]
+    started: float
+
+    @classmethod
+    def from_data(cls, data: object, now: float) -> Replay | None:
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            return None
+        steps = [s for s in data["steps"] if isinstance(s, dict)
+                 and isinstance(s.get("board"), list) and isinstance(s.get("text"), str)]
+        if not steps or not isinstance(data.get("game_id"), int):
+            return None
+        return cls(data["game_id"], str(data.get("game", "?")), str(data.get("room", "")),
+                   [str(p) for p in data.get("players", [])], steps, now)
+
+    def frame(self, now: float) -> GameState | None:
+        """The position to show at `now` as a board, or None once the replay is done."""
+        elapsed = now - self.started
+        last = len(self.steps) - 1
+        if elapsed > last * REPLAY_STEP + REPLAY_LINGER:
+            return None
+        index = min(int(elapsed // REPLAY_STEP), last)
+        step = self.steps[index]
+        return GameState(game_id=self.game_id, game=f"{self.game} replay", room=self.room,
+                         players=self.players, board=[str(b) for b in step["board"]],
+                         status=f"step {index}/{last}: {step['text']}", over=True)

@@ -188,7 +188,12 @@ def game_parts(game: GameState, model: ClientModel,
         header = [joined]
     head: list[Row] = [[(text, "board_header")] for line in header for text in wrap(line, width, 2)]
     board: list[Row] = [[(truncate(sanitize(text), width), "board")] for text in game.board]
-    return head, board, [[(text, style)] for text in wrap(status, width, 2)]
+    tail: list[Row] = [[(text, style)] for text in wrap(status, width, 2)]
+    for line in model.clock_lines(game):
+        urgent = (model.time_left(game) or 99) <= 10 and line.startswith(game.turn or "\0")
+        tail += [[(text, "board_turn" if urgent else "board_status")]
+                 for text in wrap(sanitize(line), width, 2)]
+    return head, board, tail
 
 
 def board_rows(games: Sequence[GameState], model: ClientModel, width: int,

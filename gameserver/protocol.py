@@ -309,6 +309,10 @@ class GameState(Message):
     status: str
     turn: str | None = None
     over: bool = False
+    text: str | None = None  # one line: what changed and whose turn (screen readers)
+    clock: float | None = None  # seconds per move, if the game has a move clock
+    time_left: float | None = None  # seconds left for `turn`'s move when this was sent
+    away: dict[str, float] | None = None  # disconnected player -> seconds of grace left
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -72,6 +72,7 @@ class Runtime:
         self._hub: Hub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._bot_executor: ThreadPoolExecutor | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
         self._passes_at_tick = 0
@@ -119,7 +120,7 @@ class Runtime:
             from gameserver.core.gamehost import GameHost
         except ImportError:  # games not installed in this build
             return
-        GameHost.install(self.hub)
+        GameHost.install(self.hub, run_work=self.run_bot_work)
 
     async def wait_stopped(self) -> None:
         assert self._stopped is not None
@@ -153,6 +154,8 @@ class Runtime:
             self.commits.cancel()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._bot_executor is not None:
+            self._bot_executor.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             try:
                 self.store.close()
@@ -175,9 +178,23 @@ class Runtime:
 
     def run_work(self, work: Work) -> None:
         """Run slow work in the hash pool; its `done` runs on the loop, then doors flush."""
+        assert self._executor is not None
+        self._run_in(self._executor, work)
+
+    def run_bot_work(self, work: Work) -> None:
+        """A game bot's search, in a thread of its own at normal priority (docs/games.md).
+
+        Not the hash pool: its threads run at idle priority, and a pure-Python search
+        holding the GIL there could keep the event loop waiting on a busy machine.
+        """
+        if self._bot_executor is None:
+            self._bot_executor = ThreadPoolExecutor(1, thread_name_prefix="play-bot")
+        self._run_in(self._bot_executor, work)
+
+    def _run_in(self, executor: ThreadPoolExecutor, work: Work) -> None:
         loop = self._loop
-        assert loop is not None and self._executor is not None
-        future = loop.run_in_executor(self._executor, work.run)
+        assert loop is not None
+        future = loop.run_in_executor(executor, work.run)
         session = work.session
         if session is not None:
             session.cancel_work = future.cancel
@@ -192,6 +209,8 @@ class Runtime:
             exc = fut.exception()
             if exc is not None:
                 log.error("background work failed: %s", exc)
+                return
+            if self.stopped:
                 return
             work.done(fut.result())
             self.wake()

@@ -65,6 +65,21 @@ class UnstorableValue(ValueError):
     """A value the store cannot take (text that is not valid Unicode); refused before a commit."""
 
 
+# Ratings and replays (games/ratings work): kept apart from _SCHEMA on purpose.
+_RATINGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rated_results (
+    id INTEGER PRIMARY KEY, game_id INTEGER NOT NULL UNIQUE, game TEXT NOT NULL,
+    ts REAL NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, score_a REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    user TEXT NOT NULL, game TEXT NOT NULL, rating REAL NOT NULL, rd REAL NOT NULL,
+    vol REAL NOT NULL, games INTEGER NOT NULL, PRIMARY KEY (user, game)
+);
+CREATE INDEX IF NOT EXISTS ratings_game ON ratings (game, rating);
+CREATE INDEX IF NOT EXISTS games_room ON games (room, id);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One history record: a room, private, broadcast or game message."""
@@ -128,6 +143,16 @@ class Store(Protocol):
     def save_token(self, digest: str, user: str, expires: float,
                    state: dict[str, Any]) -> None: ...
     def take_token(self, digest: str) -> tuple[str, float, dict[str, Any]] | None: ...
+    # ratings and replays
+    def record_rating(self, game_id: int, game: str, ts: float, a: str, b: str,
+                      score_a: float,
+                      ratings: list[tuple[str, float, float, float, int]]) -> bool: ...
+    def rated_results(self) -> list[tuple[int, str, str, str, float]]: ...
+    def replace_ratings(self, rows: list[tuple[str, str, float, float, float, int]]) -> None: ...
+    def ratings_of(self, user: str) -> dict[str, tuple[float, float, float, int]]: ...
+    def leaderboard(self, game: str, limit: int) -> list[tuple[str, float, float, int]]: ...
+    def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]: ...
+    def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None: ...
     def drop_tokens(self, user: str) -> None: ...
     def close(self) -> None: ...
 
@@ -217,6 +242,7 @@ class SQLiteStore:
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(f"BEGIN; {_MIGRATE_1} PRAGMA user_version = 1; COMMIT;")
         self._room_prefix = "#"
+        self.db.executescript(_RATINGS_SCHEMA)
         # Anyone still "in" a scope was cut off by a crash or stop: close those spans.
         self.db.execute("UPDATE memberships SET end_id = (SELECT COALESCE(MAX(id), 0)"
                         " FROM messages) WHERE end_id IS NULL")
@@ -449,6 +475,70 @@ class SQLiteStore:
 
     def drop_tokens(self, user: str) -> None:
         self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE user = ?", (user,)))
+
+    # ------------------------------------------------------------ ratings and replays
+
+    @_guarded
+    def record_rating(self, game_id: int, game: str, ts: float, a: str, b: str,
+                      score_a: float, ratings: list[tuple[str, float, float, float, int]]) -> bool:
+        """Store a rated result and the new (user, rating, rd, vol, games) rows, at once.
+
+        Written in one transaction of its own, like save_game: the next game to end
+        (even in the same loop pass) reads these ratings. False if game_id was rated before.
+        """
+        _check(game, a, b, *(row[0] for row in ratings))
+        with _Transaction(self.db):
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO rated_results (game_id, game, ts, a, b, score_a)"
+                " VALUES (?, ?, ?, ?, ?, ?)", (game_id, game, ts, a, b, score_a))
+            if cur.rowcount != 1:
+                return False
+            self.db.executemany("INSERT OR REPLACE INTO ratings VALUES (?, ?, ?, ?, ?, ?)",
+                                [(user, game, *values) for user, *values in ratings])
+        return True
+
+    @_guarded
+    def rated_results(self) -> list[tuple[int, str, str, str, float]]:
+        """Every rated result, oldest first: (game_id, game, a, b, score_a)."""
+        return self.db.execute(
+            "SELECT game_id, game, a, b, score_a FROM rated_results ORDER BY id").fetchall()
+
+    @_guarded
+    def replace_ratings(self, rows: list[tuple[str, str, float, float, float, int]]) -> None:
+        """Put recomputed (user, game, rating, rd, vol, games) rows in place of all, at once."""
+        with _Transaction(self.db):
+            self.db.execute("DELETE FROM ratings")
+            self.db.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    @_guarded
+    def ratings_of(self, user: str) -> dict[str, tuple[float, float, float, int]]:
+        """game -> (rating, rd, vol, games) for one user."""
+        rows = self.db.execute(
+            "SELECT game, rating, rd, vol, games FROM ratings WHERE user = ?", (user,))
+        return {game: (rating, rd, vol, games) for game, rating, rd, vol, games in rows}
+
+    @_guarded
+    def leaderboard(self, game: str, limit: int) -> list[tuple[str, float, float, int]]:
+        """The best (user, rating, rd, games) of a game, highest rating first."""
+        return self.db.execute(
+            "SELECT user, rating, rd, games FROM ratings WHERE game = ?"
+            " ORDER BY rating DESC, user LIMIT ?", (game, limit)).fetchall()
+
+    @_guarded
+    def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """A room's last finished games (not cancelled invitations), newest first."""
+        rows = self.db.execute(
+            "SELECT id, state FROM games WHERE room = ? AND over = 1"
+            " AND json_extract(state, '$.game') IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (room, limit))
+        return [(gid, json.loads(state)) for gid, state in rows]
+
+    @_guarded
+    def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None:
+        """(room, over, state) of one game, or None."""
+        row = self.db.execute("SELECT room, over, state FROM games WHERE id = ?",
+                              (game_id,)).fetchone()
+        return None if row is None else (row[0], bool(row[1]), json.loads(row[2]))
 
     def close(self) -> None:
         try:

@@ -123,7 +123,7 @@ def test_wrong_moves_get_private_specific_errors(tmp_path):
     run(body())
 
 
-def test_bot_answers_at_once_and_never_loses(tmp_path):
+def test_bot_answers_off_the_loop_and_never_loses(tmp_path):
     async def body():
         async with running_server(tmp_path) as server:
             alice = await logged_in(server.port, "alice")
@@ -133,16 +133,21 @@ def test_bot_answers_at_once_and_never_loses(tmp_path):
             while not state["over"]:
                 n = filled(state)
                 await ok(alice.say(free_squares(state)[0]))
+                # The room sees the move at once, then the bot's answer when its search ends.
                 state = await alice.expect("game", game_id=gid,
                                            where=lambda f, n=n: filled(f) > n)
-                assert state["over"] or (state["turn"] == "alice" and filled(state) == n + 2)
+                assert state["over"] or (state["turn"] == BOT and filled(state) == n + 1)
+                if not state["over"]:
+                    state = await alice.expect("game", game_id=gid,
+                                               where=lambda f, n=n: filled(f) > n + 1)
+                    assert state["over"] or state["turn"] == "alice"
             assert "alice wins" not in state["status"]
             stats = (await ok(alice.command("stats")))["data"]["stats"]["tictactoe"]
             assert stats["wins"] == 0 and stats["losses"] + stats["draws"] == 1
             # A rematch against the bot swaps seats: the bot opens.
             gid2 = (await ok(alice.command("rematch")))["data"]["game_id"]
-            state = await alice.expect("game", game_id=gid2)
-            assert state["players"] == [BOT, "alice"] and filled(state) == 1
+            state = await alice.expect("game", game_id=gid2, where=lambda f: filled(f) == 1)
+            assert state["players"] == [BOT, "alice"]
             assert state["turn"] == "alice"
             await alice.expect("game_closed", game_id=gid)  # a new game clears the old board
     run(body())
@@ -300,7 +305,10 @@ def test_a_disconnected_player_is_waited_for_and_welcomed_back(tmp_path):
             gid = await ttt(alice, bob)
             await bob.close()
             note = await carol.expect("notice", where=lambda f: "disconnected" in f["text"])
-            assert note["text"] == f"game {gid} waits for bob (disconnected); their seat is kept"
+            assert note["text"] == (f"game {gid} waits for bob (disconnected); their seat is"
+                                    " kept for 1 min, then bob forfeits")
+            away = await carol.expect("game", game_id=gid, where=lambda f: f.get("away"))
+            assert 0 < away["away"]["bob"] <= 60
             bob = await logged_in(server.port, "bob")
             back = await alice.expect("notice", where=lambda f: "is back" in f["text"])
             assert back["text"] == f"bob is back for game {gid}"
@@ -431,32 +439,80 @@ def test_resign_stats_and_rematch_swaps_seats(tmp_path):
     run(body())
 
 
-def test_turn_timer_warns_then_forfeits(tmp_path):
+def test_move_clock_warns_at_10_seconds_then_loses_on_time(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            host = gamehost(server)
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            gid = (await ok(alice.command("game", "tictactoe bob --clock 30s")))["data"][
+                "game_id"]
+            await ok(bob.command("accept", str(gid)))
+            start = await alice.expect("game", game_id=gid)
+            assert start["clock"] == 30 and 29 <= start["time_left"] <= 30
+            await ok(alice.say("b2"))
+            state = await bob.expect("game", game_id=gid, where=lambda f: filled(f) == 1)
+            assert state["turn"] == "bob" and 29 <= state["time_left"] <= 30
+            base = host.tables[gid].since
+            server.hub.tick(base + 15)
+            server.hub.tick(base + 21)
+            server.hub.tick(base + 25)  # warned once only
+            warn = await alice.expect("notice", where=lambda f: "left to move" in f["text"])
+            assert warn["text"] == f"game {gid} (tictactoe): bob has 9 s left to move"
+            server.hub.tick(base + 30)
+            state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
+            assert state["status"] == "bob ran out of time - alice wins"
+            frames = await alice.drain_frames()
+            assert sum("left to move" in f.get("text", "") for f in alice.seen + frames) == 1
+            # Lost on time is a rated loss.
+            rated = (await ok(bob.command("stats")))["data"]["stats"]["tictactoe"]
+            assert rated["losses"] == 1 and rated["rating"] < 1500
+            # The finished board leaves the screen after a while.
+            host.close_after = 5.0
+            server.hub.tick(time.time() + 6)
+            await bob.expect("game_closed", game_id=gid)
+            assert gid not in host.tables
+    run(body())
+
+
+def test_clock_off_keeps_the_idle_timer(tmp_path):
     async def body():
         async with running_server(tmp_path) as server:
             host = gamehost(server)
             host.turn_timeout = 10.0
             alice = await logged_in(server.port, "alice")
             bob = await logged_in(server.port, "bob")
-            gid = await ttt(alice, bob)
+            gid = (await ok(alice.command("game", "tictactoe bob --clock=off")))["data"][
+                "game_id"]
+            await ok(bob.command("accept", str(gid)))
+            state = await alice.expect("game", game_id=gid)
+            assert "clock" not in state and "time_left" not in state
             await ok(alice.say("b2"))
             await bob.expect("game", game_id=gid, where=lambda f: filled(f) == 1)
-            server.hub.tick(time.time() + 5)
             server.hub.tick(time.time() + 11)
-            server.hub.tick(time.time() + 12)  # warned once only
             warn = await alice.expect("notice", where=lambda f: "has not moved" in f["text"])
             assert warn["text"] == (f"game {gid} (tictactoe): bob has not moved for 10 seconds;"
                                     " bob forfeits if there is no move in 10 seconds more")
             server.hub.tick(time.time() + 21)
             state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
             assert state["status"] == "bob ran out of time - alice wins"
-            frames = await alice.drain_frames()
-            assert sum("has not moved" in f.get("text", "") for f in alice.seen + frames) == 1
-            # The finished board leaves the screen after a while.
-            host.close_after = 5.0
-            server.hub.tick(time.time() + 6)
-            await bob.expect("game_closed", game_id=gid)
-            assert gid not in host.tables
+    run(body())
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    ("tictactoe bob --clock", "--clock needs a time per move"),
+    ("tictactoe bob --clock soon", "'soon' is not a time per move"),
+    ("tictactoe bob --clock 2s", "a move clock is 5 s to 24 hours, not 2 s"),
+    ("tictactoe bob --clock 2d", "'2d' is not a time per move"),
+    ("hangman --clock 30s", "hangman is played by the whole room and has no move clock"),
+])
+def test_bad_clocks_are_refused_with_a_sentence(tmp_path, args, says):
+    async def body():
+        async with running_server(tmp_path) as server:
+            alice = await logged_in(server.port, "alice")
+            await logged_in(server.port, "bob")
+            err = await error(alice.command("game", args), "usage")
+            assert says in err["text"]
     run(body())
 
 

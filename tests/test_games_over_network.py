@@ -87,7 +87,12 @@ def test_tictactoe_to_a_draw_and_stats(tmp_path):
             assert final["over"] and final["status"] == "draw"
             await bob.expect("notice", kind="game", where=lambda f: "draw" in f["text"])
             stats = await alice.command("stats", "bob")
-            assert stats["data"]["stats"] == {"tictactoe": {"wins": 0, "losses": 0, "draws": 1}}
+            counted = stats["data"]["stats"]["tictactoe"]
+            assert {k: counted[k] for k in ("wins", "losses", "draws")} == {
+                "wins": 0, "losses": 0, "draws": 1}
+            # A draw between two new players leaves both at 1500, much surer than before.
+            assert counted["rating"] == 1500.0 and counted["rd"] < 350
+            assert counted["rated_games"] == 1
     run(body())
 
 

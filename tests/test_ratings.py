@@ -7,8 +7,8 @@ import math
 import pytest
 
 from games.base import Outcome, Termination
-from gameserver import ratings
-from gameserver.ratings import RatedResult, Rating, rate, rate_game, rated_result, replay
+from gameserver.core import ratings
+from gameserver.core.ratings import RatedResult, Rating, rate, rate_game, rated_result, replay
 
 
 def test_glickmans_worked_example() -> None:

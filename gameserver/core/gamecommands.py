@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from games.base import GameError, Termination
 from games.registry import resolve
 from gameserver import names
-from gameserver.core.commands import CommandError, CommandSet, checked
+from gameserver.core import gameservice
+from gameserver.core.commands import CommandError, CommandSet
 from gameserver.core.gamehost import BOT, Table
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Command, Ok
@@ -86,8 +87,11 @@ def reply(host: GameHost, session: Session, message: Command, text: str,
     host.hub.send(session, Ok(id=message.id, text=text, lines=lines, data=data))
 
 
-@command("games", "/games", "the games you can play, and how")
+@command("games", "/games [recent]", "the games you can play, or the last ones here")
 def games_(host: GameHost, session: Session, message: Command) -> None:
+    if message.args.strip().lower() == "recent":
+        gameservice.recent(host, session, message)
+        return
     lines = []
     for kind in host.games.values():
         also = f" (also {', '.join(kind.aliases)})" if kind.aliases else ""
@@ -96,29 +100,31 @@ def games_(host: GameHost, session: Session, message: Command) -> None:
         bot = "; can play the bot" if kind.supports_bot else ""
         lines.append(f"{kind.name}{also} - {kind.description} [{seats}{bot}]")
         lines.append(f"    {kind.how_to_play}")
-    lines.append("start one with /game NAME [OPPONENT|bot]")
+    lines.append("start one with /game NAME [OPPONENT|bot] [--clock 30s];"
+                 " /games recent lists the last games here")
     reply(host, session, message, f"{len(host.games)} games installed:", lines,
           {"games": {k.name: {"description": k.description, "how_to_play": k.how_to_play,
                               "seats": k.seats, "aliases": list(k.aliases)}
                      for k in host.games.values()}})
 
 
-@command("game", "/game NAME [OPPONENT|bot]",
+@command("game", "/game NAME [OPPONENT|bot] [--clock 30s]",
                     "start a game in your room (hangman: --secret to set the word)")
 def game(host: GameHost, session: Session, message: Command) -> None:
     room, user = _room(session), _user(session)
-    words = message.args.split()
+    words, clock = gameservice.take_clock(message.args.split())
     flags = {w.lower() for w in words if w.startswith("--")}
     words = [w for w in words if not w.startswith("--")]
     if unknown := sorted(flags - OPTIONS):
-        raise CommandError("usage", f"unknown option {unknown[0]} (known: --secret)")
+        raise CommandError("usage", f"unknown option {unknown[0]} (known: --secret, --clock)")
     if not words or len(words) > 2:
-        raise CommandError("usage", "usage: /game NAME [OPPONENT|bot] [--secret]"
+        raise CommandError("usage", "usage: /game NAME [OPPONENT|bot] [--clock 30s] [--secret]"
                                     " (see /games for the names)")
     kind = resolve(words[0], host.games)
     if kind is None:
         raise CommandError("no_such_game", f"there is no game called {words[0]!r};"
                                            f" installed: {', '.join(host.games)}")
+    gameservice.check_clock(kind.name, kind.seats > 1 and not kind.open_play, clock)
     opponent = words[1] if len(words) == 2 else None
     options: dict[str, str] = {}
     if "--secret" in flags:
@@ -140,7 +146,7 @@ def game(host: GameHost, session: Session, message: Command) -> None:
     host.check_room_free_for(room.name, kind)
     if kind.seats == 1 or bot:
         seats: list[str | None] = [user, *[BOT] * (kind.seats - 1)]
-        table = host.create(room.name, kind, user, seats)
+        table = host.create(room.name, kind, user, seats, clock=clock)
         try:
             host.start(table, options)
         except GameError as exc:
@@ -157,7 +163,7 @@ def game(host: GameHost, session: Session, message: Command) -> None:
             raise CommandError("usage", "you cannot play against yourself;"
                                         " name someone else, or bot")
     seats = [user] + [None] * (kind.seats - 1)
-    table = host.create(room.name, kind, user, seats, invitee)
+    table = host.create(room.name, kind, user, seats, invitee, clock=clock)
     host.notify(room.name, host.invite_text(table))
     who = f"{invitee} to /accept" if invitee else "someone to /accept"
     reply(host, session, message, f"{table.label()}: waiting for {who}",
@@ -314,39 +320,19 @@ def rematch(host: GameHost, session: Session, message: Command) -> None:
     old = list(last.game.players)
     if last.kind.seats == 1 or BOT in old:
         seats: list[str | None] = list(reversed(old)) if BOT in old else [user]
-        table = host.create(room.name, last.kind, user, seats)
+        table = host.create(room.name, last.kind, user, seats, clock=last.clock)
         host.start(table)
         reply(host, session, message, f"{table.label()} started", data={"game_id": table.id})
         return
     others = [p for p in old if p != user]
     seats = [p if p == user else None for p in reversed(old)]
     invitee = others[0] if len(others) == 1 else None
-    table = host.create(room.name, last.kind, user, seats, invitee)
+    table = host.create(room.name, last.kind, user, seats, invitee, clock=last.clock)
     host.notify(room.name, f"rematch! {host.invite_text(table)}")
     reply(host, session, message, f"{table.label()}: rematch offered to {', '.join(others)}",
           data={"game_id": table.id})
 
 
-@command("stats", "/stats [USER]", "wins, losses and draws per game")
+@command("stats", "/stats [USER]", "wins, losses, draws and ratings per game")
 def stats(host: GameHost, session: Session, message: Command) -> None:
-    who = message.args.strip().lstrip("@") or _user(session)
-    who = checked(names.check_username, who)
-
-    def show(account: tuple[str, str] | None) -> None:
-        if account is None:
-            raise CommandError("no_such_user", f"there is no user called {who}")
-        host.hub.lookups.stats(account[0]).then(
-            host.hub.guarded(session, message.id, lambda rows: answer(account[0], rows)))
-
-    def answer(name: str, rows: list[tuple[str, int, int, int]]) -> None:
-        if not rows:
-            reply(host, session, message, f"{name} has not finished a game yet",
-                  data={"user": name, "stats": {}})
-            return
-        lines = [f"{game:<12} {w} win{'s' if w != 1 else ''}, {lo} loss{'es' if lo != 1 else ''},"
-                 f" {d} draw{'s' if d != 1 else ''}" for game, w, lo, d in rows]
-        reply(host, session, message, f"{name}'s games:", lines,
-              {"user": name, "stats": {g: {"wins": w, "losses": lo, "draws": d}
-                                       for g, w, lo, d in rows}})
-
-    host.hub.lookups.account_hash(who).then(host.hub.guarded(session, message.id, show))
+    gameservice.stats(host, session, message)

@@ -7,13 +7,16 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from games.base import Game, GameError, Outcome, Termination
 from games.registry import find_games
+from gameserver.core import bots, clocks, ladder
+from gameserver.core.bots import BOT
 from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
+from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import GameClosed, GameState, Message, Notice, Ok
 
@@ -22,9 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("play.games")
 
-BOT = "(bot)"  # not a valid username, so no account can ever take the bot's seat
 TURN_TIMEOUT = 300.0  # seconds a turn may stay unplayed before the room is told
 CLOSE_AFTER = 120.0  # seconds a finished board stays on screen
+BOT_SECONDS = 1.0  # the time a bot may think about one move (off the event loop)
 SAVE_VERSION = 1
 
 
@@ -55,6 +58,12 @@ class Table:
     since: float = 0.0  # when the current turn (or the invitation) began
     warned: bool = False  # the room was told this turn is overdue
     ended_at: float | None = None
+    clock: float | None = None  # seconds per move; None: no move clock (idle timer only)
+    away: dict[str, float] = field(default_factory=dict)  # player -> end of their grace
+    start: dict[str, Any] | None = None  # the game as it began, for replays
+    moves: list[list[Any]] = field(default_factory=list)  # [player, move] in order
+    thinking: bool = False  # a bot's move is being searched off the loop
+    summary: str | None = None
 
     @property
     def name(self) -> str:
@@ -87,6 +96,11 @@ class Table:
             "since": self.since,
             "warned": self.warned,
             "game": None if self.game is None else self.game.to_json(),
+            "clock": self.clock,
+            "start": self.start,
+            "moves": self.moves,
+            "ended_at": self.ended_at,
+            "summary": self.summary,
         }
 
 
@@ -96,8 +110,15 @@ class GameHost(Extension):
     def __init__(self, hub: Hub, *, games: Mapping[str, type[Game]] | None = None,
                  turn_timeout: float = TURN_TIMEOUT, close_after: float = CLOSE_AFTER,
                  rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 run_work: Callable[[Work], None] | None = None,
+                 bot_seconds: float = BOT_SECONDS, grace: float = clocks.GRACE) -> None:
         self.hub = hub
+        # Where a bot's search runs: the runtime's worker (off the event loop); None
+        # (in-memory tests) runs it at once, depth-limited.
+        self.run_work = run_work
+        self.bot_seconds = bot_seconds
+        self.grace = grace
         self.games: dict[str, type[Game]] = dict(find_games() if games is None else games)
         self.turn_timeout = turn_timeout
         self.close_after = close_after
@@ -110,7 +131,7 @@ class GameHost(Extension):
     @classmethod
     def install(cls, hub: Hub, **options: Any) -> GameHost:
         """Create the host, resume saved games, register the commands and hooks."""
-        from gameserver.core import gamecommands
+        from gameserver.core import gamecommands, gameservice
 
         host = cls(hub, **options)
         host.load()
@@ -119,6 +140,7 @@ class GameHost(Extension):
         hub.reserved_names.update(
             n.casefold() for kind in host.games.values() for n in (kind.name, *kind.aliases))
         gamecommands.COMMANDS.install(hub, host)
+        gameservice.SERVICE_COMMANDS.install(hub, host)
         return host
 
     # ------------------------------------------------------------ saving
@@ -155,17 +177,23 @@ class GameHost(Extension):
         seats = [None if s is None else str(s) for s in state["seats"]]
         game = None if state["game"] is None else kind.from_json(state["game"])
         # Downtime is nobody's fault: every resumed turn gets a fresh period.
+        clock = state.get("clock", kind.move_time)
+        moves = state.get("moves")
         return Table(id=game_id, room=room, kind=kind, host=str(state["host"]), seats=seats,
-                     invitee=state.get("invitee"), game=game, since=self.clock())
+                     invitee=state.get("invitee"), game=game, since=self.clock(),
+                     clock=None if clock is None else float(clock), start=state.get("start"),
+                     moves=list(moves) if isinstance(moves, list) else [])
 
     def save(self, table: Table, *, gone: bool = False) -> None:
         """Write the table at once; `gone` marks it finished or cancelled (never resumed)."""
         self.hub.store.save_game(table.id, table.room, table.to_json(), table.over or gone)
 
     def create(self, room: str, kind: type[Game], host: str, seats: list[str | None],
-               invitee: str | None = None) -> Table:
+               invitee: str | None = None, clock: float | None | str = "default") -> Table:
+        per_move = kind.move_time if clock == "default" else clock
         table = Table(id=0, room=room, kind=kind, host=host, seats=seats, invitee=invitee,
-                      since=self.clock())
+                      since=self.clock(),
+                      clock=None if per_move is None else float(per_move))
         table.id = self.hub.store.save_game(None, room, table.to_json(), False)
         self.tables[table.id] = table
         return table
@@ -208,9 +236,16 @@ class GameHost(Extension):
     def state_of(self, table: Table) -> GameState:
         game = table.game
         assert game is not None
+        now = self.clock()
+        turn = game.turn()
+        left = None
+        if table.live and turn is not None and turn != BOT:
+            left = clocks.time_left(table.clock, table.since, now)
+        away = {p: max(0.0, end - now) for p, end in table.away.items()} if table.live else {}
         return GameState(game_id=table.id, game=table.name, room=table.room,
-                         players=list(game.players), turn=game.turn(), board=game.render(),
-                         status=game.status(), over=game.is_over)
+                         players=list(game.players), turn=turn, board=game.render(),
+                         status=game.status(), over=game.is_over, text=_describe(game),
+                         clock=table.clock, time_left=left, away=away or None)
 
     def invite_text(self, table: Table) -> str:
         free = table.seats.count(None)
@@ -238,6 +273,8 @@ class GameHost(Extension):
         """Every seat is taken: create the game and show it to the room."""
         players = [p for p in table.seats if p is not None]
         table.game = table.kind.new(players, self.rng, options)
+        table.start = table.game.to_json()
+        table.moves = []
         table.invitee = None
         table.since = self.clock()
         table.warned = False
@@ -267,21 +304,15 @@ class GameHost(Extension):
             game.push(move, user)
         except GameError as exc:
             raise CommandError("illegal_move", f"game {table.id}: {exc}") from None
+        table.moves.append([user, move])
         self.notify(table.room, f"game {table.id}: {user} {move_verb(table.kind)} {move}")
         self._bot_turns(table)
         self.after_move(table)
         self.hub.send(session, Ok(id=msg_id))
 
     def _bot_turns(self, table: Table) -> None:
-        """The bot answers at once, on the same pass as the move it answers."""
-        game = table.game
-        while game is not None and not game.is_over and game.turn() == BOT:
-            move = game.bot_move(self.rng)
-            if move is None:  # a game that claims a bot but has no move: end, don't hang
-                game.forfeit(BOT)
-                break
-            game.push(move, BOT)
-            self.notify(table.room, f"game {table.id}: {BOT} {move_verb(table.kind)} {move}")
+        """Start the bot's search if it is the bot's turn (see bots.start_search)."""
+        bots.start_search(self, table)
 
     def end_by(self, table: Table, player: str, termination: Termination) -> None:
         """Resign or forfeit for player; raises CommandError if the game refuses."""
@@ -300,26 +331,44 @@ class GameHost(Extension):
         """The board changed: restart the turn clock, save, show the room, settle an end."""
         table.since = self.clock()
         table.warned = False
+        if table.over:
+            table.ended_at = self.clock()
+            outcome = table.game.outcome() if table.game is not None else None
+            table.summary = outcome.summary if outcome is not None else None
+            table.away.clear()
         self.save(table)
         self.to_room(table.room, self.state_of(table))
         if table.over:
             self._finish(table)
+        elif self.run_work is not None:
+            self._bot_turns(table)
 
     def _finish(self, table: Table) -> None:
         game = table.game
         assert game is not None
         outcome = game.outcome()
         assert outcome is not None
-        table.ended_at = self.clock()
         counted = results(outcome, game.players)
         for user, result in counted:
             self.hub.store.add_result(user, table.name, result)
+        self._rate(table, outcome)
         # Everyone the result counts for may /rematch (hangman's guessers hold no seat).
         for user in dict.fromkeys([*table.humans(), *(user for user, _ in counted)]):
             self.last_finished[user] = table
         text = f"{table.label()} is over: {outcome.summary}"
         room = table.room
         self.hub.record("GAME", table.name, room, text, then=lambda _entry: self.notify(room, text))
+
+    def _rate(self, table: Table, outcome: Outcome) -> None:
+        """Update both players' ratings if the game counts (see ratings.rated_result)."""
+        game = table.game
+        assert game is not None
+        ladder.record(self.hub.store, table.id, table.name, game.players, outcome,
+                      len(table.moves), table.ended_at or self.clock(), bots=(BOT,))
+
+    def recompute_ratings(self) -> int:
+        """Rebuild every rating from the stored rated results; how many results there were."""
+        return ladder.recompute(self.hub.store)
 
     def cancel(self, table: Table, text: str) -> None:
         """Drop an invitation (declined, withdrawn or expired)."""
@@ -428,7 +477,15 @@ class GameHost(Extension):
                     text = (f"game {table.id} goes on without {user} (disconnected);"
                             " their seat is kept")
                 else:
-                    text = f"game {table.id} waits for {user} (disconnected); their seat is kept"
+                    # The grace period: back in time, the game goes on; else the seat is lost.
+                    table.away[user] = self.clock() + self.grace
+                    wait = clocks.seconds_text(self.grace)
+                    text = (f"game {table.id} waits for {user} (disconnected); their seat is"
+                            f" kept for {wait}, then {user} forfeits")
+                    if table.clock is not None and table.game is not None \
+                            and table.game.turn() == user:
+                        text += f" (or sooner, if {user}'s move clock runs out)"
+                    self.to_room(table.room, self.state_of(table))
                 self.notify(table.room, text)
 
         self.hub.after_commit(tell)
@@ -442,7 +499,9 @@ class GameHost(Extension):
         for game_id in sorted(self.away.pop(user, ())):
             table = self.tables.get(game_id)
             if table is not None and table.live:
+                table.away.pop(user, None)
                 self.notify(table.room, f"{user} is back for game {table.id}")
+                self.to_room(table.room, self.state_of(table))
         for table in self.user_tables(user):
             if table.room != here and table.game is not None:
                 self.hub.send(session, Notice(
@@ -468,6 +527,10 @@ class GameHost(Extension):
                                    f" (game {table.id}) expired")
             return
         turn = table.game.turn()
+        if table.clock is not None or table.away:
+            self._tick_clock(table, turn, now)
+            if table.clock is not None or not table.live:
+                return
         absent = turn if turn is not None else table.game.players[0]
         if absent == BOT:
             return
@@ -480,6 +543,23 @@ class GameHost(Extension):
             who = f"{absent} has not moved" if turn is not None else "nobody has moved"
             self.notify(table.room, f"{table.label()}: {who} for {period};"
                                     f" {absent} forfeits if there is no move in {period} more")
+
+    def _tick_clock(self, table: Table, turn: str | None, now: float) -> None:
+        """Warn at 10 s left, end a game lost on time or by a seat left too long."""
+        decision = clocks.decide(per_move=table.clock, since=table.since, warned=table.warned,
+                                 turn=None if turn == BOT else turn, away=table.away, now=now)
+        if isinstance(decision, clocks.Warn):
+            table.warned = True
+            self.notify(table.room, f"{table.label()}: {decision.player} has"
+                                    f" {clocks.seconds_text(decision.left)} left to move")
+        elif isinstance(decision, clocks.OutOfTime):
+            self.end_by(table, decision.player, Termination.FORFEIT)
+        elif isinstance(decision, clocks.GraceOver):
+            player = decision.player
+            table.away.pop(player, None)
+            self.notify(table.room, f"{table.label()}: {player} did not come back in"
+                                    f" {clocks.seconds_text(self.grace)} and forfeits")
+            self.end_by(table, player, Termination.FORFEIT)
 
     def room_in_use(self, room_name: str) -> bool:
         return any(t.room == room_name for t in self.tables.values())
@@ -501,3 +581,13 @@ def results(outcome: Outcome, players: tuple[str, ...]) -> list[tuple[str, str]]
     else:
         pairs = [(p, "win") for p in outcome.winners] + [(p, "loss") for p in outcome.losers]
     return [(user, result) for user, result in pairs if user != BOT]
+
+
+def _describe(game: Game) -> str:
+    """The game's one-line description, or its status if the plugin's describe() fails."""
+    try:
+        text = game.describe()
+    except Exception as exc:
+        log.error("%s.describe() failed: %r", game.name, exc)
+        return game.status()
+    return text if isinstance(text, str) and text.strip() and "\n" not in text else game.status()

@@ -99,6 +99,13 @@ class Lookups(Protocol):
     def room_scrollback(self, room: str, limit: int) -> Pending[list[Entry]]: ...
     def take_pending_pms(self, user: str) -> Pending[list[Entry]]: ...
     def stats(self, user: str) -> Pending[list[tuple[str, int, int, int]]]: ...
+    # ratings and replays
+    def ratings_of(self, user: str) -> Pending[dict[str, tuple[float, float, float, int]]]: ...
+    def leaderboard(self, game: str,
+                    limit: int) -> Pending[list[tuple[str, float, float, int]]]: ...
+    def finished_games(self, room: str,
+                       limit: int) -> Pending[list[tuple[int, dict[str, Any]]]]: ...
+    def saved_game(self, game_id: int) -> Pending[tuple[str, bool, dict[str, Any]] | None]: ...
 
 
 class Immediate:
@@ -128,3 +135,15 @@ class Immediate:
 
     def stats(self, user: str) -> Pending[list[tuple[str, int, int, int]]]:
         return Pending.ready(self.store.stats(user))
+
+    def ratings_of(self, user: str) -> Pending[dict[str, tuple[float, float, float, int]]]:
+        return Pending.ready(self.store.ratings_of(user))
+
+    def leaderboard(self, game: str, limit: int) -> Pending[list[tuple[str, float, float, int]]]:
+        return Pending.ready(self.store.leaderboard(game, limit))
+
+    def finished_games(self, room: str, limit: int) -> Pending[list[tuple[int, dict[str, Any]]]]:
+        return Pending.ready(self.store.finished_games(room, limit))
+
+    def saved_game(self, game_id: int) -> Pending[tuple[str, bool, dict[str, Any]] | None]:
+        return Pending.ready(self.store.saved_game(game_id))

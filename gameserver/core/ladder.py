@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from games.base import Outcome
-from gameserver import ratings
+from gameserver.core import ratings
 from gameserver.store import Store
 
 
@@ -15,15 +15,13 @@ def record(store: Store, game_id: int, game: str, players: Sequence[str], outcom
     rated = ratings.rated_result(game, players, outcome, moves, bots)
     if rated is None:
         return False
-    store.add_rated_result(game_id, game, ended_at, rated.a, rated.b, rated.score_a)
     mine = store.ratings_of(rated.a).get(game)
     theirs = store.ratings_of(rated.b).get(game)
     new_a, new_b = ratings.rate_game(
         ratings.Rating(*mine) if mine else ratings.Rating(),
         ratings.Rating(*theirs) if theirs else ratings.Rating(), rated.score_a)
-    for user, rating in ((rated.a, new_a), (rated.b, new_b)):
-        store.set_rating(user, game, rating.rating, rating.rd, rating.vol, rating.games)
-    return True
+    return store.record_rating(game_id, game, ended_at, rated.a, rated.b, rated.score_a, [
+        (user, r.rating, r.rd, r.vol, r.games) for user, r in ((rated.a, new_a), (rated.b, new_b))])
 
 
 def recompute(store: Store) -> int:
