@@ -241,11 +241,17 @@ class GameHost(Extension):
         left = None
         if table.live and turn is not None and turn != BOT:
             left = clocks.time_left(table.clock, table.since, now)
-        away = {p: max(0.0, end - now) for p, end in table.away.items()} if table.live else {}
+        away = {p: max(0.0, end - now) for p, end in table.away.items()
+                if table.live and not self._online(p)}
         return GameState(game_id=table.id, game=table.name, room=table.room,
                          players=list(game.players), turn=turn, board=game.render(),
                          status=game.status(), over=game.is_over, text=_describe(game),
                          clock=table.clock, time_left=left, away=away or None)
+
+    def _online(self, user: str) -> bool:
+        """Back already (the login is settled on_login, after the room's boards are sent)."""
+        session = self.hub.session_of(user)
+        return session is not None and not session.closed
 
     def invite_text(self, table: Table) -> str:
         free = table.seats.count(None)
