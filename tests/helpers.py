@@ -69,12 +69,17 @@ class RawClient:
 
     @classmethod
     async def connect(cls, port: int, tls: ssl.SSLContext | None = None,
-                      host: str = "127.0.0.1") -> RawClient:
-        """Plain, or TLS to a server in TLS_PORTS (or with `tls`), its certificate checked."""
+                      source: str | None = None) -> RawClient:
+        """Plain, or TLS to a server in TLS_PORTS (or with `tls`), its certificate checked.
+
+        `source` is the loopback address to connect from (127.0.0.x), to be another peer.
+        """
         expected = TLS_PORTS.get(port)
         if tls is None and expected is not None:
             tls = client_context()
-        reader, writer = await asyncio.open_connection(host, port, limit=2**22, ssl=tls)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, limit=2**22, ssl=tls,
+            local_addr=(source, 0) if source else None)
         if expected is not None:
             der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
             assert fingerprint(der) == expected, "not the test server's certificate"
@@ -218,10 +223,11 @@ class ServerProcess:
     RawClient.connect(port) speaks TLS to it and checks the printed fingerprint.
     """
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+    def __init__(self, data_dir: Path, *args: str, port: int = 0,
+                 env: dict[str, str] | None = None,
                  preexec_fn: Callable[[], None] | None = None) -> None:
         self.proc = subprocess.Popen(
-            play_command("host", "--headless", "--port", "0", "--data-dir", str(data_dir),
+            play_command("host", "--headless", "--port", str(port), "--data-dir", str(data_dir),
                          *args),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env or child_env(), text=True, preexec_fn=preexec_fn,
@@ -252,12 +258,15 @@ class ServerProcess:
         raise AssertionError(f"server did not start: {''.join(self.output)}")
 
     def _read_fingerprint(self) -> str:
+        """The fingerprint `play host` prints under 'SHA-256 fingerprint:'."""
         assert self.proc.stdout is not None
-        for _ in range(5):
+        found = None
+        for _ in range(20):
             line = self.proc.stdout.readline()
             self.output.append(line)
-            found = re.search(r"([0-9A-F]{2}(:[0-9A-F]{2}){31})", line)
-            if found:
+            if found is None and "SHA-256 fingerprint:" in self.output[-2]:
+                found = re.search(r"([0-9A-F]{2}(:[0-9A-F]{2}){31})", line)
+            if "tell it to your friends" in line and found:
                 return found.group(1)
         raise AssertionError(f"no fingerprint printed: {''.join(self.output)}")
 

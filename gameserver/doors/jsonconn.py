@@ -117,8 +117,9 @@ class Connection(asyncio.Protocol):
                 if self.transport is not None:
                     self.transport.abort()
                 return
-        elif decoder.max_frame != MAX_FRAME:
+        elif decoder.max_frame != MAX_FRAME:  # the first read after logging in
             decoder.max_frame = MAX_FRAME
+            self.gate = FloodGate(door.settings, _clock())  # the handshake is not a paste
         items = self._frames(data)
         door.inputs += len(items)
         self._take(items)

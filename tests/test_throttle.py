@@ -1,0 +1,185 @@
+"""The throttles' rules in memory with a fake clock: backoff, rates, flood gate, settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gameserver import settings as settings_
+from gameserver.settings import Settings, SettingsError
+from gameserver.throttle import (
+    Backoff,
+    FloodGate,
+    LoginThrottle,
+    RateLimit,
+    Verdict,
+    address_key,
+    say_wait,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fail(backoff: Backoff, key: str = "k") -> float:
+    """One failed attempt; the wait it was refused with, or 0 if it was allowed."""
+    wait = backoff.begin(key)
+    if wait == 0:
+        backoff.end(key, False)
+    return wait
+
+
+def test_backoff_is_free_then_doubles_then_caps() -> None:
+    clock = Clock()
+    b = Backoff(free=3, cap=8, clock=clock)
+    for _ in range(3):
+        assert fail(b) == 0 and b.wait("k") == 0
+    waits = []
+    for _ in range(6):
+        assert fail(b) == 0  # allowed: the wait comes after it
+        waits.append(b.wait("k"))
+        assert b.begin("k") == pytest.approx(waits[-1])  # refused while waiting
+        clock.now += waits[-1]
+    assert waits == [1, 2, 4, 8, 8, 8]
+
+
+def test_success_clears_and_quiet_forgets() -> None:
+    clock = Clock()
+    b = Backoff(free=1, cap=60, clock=clock, forget=100)
+    fail(b)
+    fail(b)
+    assert b.wait("k") == 1
+    clock.now += 1
+    assert b.begin("k") == 0
+    b.end("k", True)
+    assert b.wait("k") == 0 and fail(b) == 0 and fail(b) == 0  # free again
+    assert b.wait("k") > 0
+    clock.now += 101
+    assert b.wait("k") == 0 and "k" not in b.records
+
+
+def test_attempts_in_flight_count_as_failures() -> None:
+    # Many connections at once get no more tries than one connection in turn.
+    clock = Clock()
+    b = Backoff(free=3, cap=300, clock=clock)
+    allowed = sum(1 for _ in range(100) if b.begin("k") == 0)
+    assert allowed == 4  # the free three, then one that starts the waits
+    for _ in range(allowed):
+        b.end("k", None)  # cancelled (the connections went away): no failure recorded
+    assert b.records["k"].failures == 0
+
+
+def test_login_throttle_per_account_and_per_address() -> None:
+    clock = Clock()
+    t = LoginThrottle(Settings(login_free_failures=2, login_wait_max=300), clock)
+    for _ in range(3):  # one address tries alice three times
+        assert t.begin("alice", "1.2.3.4") is None
+        t.end("alice", "1.2.3.4", False)
+    why = t.begin("Alice", "5.6.7.8")  # another address, same account (any case)
+    assert why is not None and "for Alice" in why and "try again in 1 s" in why
+    why = t.begin("bob", "1.2.3.4")  # the same address, another account
+    assert why is not None and "from your address" in why
+    assert t.begin("carol", "9.9.9.9") is None  # everyone else is unaffected
+    t.end("carol", "9.9.9.9", True)
+    clock.now += 1
+    assert t.begin("alice", "5.6.7.8") is None  # the wait is over: the right password works
+    t.end("alice", "5.6.7.8", True)
+    assert t.wait("alice", "5.6.7.8") == 0
+    # ... but success on one's own account does not reset the guessing address.
+    assert t.addresses.records["1.2.3.4"].failures == 3
+
+
+def test_guesses_against_one_account_stay_under_one_a_second() -> None:
+    clock = Clock()
+    t = LoginThrottle(Settings(), clock)
+    guesses = 0
+    for second in range(3600):
+        clock.now = 1000.0 + second
+        for n in range(50):  # from fifty addresses, every second
+            if t.begin("alice", f"10.0.{n}.1") is None:
+                t.end("alice", f"10.0.{n}.1", False)
+                guesses += 1
+    assert guesses / 3600 < 1 / 60
+
+
+def test_rate_limit_refills() -> None:
+    clock = Clock()
+    r = RateLimit(3, 3600, clock)
+    assert [r.take("a") for _ in range(3)] == [0, 0, 0]
+    assert r.take("a") == pytest.approx(1200)
+    assert r.take("b") == 0
+    clock.now += 1200
+    assert r.take("a") == 0 and r.take("a") > 0
+
+
+def test_flood_gate_paste_passes_then_delays_refuses_and_disconnects() -> None:
+    s = Settings(flood_burst=20, flood_rate=4, flood_queue=12, flood_kick=50)
+    gate = FloodGate(s, 0.0)
+    assert [gate.admit(0.0)[0] for _ in range(20)] == [Verdict.PASS] * 20  # a pasted block
+    delays = [gate.admit(0.0) for _ in range(12)]
+    assert all(v is Verdict.DELAY for v, _ in delays)
+    assert [when for _, when in delays] == pytest.approx([0.25 * k for k in range(1, 13)])
+    assert gate.admit(0.0)[0] is Verdict.REFUSE
+    verdicts = [gate.admit(0.0)[0] for _ in range(60)]
+    assert Verdict.DISCONNECT in verdicts and verdicts.index(Verdict.DISCONNECT) == 49
+
+
+def test_flood_gate_keeps_order_and_recovers() -> None:
+    gate = FloodGate(Settings(flood_burst=2, flood_rate=1, flood_queue=5), 0.0)
+    assert gate.admit(0.0)[0] is Verdict.PASS and gate.admit(0.0)[0] is Verdict.PASS
+    assert gate.admit(0.0) == (Verdict.DELAY, 1.0)
+    # A token is back, but a line is still held: the next waits behind it.
+    assert gate.admit(1.5)[0] is Verdict.DELAY
+    gate.released()
+    gate.released()
+    assert gate.admit(10.0)[0] is Verdict.PASS  # quiet a while: a full burst again
+    assert gate.admit(10.0)[0] is Verdict.PASS
+
+
+def test_a_sustained_typist_is_never_refused() -> None:
+    gate = FloodGate(Settings(), 0.0)
+    t = 0.0
+    for _ in range(1000):  # 3 lines a second for over five minutes
+        t += 1 / 3
+        assert gate.admit(t)[0] is Verdict.PASS
+
+
+def test_address_keys() -> None:
+    assert address_key("192.0.2.7:5555") == "192.0.2.7"
+    assert address_key("::1:5555") == "::1"
+    assert address_key("2001:db8:1:2:3:4:5:6:5555") == "2001:db8:1:2::/64"
+    assert address_key("::ffff:192.0.2.7:80") == "192.0.2.7"
+    assert address_key("127.0.0.2:1") != address_key("127.0.0.1:1")
+
+
+def test_say_wait() -> None:
+    assert [say_wait(w) for w in (0.2, 8, 89.5, 90, 600, 7200)] == [
+        "1 s", "8 s", "90 s", "2 min", "10 min", "2 h"]
+
+
+def test_settings_from_toml_then_flags(tmp_path: Path) -> None:
+    (tmp_path / "play.toml").write_text("flood_burst = 50\nflood_rate = 2.5\nhash_queue = 8\n")
+    got = settings_.load(tmp_path, {"hash_queue": 4, "flood_rate": None})
+    assert (got.flood_burst, got.flood_rate, got.hash_queue) == (50, 2.5, 4)
+    assert got.max_per_address == Settings().max_per_address
+    assert settings_.load(tmp_path / "nowhere") == Settings()
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("flood_brust = 5\n", "unknown setting 'flood_brust'"),
+    ("flood_burst = 'many'\n", "flood_burst must be a whole number"),
+    ("flood_burst = 2.5\n", "flood_burst must be a whole number"),
+    ("flood_rate = -1\n", "flood_rate must be at least"),
+    ("flood_rate = true\n", "flood_rate must be a number"),
+    ("flood_rate = \n", "is not valid TOML"),
+])
+def test_settings_errors_are_sentences(tmp_path: Path, text: str, words: str) -> None:
+    (tmp_path / "play.toml").write_text(text)
+    with pytest.raises(SettingsError, match=words):
+        settings_.load(tmp_path)
