@@ -69,7 +69,9 @@ def tls_error_message(exc: BaseException, host: str, port: int) -> str:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError) and exc.reason:
         return exc.reason.lower().replace("_", " ")
-    if isinstance(exc, (ConnectionResetError, ssl.SSLEOFError, asyncio.IncompleteReadError)):
+    if isinstance(exc, TimeoutError):
+        return "no answer to the handshake"
+    if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
         return "the server closed the connection during the handshake"
     return str(exc) or type(exc).__name__
 
@@ -93,22 +95,20 @@ class ClientConnection:
                    tls: bool = True, known_hosts: KnownHosts | Expected | None = None,
                    ) -> ClientConnection:
         """Connect (TLS unless told otherwise) and check the certificate against its pin."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 sock = await asyncio.open_connection(host, port, limit=2**20)
-                if tls:
-                    reader, writer = sock
-                    await writer.start_tls(client_context(), server_hostname=None)
-        except ssl.SSLError as exc:
-            raise ConnectionFailed(tls_error_message(exc, host, port)) from None
-        except TimeoutError as exc:
+        except (OSError, TimeoutError) as exc:
             raise ConnectionFailed(connect_error_message(exc, host, port)) from None
-        except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
-            if tls:
+        if tls:  # connected: whatever fails now is the TLS handshake
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await sock[1].start_tls(client_context(), server_hostname=None)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                sock[1].transport.abort()
                 raise ConnectionFailed(tls_error_message(exc, host, port)) from None
-            raise ConnectionFailed(connect_error_message(exc, host, port)) from None
-        except OSError as exc:
-            raise ConnectionFailed(connect_error_message(exc, host, port)) from None
         reader, writer = sock
         conn = cls(reader, writer)
         if tls and known_hosts is not None:
