@@ -273,8 +273,13 @@ class ServerProcess:
     def stop(self, timeout: float = 10) -> str:
         if self.proc.poll() is None:
             self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=timeout)
-        return "".join(self.output) + (out or "")
+        self.proc.wait(timeout=timeout)
+        # read(), not communicate(): communicate reads the pipe underneath and would miss
+        # what readline() above already buffered.
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.stdout.close()
+        return "".join(self.output) + out
 
     def kill(self) -> None:
         self.proc.kill()

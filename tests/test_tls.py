@@ -213,7 +213,7 @@ def test_no_tls_host_and_insecure_join_say_what_they_give_up(tmp_path: Path) -> 
         assert out.returncode == 1 and "may run without TLS" in out.stderr
     finally:
         said = server.stop()
-    assert "--no-tls: passwords and messages cross the network unencrypted" in said
+    assert "--no-tls: passwords and messages cross the network unencrypted" in said, said
     assert not (tmp_path / "data" / CERT_FILE).exists()
 
 
