@@ -19,6 +19,7 @@ from gameserver.protocol import (
     Command,
     Decoder,
     Error,
+    GameList,
     Hello,
     Login,
     Message,
@@ -89,6 +90,7 @@ class ClientConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.closed_by_us = False
         self.pin_notice: str | None = None  # said the first time a server's certificate is seen
+        self.games: list[dict[str, Any]] = []  # the server's game list (options, commands)
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,
@@ -210,6 +212,8 @@ class ClientConnection:
             if not self.writer.is_closing():
                 self.writer.write(encode(Pong()))
             return
+        if isinstance(message, GameList):  # known before anything typed is read
+            self.games = list(message.games)
         msg_id = getattr(message, "id", None)
         future = self._pending.get(msg_id) if isinstance(msg_id, int) else None
         if future is not None and not future.done() and isinstance(message, (Ok, Error)):

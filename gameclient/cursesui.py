@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gameclient.commands import KNOWN_COMMANDS, Typed, parse_typed
+from gameclient.commands import Typed, known_commands, parse_typed, secret_option
 from gameclient.connection import ClientConnection, ConnectionFailed
 from gameclient.layout import Layout, compute_layout
 from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE
@@ -81,6 +81,7 @@ class CursesClient:
         self.editor = LineEditor()
         self.secret: LineEditor | None = None  # set while asking for a hidden secret word
         self.secret_for: Typed | None = None
+        self.secret_what = "secret"  # what the secret is, in the game's words ("secret word")
         self.chat = ChatView()
         self.offset = 0  # chat rows scrolled up from the bottom
         self.unseen = 0  # lines that arrived while scrolled up
@@ -257,7 +258,7 @@ class CursesClient:
                 self.cancel_secret()
         elif key == "\t":
             if self.secret is None:
-                self.editor.complete([*KNOWN_COMMANDS, *self.model.members])
+                self.editor.complete([*known_commands(self.conn.games), *self.model.members])
         elif key == CTRL["L"]:
             self.screen.repaint()
         elif key == curses.KEY_PPAGE:
@@ -282,7 +283,8 @@ class CursesClient:
             typed = self.secret_for
             self.cancel_secret()
             if not word or typed is None:
-                self.model.add("error", "! no secret word given; the game was not started")
+                self.model.add("error", f"! no {self.secret_what} given; the game was not"
+                                        " started")
             else:
                 self.send(typed, word)
             return
@@ -290,8 +292,10 @@ class CursesClient:
         if typed is None:
             return
         self.offset = self.unseen = 0
-        if typed.wants_secret:
+        option = secret_option(typed, self.conn.games)
+        if option is not None:
             self.secret, self.secret_for = LineEditor(), typed
+            self.secret_what = str(option.get("prompt") or option.get("name") or "secret")
         elif typed.is_quit:
             self.request_quit(typed)
         else:
@@ -353,7 +357,8 @@ class CursesClient:
             self.unseen = 0
         if layout.board is not None:
             draw_board(screen, layout.board, layout.board_side, games, self.model)
-        prompt = SECRET_PROMPT if self.secret is not None else PROMPT
+        prompt = (SECRET_PROMPT.format(what=self.secret_what) if self.secret is not None
+                  else PROMPT)
         visible, column = self.input_view(input_field_width(layout.input, prompt))
         x = draw_input(screen, layout.input, prompt, visible, column)
         screen.show((layout.input.top, x))

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-from gameclient.commands import KNOWN_COMMANDS, Typed, parse_typed
+from gameclient.commands import Typed, known_commands, parse_typed, secret_option
 from gameclient.connection import ClientConnection, ConnectionFailed
 from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.terminput import TerminalInput
@@ -80,7 +80,7 @@ class LineClient:
         self.terminal: TerminalInput | None = None  # set while a terminal is typed on
 
     def candidates(self) -> list[str]:
-        return [*KNOWN_COMMANDS, *self.model.members]
+        return [*known_commands(self.conn.games), *self.model.members]
 
     def request_quit(self) -> None:
         """Ctrl-C: leave as if /quit was typed."""
@@ -162,24 +162,26 @@ class LineClient:
             if typed is None:
                 continue
             secret = None
-            if typed.wants_secret:
-                secret = await self._read_secret(inputs)
+            option = secret_option(typed, self.conn.games)
+            if option is not None:
+                what = str(option.get("prompt") or option.get("name") or "secret")
+                secret = await self._read_secret(inputs, what)
                 if secret is None:
                     return
                 if not secret:
-                    self.emit("! no secret word given; the game was not started")
+                    self.emit(f"! no {what} given; the game was not started")
                     continue
             self._send(typed, secret)
             if typed.is_quit:
                 return
 
-    async def _read_secret(self, inputs: asyncio.Queue[str | None]) -> str | None:
+    async def _read_secret(self, inputs: asyncio.Queue[str | None], what: str) -> str | None:
         """The next input line, with echo off on a terminal (the reader thread owns stdin)."""
         if self.terminal is not None:
-            self.terminal.ask_secret()
+            self.terminal.ask_secret(what)
             raw = await inputs.get()
             return None if raw is None else raw.strip()
-        self.emit("secret word (next line, not shown):")
+        self.emit(f"{what} (next line, not shown):")
         with _echo_off(self.stdin):
             raw = await inputs.get()
         return None if raw is None else raw.strip()

@@ -88,13 +88,15 @@ class TerminalInput:
         self._write("\r\x1b[K" + text.replace("\n", "\r\n") + "\r\n")
         self._draw()
 
-    def ask_secret(self) -> None:
+    def ask_secret(self, what: str = "secret") -> None:
+        """Read the next line without echo, asking for `what` (the game's word for it)."""
         self.secret = LineEditor()
+        self.secret_what = what
         self._draw()
 
     def _prompt(self) -> tuple[str, LineEditor]:
         if self.secret is not None:
-            return SECRET_PROMPT, self.secret
+            return SECRET_PROMPT.format(what=self.secret_what), self.secret
         return PROMPT, self.editor
 
     def _draw(self) -> None:

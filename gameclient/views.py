@@ -20,7 +20,7 @@ TIMESTAMPED = frozenset({"chat", "own", "pm", "bm", "notice", "error"})
 BOARD_TEXT_WIDTH = 20  # headers and status lines wrap at this many columns
 MORE_BELOW = "-- more below: PgDn --"
 PROMPT = "> "
-SECRET_PROMPT = "secret word (hidden, Esc cancels): "
+SECRET_PROMPT = "{what} (hidden, Esc cancels): "
 WRAP_CACHE_MAX = 20000
 
 

@@ -11,7 +11,9 @@ from typing import Any, ClassVar, Self
 
 __all__ = [
     "Game",
+    "GameCommand",
     "GameError",
+    "GameOption",
     "IllegalMoveError",
     "InvalidMoveError",
     "Move",
@@ -34,6 +36,58 @@ class InvalidMoveError(GameError):
 
 class IllegalMoveError(GameError):
     """A well-formed move that is not allowed now; the message is user-facing."""
+
+
+OPTION_KINDS = ("flag", "text", "secret")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GameOption:
+    """An option of `/game NAME --OPTION`, declared by the game; clients learn them.
+
+    `kind` says how a client asks for the value: "flag" (no value), "text" (typed
+    as `--name=VALUE`), "secret" (asked apart, without echo, and never shown: it
+    travels in the command's `secret` field). `prompt` is what a client asks.
+    """
+
+    name: str
+    kind: str
+    help: str
+    prompt: str = ""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.name, str) and self.name.isascii() and self.name.isidentifier()
+                and self.name.islower()):
+            raise GameError(f"an option name must be a lowercase word, got {self.name!r}")
+        if self.kind not in OPTION_KINDS:
+            raise GameError(f"option kind must be one of {OPTION_KINDS}, got {self.kind!r}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind, "help": self.help,
+                "prompt": self.prompt or self.name}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GameCommand:
+    """A command the game adds: `/NAME [ID] ARGS` is parsed by the game's method `parse`.
+
+    `parse(text)` turns ARGS into a move (or raises InvalidMoveError), as parse_move
+    does for typed lines; the move is then checked and pushed like any other.
+    """
+
+    name: str
+    usage: str  # the arguments, e.g. "WORD"
+    help: str
+    parse: str  # the name of a method of the game
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.name, str) and self.name.isascii() and self.name.isidentifier()
+                and self.name.islower()):
+            raise GameError(f"a command name must be a lowercase word, got {self.name!r}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "usage": f"/{self.name} {self.usage}".strip(),
+                "help": self.help}
 
 
 class Termination(enum.Enum):
@@ -130,6 +184,8 @@ class Game(abc.ABC):
     # Seconds a player has for each move unless the invitation sets another clock;
     # None: no move clock (a room-wide game such as hangman).
     move_time: ClassVar[float | None] = None
+    options: ClassVar[tuple[GameOption, ...]] = ()  # for `new(options=...)`
+    commands: ClassVar[tuple[GameCommand, ...]] = ()  # extra slash commands for moves
 
     def __init__(self, players: Sequence[str]) -> None:
         self._players = check_players(self.name, self.seats, players)

@@ -10,7 +10,16 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from games.base import Game, GameError, IllegalMoveError, InvalidMoveError, Outcome, Termination
+from games.base import (
+    Game,
+    GameCommand,
+    GameError,
+    GameOption,
+    IllegalMoveError,
+    InvalidMoveError,
+    Outcome,
+    Termination,
+)
 
 MAX_WRONG = 6
 SECRET_MIN, SECRET_MAX = 3, 20
@@ -91,6 +100,10 @@ class Hangman(Game):
     open_play = True
     supports_bot = False
     move_verb: ClassVar[str] = "guessed"  # the host's notice: "bob guessed e"
+    options = (GameOption(name="secret", kind="secret", prompt="secret word",
+                          help="you choose the word (asked without echo); the room guesses"),)
+    commands = (GameCommand(name="guess", usage="WORD", help="guess the whole word",
+                            parse="parse_word_guess"),)
 
     def __init__(self, players: Sequence[str], *, secret: str, setter: bool) -> None:
         super().__init__(players)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 
-from games.base import Game
+from games.base import Game, GameCommand, GameOption
 
 GROUP = "play.games"
 
@@ -29,6 +29,19 @@ def _problem(game: object) -> str | None:
         return f"{game.__name__}.seats must be an int >= 1, got {seats!r}"
     if not isinstance(game.aliases, tuple) or not all(isinstance(a, str) for a in game.aliases):
         return f"{game.__name__}.aliases must be a tuple of str, got {game.aliases!r}"
+    options, commands = getattr(game, "options", ()), getattr(game, "commands", ())
+    if not isinstance(options, tuple) or not all(isinstance(o, GameOption) for o in options):
+        return f"{game.__name__}.options must be a tuple of GameOption, got {options!r}"
+    if len({o.name for o in options}) != len(options):
+        return f"{game.__name__}.options has a name twice"
+    if sum(o.kind == "secret" for o in options) > 1:
+        return f"{game.__name__}.options has more than one secret (a command carries one)"
+    if not isinstance(commands, tuple) or not all(isinstance(c, GameCommand) for c in commands):
+        return f"{game.__name__}.commands must be a tuple of GameCommand, got {commands!r}"
+    for command in commands:
+        if not callable(getattr(game, command.parse, None)):
+            return f"{game.__name__}.commands: /{command.name} parses with {command.parse!r}," \
+                   " which is not a method of the game"
     return None
 
 

@@ -325,6 +325,14 @@ class GameClosed(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GameList(Message):
+    """The installed games, right after `welcome`: names, options (with kinds), commands."""
+
+    TYPE: ClassVar[str] = "games"
+    games: list[dict]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Bye(Message):
     """The server is closing this connection; `reason` says why."""
 
@@ -347,7 +355,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m
     for m in (
         Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState, MemberPage,
-        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, Bye, Ping,
+        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, GameList, Bye, Ping,
     )
 }
 

@@ -109,8 +109,22 @@ def test_typed_lines():
     assert (typed.name, typed.args) == ("msg", "bob hi there")
     assert parse_typed("//not a command").text == "/not a command"
     assert parse_typed("/q").is_quit and parse_typed("/logout").is_quit
-    assert parse_typed("/game hangman --secret").wants_secret
-    assert not parse_typed("/game hangman").wants_secret
+
+
+
+def test_a_secret_option_is_known_from_the_servers_game_list_not_by_name():
+    from gameclient.commands import known_commands, secret_option
+
+    games = [{"name": "wordy", "aliases": ["wd"], "options": [
+        {"name": "word", "kind": "secret", "prompt": "hidden word"},
+        {"name": "fast", "kind": "flag"}], "commands": [{"name": "solve"}]}]
+    assert secret_option(parse_typed("/game wordy --word"), games)["prompt"] == "hidden word"
+    assert secret_option(parse_typed("/game WD --fast --word"), games) is not None
+    assert secret_option(parse_typed("/game wordy --fast"), games) is None
+    assert secret_option(parse_typed("/game wordy"), games) is None
+    assert secret_option(parse_typed("/game hangman --secret"), games) is None  # not listed
+    assert secret_option(parse_typed("/say wordy --word"), games) is None
+    assert "/solve" in known_commands(games) and "/guess" not in known_commands([])
 
 
 def test_a_big_room_arrives_in_pages_and_is_summed_up():

@@ -286,8 +286,12 @@ class FakeConn:
     send_typed = ClientConnection.send_typed
 
     def __init__(self) -> None:
+        from games.registry import find_games
+        from gameserver.core.gamehost import describe_kind
+
         self.said: list[str] = []
         self.commands: list[tuple[str, str, str | None]] = []
+        self.games = [describe_kind(kind) for kind in find_games().values()]  # as sent
 
     def say(self, text: str) -> int:
         self.said.append(text)

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 class Extension:
     """Hooks the hub calls; each default does nothing (or says no)."""
 
+    def on_hello(self, session: Session) -> None:
+        """A client said hello (not logged in yet): what it should know first (the games)."""
+
     def on_login(self, session: Session) -> None:
         """`session` has logged in and is in its rooms."""
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from games.base import GameError, Termination
+from games.base import Game, GameError, Termination
 from games.registry import resolve
 from gameserver import names
 from gameserver.core import gameservice
 from gameserver.core.commands import CommandError, CommandSet
-from gameserver.core.gamehost import BOT, Table
+from gameserver.core.gamehost import BOT, Table, describe_kind
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Command, Ok
 
 if TYPE_CHECKING:
     from gameserver.core.gamehost import GameHost
 
-OPTIONS = frozenset({"--secret"})
+log = logging.getLogger("play.games")
 
 
 def _room(session: Session) -> Room:
@@ -100,25 +100,59 @@ def games_(host: GameHost, session: Session, message: Command) -> None:
         bot = "; can play the bot" if kind.supports_bot else ""
         lines.append(f"{kind.name}{also} - {kind.description} [{seats}{bot}]")
         lines.append(f"    {kind.how_to_play}")
-    lines.append("start one with /game NAME [OPPONENT|bot] [--clock 30s];"
+        for option in kind.options:
+            value = "=VALUE" if option.kind == "text" else ""
+            lines.append(f"    /game {kind.name} --{option.name}{value}: {option.help}")
+        for extra in kind.commands:
+            lines.append(f"    /{extra.name} {extra.usage}: {extra.help}")
+    lines.append("start one with /game NAME [OPPONENT|bot] [--clock 30s] [--OPTION];"
                  " /games recent lists the last games here")
     reply(host, session, message, f"{len(host.games)} games installed:", lines,
-          {"games": {k.name: {"description": k.description, "how_to_play": k.how_to_play,
-                              "seats": k.seats, "aliases": list(k.aliases)}
-                     for k in host.games.values()}})
+          {"games": {k.name: describe_kind(k) for k in host.games.values()}})
+
+
+def game_options(kind: type[Game], flags: list[str], secret: str | None) -> dict[str, str]:
+    """`--name` / `--name=VALUE` words as the game's options, checked against its kinds."""
+    declared = {o.name: o for o in kind.options}
+    known = ", ".join([*(f"--{n}" for n in declared), "--clock"])
+    options: dict[str, str] = {}
+    for flag in flags:
+        name, has_value, value = flag[2:].partition("=")
+        option = declared.get(name.lower())
+        if option is None:
+            raise CommandError("usage", f"{kind.name} has no option --{name} (known: {known})")
+        if option.kind == "secret":
+            if has_value:
+                raise CommandError("usage", f"--{option.name} is never typed in the line: your"
+                                            " client asks for it without echo")
+            what = option.prompt or option.name
+            if secret is None:
+                raise CommandError("no_secret", f"--{option.name} needs the {what} sent as a"
+                                                " secret; your client asks for it without echo")
+            if not secret.strip():  # the client asked; the user just pressed Enter
+                raise CommandError("no_secret", f"no {what} given; the game was not started")
+            options[option.name] = secret
+        elif option.kind == "text":
+            if not value.strip():
+                raise CommandError("usage", f"--{option.name} needs a value: --{option.name}="
+                                            "VALUE")
+            options[option.name] = value.strip()
+        else:
+            if has_value:
+                raise CommandError("usage", f"--{option.name} takes no value")
+            options[option.name] = "yes"
+    return options
 
 
 @command("game", "/game NAME [OPPONENT|bot] [--clock 30s]",
-                    "start a game in your room (hangman: --secret to set the word)")
+                    "start a game in your room (see /games for its options)")
 def game(host: GameHost, session: Session, message: Command) -> None:
     room, user = _room(session), _user(session)
     words, clock = gameservice.take_clock(message.args.split())
-    flags = {w.lower() for w in words if w.startswith("--")}
+    flags = [w for w in words if w.startswith("--")]
     words = [w for w in words if not w.startswith("--")]
-    if unknown := sorted(flags - OPTIONS):
-        raise CommandError("usage", f"unknown option {unknown[0]} (known: --secret, --clock)")
     if not words or len(words) > 2:
-        raise CommandError("usage", "usage: /game NAME [OPPONENT|bot] [--clock 30s] [--secret]"
+        raise CommandError("usage", "usage: /game NAME [OPPONENT|bot] [--clock 30s] [--OPTION]"
                                     " (see /games for the names)")
     kind = resolve(words[0], host.games)
     if kind is None:
@@ -126,14 +160,7 @@ def game(host: GameHost, session: Session, message: Command) -> None:
                                            f" installed: {', '.join(host.games)}")
     gameservice.check_clock(kind.name, kind.seats > 1 and not kind.open_play, clock)
     opponent = words[1] if len(words) == 2 else None
-    options: dict[str, str] = {}
-    if "--secret" in flags:
-        if message.secret is None:
-            raise CommandError("no_secret", "--secret needs the word sent as a secret;"
-                                            " your client asks for it without echo")
-        if not message.secret.strip():  # the client asked; the user just pressed Enter
-            raise CommandError("no_secret", "no secret word given; the game was not started")
-        options["secret"] = message.secret
+    options = game_options(kind, flags, message.secret)
     if kind.seats == 1 and opponent is not None:
         raise CommandError("usage", f"{kind.name} has one seat and anyone in the room may"
                                     f" play along; start it with /game {kind.name}")
@@ -141,8 +168,8 @@ def game(host: GameHost, session: Session, message: Command) -> None:
     if bot and not kind.supports_bot:
         raise CommandError("no_bot", f"{kind.name} has no bot; name a room member instead")
     if options and not (kind.seats == 1 or bot):
-        raise CommandError("usage", "--secret works only for a game that starts at once"
-                                    " (such as hangman)")
+        raise CommandError("usage", "options work only for a game that starts at once"
+                                    " (one seat, or against the bot)")
     host.check_room_free_for(room.name, kind)
     if kind.seats == 1 or bot:
         seats: list[str | None] = [user, *[BOT] * (kind.seats - 1)]
@@ -236,42 +263,65 @@ def move(host: GameHost, session: Session, message: Command) -> None:
     try:
         parsed = table.game.parse_move(text)
     except GameError as exc:
-        word_guess: Callable[[str], object] | None = getattr(
-            table.game, "parse_word_guess", None)
-        if word_guess is None or len(text.strip()) < 2:
+        parsed = None
+        for extra in table.kind.commands:  # /move 4 apple means /guess apple in a word game
+            try:
+                parsed = getattr(table.game, extra.parse)(text)
+                break
+            except GameError:
+                continue
+        if parsed is None:
             raise CommandError("bad_move", f"game {table.id}: {exc}") from None
-        try:  # /move 4 apple means /guess apple in a word game
-            parsed = word_guess(text)
-        except GameError as exc2:
-            raise CommandError("bad_move", f"game {table.id}: {exc2}") from None
     host.move(session, table, parsed, message.id)
 
 
-@command("guess", "/guess WORD", "guess the whole word (hangman)")
-def guess(host: GameHost, session: Session, message: Command) -> None:
+def game_command(host: GameHost, session: Session, message: Command) -> None:
+    """`/NAME [ID] ARGS` for a command games declare (hangman's /guess): a move by its parser."""
+    name = message.name.lower()
     room = _room(session)
+    usage = next((c.usage for k in host.games.values() for c in k.commands if c.name == name),
+                 "ARGS")
     words = message.args.split()
-    if len(words) == 2 and words[0].lstrip("#").isdigit():
+    if len(words) >= 2 and words[0].lstrip("#").isdigit():
         table = host.table(_game_id(words[0]))
         if table.room != room.name:
             raise CommandError("other_room", f"game {table.id} is in #{table.room}")
         words = words[1:]
     else:
         takes = [t for t in host.room_tables(room.name)
-                 if t.live and hasattr(t.game, "parse_word_guess")]
+                 if t.live and any(c.name == name for c in t.kind.commands)]
         if not takes:
-            raise CommandError("no_game", f"no game in #{room.name} takes /guess")
-        table = _pick(takes, "word game", "/guess ID WORD")
-    if len(words) != 1:
-        raise CommandError("usage", "usage: /guess [ID] WORD")
-    word_guess = getattr(table.game, "parse_word_guess", None)
-    if word_guess is None or not table.live:
-        raise CommandError("no_guess", f"{table.label()} does not take /guess")
+            raise CommandError("no_game", f"no game in #{room.name} takes /{name}")
+        table = _pick(takes, f"game that takes /{name}", f"/{name} ID {usage}")
+    extra = next((c for c in table.kind.commands if c.name == name), None)
+    if extra is None or not table.live or table.game is None:
+        raise CommandError("no_guess", f"{table.label()} does not take /{name}")
+    if not words:
+        raise CommandError("usage", f"usage: /{name} [ID] {usage}")
     try:
-        parsed = word_guess(words[0])
+        parsed = getattr(table.game, extra.parse)(" ".join(words))
     except GameError as exc:
         raise CommandError("bad_move", f"game {table.id}: {exc}") from None
     host.move(session, table, parsed, message.id)
+
+
+def install_game_commands(host: GameHost) -> None:
+    """Each command the installed games declare, once, unless the platform has that name."""
+    seen: set[str] = set()
+    for kind in host.games.values():
+        for extra in kind.commands:
+            if extra.name in seen:
+                continue
+            if extra.name in host.hub.commands:
+                log.warning("game %s declares /%s, which is a platform command; not added",
+                            kind.name, extra.name)
+                continue
+            seen.add(extra.name)
+            users = [k.name for k in host.games.values()
+                     if any(c.name == extra.name for c in k.commands)]
+            host.hub.add_command(extra.name, lambda s, m: game_command(host, s, m),
+                                 f"/{extra.name} {extra.usage}",
+                                 f"{extra.help} ({', '.join(users)})")
 
 
 @command("board", "/board", "show your room's games again")

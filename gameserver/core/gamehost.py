@@ -18,7 +18,7 @@ from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import GameClosed, GameState, Message, Notice, Ok
+from gameserver.protocol import GameClosed, GameList, GameState, Message, Notice, Ok
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -141,6 +141,7 @@ class GameHost(Extension):
             n.casefold() for kind in host.games.values() for n in (kind.name, *kind.aliases))
         gamecommands.COMMANDS.install(hub, host)
         gameservice.SERVICE_COMMANDS.install(hub, host)
+        gamecommands.install_game_commands(host)
         return host
 
     # ------------------------------------------------------------ saving
@@ -455,6 +456,10 @@ class GameHost(Extension):
         table, why = min(refused, key=likely)  # min is stable: ties keep room order
         raise CommandError("illegal_move", f"game {table.id}: {why}")
 
+    def on_hello(self, session: Session) -> None:
+        """Clients learn the games first: a secret option is asked for without echo."""
+        self.hub.send(session, GameList(games=[describe_kind(k) for k in self.games.values()]))
+
     def on_enter_room(self, session: Session, room: Room) -> None:
         self.show_room(session, room.name)
 
@@ -569,6 +574,14 @@ class GameHost(Extension):
 
     def room_in_use(self, room_name: str) -> bool:
         return any(t.room == room_name for t in self.tables.values())
+
+
+def describe_kind(kind: type[Game]) -> dict[str, Any]:
+    """What a client learns of a game: how to start it, its options and its commands."""
+    return {"name": kind.name, "description": kind.description, "how_to_play": kind.how_to_play,
+            "seats": kind.seats, "aliases": list(kind.aliases), "open_play": kind.open_play,
+            "bot": kind.supports_bot, "options": [o.to_json() for o in kind.options],
+            "commands": [c.to_json() for c in kind.commands]}
 
 
 def move_verb(kind: type[Game]) -> str:

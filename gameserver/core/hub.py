@@ -353,6 +353,8 @@ class Hub:
         session.greeted = True
         self.send(session, Welcome(version=PROTOCOL_VERSION, server=self.server_name,
                                    motd=f"welcome to {self.server_name}"))
+        for ext in self.extensions:
+            ext.on_hello(session)
 
     def _logout(self, session: Session, reason: str) -> None:
         user = session.user

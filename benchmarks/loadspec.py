@@ -1,0 +1,93 @@
+"""The load benchmark's scenarios, targets, limits and run configuration."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# ---------------------------------------------------------------- scenarios and targets
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "A": {"clients": 100, "senders": 10, "messages": 2000, "rate": 0.0},
+    "B": {"clients": 500, "senders": 1, "rate": 100.0, "duration": 10.0},
+    "C": {"clients": 2000, "senders": 0, "idle": 5.0},
+    "D": {"clients": 500, "senders": 1, "rate": 100.0, "duration": 10.0, "storm": 200},
+    "E": {"clients": 2000, "senders": 0, "reconnect": True},
+}
+SCENARIO_TEXT = {
+    "A": "100 clients, 10 senders x 2000 messages at full speed",
+    "B": "500 clients, 1 sender at 100 messages/s for 10 s",
+    "C": "2000 idle logged-in clients",
+    "D": "scenario B while 200 new clients log in with passwords at once",
+    "E": "2000 clients drop and reconnect at once (session-token resume)",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    figure: str  # a key of the figures dict
+    limit: float
+    label: str
+    most: bool = True  # the figure must be <= limit (else >= limit)
+
+    def check(self, figures: dict[str, Any]) -> str:
+        value = figures.get(self.figure)
+        if value is None:
+            return "n/a"
+        good = value <= self.limit if self.most else value >= self.limit
+        return "met" if good else "MISSED"
+
+
+TARGETS: dict[str, list[Target]] = {
+    "A": [Target("cpu_us_per_delivery", 0.35, "server CPU <= 0.35 us per delivery"),
+          Target("lost", 0, "no message lost")],
+    "B": [Target("p99_ms", 10.0, "p99 latency <= 10 ms"),
+          Target("server_core_pct", 40.0, "server under 40% of one core"),
+          Target("lost", 0, "no message lost")],
+    "C": [Target("rss_kib_per_conn", 8.0, "<= 8 KiB server memory per idle connection")],
+    "D": [Target("storm_p99_ms", 15.0, "p99 latency <= 15 ms during the login storm"),
+          Target("lost", 0, "no message lost")],
+    "E": [Target("resume_s", 2.0, "2000 resumes complete in <= 2 s"),
+          Target("not_restored", 0, "every room and nick restored")],
+}
+
+MAX_CLIENTS = 10_000
+MAX_MESSAGES = 1_000_000
+WINDOW = 256  # full speed: messages a sender may have sent but not yet seen come back
+LAG_CAP = 1000  # full speed: how far the slowest receiver may fall behind (bytes stay bounded)
+DRAIN_SECONDS = 10.0  # after the last send, how long deliveries may still arrive
+SAY_ID_BASE = 1000
+
+# One bench message: "b SENDER SEQ SENDTIME"; the regex finds them in room_msg frames only.
+MSG_RE = re.compile(rb'\{"type":"room_msg",[^\n]*?"text":"b (\d+) (\d+) ([\d.]+)"')
+ROOM_HEAD_RE = re.compile(rb'\{"type":"room","room":("(?:[^"\\]|\\.)*"),"nick":("(?:[^"\\]|\\.)*")')
+SKIP_PREFIXES = (b'{"type":"room_msg"', b'{"type":"joined"', b'{"type":"left"')
+
+
+
+@dataclass
+class Config:
+    clients: int = 10
+    senders: int = 1
+    messages: int | None = None
+    rate: float = 0.0
+    duration: float = 10.0
+    idle: float = 0.0
+    storm: int = 0
+    storm_at: float = 2.0
+    reconnect: bool = False
+    room: str = "lobby"
+    login: str = "token"
+    password: str = "bench-password"
+    prefix: str = "b"
+    scenario: str = ""
+    window: int = WINDOW
+    lag_cap: int = LAG_CAP
+    tls: bool = False
+
+    @property
+    def per_sender(self) -> int:
+        if self.messages is not None:
+            return self.messages
+        return int(self.rate * self.duration) if self.rate > 0 else 100
