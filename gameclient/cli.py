@@ -452,6 +452,8 @@ def host(
             typer.echo("server stopped")
             return 0
         assert user is not None
+        if server.hub.community is not None and server.hub.community.first_admin(user):
+            typer.echo(f"{user} is this server's first admin (play admin grant USER adds more)")
         target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
         own = Expected(server.tls.fingerprint) if server.tls is not None else None
         try:

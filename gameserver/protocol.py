@@ -236,6 +236,16 @@ class Notice(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Roles(Message):
+    """Who has a role in `room` (user -> owner, op, admin or host), and its topic."""
+
+    TYPE: ClassVar[str] = "roles"
+    room: str
+    roles: dict
+    topic: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RoomState(Message):
     """Sent to a user who enters a room: who is there, and their own nick."""
 
@@ -355,7 +365,7 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m
     for m in (
         Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState, MemberPage,
-        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, GameList, Bye, Ping,
+        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, GameList, Bye, Ping, Roles,
     )
 }
 

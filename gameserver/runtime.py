@@ -116,6 +116,13 @@ class Runtime:
         tuning.settle_gc()
 
     def _install_extensions(self) -> None:
+        from gameserver.communitystore import CommunityStore
+        from gameserver.core.community import CommunityHost
+        from gameserver.core.roles import Community
+
+        assert self.store is not None
+        kept = CommunityStore(self.store.db)  # roles and bans first: they can refuse a move
+        CommunityHost.install(self.hub, kept.load(Community(kept)), kept)
         try:
             from gameserver.core.gamehost import GameHost
         except ImportError:  # games not installed in this build

@@ -25,8 +25,18 @@ def usage_error(hub: Hub, message: Command) -> CommandError:
     return CommandError("usage", f"usage: {spec.usage}")
 
 
-@command("help", "/help", "this list of commands")
+@command("help", "/help [COMMAND]", "this list of commands, or what one of them does")
 def help_(hub: Hub, session: Session, message: Command) -> None:
+    topic = message.args.strip().lstrip("/").lower()
+    if topic:
+        spec = hub.commands.get(topic)
+        if spec is None:
+            raise CommandError("unknown_command",
+                               f"there is no command /{topic}; /help lists them all")
+        also = [f"also {', '.join('/' + a for a in spec.aliases)}"] if spec.aliases else []
+        hub.send(session, Ok(id=message.id, text=f"usage: {spec.usage}",
+                             lines=[spec.help, *also]))
+        return
     seen, lines = set(), []
     for spec in hub.commands.values():
         if id(spec) in seen:
@@ -34,7 +44,7 @@ def help_(hub: Hub, session: Session, message: Command) -> None:
         seen.add(id(spec))
         also = f" (also {', '.join('/' + a for a in spec.aliases)})" if spec.aliases else ""
         lines.append(f"{spec.usage:<28} {spec.help}{also}")
-    lines.append("anything else you type is said to your room")
+    lines.append("anything else you type is said to your room; /help COMMAND tells more")
     hub.send(session, Ok(id=message.id, text="commands:", lines=lines))
 
 
@@ -95,6 +105,9 @@ def who(hub: Hub, session: Session, message: Command) -> None:
     assert room is not None
     members = sorted(room.members.values(), key=lambda s: s.nick.casefold())
     lines = [s.nick if s.nick == s.user else f"{s.nick} ({s.user})" for s in members]
+    if hub.community is not None:  # roles: [op], [owner], [admin]
+        lines = [line + hub.community.role_mark(s.user or "", room.name)
+                 for line, s in zip(lines, members, strict=True)]
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} in #{room.name}:", lines=lines,
                          data={"members": [{"nick": s.nick, "user": s.user} for s in members]}))
 
@@ -102,21 +115,27 @@ def who(hub: Hub, session: Session, message: Command) -> None:
 @command("users", "/users", "everyone online and their room")
 def users(hub: Hub, session: Session, message: Command) -> None:
     people = sorted(hub.online.values(), key=lambda s: (s.user or "").casefold())
-    lines = [f"{s.user}  in #{s.room.name if s.room else '-'}" for s in people]
+    width = max((len(s.user or "") for s in people), default=0)
+    lines = [f"{s.user or '':<{width}}  in #{s.room.name if s.room else '-'}" for s in people]
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} online:", lines=lines,
                          data={"users": {s.user: s.room.name if s.room else None
                                          for s in people}}))
 
 
-@command("msg", "/msg USER TEXT", "private message (queued if offline)")
+@command("msg", "/msg NICK|USER TEXT", "private message (queued if offline)")
 def msg(hub: Hub, session: Session, message: Command) -> None:
     target, _, text = message.args.strip().partition(" ")
     if not target or not text.strip():
         raise usage_error(hub, message)
     text = clean_message(text)
-    target = checked(names.check_username, target.lstrip("@"))
     sender = session.user
     assert sender is not None
+    room = session.room
+    present = room.members.get(names.key(target)) if room and target[0] != "@" else None
+    if present is not None and present.user is not None:  # a nick in your room (as Tab gives)
+        send_pm(hub, session, message.id, present.user, text)
+        return
+    target = checked(names.check_username, target.lstrip("@"))
 
     def send(account: tuple[str, str] | None) -> None:
         if account is None:
@@ -143,7 +162,8 @@ def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str) -> None
                 hub.store.queue_pm(entry, to)
                 hub.after_commit(lambda: None)
             note = f"-> {to}: {text}  ({to} is offline; queued for their next login)"
-        hub.send(session, Ok(id=msg_id, text=note,
+        away = hub.community.pm_sent(session, to) if hub.community is not None else None
+        hub.send(session, Ok(id=msg_id, text=note, lines=[away] if away else None,
                              data={"pm": pm.to_wire(), "delivered": receiver is not None}))
 
     hub.record("PM", sender, to, text, deliver, refused=hub.refuse(session, msg_id),

@@ -31,6 +31,14 @@ class Extension:
         """A plain line typed in a room; True if the extension took it (a game move)."""
         return False
 
+    def may_log_in(self, user: str) -> str | None:
+        """Why `user` may not log in (a server ban), or None."""
+        return None
+
+    def may_enter_room(self, session: Session, room: str) -> str | None:
+        """Why `session` may not enter `room` (a ban, invite-only, closed), or None."""
+        return None
+
     def on_tick(self, now: float) -> None:
         """About once a second (turn clocks)."""
 
@@ -50,7 +58,7 @@ def check_extension(extension: object) -> None:
         if cls is Extension or cls is object:
             continue
         for name in vars(cls):
-            if name.startswith("on_") and name not in HOOKS:
+            if name.startswith(("on_", "may_")) and name not in HOOKS:
                 known = ", ".join(sorted(HOOKS))
                 raise TypeError(f"{cls.__name__}.{name} is not a hub hook (hooks: {known})")
 

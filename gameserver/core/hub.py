@@ -88,6 +88,7 @@ class Hub:
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self.commands: dict[str, CommandSpec] = {}
         self.extensions: list[Extension] = []
+        self.community: Any = None  # the CommunityHost (roles, moderation), once installed
         self._say_hooks: list[Callable[[Session, int, str], bool]] = []
         # Names no account may take: they label the server's own speakers (extensions add more).
         self.reserved_names: set[str] = set(RESERVED_NAMES)
@@ -377,6 +378,10 @@ class Hub:
         name = checked(names.check_room, name)
         if session.room is not None and session.room.name == name:
             raise CommandError("same_room", f"you are already in #{name}")
+        for ext in self.extensions:
+            refusal = ext.may_enter_room(session, name)
+            if refusal is not None:
+                raise CommandError("refused", refusal)
         if session.room is not None:
             self._leave_room(session, f"went to #{name}")
         room = self.rooms.get(name)

@@ -221,6 +221,12 @@ def resume(hub: Hub, session: Session, message: Resume) -> None:
 def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
               registered: bool = False,
               room: str | None = None, nick: str | None = None) -> None:
+    for ext in hub.extensions:
+        refusal = ext.may_log_in(user)
+        if refusal is not None:
+            hub.send(session, Error(code="banned", id=msg_id, text=refusal))
+            hub.kick(session, refusal, "banned")
+            return
     old = hub.online.get(user.casefold())
     if old is not None:
         room = room or (old.room.name if old.room else None)

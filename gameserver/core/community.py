@@ -1,0 +1,202 @@
+"""The hub's community extension: roles and sanctions applied, /away, replies, ignores.
+
+The rules are in roles.py (pure); this joins them to sessions and rooms: who may log
+in, enter and speak, what a room's members are told, and what the modlog keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gameserver import names
+from gameserver.core.commands import CommandError
+from gameserver.core.extensions import Extension
+from gameserver.core.logins import LOBBY
+from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
+from gameserver.core.rooms import Room, Session
+from gameserver.protocol import Notice, Roles
+
+if TYPE_CHECKING:
+    from gameserver.core.hub import Hub
+
+
+class CommunityStorage(Protocol):
+    """What the extension needs kept (gameserver.communitystore.CommunityStore)."""
+
+    def log(self, scope: str, actor: str, action: str, target: str, detail: str = "",
+            ts: float | None = None) -> None: ...
+    def modlog(self, scope: str | None, limit: int) -> list[tuple[float, str, str, str, str, str]]:
+        ...
+    def ignores(self, user: str) -> list[str]: ...
+    def set_ignore(self, user: str, other: str, ignored: bool) -> None: ...
+    def set_password_hash(self, user: str, pwhash: str) -> bool: ...
+    def delete_account(self, user: str) -> bool: ...
+
+
+def rule(check: Callable[[], Any]) -> Any:
+    """Run a roles.py check; its RuleError becomes a CommandError for the user."""
+    try:
+        return check()
+    except RuleError as exc:
+        raise CommandError("not_allowed", str(exc)) from None
+
+
+class CommunityHost(Extension):
+    """Applies the community's rules in the hub; the commands are in modcommands/social."""
+
+    def __init__(self, hub: Hub, community: Community, storage: CommunityStorage) -> None:
+        self.hub = hub
+        self.community = community
+        self.storage = storage
+        self.away: dict[str, str] = {}  # user key -> away message
+        self.last_pm_from: dict[str, str] = {}  # user key -> who last wrote to them
+        self.confirm_delete: dict[str, float] = {}  # user key -> when they asked
+
+    @classmethod
+    def install(cls, hub: Hub, community: Community, storage: CommunityStorage) -> CommunityHost:
+        from gameserver.core import modcommands, socialcommands
+
+        host = cls(hub, community, storage)
+        hub.community = host
+        hub.add_extension(host)
+        modcommands.COMMANDS.install(hub, host)
+        socialcommands.COMMANDS.install(hub, host)
+        return host
+
+    def first_admin(self, user: str) -> bool:
+        """`play host`: the host's account is the server's first admin (its host rank)."""
+        if self.community.admins:
+            return False
+        self.community.set_admin(user, HOST)
+        self.log(SERVER, user, "grant", user, "the host's account: the first admin")
+        return True
+
+    # ------------------------------------------------------------ hooks
+
+    def may_log_in(self, user: str) -> str | None:
+        return self.community.login_refusal(user)
+
+    def may_enter_room(self, session: Session, room: str) -> str | None:
+        if session.user is None:
+            return None
+        return self.community.entry_refusal(session.user, room)
+
+    def on_enter_room(self, session: Session, room: Room) -> None:
+        user = session.user
+        assert user is not None
+        if room.name != LOBBY and len(room.members) == 1 and self.community.claim(room.name, user):
+            self.log(room.name, user, "owner", user, "created the room")
+            self.hub.send(session, Notice(text=f"you own #{room.name}: /op gives others ops; "
+                                               "/help lists what ops can do", room=room.name))
+        rules = self.community.rooms.get(room.name)
+        self.hub.send(session, self.roles_event(room.name))
+        if rules is not None and rules.topic:
+            self.hub.send(session, Notice(text=f"topic of #{room.name}: {rules.topic}",
+                                          room=room.name))
+
+    def on_say(self, session: Session, msg_id: int, text: str) -> bool:
+        user, room = session.user, session.room
+        if user is None or room is None:
+            return False
+        refusal = self.community.speech_refusal(user, room.name)
+        if refusal is not None:
+            raise CommandError("muted", refusal)
+        self.back(session)
+        return False
+
+    def on_login(self, session: Session) -> None:
+        from gameserver.core.socialcommands import ignores_notice
+
+        ignores_notice(self, session)
+
+    def on_logout(self, session: Session) -> None:
+        if session.user is not None and self.hub.online.get(session.user.casefold()) is session:
+            self.away.pop(session.user.casefold(), None)
+
+    # ------------------------------------------------------------ helpers for commands
+
+    def roles_event(self, room: str) -> Roles:
+        rules = self.community.rooms.get(room)
+        return Roles(room=room, roles=self.community.roles_in(room),
+                     topic=rules.topic if rules else "")
+
+    def roles_changed(self, room: str | None = None) -> None:
+        """Tell a room (or every room, for a server role) who has which role now."""
+        rooms = [self.hub.rooms[room]] if room in self.hub.rooms else (
+            list(self.hub.rooms.values()) if room is None else [])
+        for each in rooms:
+            self.hub.deliver_to_room(each, self.roles_event(each.name))
+
+    def announce(self, room: str, text: str) -> None:
+        """Said in the room where it happened (everyone, the one who did it included)."""
+        target = self.hub.rooms.get(room)
+        if target is not None:
+            self.hub.deliver_to_room(target, Notice(text=text, room=room))
+
+    def log(self, scope: str, actor: str, action: str, target: str, detail: str = "") -> None:
+        self.storage.log(scope, actor, action, target, detail)
+
+    def role_mark(self, user: str, room: str) -> str:
+        rank = self.community.rank(user, room)
+        return "" if rank not in RANK_NAMES or rank == 1 else f" [{RANK_NAMES[rank]}]"
+
+    def member(self, room: Room, word: str) -> Session | None:
+        """The member of `room` with that nick (or, failing that, that username)."""
+        word = word.lstrip("@")
+        found = room.members.get(names.key(word))
+        if found is not None:
+            return found
+        return next((s for s in room.members.values()
+                     if s.user is not None and s.user.casefold() == word.casefold()), None)
+
+    def resolve_user(self, session: Session, msg_id: int, word: str,
+                     then: Callable[[str], None]) -> None:
+        """A nick in your room, or a username (`@name` is always one): `then(username)`."""
+        if session.room is not None and not word.startswith("@"):
+            present = self.member(session.room, word)
+            if present is not None and present.user is not None:
+                then(present.user)
+                return
+        from gameserver.core.commands import checked
+
+        name = checked(names.check_username, word.lstrip("@"))
+
+        def found(account: tuple[str, str] | None) -> None:
+            if account is None:
+                raise CommandError("no_such_user", f"there is no user or nick {name} here")
+            then(account[0])
+
+        self.hub.lookups.account_hash(name).then(self.hub.guarded(session, msg_id, found))
+
+    def move_out(self, target: Session, room: Room, why: str, code: str) -> None:
+        """Put someone out of `room`: to the lobby, or off the server if it is the lobby."""
+        if room.name == LOBBY:
+            self.hub.kick(target, why, code, why)
+            return
+        if target.room is not room:
+            return
+        self.hub.send(target, Notice(text=why, kind="warn"))
+        self.hub._leave_room(target, why)
+        self.hub.join_room(target, LOBBY)
+
+    def is_host_rank(self, user: str) -> bool:
+        return self.community.rank(user) == HOST
+
+    # ------------------------------------------------------------ away, replies
+
+    def back(self, session: Session) -> None:
+        """Speaking clears /away."""
+        if session.user is not None and self.away.pop(session.user.casefold(), None) is not None:
+            self.hub.send(session, Notice(text="you are no longer away"))
+
+    def pm_sent(self, session: Session, to: str) -> str | None:
+        """A PM went from `session` to `to`: remember it for /r; their away message, if any."""
+        if session.user is not None:
+            self.last_pm_from[to.casefold()] = session.user
+        away = self.away.get(to.casefold())
+        return None if away is None else f"{to} is away: {away}"
+
+    def ignores(self, user: str) -> list[str]:
+        return self.storage.ignores(user)
+
