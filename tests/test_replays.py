@@ -141,3 +141,30 @@ def test_ratings_and_replays_survive_a_restart(tmp_path: Any) -> None:
             assert host.recompute_ratings() == 1
             assert (await ann.command("top", "c4"))["data"]["top"] == before
     run(body())
+
+
+def test_tictactoe_and_connect_four_in_one_room_route_digits(world: Any) -> None:
+    """'4' is square a2 in tic-tac-toe and column 4 in connect four: legality decides."""
+    hub, host, _ = world
+    ann, bob, cy = Client(hub, "ann"), Client(hub, "bob"), Client(hub, "cy")
+    ttt = ann.command("game", "tictactoe bob")["data"]["game_id"]
+    bob.command("accept", str(ttt))
+    c4 = cy.command("game", "c4 ann")["data"]["game_id"]
+    ann.command("accept", str(c4))
+    # ann is to move in ttt (X) and not in c4 (cy is X there): "4" goes to ttt.
+    assert ann.say("4")["type"] == "ok"
+    assert ann.last_state(ttt)["text"] == "ann played X at a2; bob (O) to move"
+    assert cy.say("4")["type"] == "ok"  # cy plays only c4
+    # Now ann is to move in c4 only: "5" is column 5 there (ttt is bob's turn).
+    assert ann.say("5")["type"] == "ok"
+    assert ann.last_state(c4)["text"].startswith("ann played O in column 5")
+    bob.say("5")  # bob: b2 in ttt
+    cy.say("1")  # cy: column 1 in c4; now ann may move in both games
+    reply = ann.say("3")
+    assert reply["type"] == "error" and reply["code"] == "which_game"
+    assert "/move ID 3" in reply["text"]
+    assert ann.command("move", f"{c4} 3")["type"] == "ok"
+    assert ann.last_state(c4)["text"].startswith("ann played")
+    # Chat that is no move in either game stays chat.
+    assert ann.say("4 in a row soon")["type"] == "ok"
+    assert ann.last_state(c4)["turn"] == "cy"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
@@ -562,7 +563,8 @@ class GameHost(Extension):
         if isinstance(decision, clocks.Warn):
             table.warned = True
             self.notify(table.room, f"{table.label()}: {decision.player} has"
-                                    f" {clocks.seconds_text(decision.left)} left to move")
+                                    f" {clocks.seconds_text(math.ceil(decision.left))}"
+                                    " left to move")
         elif isinstance(decision, clocks.OutOfTime):
             self.end_by(table, decision.player, Termination.FORFEIT)
         elif isinstance(decision, clocks.GraceOver):
