@@ -6,7 +6,16 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from games.base import Game, IllegalMoveError, InvalidMoveError, Outcome, Termination
+from games.base import (
+    Game,
+    GameCommand,
+    GameError,
+    GameOption,
+    IllegalMoveError,
+    InvalidMoveError,
+    Outcome,
+    Termination,
+)
 
 COLS, ROWS = 7, 6
 MARKS = ("X", "O")
@@ -25,6 +34,7 @@ _ORDER = (3, 2, 4, 1, 5, 0, 6)  # centre first: better cut-offs, and the better 
 WIN = 1_000_000  # a win found by search scores WIN minus its distance in plies
 MAX_DEPTH = 12  # the search deepens until this or until stop() says the time is up
 DEFAULT_DEPTH = 6  # without a stop (pure calls, tests): a fixed depth, bounded work
+LEVELS = {"easy": 2, "hard": MAX_DEPTH}  # the bot's deepest search per --level
 _CHECK_EVERY = 512  # nodes between calls of stop()
 
 
@@ -181,12 +191,27 @@ class ConnectFour(Game):
     open_play = False
     supports_bot = True
     move_time: ClassVar[float | None] = 60.0
+    options = (GameOption(name="level", kind="text", prompt="bot level",
+                          help="the bot's strength against you: easy or hard (the default)"),)
+    commands = (GameCommand(name="drop", usage="COLUMN", help="drop a stone in a column (1-7)",
+                            parse="parse_move"),)
 
-    def __init__(self, players: Sequence[str]) -> None:
+    def __init__(self, players: Sequence[str], level: str = "hard") -> None:
         super().__init__(players)
+        if level not in LEVELS:
+            raise GameError(f"the connect four bot's level is easy or hard, not {level!r}")
+        self.level = level
         self._moves: list[int] = []  # columns 1-7, in order
         self._stones = [0, 0]  # bitboards of X and O
         self._heights = [0] * COLS
+
+    @classmethod
+    def new(cls, players: Sequence[str], rng: random.Random,
+            options: Mapping[str, str] | None = None) -> Self:
+        options = dict(options or {})
+        if unknown := sorted(set(options) - {"level"}):
+            raise GameError(f"unknown connect four option(s) {unknown!r} (known: 'level')")
+        return cls(players, options.get("level", "hard").strip().lower())
 
     # -- derived state ---------------------------------------------------------
 
@@ -290,16 +315,17 @@ class ConnectFour(Game):
         if self.is_over:
             return None
         side = len(self._moves) % 2
-        return choose(self._stones[side], self.mask, rng, stop) + 1
+        depth = None if self.level == "hard" else LEVELS[self.level]
+        return choose(self._stones[side], self.mask, rng, stop, depth) + 1
 
     # -- saving ----------------------------------------------------------------
 
     def dump_state(self) -> dict[str, Any]:
-        return {"moves": list(self._moves)}
+        return {"moves": list(self._moves), "level": self.level}
 
     @classmethod
     def load_state(cls, players: tuple[str, ...], state: Mapping[str, Any]) -> Self:
-        game = cls(players)
+        game = cls(players, state.get("level", "hard"))
         for col in state["moves"]:
             if type(col) is not int:
                 raise InvalidMoveError(f"not a connect four column: {col!r}")

@@ -239,3 +239,19 @@ def test_every_builtin_game_describes_its_position_in_one_line() -> None:
     assert hang.describe().startswith("bob guessed the word 'apple' (right); the word: a p p l e")
     for game in (ttt, hang, played(4, 4)):
         assert "\n" not in game.describe()
+
+
+def test_the_level_option_and_the_drop_command_are_declared() -> None:
+    assert [o.name for o in ConnectFour.options] == ["level"]
+    assert [(c.name, c.parse) for c in ConnectFour.commands] == [("drop", "parse_move")]
+    easy = ConnectFour.new(["ann", "(bot)"], random.Random(0), {"level": "Easy"})
+    assert easy.level == "easy" and ConnectFour.from_json(easy.to_json()).level == "easy"
+    assert ConnectFour.new(["ann", "(bot)"], random.Random(0)).level == "hard"
+    with pytest.raises(ValueError, match="easy or hard, not 'medium'"):
+        ConnectFour.new(["ann", "(bot)"], random.Random(0), {"level": "medium"})
+    with pytest.raises(ValueError, match="unknown connect four option"):
+        ConnectFour.new(["ann", "(bot)"], random.Random(0), {"colour": "red"})
+    # The easy bot still never misses a win in one (that comes before any search).
+    for col in (1, 2, 1, 2, 3, 2, 5):
+        easy.push(col, easy.turn() or "")
+    assert easy.turn() == "(bot)" and easy.bot_move(random.Random(0)) == 2

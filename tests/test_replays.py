@@ -168,3 +168,15 @@ def test_tictactoe_and_connect_four_in_one_room_route_digits(world: Any) -> None
     # Chat that is no move in either game stays chat.
     assert ann.say("4 in a row soon")["type"] == "ok"
     assert ann.last_state(c4)["turn"] == "cy"
+
+
+def test_connect_four_declares_drop_and_level(world: Any) -> None:
+    hub, host, _ = world
+    ann = Client(hub, "ann")
+    gid = ann.command("game", "c4 bot --level=easy")["data"]["game_id"]
+    assert host.tables[gid].game.level == "easy"
+    assert ann.command("drop", "4")["type"] == "ok"
+    state = ann.last_state(gid)
+    assert state["turn"] == "ann" and state["board"][6].count("X") == 1
+    assert ann.command("drop", "9")["code"] == "bad_move"
+    assert ann.command("game", "c4 bot --level=medium")["code"] == "bad_option"
