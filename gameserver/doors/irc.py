@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
+import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver import names
@@ -19,6 +21,7 @@ from gameserver.doors.irc_client import IrcClient, Out, shared_lines
 from gameserver.doors.irc_text import Pacer
 from gameserver.doors.irc_wire import LineDecoder, Message
 from gameserver.doors.jsonlines import ServerError, bind_error_message
+from gameserver.protocol import RoomMessage
 
 if TYPE_CHECKING:
     from gameserver.runtime import Runtime
@@ -30,6 +33,7 @@ CLOSE_GRACE = 10.0
 REGISTRATION_TIMEOUT = 60.0  # seconds to send NICK/USER and a password
 PING_AFTER = 90.0  # seconds of silence before we PING
 PING_TIMEOUT = 60.0  # seconds after our PING without a word back: the client is gone
+DIRECT_WRITES = sys.platform != "win32"  # a socket is a file descriptor there
 PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the network in "
                  "clear; use it only on a trusted network")
 
@@ -50,6 +54,7 @@ class IrcConnection(asyncio.Protocol):
         self.opened = self.last_heard = time.monotonic()
         self.pinged = False
         self.closing = False
+        self.fd = -1  # the socket, for direct writes (plain TCP only)
         self.slow = False
         self._abort: asyncio.TimerHandle | None = None
 
@@ -63,6 +68,8 @@ class IrcConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            if self.door.ssl_context is None and DIRECT_WRITES:
+                self.fd = sock.fileno()
         peer = transport.get_extra_info("peername")
         # "ip:port", as the play door labels peers: throttles count per address on every door
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -93,6 +100,7 @@ class IrcConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         door = self.door
         door.connections.discard(self)
+        self.fd = -1  # the number may soon belong to another socket
         for handle in (self._pace_timer, self._abort):
             if handle is not None:
                 handle.cancel()
@@ -123,9 +131,11 @@ class IrcConnection(asyncio.Protocol):
             self.close(reason)
 
     def take(self, outs: list[Out]) -> None:
+        """Lines to send: paced ones (boards, scrollback, long lists) queue behind the pacer;
+        the rest (chat) goes at once, past them: a board still drawing never holds up chat."""
         now = time.monotonic()
         for out in outs:
-            if out.paced or self.paced:
+            if out.paced:
                 for line in out.data.splitlines(keepends=True):
                     self.paced.append((now + self.pacer.delay(now), line))
             else:
@@ -150,10 +160,18 @@ class IrcConnection(asyncio.Protocol):
         transport = self.transport
         if not self.buffer:
             return
-        data = b"".join(self.buffer)
+        data = b"".join(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
         self.buffer.clear()
         if transport is None or transport.is_closing():
             return
+        if self.fd >= 0 and not transport.get_write_buffer_size():
+            try:  # plain TCP with nothing queued: one direct write, as the play door does
+                sent = os.write(self.fd, data)
+            except OSError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
         transport.write(data)
         if transport.get_write_buffer_size() > OUTPUT_LIMIT and not self.slow:
             self.slow = True
@@ -214,7 +232,7 @@ class IrcDoor:
                  tls: bool = False, ssl_context: ssl.SSLContext | None = None,
                  server_name: str = "play.local",
                  network: str = "play", motd: tuple[str, ...] = (), version: str = "play-0.1",
-                 time_scale: float = 1.0, pace_burst: int = 8, pace_interval: float = 0.25
+                 time_scale: float = 1.0, pace_burst: int = 20, pace_interval: float = 0.05
                  ) -> None:
         self.host = host
         self.requested_port = port
@@ -252,8 +270,8 @@ class IrcDoor:
             "PREFIX": None, "SAFELIST": None, "TOPICLEN": "0", "USERLEN": str(names.USERNAME_MAX),
         }
 
-    def command_names(self) -> set[str]:
-        return set(self.hub.commands)
+    def command_names(self) -> Collection[str]:
+        return self.hub.commands  # a dict: `in` looks a name up, nothing is copied
 
     def counts(self) -> tuple[int, int]:
         hub = self.hub
@@ -306,6 +324,19 @@ class IrcDoor:
         if not sinks:
             return
         shared = shared_lines(event, self.info.name, self.info.name)
+        if shared is not None and type(event) is RoomMessage:  # the hot path: chat
+            data, exclude, _ = shared
+            speaker = (exclude or "").casefold()
+            for sink in sinks:
+                client = sink.client
+                if client is None or sink.closing:
+                    continue
+                if not client.registered:
+                    client.shared(event, *shared)
+                elif client.account_key != speaker:
+                    sink.buffer.append(data)
+            self.wake()
+            return
         for sink in sinks:
             client = sink.client
             if client is None or sink.closing:

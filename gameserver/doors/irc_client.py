@@ -135,6 +135,7 @@ class IrcClient:
         self.to_core: list[PlayMessage] = [PlayHello(version=PROTOCOL_VERSION, client="irc")]
         self.close: str | None = None
         self.account: str | None = None  # once logged in
+        self.account_key = ""  # its casefold, for the door's hot path
         self.nick = "*"
         self.room: str | None = None  # the one room the core has us in
         self.members: list[str] = []
@@ -440,6 +441,7 @@ class IrcClient:
         what, detail = self._pending.pop(event.id, ("", "")) if event.id is not None else ("", "")
         if what in ("login", "sasl"):
             self.account = (event.data or {}).get("user") or detail
+            self.account_key = self.account.casefold()
             if what == "sasl":
                 self._registering(self.registration.sasl_done(self.account, True))
             else:
