@@ -91,6 +91,9 @@ def test_every_reply_code_of_the_assignment(tmp_path: Path) -> None:
             assert await b.line() == "2"
             await b.send("/nick carol")  # an account's name: a guest cannot pass for it
             assert await b.line() == "2"
+            # reserved, another guest's name, carol in Cyrillic letters
+            await b.send("/nick server", "/nick guest-99", "/nick \u0441\u0430rol")
+            assert await b.lines(3) == ["2", "2", "2"]
             await b.send("/nick two words", "/nick", "/nick #bad")
             assert await b.lines(3) == ["1", "1", "1"]
             await b.send("/nick ben")

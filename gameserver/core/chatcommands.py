@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gameserver import names
+from gameserver.core import logins
 from gameserver.core.commands import CommandError, CommandSet, checked, clean_message
 from gameserver.core.rooms import Session
 from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
@@ -79,6 +80,10 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
         raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
     if new == session.nick:
         raise CommandError("same_nick", f"your nick is already {new}")
+    if new.casefold() != user.casefold() and (
+            names.key(new) in hub.reserved_names or logins.is_guest_name(new)):
+        raise CommandError("reserved", f"the nick {new} is reserved (the server's speakers and"
+                                       " the classic door's guests); choose another")
 
     def rename(owner: tuple[str, str] | None) -> None:
         if owner is not None and owner[0].casefold() != user.casefold():
