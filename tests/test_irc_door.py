@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import logged_in, run, running_server
+from helpers import ROOMY, logged_in, run, running_server
 from ircclients import IrcLibClient, RawIrc
 
 from gameserver.doors.irc import IrcDoor
@@ -397,5 +398,26 @@ def test_the_irc_port_alone_uses_tls_too(tmp_path: Path) -> None:
             await raw.expect("001")
             raw.close()
             assert (tmp_path / "data" / "cert.pem").exists()
+
+    run(body())
+
+
+def test_connections_per_address_are_capped_as_on_the_play_door(tmp_path: Path) -> None:
+    async def body() -> None:
+        door = IrcDoor("127.0.0.1", 0)
+        settings = dataclasses.replace(ROOMY, max_per_address=2)
+        async with running_server(tmp_path / "data", doors=[door], settings=settings):
+            first, second = await RawIrc.connect(door.port), await RawIrc.connect(door.port)
+            third = await RawIrc.connect(door.port)
+            refused = await third.expect("ERROR")
+            assert "too many connections from your address" in refused.params[-1]
+            assert await third.closed()
+            first.close()
+            await asyncio.sleep(0.2)
+            again = await RawIrc.connect(door.port)
+            await again.send("PASS pw", "NICK max", "USER m 0 * :M")
+            await again.expect("001")
+            for raw in (second, again):
+                raw.close()
 
     run(body())

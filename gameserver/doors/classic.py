@@ -26,6 +26,7 @@ from gameserver.protocol import (
     RoomMessage,
     Say,
 )
+from gameserver.throttle import address_key
 
 if TYPE_CHECKING:
     from gameserver.runtime import Runtime
@@ -51,6 +52,7 @@ class ClassicConnection(asyncio.Protocol):
         self.ready = False  # the guest login went through
         self.early: list[Any] = []  # lines typed before the login finished
         self.closing = False
+        self.address: str | None = None  # whom the per-address cap counts this as
         self._abort: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,6 +67,12 @@ class ClassicConnection(asyncio.Protocol):
         # "ip:port", as the play door labels peers: throttles count per address on every door
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         door = self.door
+        self.address = address_key(label)
+        if not door.admit(self.address):
+            self.transport.write(b"too many connections from your address\n")
+            self.closing = True
+            self.transport.close()
+            return
         door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
         hub = door.hub
@@ -83,6 +91,8 @@ class ClassicConnection(asyncio.Protocol):
             self.request(request)
 
     def data_received(self, data: bytes) -> None:
+        if self.session is None:
+            return  # refused at the door
         for request in self.decoder.feed(data):
             if self.closing:
                 break
@@ -99,6 +109,8 @@ class ClassicConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.address is not None and self in self.door.connections:
+            self.door.release(self.address)
         self.door.connections.discard(self)
         if self._abort is not None:
             self._abort.cancel()
@@ -242,6 +254,7 @@ class ClassicDoor:
         self.host = host
         self.requested_port = port
         self.connections: set[ClassicConnection] = set()
+        self.per_address: dict[str, int] = {}  # the same cap per address as the play door
         self.passes = 0
         self.port = 0
         self._runtime: Runtime | None = None
@@ -266,6 +279,22 @@ class ClassicDoor:
         self.port = self._server.sockets[0].getsockname()[1]
         runtime.attach(self)
         log.info("classic door on %s:%d (guests, plain text)", self.host, self.port)
+
+    def admit(self, address: str) -> bool:
+        """One more connection from `address`, if it holds fewer than the settings allow."""
+        held = self.per_address.get(address, 0)
+        if held >= self.hub.settings.max_per_address:
+            log.info("classic: %s holds %d connections; refused another", address, held)
+            return False
+        self.per_address[address] = held + 1
+        return True
+
+    def release(self, address: str) -> None:
+        held = self.per_address.get(address, 0) - 1
+        if held > 0:
+            self.per_address[address] = held
+        else:
+            self.per_address.pop(address, None)
 
     def stop_listening(self) -> None:
         if self._server is not None:

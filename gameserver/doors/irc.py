@@ -22,6 +22,7 @@ from gameserver.doors.irc_text import Pacer
 from gameserver.doors.irc_wire import LineDecoder, Message
 from gameserver.doors.jsonlines import ServerError, bind_error_message
 from gameserver.protocol import RoomMessage
+from gameserver.throttle import address_key
 
 if TYPE_CHECKING:
     from gameserver.runtime import Runtime
@@ -55,6 +56,7 @@ class IrcConnection(asyncio.Protocol):
         self.pinged = False
         self.closing = False
         self.fd = -1  # the socket, for direct writes (plain TCP only)
+        self.address: str | None = None  # whom the per-address cap counts this as
         self.slow = False
         self._abort: asyncio.TimerHandle | None = None
 
@@ -74,6 +76,13 @@ class IrcConnection(asyncio.Protocol):
         # "ip:port", as the play door labels peers: throttles count per address on every door
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         door = self.door
+        self.address = address_key(label)
+        if not door.admit(self.address):
+            self.transport.write(Message(verb="ERROR", params=(
+                "Closing Link: too many connections from your address",)).to_bytes())
+            self.closing = True
+            self.transport.close()
+            return
         self.session = door.hub.connect(door, self, self.close, label)
         self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts)
         door.connections.add(self)
@@ -81,7 +90,8 @@ class IrcConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         client, session = self.client, self.session
-        assert client is not None and session is not None
+        if client is None or session is None:
+            return  # refused at the door
         self.last_heard = time.monotonic()
         self.pinged = False
         for item in self.decoder.feed(data):
@@ -99,6 +109,8 @@ class IrcConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         door = self.door
+        if self.address is not None and self in door.connections:
+            door.release(self.address)
         door.connections.discard(self)
         self.fd = -1  # the number may soon belong to another socket
         for handle in (self._pace_timer, self._abort):
@@ -246,6 +258,7 @@ class IrcDoor:
         self.pace_burst = pace_burst
         self.pace_interval = pace_interval
         self.connections: set[IrcConnection] = set()
+        self.per_address: dict[str, int] = {}  # the same cap per address as the play door
         self.passes = 0
         self.port = 0
         self._runtime: Runtime | None = None
@@ -269,6 +282,22 @@ class IrcDoor:
             "MODES": "0", "NETWORK": self.info.network, "NICKLEN": str(names.USERNAME_MAX),
             "PREFIX": None, "SAFELIST": None, "TOPICLEN": "0", "USERLEN": str(names.USERNAME_MAX),
         }
+
+    def admit(self, address: str) -> bool:
+        """One more connection from `address`, if it holds fewer than the settings allow."""
+        held = self.per_address.get(address, 0)
+        if held >= self.hub.settings.max_per_address:
+            log.info("IRC: %s holds %d connections; refused another", address, held)
+            return False
+        self.per_address[address] = held + 1
+        return True
+
+    def release(self, address: str) -> None:
+        held = self.per_address.get(address, 0) - 1
+        if held > 0:
+            self.per_address[address] = held
+        else:
+            self.per_address.pop(address, None)
 
     def command_names(self) -> Collection[str]:
         return self.hub.commands  # a dict: `in` looks a name up, nothing is copied
