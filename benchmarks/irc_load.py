@@ -21,18 +21,19 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for where in (REPO, REPO / "benchmarks"):  # run as a script from a checkout
+    if str(where) not in sys.path:
+        sys.path.insert(0, str(where))
 
-from benchmarks.load import (  # noqa: E402 - after the path fix above
+from loadhost import (  # noqa: E402 - after the path fix above
     BENCH_LIMITS,
     SERVE_CODE,
     cpu_times,
     machine_busy_seconds,
-    percentile,
     prepare_store,
     raise_fd_limit,
 )
+from loadrun import percentile  # noqa: E402
 
 PASSWORD = "bench-password"
 _SAID = re.compile(rb"PRIVMSG #lobby :?m(\d+)\r\n")

@@ -389,11 +389,44 @@ class IrcDoor:
             self._loop.call_soon(self.flush_all)
 
     def flush_all(self) -> None:
+        """Write each connection's queued lines with one write (once per loop pass).
+
+        Connection.flush inlined, as the play door does: members of one channel usually
+        got the very same lines, so the joined bytes are reused; a plain socket with
+        nothing waiting is written directly.
+        """
         self._flush_scheduled = False
         wrote = False
-        for conn in list(self.connections):
-            if conn.buffer and not conn.closing:
-                conn.flush()
-                wrote = True
+        last: list[bytes] | None = None
+        last_data = b""
+        write = os.write
+        for conn in self.connections:  # nothing here adds or removes connections
+            buffer = conn.buffer
+            if not buffer:
+                continue
+            transport = conn.transport
+            if conn.closing or transport is None or transport.is_closing():
+                buffer.clear()
+                continue
+            wrote = True
+            if len(buffer) == 1:
+                data = buffer[0]
+            elif buffer == last:
+                data = last_data
+            else:
+                data = last_data = b"".join(buffer)
+                last = buffer.copy()
+            buffer.clear()
+            fd = conn.fd
+            if fd >= 0 and not transport.get_write_buffer_size():
+                try:
+                    sent = write(fd, data)
+                except OSError:
+                    sent = 0
+                if sent == len(data):
+                    continue
+                data = data[sent:]
+            conn.buffer.append(data)
+            conn.flush()
         if wrote:
             self.passes += 1
