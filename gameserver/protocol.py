@@ -146,6 +146,7 @@ class Say(Message):
     TYPE: ClassVar[str] = "say"
     id: int
     text: str
+    room: str | None = None  # which of your rooms (default: the last one you used or joined)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -157,6 +158,7 @@ class Command(Message):
     name: str
     args: str = ""
     secret: str | None = None
+    room: str | None = None  # the room you are looking at (for /nick, /who, /game ...)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,6 +298,18 @@ class Renamed(Message):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Presence(Message):
+    """Comings and goings in a big room, batched: `changes` in order, each a dict with
+    `op` ("joined", "left" or "renamed"), `user`, and `nick` (joined, left), `reason`
+    (left, optional), `old` and `new` (renamed)."""
+
+    TYPE: ClassVar[str] = "presence"
+    room: str
+    changes: list[dict]
+    online: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class HistoryPage(Message):
     """A page of history entries; `kind` is history (/history) or scrollback (room join)."""
 
@@ -365,7 +379,8 @@ SERVER_MESSAGES: dict[str, type[Message]] = {
     m.TYPE: m
     for m in (
         Welcome, Ok, Error, RoomMessage, PrivateMessage, Broadcast, Notice, RoomState, MemberPage,
-        Joined, Left, Renamed, HistoryPage, GameState, GameClosed, GameList, Bye, Ping, Roles,
+        Joined, Left, Renamed, Presence, HistoryPage, GameState, GameClosed, GameList, Bye, Ping,
+        Roles,
     )
 }
 

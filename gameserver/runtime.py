@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,7 +104,7 @@ class Runtime:
         self._hub = Hub(self.store, server_name=self.name,
                         hasher=lambda password: hash_password(password, n),
                         request_commit=self._request_commit, run_work=self.run_work,
-                        settings=self.settings, clock=time.monotonic)
+                        settings=self.settings, clock=time.monotonic, schedule=self.later)
         self.commits = CommitSchedule(self._hub, loop, self.wake)
         self._install_extensions()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
@@ -178,6 +179,18 @@ class Runtime:
     def wake(self) -> None:
         for door in self.doors:
             door.wake()
+
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run `callback` on the loop after `delay` seconds, then let the doors write."""
+        assert self._loop is not None
+
+        def run() -> None:
+            try:
+                callback()
+            finally:
+                self.wake()
+
+        self._loop.call_later(delay, run)
 
     def _request_commit(self) -> None:
         assert self.commits is not None

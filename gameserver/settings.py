@@ -38,6 +38,7 @@ class Settings:
     prelogin_frame: int = _setting(4096, "bytes a frame may have before login", 256)
     ping_after: float = _setting(60.0, "idle seconds before a logged-in client is pinged", 0.1)
     ping_timeout: float = _setting(30.0, "seconds a pinged client has to answer", 0.1)
+    max_rooms: int = _setting(10, "rooms one user may be in at once", 1)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

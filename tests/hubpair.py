@@ -36,8 +36,7 @@ class MemoryDoor:
     def _frozen(self, event: Any) -> Any:
         if isinstance(event, RoomView):
             return RoomState(room=event.room.name, nick=event.nick, online=event.online,
-                             members=[{"nick": s.nick, "user": s.user}
-                                      for s in event.room.members.values()])
+                             members=[{"nick": n, "user": u} for n, u in event.room.roster()])
         return event
 
     def send(self, sink: list[Any], event: Any) -> None:
@@ -55,8 +54,17 @@ class Pair:
 
     def __init__(self, data_dir: Path, **hub_options: Any) -> None:
         self.store = SQLiteStore(data_dir / "play.db")
+        self.timers: list[tuple[float, Any]] = []  # what the hub asked to run later
+        hub_options.setdefault("schedule", lambda delay, run: self.timers.append((delay, run)))
         self.hub = Hub(self.store, hasher=lambda p: hash_password(p, FAST_N), **hub_options)
         self.door = MemoryDoor()
+
+    def run_timers(self) -> int:
+        """Run what the hub scheduled (as the runtime's loop would, later); how many ran."""
+        timers, self.timers = self.timers, []
+        for _, run in timers:
+            run()
+        return len(timers)
 
     def extend_games(self, **options: Any) -> Any:
         from gameserver.core.gamehost import GameHost

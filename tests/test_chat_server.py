@@ -66,6 +66,7 @@ def test_three_clients_two_rooms(tmp_path):
             assert reply["type"] == "ok" and "#games" in reply["text"]
             state = await c.expect("room", room="games")
             assert state["members"] == [{"nick": "cat", "user": "cat"}]
+            assert (await c.command("part", "lobby"))["type"] == "ok"  # she stayed till now
             await a.expect("left", nick="cat")
             await a.say("lobby talk")
             await c.say("games talk")
@@ -95,7 +96,9 @@ def test_nicks_are_unique_per_room(tmp_path):
             assert (renamed["old"], renamed["new"]) == ("ann", "Captain")
             taken = await b.command("nick", "captain")
             assert taken["code"] == "nick_taken"
-            assert (await b.command("nick", "two words"))["code"] == "bad_name"
+            assert (await b.command("nick", "@at"))["code"] == "bad_name"
+            assert (await b.command("nick", "two words"))["code"] == "not_in_room"  # NAME ROOM
+            assert (await b.command("nick", "three whole words"))["code"] == "usage"
             assert (await b.command("nick", "x" * 40))["code"] == "bad_name"
             assert (await b.command("nick"))["code"] == "usage"
             await b.say("still ben")
@@ -186,6 +189,7 @@ def test_second_login_replaces_the_first(tmp_path):
             await second.hello()
             assert (await second.request({"type": "login", "user": "ann",
                                           "password": "secret"}))["type"] == "ok"
+            assert (await second.expect("room"))["room"] == "lobby"  # both rooms come back
             assert (await second.expect("room"))["room"] == "den"
             bye = await first.expect("bye")
             assert bye["code"] == "replaced" and "another place" in bye["reason"]
@@ -336,7 +340,7 @@ def test_a_room_too_big_for_one_frame_sends_its_members_in_pages(tmp_path):
     for i in range(3000):  # long names: about 180 KiB of member list
         nick = f"nick{i:05d}{'é' * 10}"
         room.members[nick.casefold()] = Session(door=None, sink=[].append, close=print,
-                                                user=f"user{i:05d}xxxxxxxxxx", nick=nick)
+                                                user=f"user{i:05d}xxxxxxxxxx", home_nick=nick)
     frames = room_state_frames(room, "me", 3000)
     assert isinstance(frames[0], RoomState) and frames[0].more
     assert all(isinstance(f, MemberPage) for f in frames[1:]) and frames[-1].last

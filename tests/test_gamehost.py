@@ -261,7 +261,7 @@ def test_one_live_hangman_per_room(tmp_path):
             await ok(bob.command("join", "den"))  # another room may have its own
             other = (await ok(bob.command("game", "hangman")))["data"]["game_id"]
             await ok(bob.command("resign", str(other)))
-            await ok(bob.command("join", "lobby"))
+            await ok(bob.command("part", "den"))
             # Two-player games are not limited: moves go by seat.
             await ok(bob.command("game", "tictactoe bot"))
             await ok(bob.command("game", "tictactoe bot"))
@@ -361,10 +361,10 @@ def test_late_joiner_sees_the_boards_and_board_reshows(tmp_path):
             reply = await ok(dave.command("board"))
             assert reply["text"] == "2 games in #den"
             await dave.expect("game", game_id=gid)
-            await ok(dave.command("join", "lobby"))
+            await ok(dave.command("part", "den"))
             reply = await ok(dave.command("board"))
             assert reply["text"].startswith("no games in #lobby")
-            await ok(bob.command("join", "lobby"))
+            await ok(bob.command("part", "den"))
             await error(bob.command("move", f"{gid} a1"), "other_room")
             reply = await ok(bob.command("board"))
             assert any(f"game {gid}" in line and "#den" in line for line in reply["lines"])
@@ -550,7 +550,7 @@ def test_room_with_a_game_outlives_its_members(tmp_path):
             alice = await logged_in(server.port, "alice")
             await ok(alice.command("join", "den"))
             gid = (await ok(alice.command("game", "hangman")))["data"]["game_id"]
-            await ok(alice.command("join", "lobby"))
+            await ok(alice.command("part", "den"))
             assert "den" in server.hub.rooms
             await ok(alice.command("join", "den"))
             await alice.expect("game", game_id=gid)

@@ -66,7 +66,7 @@ def test_resume_restores_room_and_nick_without_a_password_hash(tmp_path):
             again, reply = await resume(server.port, token)
             assert reply["data"]["user"] == "alice"
             assert token_of(reply) != token  # a fresh token for the next time
-            state = await again.expect("room")
+            state = await again.expect("room", room="den")  # the lobby, then den
             assert (state["room"], state["nick"]) == ("den", "ally")
             await bob.expect("joined", nick="ally", user="alice")
             assert hashing == []  # no password was hashed or checked
@@ -316,7 +316,7 @@ def test_hand_built_frames_are_the_protocols_own():
             nick = rnd.choice([user, user.upper(), "x" + user])
             if nick.casefold() not in room.members:
                 room.members[nick.casefold()] = Session(door=None, sink=[].append, close=print,
-                                                        user=user, nick=nick)
+                                                        user=user, home_nick=nick)
         elif op < 0.8:
             del room.members[rnd.choice(keys)]
         else:

@@ -49,6 +49,7 @@ def test_messages_need_hello_then_login(pair):
 def test_rooms_are_apart_and_nicks_unique_per_room(pair):
     ann, ben = pair.user("ann"), pair.user("ben")
     assert ann.cmd("join", "den").TYPE == "ok"
+    assert ann.cmd("part", "lobby").TYPE == "ok"
     assert ben.cmd("nick", "ann").code == "nick_taken"  # ann's name, another user's
     ben.say("lobby only")
     assert not ann.of("room_msg", text="lobby only")

@@ -14,6 +14,7 @@ from gameserver.protocol import (
     GameState,
     Hello,
     Joined,
+    Left,
     Login,
     Ok,
     PrivateMessage,
@@ -49,7 +50,7 @@ def registered(account: str = "alice") -> IrcClient:
     c.event(Ok(id=login.id, data={"user": account}))
     room = Room("lobby")
     room.members[account] = Session(door=None, sink=None, close=lambda r: None, user=account,  # type: ignore[arg-type]
-                                    nick=account)
+                                    home_nick=account)
     c.event(RoomView(room=room, nick=account, online=1))
     c.to_core.clear()
     lines(c)
@@ -87,10 +88,10 @@ def test_channel_text_is_say_and_bang_commands_are_commands() -> None:
          "PRIVMSG #lobby :!notacommand hi", "PRIVMSG #lobby :\x01ACTION waves\x01",
          "PRIVMSG #lobby :\x01VERSION\x01", "GAME tictactoe bot", "ACCEPT")
     core = c.to_core
-    assert core[0] == Say(id=core[0].id, text="hello there")
-    assert core[1] == Command(id=core[1].id, name="game", args="tictactoe bob")
-    assert core[2] == Say(id=core[2].id, text="!notacommand hi")
-    assert core[3] == Say(id=core[3].id, text="* alice waves")
+    assert core[0] == Say(id=core[0].id, text="hello there", room="lobby")
+    assert core[1] == Command(id=core[1].id, name="game", args="tictactoe bob", room="lobby")
+    assert core[2] == Say(id=core[2].id, text="!notacommand hi", room="lobby")
+    assert core[3] == Say(id=core[3].id, text="* alice waves", room="lobby")
     assert core[4] == Command(id=core[4].id, name="game", args="tictactoe bot")
     assert core[5] == Command(id=core[5].id, name="accept", args="")
     assert len(core) == 6  # the CTCP VERSION went nowhere
@@ -139,19 +140,26 @@ def test_renames_joins_and_boards() -> None:
     assert "\x0304X\x03" in notices[2]
 
 
-def test_nick_changes_are_refused_and_join_part_move_rooms() -> None:
+def test_nick_changes_are_refused_and_channels_add_up() -> None:
     c = registered()
     feed(c, "NICK mallory", "NICK ALICE")
     out = lines(c)
     assert [m.verb for m in out] == [n.ERR_ERRONEUSNICKNAME]
-    feed(c, "JOIN #games,#lobby")
+    feed(c, "JOIN #games,#lobby")  # already in #lobby: only #games is asked for
     assert c.to_core[-1] == Command(id=c.to_core[-1].id, name="join", args="games")
     c.to_core.clear()
     c.event(RoomView(room=Room("games"), nick="alice", online=1))
     out = lines(c)
-    assert [m.verb for m in out[:2]] == ["PART", "JOIN"] and out[1].params == ("#games",)
+    assert [m.verb for m in out[:1]] == ["JOIN"] and out[0].params == ("#games",)
+    assert set(c.rooms) == {"lobby", "games"}  # several channels at once
+    feed(c, "PRIVMSG #lobby :still here")
+    assert c.to_core[-1].room == "lobby" and c.to_core[-1].text == "still here"
     feed(c, "PART #games")
-    assert c.to_core[-1].args == "lobby"
+    assert (c.to_core[-1].name, c.to_core[-1].args) == ("part", "games")
+    c.event(Left(room="games", nick="alice", user="alice", online=1, reason="left"))
+    assert [m.verb for m in lines(c)] == ["PART"] and set(c.rooms) == {"lobby"}
+    feed(c, "PART #lobby")  # the last one stays
+    assert lines(c)[0].verb == "NOTICE"
     feed(c, "PART #nowhere")
     assert lines(c)[0].verb == n.ERR_NOTONCHANNEL
 

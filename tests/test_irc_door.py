@@ -193,9 +193,10 @@ def test_channels_are_rooms(tmp_path: Path) -> None:
         async with irc_server(tmp_path) as (server, door):
             bob = await logged_in(server.port, "bob")
             alice = await irc_user(door, "alice")
-            alice.conn.join("#games")
-            await alice.expect("part", lambda e: e.target == "#lobby")
+            alice.conn.join("#games")  # one more channel; #lobby stays
             await alice.expect("join", lambda e: e.target == "#games")
+            alice.conn.part(["#lobby"])
+            await alice.expect("part", lambda e: e.target == "#lobby")
             assert (await bob.expect("left", user="alice"))["room"] == "lobby"
             await bob.command("join", "games")
             await alice.expect("join", lambda e: e.source.nick == "bob")
@@ -209,14 +210,17 @@ def test_channels_are_rooms(tmp_path: Path) -> None:
             alice.conn.list()
             listed = {e.arguments[0]: int(e.arguments[1])
                       for e in await alice.collect("list", until="listend")}
-            assert listed == {"#games": 2, "#lobby": 0}
+            assert listed == {"#games": 2, "#lobby": 1}  # bob is in both
             alice.conn.whois(["bob"])
             who = await alice.expect("whoisuser")
             assert who.arguments[0] == "bob"
             assert "#games" in (await alice.expect("whoischannels")).arguments[1]
+            alice.conn.part(["#games"])  # her only channel: it stays
+            await alice.expect("pubnotice", lambda e: "at least one" in e.arguments[-1])
+            alice.conn.join("#lobby")
+            await alice.expect("join", lambda e: e.target == "#lobby")
             alice.conn.part(["#games"])
             await alice.expect("part", lambda e: e.target == "#games")
-            await alice.expect("join", lambda e: e.target == "#lobby")
             alice.close()
             await bob.close()
 

@@ -74,6 +74,7 @@ def test_replay_command_and_recent_games(world: Any) -> None:
                                          " alice wins with a1-a2-a3, 5 moves")
     # Someone elsewhere who did not play cannot replay the room's game; a player can.
     eve.command("join", "den")
+    eve.command("part", "lobby")
     assert eve.command("replay", str(gid))["code"] == "other_room"
     assert eve.command("games", "recent")["text"] == "no finished games in #den yet"
     bob.command("join", "den")

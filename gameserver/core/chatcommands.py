@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from gameserver import names
 from gameserver.core import logins
 from gameserver.core.commands import CommandError, CommandSet, checked, clean_message
-from gameserver.core.rooms import Session
+from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
 from gameserver.store import EVERYONE, Entry, NewEntry
 
@@ -59,27 +59,62 @@ def list_(hub: Hub, session: Session, message: Command) -> None:
                          data={"rooms": {r.name: len(r.members) for r in rooms}}))
 
 
-@command("join", "/join ROOM", "go to a room (created if new)")
+def room_arg(hub: Hub, session: Session, name: str) -> Room:
+    """One of the session's rooms by name, or the one it looks at when `name` is empty."""
+    if not name.strip():
+        if session.room is None:
+            raise CommandError("no_room", "you are not in a room; /join one")
+        return session.room
+    return hub.look_at(session, name.strip())
+
+
+@command("join", "/join ROOM", "join one more room (created if new); you stay in the others")
 def join(hub: Hub, session: Session, message: Command) -> None:
     if not message.args.strip():
         raise usage_error(hub, message)
     room = hub.join_room(session, message.args.strip())
-    hub.send(session, Ok(id=message.id, text=f"you are now in #{room.name}"))
+    logins.remember_place(hub, session)
+    count = len(session.rooms)
+    also = f" (and {count - 1} other room{'s' if count > 2 else ''})" if count > 1 else ""
+    hub.send(session, Ok(id=message.id, text=f"you are now in #{room.name}{also}",
+                         data={"room": room.name, "rooms": list(session.rooms)}))
 
 
-@command("nick", "/nick NAME", "change the name shown in your room")
+@command("part", "/part [ROOM]", "leave a room (default: this one); you keep at least one")
+def part(hub: Hub, session: Session, message: Command) -> None:
+    room = room_arg(hub, session, message.args)
+    hub.part_room(session, room)
+    logins.remember_place(hub, session)
+    rest = ", ".join(f"#{name}" for name in session.rooms)
+    hub.send(session, Ok(id=message.id, text=f"you left #{room.name}; you are in {rest}",
+                         data={"room": room.name, "rooms": list(session.rooms)}))
+
+
+@command("rooms", "/rooms", "the rooms you are in")
+def rooms(hub: Hub, session: Session, message: Command) -> None:
+    mine = [{"room": name, "nick": session.nick_in(name), "members": len(room.members)}
+            for name, room in session.rooms.items()]
+    lines = [f"#{r['room']}  as {r['nick']}, {r['members']} here" for r in mine]
+    hub.send(session, Ok(id=message.id, text=f"you are in {len(mine)} room"
+                                             f"{'s' if len(mine) != 1 else ''}:", lines=lines,
+                         data={"mine": mine, "looking_at": session.room.name
+                               if session.room is not None else None}))
+
+
+@command("nick", "/nick NAME [ROOM]", "your name in this room (or in ROOM)")
 def nick(hub: Hub, session: Session, message: Command) -> None:
-    if not message.args.strip():
+    words = message.args.split()
+    if not words or len(words) > 2:
         raise usage_error(hub, message)
-    new = checked(names.check_nick, message.args)
-    room = session.room
-    assert room is not None and session.user is not None
+    new = checked(names.check_nick, words[0])
+    room = room_arg(hub, session, words[1] if len(words) == 2 else "")
+    assert session.user is not None
     user = session.user
     holder = room.members.get(names.key(new))
     if holder is not None and holder is not session:
         raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
-    if new == session.nick:
-        raise CommandError("same_nick", f"your nick is already {new}")
+    if new == session.nick_in(room.name):
+        raise CommandError("same_nick", f"your nick in #{room.name} is already {new}")
     if new.casefold() != user.casefold() and (
             names.key(new) in hub.reserved_names or logins.is_guest_name(new)):
         raise CommandError("reserved", f"the nick {new} is reserved (the server's speakers and"
@@ -88,43 +123,47 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
     def rename(owner: tuple[str, str] | None) -> None:
         if owner is not None and owner[0].casefold() != user.casefold():
             raise CommandError("nick_taken", f"{new} is another user's name; choose another nick")
-        if session.room is not room:
-            raise CommandError("moved", "you left the room before the nick was checked")
+        if room.name not in session.rooms:
+            raise CommandError("moved", f"you left #{room.name} before the nick was checked")
         holder = room.members.get(names.key(new))
         if holder is not None and holder is not session:
             raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
-        hub.check_nick_lookalike(session, new)
-        old = session.nick
+        logins.check_nick_lookalike(hub, session, new, room)
+        old = session.nick_in(room.name)
         del room.members[names.key(old)]
         room.members[names.key(new)] = session
-        session.nick = new
-        hub.deliver_to_room(room, Renamed(room=room.name, old=old, new=new, user=user))
-        hub.send(session, Ok(id=message.id, text=f"your nick is now {new}"))
+        session.nicks[room.name] = new
+        hub.presence.tell(room, Renamed(room=room.name, old=old, new=new, user=user))
+        logins.remember_place(hub, session)
+        hub.send(session, Ok(id=message.id, text=f"your nick in #{room.name} is now {new}",
+                             data={"room": room.name, "nick": new}))
 
     hub.lookups.account_hash(new).then(hub.guarded(session, message.id, rename))
 
 
-@command("who", "/who", "who is in your room")
+@command("who", "/who [ROOM]", "who is in this room (or ROOM, if you are in it)")
 def who(hub: Hub, session: Session, message: Command) -> None:
-    room = session.room
-    assert room is not None
-    members = sorted(room.members.values(), key=lambda s: s.nick.casefold())
-    lines = [s.nick if s.nick == s.user else f"{s.nick} ({s.user})" for s in members]
+    room = room_arg(hub, session, message.args)
+    members = sorted(room.roster(), key=lambda m: m[0].casefold())
+    lines = [nick if nick == user else f"{nick} ({user})" for nick, user in members]
     if hub.community is not None:  # roles: [op], [owner], [admin]
-        lines = [line + hub.community.role_mark(s.user or "", room.name)
-                 for line, s in zip(lines, members, strict=True)]
+        lines = [line + hub.community.role_mark(user, room.name)
+                 for line, (_, user) in zip(lines, members, strict=True)]
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} in #{room.name}:", lines=lines,
-                         data={"members": [{"nick": s.nick, "user": s.user} for s in members]}))
+                         data={"room": room.name,
+                               "members": [{"nick": n, "user": u} for n, u in members]}))
 
 
-@command("users", "/users", "everyone online and their room")
+@command("users", "/users", "everyone online and their rooms")
 def users(hub: Hub, session: Session, message: Command) -> None:
     people = sorted(hub.online.values(), key=lambda s: (s.user or "").casefold())
     width = max((len(s.user or "") for s in people), default=0)
-    lines = [f"{s.user or '':<{width}}  in #{s.room.name if s.room else '-'}" for s in people]
+    lines = [f"{s.user or '':<{width}}  in {' '.join('#' + r for r in s.rooms) or '-'}"
+             for s in people]
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} online:", lines=lines,
                          data={"users": {s.user: s.room.name if s.room else None
-                                         for s in people}}))
+                                         for s in people},
+                               "rooms": {s.user: list(s.rooms) for s in people}}))
 
 
 @command("msg", "/msg NICK|USER TEXT", "private message (queued if offline)")
@@ -144,7 +183,8 @@ def msg(hub: Hub, session: Session, message: Command) -> None:
 
     def send(account: tuple[str, str] | None) -> None:
         if account is None:
-            raise CommandError("no_such_user", f"there is no user called {target}")
+            where = f" or nick in #{room.name}" if room is not None else ""
+            raise CommandError("no_such_user", f"there is no user{where} called {target}")
         send_pm(hub, session, message.id, account[0], text)
 
     hub.lookups.account_hash(target).then(hub.guarded(session, message.id, send))

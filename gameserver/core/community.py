@@ -174,11 +174,12 @@ class CommunityHost(Extension):
         if room.name == LOBBY:
             self.hub.kick(target, why, code, why)
             return
-        if target.room is not room:
+        if room.name not in target.rooms:
             return
         self.hub.send(target, Notice(text=why, kind="warn"))
-        self.hub._leave_room(target, why)
-        self.hub.join_room(target, LOBBY)
+        if len(target.rooms) == 1:  # always in one room: the lobby takes them in
+            self.hub.join_room(target, LOBBY)
+        self.hub.part_room(target, room, why)
 
     def is_host_rank(self, user: str) -> bool:
         return self.community.rank(user) == HOST

@@ -505,7 +505,7 @@ class GameHost(Extension):
     def on_login(self, session: Session) -> None:
         """Welcome a player back to games that waited; point at those in other rooms."""
         user = session.user
-        here = session.room.name if session.room is not None else None
+        here = set(session.rooms)
         if user is None:
             return
         for game_id in sorted(self.away.pop(user, ())):
@@ -515,7 +515,7 @@ class GameHost(Extension):
                 self.notify(table.room, f"{user} is back for game {table.id}")
                 self.to_room(table.room, self.state_of(table))
         for table in self.user_tables(user):
-            if table.room != here and table.game is not None:
+            if table.room not in here and table.game is not None:
                 self.hub.send(session, Notice(
                     kind="game", text=f"your {table.label()} is waiting in #{table.room}:"
                                       f" /join {table.room}"))

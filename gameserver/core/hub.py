@@ -15,6 +15,7 @@ from gameserver.core.events import Door, Event, RoomView, trusted
 from gameserver.core.extensions import Extension, check_extension, overrides
 from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Immediate, Lookups, Work
+from gameserver.core.presence import PresenceBatcher, Schedule
 from gameserver.core.rooms import Room, Session
 from gameserver.lookalike import LookalikeIndex
 from gameserver.passwords import hash_password, verify_password
@@ -70,7 +71,8 @@ class Hub:
                  request_commit: Callable[[], None] | None = None,
                  run_work: Callable[[Work], None] | None = None,
                  lookups: Lookups | None = None, settings: Settings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 schedule: Schedule | None = None) -> None:
         self.store = store
         self.settings = settings = settings or settings_.DEFAULTS
         self.login_throttle = LoginThrottle(settings, clock)
@@ -86,6 +88,7 @@ class Hub:
         self.sessions: set[Session] = set()
         self.online: dict[str, Session] = {}  # username key -> session
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
+        self.presence = PresenceBatcher(self.deliver_to_room, lambda: len(self.online), schedule)
         self.commands: dict[str, CommandSpec] = {}
         self.extensions: list[Extension] = []
         self.community: Any = None  # the CommunityHost (roles, moderation), once installed
@@ -99,7 +102,7 @@ class Hub:
         self.storage_error = ""  # what the store said when a commit last failed
         self._storage_logged = -STORAGE_LOG_EVERY
         # Where each user was when their connection went (room, nick), for a resume.
-        self.last_place: dict[str, tuple[str, str]] = {}
+        self.last_place: dict[str, dict[str, Any]] = {}
         from gameserver.core import chatcommands
 
         chatcommands.COMMANDS.install(self, self)
@@ -120,6 +123,8 @@ class Hub:
         msg_id = getattr(message, "id", None)
         try:
             if type(message) is Say and session.user is not None:  # the hot path
+                if message.room is not None:
+                    self.look_at(session, message.room)
                 self._say(session, message.id, message.text)
             else:
                 self._dispatch(session, message)
@@ -142,8 +147,8 @@ class Hub:
         if session.closed:
             return
         session.closed = True
-        if session.room is not None:
-            session.room.members.closing(session)  # no more deliveries to this one
+        for room in session.rooms.values():
+            room.members.closing(session)  # no more deliveries to this one
         self.sessions.discard(session)
         if session.cancel_work is not None:  # nobody is left to tell: do not spend the CPU
             session.cancel_work()
@@ -334,8 +339,12 @@ class Hub:
         elif session.user is None:
             raise CommandError("not_logged_in", "log in first")
         elif isinstance(message, Say):
+            if message.room is not None:
+                self.look_at(session, message.room)
             self._say(session, message.id, message.text)
         elif isinstance(message, Command):
+            if message.room is not None:
+                self.look_at(session, message.room)
             spec = self.commands.get(message.name.lower())
             if spec is None:
                 raise CommandError("unknown_command",
@@ -362,9 +371,10 @@ class Hub:
         assert user is not None
         for ext in self.extensions:
             ext.on_logout(session)
-        if session.room is not None:
-            self.last_place[user.casefold()] = (session.room.name, session.nick)
-            self._leave_room(session, reason, logging_out=True)
+        if session.rooms:
+            self.last_place[user.casefold()] = session.place()
+            for room in list(session.rooms.values()):
+                self._leave_room(session, room, reason, logging_out=True)
         if self.online.get(user.casefold()) is session:
             del self.online[user.casefold()]
         self.store.leave_scope(user, EVERYONE)
@@ -372,29 +382,49 @@ class Hub:
 
     # ------------------------------------------------------------ rooms
 
+    def look_at(self, session: Session, name: str) -> Room:
+        """The room a line or command is for becomes the one the session looks at."""
+        room = session.rooms.get(name)
+        if room is None:
+            room = session.rooms.get(checked(names.check_room, name))
+            if room is None:
+                raise CommandError("not_in_room", f"you are not in #{name}; /join it first")
+        session.room = room
+        return room
+
     def join_room(self, session: Session, name: str,
-                  then: Callable[[Room], None] | None = None) -> Room:
-        """Enter a room: the room hears of it, the session gets its state and scrollback."""
+                  then: Callable[[Room], None] | None = None, nick: str | None = None) -> Room:
+        """Enter one more room: it hears of it, the session gets its state and scrollback.
+
+        The nick there is `nick`, else the one of the room being looked at (made unique).
+        """
         name = checked(names.check_room, name)
-        if session.room is not None and session.room.name == name:
+        if name in session.rooms:
+            session.room = session.rooms[name]
             raise CommandError("same_room", f"you are already in #{name}")
+        if len(session.rooms) >= self.settings.max_rooms:
+            raise CommandError("too_many_rooms", f"you are in {len(session.rooms)} rooms, the"
+                                                 " most there may be; /part one first")
         for ext in self.extensions:
             refusal = ext.may_enter_room(session, name)
             if refusal is not None:
                 raise CommandError("refused", refusal)
-        if session.room is not None:
-            self._leave_room(session, f"went to #{name}")
         room = self.rooms.get(name)
         if room is None:
             room = self.rooms[name] = Room(name)
-        session.nick = self._free_nick(room, session.nick or session.user or "guest")
         assert session.user is not None
-        self.deliver_to_room(room, Joined(room=name, nick=session.nick, user=session.user,
-                                          online=len(self.online)))
-        room.members[names.key(session.nick)] = session
+        wanted = nick or session.nick or session.user or "guest"
+        nick = self._free_nick(room, wanted)
+        if not session.rooms:
+            session.home_nick = wanted
+        self.presence.tell(room, Joined(room=name, nick=nick, user=session.user,
+                                        online=len(self.online)))
+        session.rooms[name] = room
+        session.nicks[name] = nick
         session.room = room
+        room.members[names.key(nick)] = session
         self.store.enter_scope(session.user, name)
-        self.send(session, RoomView(room=room, nick=session.nick, online=len(self.online)))
+        self.send(session, RoomView(room=room, nick=nick, online=len(self.online)))
 
         def entered(earlier: list[Entry]) -> None:
             if earlier:
@@ -407,15 +437,31 @@ class Hub:
         self.lookups.room_scrollback(name, SCROLLBACK).then(self.guarded(session, None, entered))
         return room
 
-    def _leave_room(self, session: Session, reason: str, logging_out: bool = False) -> None:
-        room = session.room
-        assert room is not None and session.user is not None
-        room.members.pop(names.key(session.nick), None)
-        session.room = None
+    def part_room(self, session: Session, room: Room, reason: str = "left") -> None:
+        """Leave one room; there is always one left (the lobby's door is not special)."""
+        if room.name not in session.rooms:
+            raise CommandError("not_in_room", f"you are not in #{room.name}")
+        if len(session.rooms) == 1:
+            raise CommandError("last_room", f"#{room.name} is your only room and you are always"
+                                            " in one; /join another first")
+        assert session.user is not None
+        nick = session.nick_in(room.name)
+        self._leave_room(session, room, reason)
+        self.send(session, Left(room=room.name, nick=nick, user=session.user,
+                                online=len(self.online), reason=reason))
+
+    def _leave_room(self, session: Session, room: Room, reason: str,
+                    logging_out: bool = False) -> None:
+        assert session.user is not None
+        nick = session.nicks.pop(room.name, session.home_nick)
+        room.members.pop(names.key(nick), None)
+        del session.rooms[room.name]
+        if session.room is room:
+            session.room = next(reversed(session.rooms.values()), None)
         self.store.leave_scope(session.user, room.name)
         online = len(self.online) - (1 if logging_out else 0)
-        self.deliver_to_room(room, Left(room=room.name, nick=session.nick, user=session.user,
-                                        online=max(online, 0), reason=reason))
+        self.presence.tell(room, Left(room=room.name, nick=nick, user=session.user,
+                                      online=max(online, 0), reason=reason))
         if not room.members and room.name != LOBBY and not self._room_in_use(room.name):
             del self.rooms[room.name]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gameserver import names
 from gameserver.core.commands import CommandError, checked, notice
 from gameserver.core.pending import Work
-from gameserver.core.rooms import Session
+from gameserver.core.rooms import Room, Session
 from gameserver.lookalike import resembles
 from gameserver.protocol import AccountQuery, Error, Login, Ok, PrivateMessage, Resume
 from gameserver.store import EVERYONE, Entry
@@ -126,16 +126,18 @@ def check_new_name(hub: Hub, user: str) -> None:
                                         "choose a name that reads differently")
 
 
-def check_nick_lookalike(hub: Hub, session: Session, nick: str) -> None:
+def check_nick_lookalike(hub: Hub, session: Session, nick: str,
+                         room: Room | None = None) -> None:
     """A nick must not look like another account's name or another member's nick."""
     like = hub.lookalikes.resembles(nick, allow=session.user)
     if like is not None:
         raise CommandError("lookalike", f"the nick {nick} looks like {like}, another user's "
                                         "name; choose one that reads differently")
-    room = session.room
+    room = room or session.room
     if room is not None:
-        like = resembles(nick, [s.nick for s in room.members.values() if s is not session],
-                         allow=session.nick)
+        like = resembles(nick, [n for n, _ in room.roster()
+                                if names.key(n) != names.key(session.nick_in(room.name))],
+                         allow=session.nick_in(room.name))
         if like is not None:
             raise CommandError("lookalike", f"the nick {nick} looks like {like}, already "
                                             f"used in #{room.name}; choose another")
@@ -200,7 +202,7 @@ def login_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -
 
 
 def resume(hub: Hub, session: Session, message: Resume) -> None:
-    """Log in again with a session token: no password, back to the same place."""
+    """Log in again with a session token: no password, back in the same rooms."""
     if session.user is not None:
         raise CommandError("already_logged_in", "you are already logged in")
 
@@ -210,17 +212,35 @@ def resume(hub: Hub, session: Session, message: Resume) -> None:
         if token is None or token[1] < time.time():
             raise CommandError("bad_token", "that session token is not valid; log in again")
         user, _, state = token
-        # The token knows the place at login; a later /join or /nick is remembered here.
-        room, nick = hub.last_place.pop(user.casefold(), (state.get("room"), state.get("nick")))
-        logged_in(hub, session, message.id, user, room=room, nick=nick)
+        # The token knows the rooms as last stored; a connection that just went knows better.
+        place = hub.last_place.pop(user.casefold(), None) or place_in(state)
+        logged_in(hub, session, message.id, user, place=place)
 
     hub.lookups.take_token(token_digest(message.token)).then(
         hub.guarded(session, message.id, found))
 
 
+def place_in(state: dict[str, Any]) -> dict[str, Any]:
+    """A token's saved place: {"rooms": [[room, nick]...], "room": looked at} (or older forms)."""
+    rooms = state.get("rooms")
+    if not isinstance(rooms, list):
+        room, nick = state.get("room"), state.get("nick")
+        rooms = [[room, nick]] if isinstance(room, str) else []
+    good = [[r[0], r[1] if isinstance(r[1], str) else None] for r in rooms
+            if isinstance(r, list) and len(r) == 2 and isinstance(r[0], str)]
+    return {"rooms": good, "room": state.get("room")}
+
+
+def remember_place(hub: Hub, session: Session) -> None:
+    """The session's rooms into its token, so a resume after a restart finds them too."""
+    if session.token is None or session.user is None or session.closed:
+        return
+    digest, expires = session.token
+    hub.store.save_token(digest, session.user, expires, session.place())
+
+
 def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
-              registered: bool = False,
-              room: str | None = None, nick: str | None = None) -> None:
+              registered: bool = False, place: dict[str, Any] | None = None) -> None:
     for ext in hub.extensions:
         refusal = ext.may_log_in(user)
         if refusal is not None:
@@ -229,16 +249,20 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
             return
     old = hub.online.get(user.casefold())
     if old is not None:
-        room = room or (old.room.name if old.room else None)
-        nick = nick or old.nick
+        if place is None or not place.get("rooms"):
+            place = old.place()
         hub.kick(old, "you logged in from another place", "replaced", "reconnected")
+    rooms = [(r, n) for r, n in (place or {}).get("rooms", [])] or [(LOBBY, None)]
+    looked_at = (place or {}).get("room")
     session.user = user
-    session.nick = nick or user
+    session.home_nick = next((n for _, n in rooms if n), None) or user
     hub.online[user.casefold()] = session
     hub.store.enter_scope(user, EVERYONE)
     token = secrets.token_urlsafe(24)
-    hub.store.save_token(token_digest(token), user, time.time() + TOKEN_LIFETIME,
-                         {"room": room or LOBBY, "nick": session.nick})
+    session.token = (token_digest(token), time.time() + TOKEN_LIFETIME)
+    digest, expires = session.token
+    hub.store.save_token(digest, user, expires,
+                         {"rooms": [[r, n or user] for r, n in rooms], "room": looked_at})
     verb = "registered and logged in" if registered else "logged in"
     welcome = Ok(id=msg_id, text=f"{verb} as {user}",
                  data={"user": user, "token": token, "online": len(hub.online),
@@ -253,17 +277,28 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     # The ok (and its token) goes out once the login is stored; what follows waits too.
     hub.after_commit(lambda: hub.send(session, welcome), refused)
 
-    def rooms(_: object = None) -> None:
+    def join(index: int) -> None:
+        if session.closed:
+            return
+        if index == len(rooms):
+            done()
+            return
+        name, nick = rooms[index]
         try:
-            hub.join_room(session, room or LOBBY, then=lambda _room: done())
-        except CommandError:
-            hub.join_room(session, LOBBY, then=lambda _room: done())
+            hub.join_room(session, name, then=lambda _room: join(index + 1), nick=nick)
+        except CommandError:  # gone bad meanwhile (a rule changed): the others still come
+            join(index + 1)
 
     def done() -> None:
+        if not session.rooms:
+            hub.join_room(session, LOBBY, then=lambda _room: done())
+            return
+        if looked_at in session.rooms:
+            session.room = session.rooms[looked_at]
         for ext in hub.extensions:
             ext.on_login(session)
 
-    deliver_queued_pms(hub, session, then=rooms)
+    deliver_queued_pms(hub, session, then=lambda _: join(0))
 
 
 def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None]) -> None:

@@ -115,7 +115,8 @@ def kick(host: CommunityHost, session: Session, message: Command) -> None:
                                            ADMIN if room.name == LOBBY else OP))
     reason = reason.strip()
     host.log(scope_of(room), actor, "kick", user, reason)
-    host.announce(room.name, f"{actor} kicked {target.nick} from #{room.name}{_why(reason)}")
+    host.announce(room.name,
+                  f"{actor} kicked {target.nick_in(room.name)} from #{room.name}{_why(reason)}")
     where = "this server" if room.name == LOBBY else f"#{room.name}"
     host.move_out(target, room, f"{actor} kicked you from {where}{_why(reason)}", "kicked")
     ok(host, session, message)
@@ -164,8 +165,8 @@ def sanction(host: CommunityHost, session: Session, message: Command, kind: str,
             text = f"{actor} muted {user} in {where}{_for(seconds)}{_why(reason)}"
         shown = {session.room.name} if session.room else set()
         target = host.hub.session_of(user)
-        if target is not None and target.room is not None:
-            shown.add(target.room.name)
+        if target is not None:
+            shown.update(target.rooms)
         for name in shown:
             if scope == SERVER or name == scope:
                 host.announce(name, text)

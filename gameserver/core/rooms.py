@@ -24,8 +24,10 @@ class Session:
     close: Callable[[str], None]
     peer: str = ""
     user: str | None = None
-    nick: str = ""
-    room: Room | None = None
+    home_nick: str = ""  # the nick wanted where no room says otherwise (a new room's)
+    room: Room | None = None  # the room being looked at: where a line goes by default
+    rooms: dict[str, Room] = field(default_factory=dict)  # every room it is in, in order
+    nicks: dict[str, str] = field(default_factory=dict)  # room name -> its nick there
     greeted: bool = False
     guest: bool = False  # logged in without an account (the classic door's guests)
     busy: bool = False  # a login is being checked
@@ -33,6 +35,34 @@ class Session:
     login_failures: int = 0
     bad_frames: int = 0
     cancel_work: Callable[[], Any] | None = None  # of its password check, while one runs
+    token: tuple[str, float] | None = None  # its resume token's digest and expiry
+
+    @property
+    def nick(self) -> str:
+        """The nick in the room being looked at (nicks are per room)."""
+        room = self.room
+        if room is not None:
+            nick = self.nicks.get(room.name)
+            if nick is not None:
+                return nick
+        return self.home_nick
+
+    @nick.setter
+    def nick(self, value: str) -> None:
+        room = self.room
+        if room is not None and room.name in self.nicks:
+            self.nicks[room.name] = value
+        else:
+            self.home_nick = value
+
+    def nick_in(self, room: str) -> str:
+        """The nick in `room` (the wanted one if not in it)."""
+        return self.nicks.get(room, self.home_nick)
+
+    def place(self) -> dict[str, Any]:
+        """Where it is: its rooms [name, nick] in order, and the one it looks at."""
+        return {"rooms": [[name, self.nicks.get(name, self.home_nick)] for name in self.rooms],
+                "room": self.room.name if self.room is not None else None}
 
 
 class Members(dict[str, Session]):
@@ -115,3 +145,8 @@ class Room:
 
     def sessions(self) -> list[Session]:
         return list(self.members.values())
+
+    def roster(self) -> list[tuple[str, str]]:
+        """(nick here, username) of every member, in the order they came."""
+        name = self.name
+        return [(s.nicks.get(name, s.home_nick), s.user or "") for s in self.members.values()]

@@ -59,8 +59,8 @@ def whois(host: CommunityHost, session: Session, message: Command) -> None:
         if target is None:
             lines.append("offline (a PM is kept for their next login)")
         else:
-            where = f"#{target.room.name}" if target.room else "no room"
-            lines.append(f"online, in {where} as {target.nick}")
+            where = ", ".join(f"#{name} as {target.nick_in(name)}" for name in target.rooms)
+            lines.append(f"online, in {where or 'no room'}")
             if target.peer and host.community.rank(session.user or "") >= 4:
                 lines.append(f"from {target.peer}")
         room = target.room.name if target is not None and target.room else None

@@ -25,6 +25,7 @@ from gameserver.protocol import (
     Login,
     Notice,
     Ok,
+    Presence,
     PrivateMessage,
     Renamed,
     RoomMessage,
@@ -92,6 +93,8 @@ def shared_lines(event: Any, host: str, server: str, colour: bool = True
         params = (channel(event.room), event.reason) if event.reason else (channel(event.room),)
         return Message(verb="PART", params=params,
                        source=mask(event.user, host)).to_bytes(), event.user, False
+    if kind is Presence:
+        return b"".join(presence_lines(event, host, server)), None, False
     if kind is Renamed:
         text = f"{event.user} is now known as {event.new} in {channel(event.room)}"
         if event.new == event.user:
@@ -104,6 +107,25 @@ def shared_lines(event: Any, host: str, server: str, colour: bool = True
         return _lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
                                         source=server), event.text)), None, event.kind == "game"
     return None
+
+
+def presence_lines(event: Presence, host: str, server: str) -> list[bytes]:
+    """A big room's batch of comings and goings as the JOIN/PART/NOTICE lines they mean."""
+    out: list[bytes] = []
+    for change in event.changes:
+        op, user = change.get("op"), str(change.get("user", ""))
+        if op == "joined":
+            out.append(Message(verb="JOIN", params=(channel(event.room),),
+                               source=mask(user, host)).to_bytes())
+        elif op == "left":
+            reason = change.get("reason")
+            params = (channel(event.room), reason) if reason else (channel(event.room),)
+            out.append(Message(verb="PART", params=params, source=mask(user, host)).to_bytes())
+        elif op == "renamed":
+            text = f"{user} is now known as {change.get('new')} in {channel(event.room)}"
+            out.append(_lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
+                                                source=server), text)))
+    return out
 
 
 def board_lines(game: GameState, server: str, colour: bool) -> bytes:
@@ -137,8 +159,8 @@ class IrcClient:
         self.account: str | None = None  # once logged in
         self.account_key = ""  # its casefold, for the door's hot path
         self.nick = "*"
-        self.room: str | None = None  # the one room the core has us in
-        self.members: list[str] = []
+        self.room: str | None = None  # the room last joined or spoken in
+        self.rooms: dict[str, list[str]] = {}  # every channel we are in -> its members' users
         self.registered = False
         self.colour = True
         self._early: list[Any] = []  # events that came before the welcome burst went out
@@ -264,7 +286,7 @@ class IrcClient:
                 self.notice("you are always in one room; JOIN another to leave this one")
             elif not target.startswith("#"):
                 self.reply(n.ERR_NOSUCHCHANNEL, target, "Channels here start with #")
-            elif self.room is None or room_of(target).lower() != self.room:
+            elif room_of(target).lower() not in self.rooms:
                 self.command("join", room_of(target), "join", target)
 
     def _irc_PART(self, message: Message) -> None:
@@ -272,13 +294,14 @@ class IrcClient:
             self.reply(n.ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
             return
         for target in message.params[0].split(","):
-            if self.room is None or room_of(target).lower() != self.room:
+            room = room_of(target).lower()
+            if room not in self.rooms:
                 self.reply(n.ERR_NOTONCHANNEL, target, "You're not on that channel")
-            elif self.room == "lobby":
-                self.notice("you are always in one room: #lobby is where everyone starts; "
-                            "JOIN another channel to leave it", channel(self.room))
+            elif len(self.rooms) == 1:
+                self.notice("you are always in at least one room; JOIN another channel to"
+                            " leave this one", channel(room))
             else:
-                self.command("join", "lobby", "join", "#lobby")
+                self.command("part", room, "part", target)
 
     def _irc_PRIVMSG(self, message: Message, notice: bool = False) -> None:
         if not message.params:
@@ -299,16 +322,19 @@ class IrcClient:
         what = "notice" if notice else "say"
         for target in message.params[0].split(","):
             if target.startswith("#"):
-                if self.room is None or room_of(target).lower() != self.room:
+                room = room_of(target).lower()
+                if room not in self.rooms:
                     if not notice:
                         self.reply(n.ERR_CANNOTSENDTOCHAN, target,
-                                   f"You are in #{self.room}; JOIN {target} first")
+                                   f"You are not in {target}; JOIN it first")
                     continue
+                self.room = room
                 word, _, rest = text.partition(" ")
                 if word.startswith(BANG) and word[1:].lower() in self.commands():
-                    self.command(word[1:].lower(), rest.strip(), "play")
+                    self.core(Command, "play", "", name=word[1:].lower(), args=rest.strip(),
+                              room=room)
                 else:
-                    self.core(Say, what, target, text=text)
+                    self.core(Say, what, target, text=text, room=room)
             else:
                 self.command("msg", f"{target} {text}", "msg" if not notice else "notice",
                              target)
@@ -318,17 +344,17 @@ class IrcClient:
 
     def _irc_NAMES(self, message: Message) -> None:
         target = message.param(0) or (channel(self.room) if self.room else "*")
-        if self.room is not None and room_of(target).lower() == self.room:
-            self._names()
+        if room_of(target).lower() in self.rooms:
+            self._names(room_of(target).lower())
         else:
             self.reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
 
-    def _names(self) -> None:
-        assert self.room is not None
-        target = channel(self.room)
+    def _names(self, room: str) -> None:
+        target = channel(room)
+        members = self.rooms.get(room, [])
         head = n.reply(self.server, self.nick, n.RPL_NAMREPLY, "=", target, "")
         self.send(*fit_lines(Message(verb=head.verb, params=head.params[:-1], source=self.server),
-                             " ".join(self.members)) if self.members else [])
+                             " ".join(members)) if members else [])
         self.reply(n.RPL_ENDOFNAMES, target, "End of /NAMES list")
 
     def _irc_LIST(self, message: Message) -> None:
@@ -344,7 +370,9 @@ class IrcClient:
             self.reply(n.RPL_NOTOPIC, target, "No topic is set")
 
     def _irc_WHO(self, message: Message) -> None:
-        self.command("who", what="who", detail=message.param(0, "*"))
+        target = message.param(0, "*")
+        room = room_of(target).lower()
+        self.command("who", room if room in self.rooms else "", what="who", detail=target)
 
     def _irc_WHOIS(self, message: Message) -> None:
         target = message.params[-1] if message.params else ""
@@ -413,29 +441,53 @@ class IrcClient:
         if exclude is not None and self.account is not None \
                 and exclude.casefold() == self.account.casefold():
             return
-        if type(event) is Joined and event.user not in self.members:
-            self.members.append(event.user)
-        elif type(event) is Left and event.user in self.members:
-            self.members.remove(event.user)
+        kind = type(event)
+        if kind is Joined or kind is Left:
+            self._member(event.room, event.user, kind is Joined)
+        elif kind is Presence:
+            for change in event.changes:
+                if change.get("op") in ("joined", "left"):
+                    self._member(event.room, str(change.get("user")), change["op"] == "joined")
         self.out.append(Out(data, paced))
+
+    def _member(self, room: str, user: str, present: bool) -> None:
+        members = self.rooms.get(room)
+        if members is None:
+            return
+        if present and user not in members:
+            members.append(user)
+        elif not present and user in members:
+            members.remove(user)
 
     def _on_Welcome(self, event: Welcome) -> None:
         pass
 
     def _on_RoomView(self, event: RoomView) -> None:
-        old, self.room = self.room, event.room.name
-        if old is not None and old != self.room:
-            self.send(Message(verb="PART", params=(channel(old), f"went to #{self.room}"),
-                              source=mask(self.nick, self.host)))
+        room = self.room = event.room.name
         seen: dict[str, None] = {}
         for session in event.room.members.values():
             if session.user:
                 seen.setdefault(session.user)
-        self.members = list(seen)
-        self.send(Message(verb="JOIN", params=(channel(self.room),),
+        self.rooms[room] = list(seen)
+        self.send(Message(verb="JOIN", params=(channel(room),),
                           source=mask(self.nick, self.host)))
-        self.reply(n.RPL_NOTOPIC, channel(self.room), "No topic is set")
-        self._names()
+        self.reply(n.RPL_NOTOPIC, channel(room), "No topic is set")
+        self._names(room)
+
+    def _on_Left(self, event: Left) -> None:
+        """We left a channel (PART): the core tells only us; others hear it shared."""
+        if event.room in self.rooms and self.account is not None \
+                and event.user.casefold() == self.account.casefold():
+            del self.rooms[event.room]
+            if self.room == event.room:
+                self.room = next(reversed(self.rooms), None)
+            params = (channel(event.room), event.reason) if event.reason else (
+                channel(event.room),)
+            self.send(Message(verb="PART", params=params, source=mask(self.nick, self.host)))
+            return
+        shared = shared_lines(event, self.host, self.server, self.colour)
+        if shared is not None:
+            self.shared(event, *shared)
 
     def _on_Ok(self, event: Ok) -> None:
         what, detail = self._pending.pop(event.id, ("", "")) if event.id is not None else ("", "")
@@ -498,11 +550,12 @@ class IrcClient:
         self.reply(n.RPL_LISTEND, "End of /LIST")
 
     def _who(self, mask_: str, members: list[dict[str, str]]) -> None:
-        if self.room is not None and room_of(mask_).lower() == self.room or mask_ == "*":
+        if room_of(mask_).lower() in self.rooms or mask_ == "*":
             for member in members:
                 user, nick = member.get("user", ""), member.get("nick", "")
                 realname = nick if nick == user else f"{nick} (room nick of {user})"
-                self.send(n.reply(self.server, self.nick, n.RPL_WHOREPLY, channel(self.room or ""),
+                where = room_of(mask_).lower() if mask_ != "*" else (self.room or "")
+                self.send(n.reply(self.server, self.nick, n.RPL_WHOREPLY, channel(where),
                                   user, self.host, self.server, user, "H", f"0 {realname}"))
         self.reply(n.RPL_ENDOFWHO, mask_, "End of /WHO list")
 

@@ -169,11 +169,14 @@ class Connection(asyncio.Protocol):
             msg_id = item.get("id")
             if type(msg_id) is not int or not 0 <= msg_id <= MAX_INT:
                 msg_id = None  # a wrong-typed id is echoed as none
-            if item.get("type") == "say" and len(item) == 3 and msg_id is not None:
+            if item.get("type") == "say" and msg_id is not None and (
+                    len(item) == 3 or len(item) == 4 and type(item.get("room")) is str):
                 text = item.get("text")  # the hot path: checked as parse_message would
-                if type(text) is str and (text.isascii() or storable(text)):
+                room = item.get("room")
+                if type(text) is str and (text.isascii() or storable(text)) and (
+                        room is None or room.isascii()):
                     say = _new(Say)
-                    _set(say, "__dict__", {"id": msg_id, "text": text})
+                    _set(say, "__dict__", {"id": msg_id, "text": text, "room": room})
                     hub.receive(session, say)
                     return
             try:

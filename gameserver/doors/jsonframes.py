@@ -34,8 +34,8 @@ def room_msg_frame(room: str, nick: str, user: str, text: str, ts: float) -> byt
             f'"user":{_quote(user)},"text":{_quote(text)},"ts":{ts!r}}}\n').encode()
 
 
-def _member_json(s: Session) -> str:
-    return f'{{"nick":{_quote(s.nick)},"user":{_quote(s.user or "")}}}'
+def _member_json(s: Session, room: str) -> str:
+    return f'{{"nick":{_quote(s.nick_in(room))},"user":{_quote(s.user or "")}}}'
 
 
 # room -> (its member keys, their encoded list, the last member's nick and user), so a
@@ -51,6 +51,7 @@ def _members_json(room: Room) -> str:
     order of keys; only the last one can, which is why its nick and user are checked.
     """
     keys = tuple(room.members)
+    name = room.name
     seen = _MEMBERS_SEEN.get(room)
     members = room.members
     if seen is not None:
@@ -58,16 +59,16 @@ def _members_json(room: Room) -> str:
         n = len(old_keys)
         if n and len(keys) >= n and (keys if len(keys) == n else keys[:n]) == old_keys:
             old_last = members[old_keys[-1]]
-            if (old_last.nick, old_last.user) == last:
+            if (old_last.nick_in(name), old_last.user) == last:
                 if len(keys) > n:
-                    encoded += "," + ",".join(_member_json(members[k]) for k in keys[n:])
+                    encoded += "," + ",".join(_member_json(members[k], name) for k in keys[n:])
                     new_last = members[keys[-1]]
-                    _MEMBERS_SEEN[room] = (keys, encoded, (new_last.nick, new_last.user))
+                    _MEMBERS_SEEN[room] = (keys, encoded, (new_last.nick_in(name), new_last.user))
                 return encoded
-    encoded = ",".join(_member_json(s) for s in members.values())
+    encoded = ",".join(_member_json(s, name) for s in members.values())
     if keys:
         last_member = members[keys[-1]]
-        _MEMBERS_SEEN[room] = (keys, encoded, (last_member.nick, last_member.user))
+        _MEMBERS_SEEN[room] = (keys, encoded, (last_member.nick_in(name), last_member.user))
     return encoded
 
 
@@ -81,7 +82,7 @@ def room_state_frames(room: Room, nick: str, online: int) -> list[bytes | Messag
              f'"members":[{_members_json(room)}],"online":{online}}}\n').encode()
     if len(frame) - 1 <= MAX_FRAME:
         return [frame]
-    pages = paginate([{"nick": s.nick, "user": s.user} for s in room.members.values()])
+    pages = paginate([{"nick": n, "user": u} for n, u in room.roster()])
     first: list[bytes | Message] = [
         RoomState(room=room.name, nick=nick, online=online, members=pages[0], more=True)]
     return first + [MemberPage(room=room.name, members=page, last=i == len(pages) - 1)
