@@ -8,6 +8,7 @@ import logging
 import socket
 import ssl
 import time
+from asyncio import sslproto
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ ACCEPT_BATCH = 64  # connections taken per readiness of a listening socket
 FD_RETRY = 0.25  # seconds between tries to accept again once out of file descriptors
 FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log line)
 TLS_RECORD = 0x16  # the first byte of a TLS handshake record
+TLS_READ_BUFFER = 1 * 1024  # bytes a TLS connection reads at once (the loops' own: 256 KiB)
+SMALL_TLS_BUFFERS = True  # False: the loop's own TLS layer (uvloop's is compiled)
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 TLS_REQUIRED = ("this server uses TLS, and this connection did not: passwords would cross the "
                 "network readable by anyone; join without --insecure")
@@ -211,7 +214,9 @@ class Listener:
         assert self._loop is not None
         protocol = self.make_protocol(label, refusal)
         try:
-            if use_tls:
+            if use_tls and SMALL_TLS_BUFFERS:
+                await self._small_tls(protocol, sock)
+            elif use_tls:
                 await self._loop.connect_accepted_socket(
                     lambda: protocol, sock, ssl=self.tls,
                     ssl_handshake_timeout=self.handshake_timeout)
@@ -221,6 +226,19 @@ class Listener:
             log.info("%s: %s", label, f"TLS handshake failed: {exc}" if use_tls else exc)
             sock.close()
             self.release(address_key(label))
+
+    async def _small_tls(self, protocol: asyncio.Protocol, sock: socket.socket) -> None:
+        """TLS through asyncio's own layer with a small read buffer (see _SmallSSLProtocol)."""
+        assert self._loop is not None and self.tls is not None
+        handshake = self._loop.create_future()
+        layer = _SmallSSLProtocol(self._loop, protocol, self.tls, handshake, server_side=True,
+                                  ssl_handshake_timeout=self.handshake_timeout)
+        transport, _ = await self._loop.connect_accepted_socket(lambda: layer, sock)
+        try:
+            await handshake
+        except BaseException:
+            transport.abort()
+            raise
 
     def release(self, address: str) -> None:
         """A connection from `address` is gone."""
@@ -249,6 +267,17 @@ class Listener:
             self._loop.remove_reader(sock.fileno())
         sock.close()
         self.release(waiting.address)
+
+
+class _SmallSSLProtocol(sslproto.SSLProtocol):
+    """asyncio's TLS layer, reading at most TLS_READ_BUFFER at a time.
+
+    Both loops' TLS layers keep a 256 KiB read buffer per connection (asyncio's is a
+    zero-filled bytearray, all of it resident): a thousand connections that never log
+    in would hold 256 MiB. Clients send small frames, so a small buffer costs nothing.
+    """
+
+    max_size = TLS_READ_BUFFER
 
 
 def fd_limit() -> str:
