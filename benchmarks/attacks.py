@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 PER_ADDRESS = 20  # the default cap: an attacker spreads over addresses to pass it
-TARGETS = {"guesses_per_s": 1.0, "flood_hang up_delay_max_s": 2.0, "flood_stay_delay_max_s": 2.0,
+TARGETS = {"guesses_per_s": 1.0, "login_delay_max_s": 2.0,
            "stuck_mib_per_1000_plain": 8.0, "stuck_mib_per_1000_tls": 32.0}
 
 
@@ -43,23 +44,30 @@ def rss_kib(pid: int) -> int:
 class Host:
     """`play host --headless` in a fresh data directory, default limits unless told."""
 
-    def __init__(self, tls: bool, loop: str, *flags: str) -> None:
+    def __init__(self, tls: bool, loop: str, *flags: str, tuning: dict[str, str] | None = None,
+                 ) -> None:
+        from loadhost import SERVE_CODE  # sets tuning constants, then runs play
+
         self.tmp = tempfile.TemporaryDirectory(prefix="play-attack-")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PLAY_LOOP=loop)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PLAY_LOOP=loop,
+                   PLAY_BENCH_SET=json.dumps(tuning or {}))
         env.pop("PLAY_PASSWORD", None)
-        args = [sys.executable, "-m", "gameclient.cli", "host", "--headless", "--port", "0",
+        args = [sys.executable, "-c", SERVE_CODE, "host", "--headless", "--port", "0",
                 "--data-dir", self.tmp.name, *(() if tls else ("--no-tls",)), *flags]
         self.log = open(Path(self.tmp.name) / "server.out", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True,
                                      stdin=subprocess.DEVNULL, env=env, cwd=str(REPO))
         self.tls = _client_context() if tls else None
         self.port = 0
+        self.loop = loop
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not self.port:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            if line.startswith("loop:"):
+                self.loop = line.split(":", 1)[1].strip()
             if line.startswith("play server listening on"):
                 self.port = int(line.split(":")[1].split()[0])
         if not self.port:
@@ -189,12 +197,18 @@ async def guess(host: Host, seconds: float, connections: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- login flood
 
 
-async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool) -> dict[str, Any]:
-    """Waves of connections that log in (and hang up, or stay) while a real user logs in."""
+async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool,
+                addresses: int | None) -> dict[str, Any]:
+    """Waves of connections that log in (and hang up, or stay) while a real user logs in.
+
+    Half the flood registers new names, half guesses existing accounts. It comes from
+    `addresses` addresses, or (None) from fresh ones every wave, as a botnet would.
+    """
     for n in range(5):
         await register(host, f"member{n}", "pw")
     await register(host, "real", "real-password")
     delays: list[float] = []
+    greeted: list[float] = []  # of which: connected and welcomed (no password check yet)
     sent = 0
     stop = time.monotonic() + seconds
     held: list[Conn] = []
@@ -202,7 +216,8 @@ async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool) -> dic
     async def one(n: int) -> None:
         nonlocal sent
         try:
-            conn = await Conn.open(host, source(n))
+            conn = await Conn.open(host, source(n % (addresses * PER_ADDRESS) if addresses
+                                                else n))
             conn.writer.write(b'{"type":"hello","version":1}\n')
             user = f"member{n % 5}" if n % 2 else f"new{secrets.token_hex(4)}"
             conn.write({"type": "login", "user": user, "password": secrets.token_hex(4)})
@@ -231,6 +246,7 @@ async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool) -> dic
             t = time.monotonic()
             conn = await Conn.open(host)
             await conn.hello()
+            greeted.append(time.monotonic() - t)
             for retry in range(6):  # as the play client does on 'busy'
                 reply = await conn.login("real", "real-password")
                 if reply.get("code") != "busy":
@@ -242,11 +258,19 @@ async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool) -> dic
             await asyncio.sleep(0.5)
 
     await asyncio.gather(waves(), real_user())
-    how = "hang up" if hang_up else "stay"
-    return {f"flood_{how}_logins_sent": sent,
-            f"flood_{how}_real_logins": len(delays),
-            f"flood_{how}_delay_p50_s": statistics.median(delays) if delays else None,
-            f"flood_{how}_delay_max_s": max(delays) if delays else None}
+    how = flood_name(hang_up, addresses)
+    return {f"{how}_logins_sent": sent, f"{how}_real_logins": len(delays),
+            f"{how}_hello_p50_s": statistics.median(greeted) if greeted else None,
+            f"{how}_delay_p50_s": statistics.median(delays) if delays else None,
+            f"{how}_delay_max_s": max(delays) if delays else None}
+
+
+def flood_name(hang_up: bool, addresses: int | None) -> str:
+    return (f"flood_{'hang_up' if hang_up else 'stay'}_"
+            f"{f'{addresses}_addresses' if addresses else 'fresh_addresses'}")
+
+
+FLOODS = [(hang_up, addresses) for addresses in (20, None) for hang_up in (True, False)]
 
 
 # ---------------------------------------------------------------- stuck connections
@@ -282,12 +306,11 @@ def report(fig: dict[str, Any]) -> str:
         value = fig.get(key)
         return "n/a" if value is None else fmt.format(value)
 
-    def met(key: str) -> str:
-        value = fig.get(key)
+    def met(key: str, target: str | None = None) -> str:
+        value, limit = fig.get(key), TARGETS[target or key]
         if value is None:
             return ""
-        return "  (target < {:g}: {})".format(TARGETS[key], "met" if value < TARGETS[key]
-                                              else "MISSED")
+        return "  (target < {:g}: {})".format(limit, "met" if value < limit else "MISSED")
 
     lines = [f"loop: {fig.get('loop')}"]
     if "guesses" in fig:
@@ -297,12 +320,15 @@ def report(fig: dict[str, Any]) -> str:
                      f"{met('guesses_per_s')}; second half "
                      f"{f('guesses_per_s_second_half', '{:.3f}')}/s; refused: "
                      f"{fig['guess_refusals']}")
-    for how in ("hang up", "stay"):
-        key = f"flood_{how}_delay_max_s"
+    for hang_up, addresses in FLOODS:
+        how = flood_name(hang_up, addresses)
+        key = f"{how}_delay_max_s"
         if key in fig:
-            lines.append(f"login flood ({how}): {fig[f'flood_{how}_logins_sent']} logins sent; "
-                         f"a real login took p50 {f(f'flood_{how}_delay_p50_s')} s, max "
-                         f"{f(key)} s over {fig[f'flood_{how}_real_logins']} logins{met(key)}")
+            lines.append(f"login flood ({how[6:].replace('_', ' ')}): "
+                         f"{fig[f'{how}_logins_sent']} logins sent; a real login took p50 "
+                         f"{f(f'{how}_delay_p50_s')} s (hello p50 {f(f'{how}_hello_p50_s')} s), "
+                         f"max {f(key)} s over "
+                         f"{fig[f'{how}_real_logins']} logins{met(key, 'login_delay_max_s')}")
     for kind in ("plain", "tls"):
         key = f"stuck_mib_per_1000_{kind}"
         if key in fig:
@@ -323,15 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wave", type=int, default=200, help="flood logins per wave (4 a second)")
     p.add_argument("--stuck", type=int, default=1000, help="stuck connections")
     p.add_argument("--partial", type=int, default=4000, help="bytes of the partial frame")
+    p.add_argument("--server-set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a server tuning constant (as load.py does)")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)
+    tuning = dict(item.split("=", 1) for item in args.server_set)
     if not 1 <= args.connections <= 5000 or not 1 <= args.stuck <= 5000 or args.seconds > 600:
         raise SystemExit("error: at most 5000 connections and 600 s")
     fig: dict[str, Any] = {"loop": args.loop}
     only = set(args.only.split(","))
 
     def with_host(tls: bool, job: Callable[[Host], Any], *flags: str) -> None:
-        host = Host(tls, args.loop, *flags)
+        host = Host(tls, args.loop, *flags, tuning=tuning)
+        fig["loop"] = host.loop
         try:
             fig.update(asyncio.run(asyncio.wait_for(job(host), args.seconds + 120)))
         finally:
@@ -340,8 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     if "guess" in only:
         with_host(False, lambda h: guess(h, args.seconds, args.connections))
     if "flood" in only:
-        for hang_up in (True, False):
-            with_host(False, lambda h, up=hang_up: flood(h, args.seconds / 2, args.wave, up))
+        for hang_up, addresses in FLOODS:
+            with_host(False, lambda h, up=hang_up, a=addresses: flood(
+                h, args.seconds / 2, args.wave, up, a))
     if "stuck" in only:
         for tls in (False, True):
             with_host(tls, lambda h: stuck(h, args.stuck, args.partial))

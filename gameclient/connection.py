@@ -37,7 +37,7 @@ from gameserver.protocol import (
 CONNECT_TIMEOUT = 10.0
 REPLY_TIMEOUT = 30.0
 MAX_LOGIN_TRIES = 3
-BUSY_RETRIES = 4  # a busy server is asked again after 1, 2, 4, 8 s
+BUSY_RETRIES = 5  # a busy server is asked again after 0.5, 1, 2, 4, 8 s
 
 
 class ConnectionFailed(Exception):
@@ -252,7 +252,7 @@ class ClientConnection:
             except ProtocolError as exc:
                 if exc.code != "busy" or retry == BUSY_RETRIES:
                     raise
-            await asyncio.sleep(2 ** retry)
+            await asyncio.sleep(0.5 * 2 ** retry)
         raise AssertionError("unreachable")
 
     async def resume(self, token: str) -> Ok:

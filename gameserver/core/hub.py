@@ -78,6 +78,7 @@ class Hub:
         self.login_throttle = LoginThrottle(settings, clock)
         self.registrations = RateLimit(settings.registrations_per_hour, 3600.0, clock)
         self.hashing = 0  # password checks queued or running
+        self.registering = 0  # ... of them for new accounts
         self.lookalikes = LookalikeIndex(store.account_names())
         self.lookups: Lookups = lookups if lookups is not None else Immediate(store)
         self.server_name = server_name

@@ -67,16 +67,29 @@ def login(hub: Hub, session: Session, message: Login) -> None:
                                        "try again in a few seconds")
         if account is None:
             check_new_name(hub, user)
+            # New names (the cheapest way to make the server hash) get half the queue:
+            # a flood of them from fresh addresses cannot hold up existing accounts.
+            if hub.registering >= max(1, hub.settings.hash_queue // 2):
+                raise CommandError("busy", "the server is busy creating other accounts; "
+                                           "try again in a few seconds")
             wait = hub.registrations.take(address)
             if wait > 0:
                 raise CommandError("throttled", "too many new accounts from your address; "
                                                 f"try again in {say_wait(wait)}")
             hub.hashing += 1
-            hub.run_work(Work(
-                run=lambda: hub.hasher(password),
-                done=hub.guarded(session, msg_id,
-                                 lambda pwhash: registered(hub, session, msg_id, user, pwhash)),
-                cancelled=lambda: unhashed(hub, session), session=session))
+            hub.registering += 1
+
+            def done(pwhash: str) -> None:
+                hub.registering -= 1
+                registered(hub, session, msg_id, user, pwhash)
+
+            def never_ran() -> None:
+                hub.registering -= 1
+                unhashed(hub, session)
+
+            hub.run_work(Work(run=lambda: hub.hasher(password),
+                              done=hub.guarded(session, msg_id, done),
+                              cancelled=never_ran, session=session))
             return
         name, pwhash = account
         refused = hub.login_throttle.begin(name, address)
