@@ -24,7 +24,8 @@ from gameserver.protocol import (
 )
 
 INFO = n.ServerInfo(name="play.test", network="play", version="v1", created="today")
-COMMANDS = {"game", "accept", "msg", "join", "who", "list", "users", "quit", "help"}
+COMMANDS = {"game", "accept", "msg", "join", "who", "list", "users", "quit", "help", "me",
+            "topic", "kick", "invite", "mode", "away"}
 
 
 def client() -> IrcClient:
@@ -91,7 +92,7 @@ def test_channel_text_is_say_and_bang_commands_are_commands() -> None:
     assert core[0] == Say(id=core[0].id, text="hello there", room="lobby")
     assert core[1] == Command(id=core[1].id, name="game", args="tictactoe bob", room="lobby")
     assert core[2] == Say(id=core[2].id, text="!notacommand hi", room="lobby")
-    assert core[3] == Say(id=core[3].id, text="* alice waves", room="lobby")
+    assert core[3] == Command(id=core[3].id, name="me", args="waves", room="lobby")
     assert core[4] == Command(id=core[4].id, name="game", args="tictactoe bot")
     assert core[5] == Command(id=core[5].id, name="accept", args="")
     assert len(core) == 6  # the CTCP VERSION went nowhere
@@ -171,3 +172,37 @@ def test_pms_and_bye() -> None:
     c.event(Bye(reason="the server is shutting down"))
     out = lines(c)
     assert out[0].verb == "ERROR" and "shutting down" in out[0].params[0] and c.close
+
+
+def test_actions_go_both_ways_as_ctcp_action() -> None:
+    c = registered()
+    feed(c, "PRIVMSG #lobby :\x01ACTION waves \x02hello\x02\x01")
+    me = c.to_core[-1]
+    assert me == Command(id=me.id, name="me", args="waves hello", room="lobby")
+    event = RoomMessage(room="lobby", nick="bob", user="bob", text="/me dances " + "la " * 300,
+                        ts=0.0)
+    data, _, _ = shared_lines(event, "play.test", "play.test")
+    out = LineDecoder().feed(data)
+    assert len(out) > 1
+    for line in out:
+        assert line.params[1].startswith("\x01ACTION ") and line.params[1].endswith("\x01")
+        assert len(line.to_bytes()) <= 512
+
+
+def test_topic_kick_invite_mode_and_away_go_to_the_core() -> None:
+    c = registered()
+    feed(c, "TOPIC #lobby")
+    ask = c.to_core[-1]
+    assert ask == Command(id=ask.id, name="topic", args="", room="lobby")
+    c.event(Ok(id=ask.id, text="topic of #lobby: be kind"))
+    assert lines(c)[0].params[1:] == ("#lobby", "be kind")
+    feed(c, "TOPIC #lobby :new topic")
+    set_ = c.to_core[-1]
+    assert set_.args == "new topic"
+    c.event(Error(code="not_allowed", id=set_.id, text="only admins may"))
+    assert lines(c)[0].verb == n.ERR_CHANOPRIVSNEEDED
+    feed(c, "KICK #lobby bob :be nice", "INVITE carol #lobby", "MODE #lobby +i", "AWAY :lunch")
+    assert [(m.name, m.args) for m in c.to_core[-4:]] == [
+        ("kick", "bob be nice"), ("invite", "carol"), ("mode", "+i"), ("away", "lunch")]
+    c.event(Ok(id=c.to_core[-1].id, text="you are away: lunch"))
+    assert lines(c)[0].verb == "306"

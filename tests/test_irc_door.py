@@ -425,3 +425,22 @@ def test_connections_per_address_are_capped_as_on_the_play_door(tmp_path: Path) 
                 raw.close()
 
     run(body())
+
+
+def test_actions_cross_doors(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            alice = await irc_user(door, "alice")
+            alice.conn.action("#lobby", "waves")
+            said = await bob.expect("room_msg", user="alice")
+            assert said["text"] == "/me waves"  # the play client shows * alice waves
+            await bob.command("me", "bows")
+            action = await alice.expect("action")
+            assert action.source.nick == "bob" and action.arguments == ["bows"]
+            alice.conn.topic("#lobby")
+            await alice.expect("notopic")
+            alice.close()
+            await bob.close()
+
+    run(body())

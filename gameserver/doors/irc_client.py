@@ -11,7 +11,8 @@ from gameserver.core.events import RoomView
 from gameserver.doors import irc_numerics as n
 from gameserver.doors.irc_register import CheckPassword, Quit, Registered, Registration
 from gameserver.doors.irc_text import board_notices, is_ctcp, parse_action, strip_formatting
-from gameserver.doors.irc_wire import BadLine, Message, fit_lines
+from gameserver.doors.irc_wire import BadLine, Message, fit_lines, room_for_trailing
+from gameserver.doors.lines import split_text
 from gameserver.protocol import (
     PROTOCOL_VERSION,
     Broadcast,
@@ -42,6 +43,8 @@ IRC_VERBS = frozenset({
     "WHO", "WHOIS", "MODE", "NICK", "USER", "PASS", "CAP", "AUTHENTICATE", "MOTD", "LUSERS",
     "VERSION", "TIME", "AWAY", "USERHOST", "ISON", "KICK", "INVITE", "WHOWAS",
 })
+ACTION_PREFIX = "/me "  # how the core marks an action (core/socialcommands.py)
+CTCP_ACTION = "\x01ACTION "
 BANG = "!"  # `!game tictactoe bob` in a channel is the play command /game tictactoe bob
 
 
@@ -83,9 +86,11 @@ def shared_lines(event: Any, host: str, server: str, colour: bool = True
     """
     kind = type(event)
     if kind is RoomMessage:
-        text = event.text
-        return _lines(fit_lines(Message(verb="PRIVMSG", params=(channel(event.room),),
-                                        source=mask(event.user, host)), text)), event.user, False
+        base = Message(verb="PRIVMSG", params=(channel(event.room),),
+                       source=mask(event.user, host))
+        if event.text.startswith(ACTION_PREFIX):  # /me waves: a CTCP ACTION on IRC
+            return action_lines(base, event.text[len(ACTION_PREFIX):]), event.user, False
+        return _lines(fit_lines(base, event.text)), event.user, False
     if kind is Joined:
         return Message(verb="JOIN", params=(channel(event.room),),
                        source=mask(event.user, host)).to_bytes(), event.user, False
@@ -126,6 +131,14 @@ def presence_lines(event: Presence, host: str, server: str) -> list[bytes]:
             out.append(_lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
                                                 source=server), text)))
     return out
+
+
+def action_lines(base: Message, action: str) -> bytes:
+    """`\x01ACTION waves\x01` lines, each piece of a long action wrapped whole."""
+    room = room_for_trailing(Message(verb=base.verb, params=(*base.params, ""),
+                                     source=base.source)) - len(CTCP_ACTION) - 1
+    return b"".join(Message(verb=base.verb, params=(*base.params, f"{CTCP_ACTION}{piece}\x01"),
+                            source=base.source).to_bytes() for piece in split_text(action, room))
 
 
 def board_lines(game: GameState, server: str, colour: bool) -> bytes:
@@ -315,7 +328,8 @@ class IrcClient:
         text = message.params[1]
         action = parse_action(text)
         if action is not None:
-            text = f"* {self.nick} {action}"
+            action = strip_formatting(action)
+            text = f"* {self.nick} {action}"  # as a private message shows it
         elif is_ctcp(text):
             return  # VERSION, PING ... between clients: not for play
         text = strip_formatting(text)
@@ -330,7 +344,10 @@ class IrcClient:
                     continue
                 self.room = room
                 word, _, rest = text.partition(" ")
-                if word.startswith(BANG) and word[1:].lower() in self.commands():
+                if action is not None:
+                    if action.strip():
+                        self.core(Command, what, "", name="me", args=action, room=room)
+                elif word.startswith(BANG) and word[1:].lower() in self.commands():
                     self.core(Command, "play", "", name=word[1:].lower(), args=rest.strip(),
                               room=room)
                 else:
@@ -364,10 +381,32 @@ class IrcClient:
         target = message.param(0)
         if not target:
             self.reply(n.ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
+        elif room_of(target).lower() not in self.rooms:
+            self.reply(n.ERR_NOTONCHANNEL, target, "You're not on that channel")
         elif len(message.params) > 1:
-            self.reply(n.ERR_CHANOPRIVSNEEDED, target, "Rooms here have no topic to set")
+            self.core(Command, "topic-set", target, name="topic",
+                      args=message.params[1] or "-", room=room_of(target).lower())
         else:
-            self.reply(n.RPL_NOTOPIC, target, "No topic is set")
+            self.core(Command, "topic", target, name="topic", args="",
+                      room=room_of(target).lower())
+
+    def _irc_KICK(self, message: Message) -> None:
+        if len(message.params) < 2:
+            self.reply(n.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+        elif room_of(message.params[0]).lower() not in self.rooms:
+            self.reply(n.ERR_NOTONCHANNEL, message.params[0], "You're not on that channel")
+        else:
+            self.core(Command, "play", "", name="kick", args=" ".join(message.params[1:]),
+                      room=room_of(message.params[0]).lower())
+
+    def _irc_INVITE(self, message: Message) -> None:
+        if not message.params:
+            self.reply(n.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        elif len(message.params) > 1 and room_of(message.params[1]).lower() in self.rooms:
+            self.core(Command, "play", "", name="invite", args=message.params[0],
+                      room=room_of(message.params[1]).lower())
+        else:
+            self.command("invite", message.params[0], "play")
 
     def _irc_WHO(self, message: Message) -> None:
         target = message.param(0, "*")
@@ -391,6 +430,9 @@ class IrcClient:
             elif message.params[1].lstrip("+") in ("b", "e", "I"):
                 end = {"b": "368", "e": "349", "I": "347"}[message.params[1].lstrip("+")]
                 self.reply(end, target, "End of list")
+            elif message.params[1] in ("+i", "-i") and room_of(target).lower() in self.rooms:
+                self.core(Command, "play", "", name="mode", args=message.params[1],
+                          room=room_of(target).lower())
             else:
                 self.reply(n.ERR_CHANOPRIVSNEEDED, target, "Room modes cannot be changed here")
         elif target.casefold() != self.nick.casefold():
@@ -413,10 +455,7 @@ class IrcClient:
         self.reply("351", self.info.version, self.server, "play")
 
     def _irc_AWAY(self, message: Message) -> None:
-        if message.param(0):
-            self.reply("306", "You have been marked as being away")
-        else:
-            self.reply("305", "You are no longer marked as being away")
+        self.command("away", message.param(0), "away", "on" if message.param(0) else "")
 
     # ------------------------------------------------------------ from the core
 
@@ -471,7 +510,7 @@ class IrcClient:
         self.rooms[room] = list(seen)
         self.send(Message(verb="JOIN", params=(channel(room),),
                           source=mask(self.nick, self.host)))
-        self.reply(n.RPL_NOTOPIC, channel(room), "No topic is set")
+        self.core(Command, "topic", channel(room), name="topic", args="", room=room)  # 332/331
         self._names(room)
 
     def _on_Left(self, event: Left) -> None:
@@ -502,6 +541,19 @@ class IrcClient:
             pass
         elif what == "list":
             self._list((event.data or {}).get("rooms", {}))
+        elif what == "topic":
+            prefix = f"topic of {detail}: "
+            if event.text and event.text.lower().startswith(prefix.lower()):
+                self.reply(n.RPL_TOPIC, detail, event.text[len(prefix):])
+            else:
+                self.reply(n.RPL_NOTOPIC, detail, "No topic is set")
+        elif what == "topic-set":
+            pass  # the room hears of it from the core
+        elif what == "away":
+            if detail:
+                self.reply("306", "You have been marked as being away")
+            else:
+                self.reply("305", "You are no longer marked as being away")
         elif what == "who":
             self._who(detail, (event.data or {}).get("members", []))
         elif what == "whois":
@@ -539,6 +591,10 @@ class IrcClient:
                        n.ERR_NOSUCHCHANNEL, detail, event.text)
         elif what == "whois":
             self.reply(n.ERR_NOSUCHNICK, detail, event.text)
+        elif what == "topic-set":
+            self.reply(n.ERR_CHANOPRIVSNEEDED, detail, event.text)
+        elif what == "topic":
+            self.reply(n.RPL_NOTOPIC, detail, "No topic is set")
         else:
             self.notice(f"! {event.text}")
 
