@@ -277,7 +277,8 @@ class IrcDoor:
 
     def isupport(self) -> dict[str, str | None]:
         return {
-            "AWAYLEN": "200", "CASEMAPPING": "ascii", "CHANLIMIT": "#:1", "CHANMODES": ",,,nt",
+            "AWAYLEN": "200", "CASEMAPPING": "ascii", "CHANMODES": ",,,nt",
+            "CHANLIMIT": f"#:{self.hub.settings.max_rooms}",
             "CHANNELLEN": str(names.ROOM_MAX + 1), "CHANTYPES": "#", "MAXTARGETS": "4",
             "MODES": "0", "NETWORK": self.info.network, "NICKLEN": str(names.USERNAME_MAX),
             "PREFIX": None, "SAFELIST": None, "TOPICLEN": "0", "USERLEN": str(names.USERNAME_MAX),
