@@ -216,6 +216,25 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 15.0) -> str:
+    """Read a child's stdout until `text` shows (the event, not a fixed sleep); what was read."""
+    import select
+
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"{text!r} not seen within {timeout}s; got {seen!r}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError(f"{text!r} not seen before the child closed; got {seen!r}")
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
 class ServerProcess:
     """`play host --headless --port 0` as a real process (TLS); `.port` once it listens.
 

@@ -246,7 +246,10 @@ def test_chat_goes_on_while_logins_are_being_hashed(tmp_path):
                 await client.hello()
             logins = [asyncio.ensure_future(c.login(f"new{i}", "pw"))
                       for i, c in enumerate(newcomers)]
-            await asyncio.sleep(0.01)  # the logins reached the server
+            for _ in range(5000):  # until the logins reached the server (a hash started)
+                if hashing:
+                    break
+                await asyncio.sleep(0.001)
 
             reply = await alice.say("while you wait")
             await bob.expect("room_msg", text="while you wait")
