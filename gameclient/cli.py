@@ -287,6 +287,8 @@ def want_curses(plain: bool) -> bool:
 
 async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool = True,
                      pins: KnownHosts | Expected | None = None) -> int:
+    if sys.stderr.isatty():  # never a blank screen while we wait for the server
+        typer.echo(f"connecting to {host}:{port} ...", err=True)
     if not tls:
         typer.echo("warning: --insecure: no TLS; your password and messages cross the network "
                    "unencrypted, and nothing proves which server you reached", err=True)

@@ -12,6 +12,8 @@ from typing import Any
 from gameclient.commands import Typed
 from gameclient.pinning import Expected, KnownHosts, PinMismatch, client_context, endpoint
 from gameserver.protocol import (
+    MAX_FRAME,
+    MAX_INT,
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
     AccountQuery,
@@ -21,6 +23,7 @@ from gameserver.protocol import (
     Error,
     GameList,
     Hello,
+    LocalProtocolError,
     Login,
     Message,
     Ok,
@@ -35,6 +38,7 @@ from gameserver.protocol import (
 )
 
 CONNECT_TIMEOUT = 10.0
+HANDSHAKE_TIMEOUT = 5.0  # a play server says welcome at once; silence means it is not one
 REPLY_TIMEOUT = 30.0
 MAX_LOGIN_TRIES = 3
 BUSY_RETRIES = 5  # a busy server is asked again after 0.5, 1, 2, 4, 8 s
@@ -46,6 +50,30 @@ class ConnectionFailed(Exception):
 
 class LoginFailed(Exception):
     """Logging in did not work; the message is for the user."""
+
+
+class Unsendable(ValueError):
+    """A typed line that cannot be sent (too long for a frame, or not valid text); a sentence."""
+
+
+def typed_message(typed: Typed, msg_id: int, secret: str | None = None) -> Message:
+    """The frame a typed line becomes: chat, or `/name args` as a command."""
+    if typed.name is None:
+        return Say(id=msg_id, text=typed.text)
+    return Command(id=msg_id, name=typed.name, args=typed.args, secret=secret)
+
+
+def check_sendable(typed: Typed, secret: str | None = None) -> None:
+    """Raise Unsendable (nothing is sent) if the line cannot travel as one frame."""
+    try:
+        encode(typed_message(typed, MAX_INT, secret))
+    except LocalProtocolError:
+        raise Unsendable(
+            f"that line is too long to send ({len(typed.text):,} characters; a line may take"
+            f" about {MAX_FRAME // 1000:,} KB); nothing was sent") from None
+    except UnicodeEncodeError:
+        raise Unsendable("that line holds bytes that are not valid text; nothing was sent"
+                         ) from None
 
 
 def connect_error_message(exc: BaseException, host: str, port: int) -> str:
@@ -77,10 +105,17 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def no_answer(where: str) -> str:
+    """What a user is told when a peer takes the connection but never speaks play."""
+    return f"no play server answered at {where}"
+
+
 class ClientConnection:
     """A logged-in (or logging-in) connection; events arrive through `next_event()`."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 address: str = "") -> None:
+        self.address = address  # HOST:PORT, for messages
         self.reader = reader
         self.writer = writer
         self.decoder = Decoder()
@@ -105,14 +140,17 @@ class ClientConnection:
         except (OSError, TimeoutError) as exc:
             raise ConnectionFailed(connect_error_message(exc, host, port)) from None
         if tls:  # connected: whatever fails now is the TLS handshake
-            try:
-                async with asyncio.timeout_at(deadline):
+            try:  # a play server answers at once; a silent peer is no play server
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT):
                     await sock[1].start_tls(client_context(), server_hostname=None)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            except TimeoutError:
+                sock[1].transport.abort()
+                raise ConnectionFailed(no_answer(endpoint(host, port))) from None
+            except (OSError, asyncio.IncompleteReadError) as exc:
                 sock[1].transport.abort()
                 raise ConnectionFailed(tls_error_message(exc, host, port)) from None
         reader, writer = sock
-        conn = cls(reader, writer)
+        conn = cls(reader, writer, endpoint(host, port))
         if tls and known_hosts is not None:
             ssl_object = writer.get_extra_info("ssl_object")
             der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
@@ -160,10 +198,14 @@ class ClientConnection:
         return msg_id
 
     def send_typed(self, typed: Typed, secret: str | None = None) -> int:
-        """Send what a user typed: chat, or `/name args` as a command."""
-        if typed.name is None:
-            return self.say(typed.text)
-        return self.command(typed.name, typed.args, secret)
+        """Send what a user typed: chat, or `/name args` as a command.
+
+        A line that cannot be sent raises Unsendable before anything is sent.
+        """
+        check_sendable(typed, secret)
+        msg_id = self.new_id()
+        self.send(typed_message(typed, msg_id, secret))
+        return msg_id
 
     async def close(self) -> None:
         self.closed_by_us = True
@@ -226,10 +268,16 @@ class ClientConnection:
 
     # ------------------------------------------------------------ handshake and login
 
-    async def hello(self) -> Welcome:
+    async def hello(self, timeout: float = HANDSHAKE_TIMEOUT) -> Welcome:
+        """Say hello; a peer that does not welcome us within `timeout` is no play server."""
         self.send(Hello(version=PROTOCOL_VERSION, client="play"))
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            event = await asyncio.wait_for(self.next_event(), REPLY_TIMEOUT)
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                event = await asyncio.wait_for(self.next_event(), max(left, 0))
+            except TimeoutError:
+                raise ConnectionFailed(no_answer(self.address or "that address")) from None
             if isinstance(event, Welcome):
                 return event
             if isinstance(event, (Error, Bye)):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gameclient.commands import Typed, known_commands, parse_typed, secret_option
-from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable, check_sendable
 from gameclient.layout import Layout, compute_layout
 from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE
 from gameclient.lineedit import LineEditor
@@ -288,6 +288,14 @@ class CursesClient:
             else:
                 self.send(typed, word)
             return
+        typed = parse_typed(self.editor.text)
+        if typed is not None:
+            try:
+                check_sendable(typed)
+            except Unsendable as exc:  # keep the line where it was typed, to shorten it
+                self.model.add("error", f"! {exc}")
+                self.offset = self.unseen = 0
+                return
         typed = parse_typed(self.editor.submit())
         if typed is None:
             return
@@ -307,7 +315,7 @@ class CursesClient:
     def send(self, typed: Typed, secret: str | None = None) -> bool:
         try:
             self.conn.send_typed(typed, secret)
-        except ConnectionFailed as exc:
+        except (ConnectionFailed, Unsendable) as exc:
             self.model.add("error", f"! {exc}")
             return False
         return True

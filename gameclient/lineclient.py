@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from gameclient.commands import Typed, known_commands, parse_typed, secret_option
-from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
 from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.terminput import TerminalInput
 from gameserver.protocol import Bye, GameState
@@ -189,5 +189,5 @@ class LineClient:
     def _send(self, typed: Typed, secret: str | None = None) -> None:
         try:
             self.conn.send_typed(typed, secret)
-        except ConnectionFailed as exc:
+        except (ConnectionFailed, Unsendable) as exc:
             self.emit(f"! {exc}")
