@@ -203,9 +203,9 @@ class ClientConnection:
         A line that cannot be sent raises Unsendable before anything is sent.
         """
         check_sendable(typed, secret)
-        msg_id = self.new_id()
-        self.send(typed_message(typed, msg_id, secret))
-        return msg_id
+        if typed.name is None:
+            return self.say(typed.text)
+        return self.command(typed.name, typed.args, secret)
 
     async def close(self) -> None:
         self.closed_by_us = True
