@@ -8,13 +8,14 @@ import os
 import queue
 import sys
 from pathlib import Path
+from typing import TextIO
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUEUE_LINES = 10_000  # log lines held while the output is stalled; past it they are dropped
 STOP_WAIT = 2.0  # seconds the writer may take to write out the queue at exit
 
 
-class _DroppingQueueHandler(logging.handlers.QueueHandler):
+class DroppingQueueHandler(logging.handlers.QueueHandler):
     """A QueueHandler that drops a record when the queue is full, and counts it.
 
     The standard one would call handleError (printing a traceback to stderr, the
@@ -42,12 +43,14 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
 _listener: logging.handlers.QueueListener | None = None
 
 
-def start_logging(to_file: Path | None = None, level: int = logging.INFO) -> None:
-    """Send the root logger's records through a bounded queue to stderr or `to_file` (0600)."""
+def start_logging(to_file: Path | None = None, level: int = logging.INFO, *,
+                  stream: TextIO | None = None) -> None:
+    """Send the root logger's records through a bounded queue to `stream` (default stderr)
+    or to `to_file` (created 0600)."""
     global _listener
     stop_logging()
     if to_file is None:
-        target: logging.Handler = logging.StreamHandler(sys.stderr)
+        target: logging.Handler = logging.StreamHandler(stream or sys.stderr)
     else:
         to_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(to_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
@@ -57,7 +60,7 @@ def start_logging(to_file: Path | None = None, level: int = logging.INFO) -> Non
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_DroppingQueueHandler(q))
+    root.addHandler(DroppingQueueHandler(q))
     root.setLevel(level)
     _listener = logging.handlers.QueueListener(q, target, respect_handler_level=True)
     _listener.start()
