@@ -79,9 +79,8 @@ def tighten(directory: Path) -> None:
     """Every file the server keeps in `directory` readable by its owner only (a log line each)."""
     _tighten_one(directory, DIR_MODE)
     for child in directory.iterdir():
-        if child.is_symlink() or not child.is_file():
-            continue
-        if child.name.startswith("play."):  # the store, its -wal/-shm, the log, the lock
+        # the store, its -wal/-shm, the log, the lock, the TLS key: all the server's own
+        if not child.is_symlink() and child.is_file():
             _tighten_one(child, FILE_MODE)
 
 
