@@ -15,6 +15,7 @@ LOCK_NAME = "play.lock"
 STORE_NAME = "play.db"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+PUBLIC_FILES = frozenset({"cert.pem"})
 
 
 class DataDirInUse(Exception):
@@ -80,7 +81,8 @@ def tighten(directory: Path) -> None:
     _tighten_one(directory, DIR_MODE)
     for child in directory.iterdir():
         # the store, its -wal/-shm, the log, the lock, the TLS key: all the server's own
-        if not child.is_symlink() and child.is_file():
+        # (the certificate is public: every client is sent it)
+        if not child.is_symlink() and child.is_file() and child.name not in PUBLIC_FILES:
             _tighten_one(child, FILE_MODE)
 
 
