@@ -10,6 +10,7 @@ import re
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
@@ -292,13 +293,17 @@ class ServerProcess:
     def stop(self, timeout: float = 10) -> str:
         if self.proc.poll() is None:
             self.proc.terminate()
-        self.proc.wait(timeout=timeout)
         # read(), not communicate(): communicate reads the pipe underneath and would miss
-        # what readline() above already buffered.
+        # what readline() above already buffered. Read while it exits: a server with much
+        # left to log would otherwise wait on the full pipe for ever.
         assert self.proc.stdout is not None
-        out = self.proc.stdout.read()
-        self.proc.stdout.close()
-        return "".join(self.output) + out
+        stdout, rest = self.proc.stdout, []
+        reader = threading.Thread(target=lambda: rest.append(stdout.read()), daemon=True)
+        reader.start()
+        self.proc.wait(timeout=timeout)
+        reader.join(timeout)
+        stdout.close()
+        return "".join(self.output) + "".join(rest)
 
     def kill(self) -> None:
         self.proc.kill()
