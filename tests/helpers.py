@@ -42,6 +42,8 @@ async def running_server(data_dir: Path, **kwargs: Any) -> AsyncIterator[ChatSer
     kwargs.setdefault("tls", False)
     server = ChatServer("127.0.0.1", 0, data_dir=data_dir, **kwargs)
     async with server:
+        if server.tls is None:  # the port may be one an earlier TLS server had
+            TLS_PORTS.pop(server.port, None)
         yield server
 
 
