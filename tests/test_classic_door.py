@@ -107,6 +107,12 @@ def test_every_reply_code_of_the_assignment(tmp_path: Path) -> None:
             await b.send("/list")
             first = await b.line()
             assert first == "2" and sorted(await b.lines(2)) == ["games", "lobby"]
+            # /join moved ben: the lobby's chat no longer reaches him, the new room's does
+            await carol.say("lobby only")
+            await a.line()  # ann, still in the lobby, hears it
+            assert await b.quiet() == b""
+            await b.send("/who")
+            assert await b.line() == "ben"
             await b.send("/logout")
             assert await b.closed()
             a.close()

@@ -50,6 +50,7 @@ class ClassicConnection(asyncio.Protocol):
         self.pending: dict[int, str] = {}  # message id -> what it was (join, nick, list ...)
         self.next_id = 1
         self.ready = False  # the guest login went through
+        self.room: str | None = None  # the one room of the assignment's model
         self.early: list[Any] = []  # lines typed before the login finished
         self.closing = False
         self.address: str | None = None  # whom the per-address cap counts this as
@@ -174,7 +175,16 @@ class ClassicConnection(asyncio.Protocol):
             self.write(wire.encode_lines([event.reason]))
             self.close(event.reason)
         elif kind is RoomView:
-            pass  # the assignment says nothing when you enter a room: /join answered 0
+            # The assignment's /join moves you: the core keeps several rooms, so the old
+            # one is left (silently: the assignment says nothing on entering or leaving).
+            old, self.room = self.room, event.room.name
+            if old is not None and old != self.room:  # after the core has finished the join
+                asyncio.get_running_loop().call_soon(self._part, old)
+
+    def _part(self, room: str) -> None:
+        if self.session is not None and not self.session.closed and not self.closing:
+            self.core(Command, "part", name="part", args=room)
+            self.door.wake()
 
     def _plays(self, game: GameState) -> bool:
         session = self.session
@@ -199,7 +209,7 @@ class ClassicConnection(asyncio.Protocol):
             self.write(wire.encode_list(data.get("rooms", {})))
         elif what == "who":
             self.write(wire.encode_who(m.get("nick", "") for m in data.get("members", [])))
-        elif what in ("say", "logout"):
+        elif what in ("say", "logout", "part"):
             pass
         else:
             self.write(wire.encode_lines([t for t in [event.text or "", *(event.lines or [])]
@@ -212,7 +222,7 @@ class ClassicConnection(asyncio.Protocol):
         elif what == "nick":
             self.write(wire.encode_reply(wire.TAKEN if event.code in NOT_NICK
                                          else wire.MALFORMED))
-        elif what == "say" and event.code in ("empty",):
+        elif what == "part" or (what == "say" and event.code in ("empty",)):
             pass
         else:
             self.write(wire.encode_lines([f"! {event.text}"]))
