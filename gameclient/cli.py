@@ -20,7 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from gameclient.connection import ClientConnection, ConnectionFailed, LoginFailed, log_in
+from gameclient.connection import ClientConnection, ConnectionFailed, LoginFailed
 from gameclient.lineclient import LineClient
 from gameclient.model import ClientModel, history_line
 from gameclient.pinning import KNOWN_HOSTS, Expected, KnownHosts
@@ -30,6 +30,8 @@ from gameserver.server import ServerError, use_fast_loop
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5220
 PASSWORD_ENV = "PLAY_PASSWORD"
+PASSPHRASE_ENV = "PLAY_KEYS_PASSPHRASE"
+NO_KEYS_HELP = "use no device keys: PMs you send are not end-to-end encrypted"
 DATA_DIR_ENV = "PLAY_DATA_DIR"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -286,21 +288,28 @@ def want_curses(plain: bool) -> bool:
 
 
 async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool = True,
-                     pins: KnownHosts | Expected | None = None) -> int:
+                     pins: KnownHosts | Expected | None = None,
+                     keys_dir: Path | None = None) -> int:
+    """Connect, log in, and run a client; `keys_dir` None: a session without device keys."""
+    from gameclient.e2e import E2EError
+    from gameclient.privatemsg import connect
+
     if sys.stderr.isatty():  # never a blank screen while we wait for the server
         typer.echo(f"connecting to {host}:{port} ...", err=True)
     if not tls:
         typer.echo("warning: --insecure: no TLS; your password and messages cross the network "
                    "unencrypted, and nothing proves which server you reached", err=True)
-    conn = await ClientConnection.open(
-        host, port, tls=tls, known_hosts=pins or KnownHosts(data_dir_for(None) / KNOWN_HOSTS))
-    if conn.pin_notice:
-        typer.echo(conn.pin_notice, err=True)
+    known_hosts = pins or KnownHosts(data_dir_for(None) / KNOWN_HOSTS)
+
+    def opened(conn: ClientConnection) -> None:
+        if conn.pin_notice:
+            typer.echo(conn.pin_notice, err=True)
+
     try:
-        reply = await log_in(conn, user, ask_password)
-    except (LoginFailed, ConnectionFailed):
-        await conn.close()
-        raise
+        conn, reply = await connect(host, port, user, ask_password, keys_dir, opened=opened,
+                                    tls=tls, known_hosts=known_hosts)
+    except E2EError as exc:
+        raise Exit(f"error: {exc}") from None
     model = ClientModel(user=user)
     model.apply(reply)
     if want_curses(plain):
@@ -403,6 +412,7 @@ def host(
     classic_port: Annotated[str | None, typer.Option(
         "--classic-port", help="also serve the classic plain-text protocol (nc, guests)")] = None,
     settings: dict[str, Any] | None = None,
+    no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
 ) -> None:
     """Start a server (and, unless --headless, join it as NAME)."""
     from gameserver import settings as settings_
@@ -459,7 +469,8 @@ def host(
         target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
         own = Expected(server.tls.fingerprint) if server.tls is not None else None
         try:
-            code = await run_client(target, server.port, user, plain, tls=not no_tls, pins=own)
+            code = await run_client(target, server.port, user, plain, tls=not no_tls, pins=own,
+                                    keys_dir=None if no_keys else directory)
         finally:
             await server.stop("the host has left; the server is shutting down")
         return code
@@ -511,12 +522,16 @@ def join(
     insecure: Annotated[bool, typer.Option(
         "--insecure/--tls", help="connect without TLS, to a --no-tls server (local tests only: "
                            "your password and messages cross the network readable)")] = False,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="where this device's keys are kept")] = None,
+    no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
 ) -> None:
     """Join a server: play join 127.0.0.1 5220 alice."""
     address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST")
     port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT), "PORT")
     user = resolve(name, "username", check_name, flag="NAME")
-    run(lambda: run_client(address, port_number, user, plain, tls=not insecure))
+    keys = None if no_keys else data_dir_for(data_dir)
+    run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys))
 
 
 @app.command()
@@ -579,6 +594,11 @@ def history(
     except OSError as exc:
         fail(f"error: cannot write {target}: {exc.strerror or exc}", 1)
     typer.echo(f"wrote {len(lines)} entries to {target}{replaced}")
+
+
+from gameclient.keyscli import keys_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

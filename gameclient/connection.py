@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gameclient.commands import Typed
 from gameclient.pinning import Expected, KnownHosts, PinMismatch, client_context, endpoint
@@ -36,6 +37,9 @@ from gameserver.protocol import (
     encode,
     parse_message,
 )
+
+if TYPE_CHECKING:
+    from gameclient.privatemsg import PrivateMessages
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 5.0  # a play server says welcome at once; silence means it is not one
@@ -119,13 +123,15 @@ class ClientConnection:
         self.reader = reader
         self.writer = writer
         self.decoder = Decoder()
-        self.events: asyncio.Queue[Message | ConnectionFailed] = asyncio.Queue()
+        # Server messages, and the client-side events of the e2e layer (OpenedPM, KeyAlert).
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
         self._pending: dict[int, asyncio.Future[Ok]] = {}
         self._next_id = 0
         self._reader_task: asyncio.Task[None] | None = None
         self.closed_by_us = False
         self.pin_notice: str | None = None  # said the first time a server's certificate is seen
         self.games: list[dict[str, Any]] = []  # the server's game list (options, commands)
+        self.e2e: PrivateMessages | None = None  # end-to-end PMs, once this device has keys
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,
@@ -205,6 +211,10 @@ class ClientConnection:
         check_sendable(typed, secret)
         if typed.name is None:
             return self.say(typed.text)
+        if self.e2e is not None:
+            taken = self.e2e.outgoing(typed)  # /msg sealed, /key, /trust: need this device's keys
+            if taken is not None:
+                return taken
         return self.command(typed.name, typed.args, secret)
 
     async def close(self) -> None:
@@ -219,7 +229,7 @@ class ClientConnection:
 
     # ------------------------------------------------------------ receiving
 
-    async def next_event(self) -> Message:
+    async def next_event(self) -> Any:
         """The next event from the server; raises ConnectionFailed once it is gone."""
         item = await self.events.get()
         if isinstance(item, ConnectionFailed):
@@ -264,7 +274,16 @@ class ClientConnection:
             else:
                 future.set_result(message)
             return
-        self.events.put_nowait(message)
+        if self.e2e is None:
+            self.events.put_nowait(message)
+            return
+        try:
+            shown = self.e2e.incoming(message)
+        except Exception as exc:  # a bug of ours must not stop the connection
+            logging.getLogger("play.e2e").error("could not open %s: %r", message.TYPE, exc)
+            shown = [message]
+        for item in shown:
+            self.events.put_nowait(item)
 
     # ------------------------------------------------------------ handshake and login
 

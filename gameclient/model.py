@@ -37,7 +37,8 @@ WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 class Line:
     """One line of the transcript; `kind` says how a view should style it.
 
-    kinds: chat, own (my chat), pm, bm, notice, error, reply, history, game
+    kinds: chat, own (my chat), pm, bm, notice, error, alert (a key warning), reply, history,
+    game
     """
 
     kind: str
@@ -45,6 +46,42 @@ class Line:
     ts: float
     nick: str = ""  # who said it, for chat/pm/bm, so a view can colour the nick
     body: str = ""  # the text without the nick, for chat
+
+
+@dataclass(frozen=True)
+class OpenedPM:
+    """Client-side event: a PM as this client read it, opened or not (gameclient/privatemsg.py).
+
+    `text` is the plaintext of an end-to-end encrypted PM this device opened; when it
+    could not be opened, `problem` says why in a sentence. `new_key`: it was sealed
+    by a device key of the sender that is not trusted yet (/trust SENDER).
+    """
+
+    sender: str
+    to: str
+    ts: float
+    queued: bool = False
+    text: str = ""
+    problem: str = ""
+    new_key: bool = False
+
+
+@dataclass(frozen=True)
+class KeyAlert:
+    """Client-side event: a contact's device keys are new or changed, or now trusted again."""
+
+    user: str
+    text: str
+    unverified: bool  # the contact carries a mark until /trust USER
+    loud: bool = True
+
+
+E2E_MARK = "e2e"
+PLAIN_MARK = "not end-to-end encrypted"
+
+
+def pm_mark(new_key: bool, sender: str) -> str:
+    return f"{E2E_MARK}, NEW KEY: /trust {sender}" if new_key else E2E_MARK
 
 
 def clock(ts: float) -> str:
@@ -57,8 +94,13 @@ def history_line(entry: dict) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.get("ts", 0)))
     receiver = entry.get("receiver", "")
     receiver = "everyone" if receiver == "*" else receiver
+    text = entry.get("text", "")
+    if isinstance(entry.get("e2e"), str):  # still sealed: no key here (a server-side export)
+        text = f"(end-to-end encrypted, {len(entry['e2e'])} bytes; only its sender's and " \
+               "receiver's devices can read it)"
+    mark = f"  [{entry['mark']}]" if entry.get("mark") else ""
     return (f"[{stamp}] [{entry.get('type', '?')}] "
-            f"[{entry.get('sender', '?')} -> {receiver}] {entry.get('text', '')}")
+            f"[{entry.get('sender', '?')} -> {receiver}] {text}{mark}")
 
 
 @dataclass
@@ -79,6 +121,7 @@ class ClientModel:
     now: Callable[[], float] = time.monotonic  # for clocks counting down between frames
     game_seen: dict[int, float] = field(default_factory=dict)  # game id -> when its frame came
     replay: Replay | None = None
+    unverified: dict[str, str] = field(default_factory=dict)  # contacts with an untrusted key
 
     def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
             body: str = "") -> Line:
@@ -172,7 +215,28 @@ class ClientModel:
 
     def _on_PrivateMessage(self, msg: PrivateMessage) -> None:
         when = f" (sent {clock(msg.ts)} while you were away)" if msg.queued else ""
-        self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}", msg.ts, msg.sender, msg.text)
+        # A sealed one reaching this model was not opened (a session without keys): its
+        # text already says so. A plain one is marked, never mixed with encrypted ones.
+        mark = "" if msg.e2e is not None else f"  [{PLAIN_MARK}]"
+        self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}{mark}", msg.ts, msg.sender,
+                 msg.text)
+
+    def _on_OpenedPM(self, msg: OpenedPM) -> None:
+        when = f" (sent {clock(msg.ts)} while you were away)" if msg.queued else ""
+        if msg.problem:
+            text = f"({msg.problem})"
+            self.add("pm", f"[PM from {msg.sender}] {text}{when}", msg.ts, msg.sender, text)
+            return
+        mark = pm_mark(msg.new_key, msg.sender)
+        self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}  [{mark}]", msg.ts, msg.sender,
+                 msg.text)
+
+    def _on_KeyAlert(self, msg: KeyAlert) -> None:
+        if msg.unverified:
+            self.unverified[msg.user.casefold()] = msg.user
+        else:
+            self.unverified.pop(msg.user.casefold(), None)
+        self.add("alert" if msg.loud else "notice", msg.text)
 
     def _on_Broadcast(self, msg: Broadcast) -> None:
         self.add("bm", f"[broadcast] {msg.sender}: {msg.text}", msg.ts, msg.sender, msg.text)

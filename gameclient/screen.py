@@ -32,6 +32,8 @@ MONO_STYLES: dict[str, int] = {
     "bm": curses.A_BOLD,
     "notice": curses.A_DIM,
     "error": curses.A_BOLD,
+    "alert": curses.A_BOLD | curses.A_REVERSE,  # a contact's device key is new: loud
+    "status_alert": curses.A_REVERSE | curses.A_BOLD,
     "reply": curses.A_NORMAL,
     "history": curses.A_DIM,
     "game": curses.A_NORMAL,
@@ -51,6 +53,8 @@ STYLE_COLOURS: dict[str, int] = {
     "pm": curses.COLOR_MAGENTA,
     "bm": curses.COLOR_YELLOW,
     "error": curses.COLOR_RED,
+    "alert": curses.COLOR_RED,
+    "status_alert": curses.COLOR_RED,
     "game": curses.COLOR_CYAN,
     "board_turn": curses.COLOR_GREEN,
     "board_over": curses.COLOR_YELLOW,

@@ -16,7 +16,7 @@ from gameserver.protocol import GameState
 Seg = tuple[str, str]
 Row = list[Seg]
 
-TIMESTAMPED = frozenset({"chat", "own", "pm", "bm", "notice", "error"})
+TIMESTAMPED = frozenset({"chat", "own", "pm", "bm", "notice", "error", "alert"})
 BOARD_TEXT_WIDTH = 20  # headers and status lines wrap at this many columns
 MORE_BELOW = "-- more below: PgDn --"
 PROMPT = "> "
@@ -293,6 +293,8 @@ def draw_status(canvas: Canvas, rect: Rect, model: ClientModel, server: str) -> 
     label, mine = turn if turn is not None else ("", False)
     rest = [f"#{model.room}" if model.room else "(no room)", model.nick or model.user,
             f"{model.online} online"]
+    if model.unverified:  # the mark on contacts with a new device key, until /trust USER
+        rest.append("! new key: " + ", ".join(sorted(model.unverified.values(), key=str.casefold)))
     for head in (f"play {server}", server, "play"):
         text = " " + " │ ".join(sanitize(p) for p in [head, *rest])
         if cell_width(text) + (cell_width(label) + 3 if label else 0) <= rect.width:

@@ -217,6 +217,7 @@ class PrivateMessage(Message):
     text: str
     ts: float
     queued: bool = False  # stored while the receiver was offline
+    e2e: str | None = None  # an end-to-end encrypted PM's envelope; `text` then says so
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from gameserver.e2ewire import SEALED_TEXT
+
 EVERYONE = "*"  # receiver of a broadcast, and the scope of being online at all
 ROOM_TYPES = ("ROOM", "GAME")  # entries whose receiver is a room
 SCHEMA_VERSION = 1
@@ -64,6 +66,15 @@ class StorageError(Exception):
 class UnstorableValue(ValueError):
     """A value the store cannot take (text that is not valid Unicode); refused before a commit."""
 
+# End-to-end PMs: the public device keys each account published (never a private key).
+_E2E_SCHEMA = """
+CREATE TABLE IF NOT EXISTS device_keys (
+    user TEXT NOT NULL, key TEXT NOT NULL, device TEXT NOT NULL, added REAL NOT NULL,
+    PRIMARY KEY (user, key)
+);
+"""
+SEALED_PM = "EPM"  # an end-to-end encrypted PM: its text is the envelope, opaque to us
+
 
 # Ratings and replays (games/ratings work): kept apart from _SCHEMA on purpose.
 _RATINGS_SCHEMA = """
@@ -86,12 +97,15 @@ class Entry:
 
     id: int
     ts: float
-    type: str  # ROOM, PM, BM, GAME
+    type: str  # ROOM, PM, EPM (end-to-end encrypted PM), BM, GAME
     sender: str
     receiver: str  # a room, a username, or EVERYONE
     text: str
 
     def to_wire(self) -> dict[str, Any]:
+        if self.type == SEALED_PM:  # a PM; only the owners' clients can read its text
+            return {"id": self.id, "ts": self.ts, "type": "PM", "sender": self.sender,
+                    "receiver": self.receiver, "text": SEALED_TEXT, "e2e": self.text}
         return {
             "id": self.id, "ts": self.ts, "type": self.type,
             "sender": self.sender, "receiver": self.receiver, "text": self.text,
@@ -154,6 +168,8 @@ class Store(Protocol):
     def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]: ...
     def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None: ...
     def drop_tokens(self, user: str) -> None: ...
+    def add_device_key(self, user: str, key: str, device: str) -> None: ...
+    def device_keys(self, user: str) -> list[tuple[str, str, float]]: ...
     def close(self) -> None: ...
 
 
@@ -239,6 +255,7 @@ class SQLiteStore:
         # NORMAL in WAL mode survives a killed process; only a power cut could lose the tail.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        self.db.executescript(_E2E_SCHEMA)
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(f"BEGIN; {_MIGRATE_1} PRAGMA user_version = 1; COMMIT;")
         self._room_prefix = "#"
@@ -379,7 +396,7 @@ class SQLiteStore:
             " AND m.id > s.start_id AND (s.end_id IS NULL OR m.id <= s.end_id))"
         )
         readable = (
-            f"((m.type = 'PM' AND (m.sender = :u OR m.receiver = :u))"
+            f"((m.type IN ('PM', 'EPM') AND (m.sender = :u OR m.receiver = :u))"
             f" OR (m.type IN ('ROOM', 'BM') AND m.sender = :u)"
             f" OR (m.type IN ('ROOM', 'GAME') AND m.receiver LIKE '{self._room_prefix}%'"
             f" AND {in_scope})"
@@ -388,8 +405,8 @@ class SQLiteStore:
         if room is not None:
             where = f"m.type IN ('ROOM', 'GAME') AND m.receiver = :room AND {readable}"
         elif peer is not None:
-            where = (f"{readable} AND ((m.type IN ('ROOM', 'PM', 'BM') AND m.sender = :peer)"
-                     " OR (m.type = 'PM' AND m.sender = :u AND m.receiver = :peer))")
+            where = (f"{readable} AND ((m.type IN ('ROOM', 'PM', 'EPM', 'BM') AND m.sender = :peer)"
+                     " OR (m.type IN ('PM', 'EPM') AND m.sender = :u AND m.receiver = :peer))")
         else:
             where = readable
         return self._entries(
@@ -539,6 +556,21 @@ class SQLiteStore:
         row = self.db.execute("SELECT room, over, state FROM games WHERE id = ?",
                               (game_id,)).fetchone()
         return None if row is None else (row[0], bool(row[1]), json.loads(row[2]))
+
+    # ------------------------------------------------------------ device keys (e2e PMs)
+
+    def add_device_key(self, user: str, key: str, device: str) -> None:
+        """Publish a device's public key for `user` (at the next commit); known keys stay."""
+        _check(key, device)
+        self._ops.append((_STATE_OP, "INSERT OR IGNORE INTO device_keys VALUES (?, ?, ?, ?)",
+                          (user.casefold(), key, device, time.time())))
+
+    @_guarded
+    def device_keys(self, user: str) -> list[tuple[str, str, float]]:
+        """(key, device name, when added) of each of `user`'s stored device keys, oldest first."""
+        return self.db.execute(
+            "SELECT key, device, added FROM device_keys WHERE user = ? ORDER BY added, key",
+            (user.casefold(),)).fetchall()
 
     def close(self) -> None:
         try:

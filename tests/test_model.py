@@ -51,7 +51,7 @@ def test_chat_lines_say_who_and_set_apart_own_pm_and_broadcast():
                                                                 "<B> yo")
     assert theirs.nick == "B" and theirs.body == "yo"
     [pm] = model.apply(PrivateMessage(sender="ben", to="ann", text="psst", ts=0))
-    assert pm.kind == "pm" and pm.text == "[PM from ben] psst"
+    assert pm.kind == "pm" and pm.text == "[PM from ben] psst  [not end-to-end encrypted]"
     [queued] = model.apply(PrivateMessage(sender="ben", to="ann", text="x", ts=0, queued=True))
     assert "while you were away" in queued.text
     [bm] = model.apply(Broadcast(sender="cat", text="all", ts=0))
