@@ -65,11 +65,15 @@ class Tampered(E2EError):
 # ---------------------------------------------------------------- files kept 0600
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read (directories 0700), replacing it atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for folder in (path.parent, path.parent.parent):
-        if folder.name == KEYS_DIR or folder == path.parent:
+def write_private(path: Path, data: bytes, keys_folder: bool = False) -> None:
+    """Write a file only its owner can read, replacing it atomically.
+
+    `keys_folder`: the file is in a folder of the keys tree, which is made 0700 too
+    (never a folder of the user's own, such as where an export is written).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if keys_folder:
+        for folder in (path.parent, path.parent.parent):
             with contextlib.suppress(OSError):
                 os.chmod(folder, 0o700)
     tmp = path.with_name(path.name + ".tmp")
@@ -148,7 +152,7 @@ class DeviceKeyring:
                 "device": self.device, "keys": [b64encode(bytes(k)) for k in self.keys]}
 
     def save(self) -> None:
-        write_private(self.path, json.dumps(self.to_json(), indent=1).encode())
+        write_private(self.path, json.dumps(self.to_json(), indent=1).encode(), keys_folder=True)
 
     @property
     def current(self) -> PrivateKey:
@@ -307,7 +311,7 @@ def _merge_keyring(target: Path, text: str) -> str:
         note = f" (kept {extra} key{'s' if extra != 1 else ''} this device had)" if extra else ""
     else:
         note = ""
-    write_private(target, json.dumps(data, indent=1).encode())
+    write_private(target, json.dumps(data, indent=1).encode(), keys_folder=True)
     ring = DeviceKeyring.load(target)
     return f"{ring.user} on {ring.server}: key {ring.fingerprint}{note}"
 

@@ -48,7 +48,8 @@ class Contacts:
         from gameclient.e2e import write_private
 
         data = {"format": CONTACTS_FORMAT, "users": self.users}
-        write_private(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
+        write_private(self.path, json.dumps(data, indent=1, sort_keys=True).encode(),
+                      keys_folder=True)
 
     def _entry(self, user: str) -> dict[str, Any] | None:
         return self.users.get(user.casefold())
