@@ -209,12 +209,12 @@ class ClientConnection:
         A line that cannot be sent raises Unsendable before anything is sent.
         """
         check_sendable(typed, secret)
-        if typed.name is None:
-            return self.say(typed.text)
         if self.e2e is not None:
-            taken = self.e2e.outgoing(typed)  # /msg sealed, /key, /trust: need this device's keys
+            taken = self.e2e.outgoing(typed, secret)  # /msg sealed, /key, /trust; in order
             if taken is not None:
                 return taken
+        if typed.name is None:
+            return self.say(typed.text)
         return self.command(typed.name, typed.args, secret)
 
     async def close(self) -> None:

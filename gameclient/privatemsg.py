@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from gameclient.commands import Typed
+from gameclient.connection import ConnectionFailed
 from gameclient.e2e import DeviceKeyring, E2EError, Opened, Tampered, open_envelope, seal
 from gameclient.model import PLAIN_MARK, KeyAlert, OpenedPM, pm_mark
 from gameclient.textwidth import sanitize
@@ -28,6 +29,7 @@ from gameserver.protocol import (
     Ok,
     PrivateMessage,
     ProtocolError,
+    Say,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +57,8 @@ class PrivateMessages:
         self.made_now = made_now
         self.published = False
         self._keys: dict[str, tuple[str, dict[str, str]]] = {}  # user key -> (name, key->device)
-        self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._last: asyncio.Task[None] | None = None  # the latest queued send, for ordering
 
     @property
     def me(self) -> str:
@@ -176,24 +178,54 @@ class PrivateMessages:
                 return
         self.published = True
 
-    def outgoing(self, typed: Typed) -> int | None:
-        """Take over a command that needs keys; its id, or None to send it as it is."""
-        if typed.name not in TAKEN_OVER:
-            return None
+    def outgoing(self, typed: Typed, secret: str | None = None) -> int | None:
+        """Take over a command that needs keys; its id, or None to send it as it is.
+
+        What is typed goes out in the order it was typed: while a sealed PM is still
+        being made (its keys fetched), later lines wait behind it, /quit included.
+        """
         target, _, text = typed.args.partition(" ")
-        if not target or (typed.name == "msg" and not text.strip()):
-            return None  # let the server say how it is used
+        usable = bool(target) and not (typed.name == "msg" and not text.strip())
+        busy = self._last is not None and not self._last.done()
+        if not (typed.name in TAKEN_OVER and usable) and not busy:
+            return None
         msg_id = self.conn.new_id()
-        if typed.name == "msg":
-            work: Coroutine[Any, Any, None] = self.send_pm(msg_id, target, text.strip())
+        if not (typed.name in TAKEN_OVER and usable):
+            work: Coroutine[Any, Any, None] = self._send_later(msg_id, typed, secret)
+        elif typed.name == "msg":
+            work = self.send_pm(msg_id, target, text.strip())
         elif typed.name == "trust":
             work = self.trust(msg_id, target)
         else:
             work = self.show_keys(msg_id, target)
-        task = asyncio.ensure_future(work)
+        self._last = task = asyncio.ensure_future(self._after(self._last, work, msg_id))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return msg_id
+
+    async def _after(self, previous: asyncio.Task[None] | None,
+                     work: Coroutine[Any, Any, None], msg_id: int) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await work
+        except ConnectionFailed:
+            pass  # the connection's reader says so, once, to the user
+        except ProtocolError as exc:
+            self.emit(Error(code=exc.code, text=exc.message, id=msg_id))
+        except E2EError as exc:
+            self.emit(Error(code="e2e", text=str(exc), id=msg_id))
+
+    async def _send_later(self, msg_id: int, typed: Typed, secret: str | None) -> None:
+        if typed.name is None:
+            self.conn.send(Say(id=msg_id, text=typed.text))
+        else:
+            self.conn.send(Command(id=msg_id, name=typed.name, args=typed.args, secret=secret))
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("end-to-end work failed: %r", task.exception())
 
     async def fetch(self, users: list[str]) -> dict[str, dict[str, str]]:
         """The device keys of `users` as the server has them (canonical name -> key -> device)."""
@@ -216,15 +248,8 @@ class PrivateMessages:
         raise E2EError(f"the server sent no keys for {user}")
 
     async def send_pm(self, msg_id: int, target: str, text: str) -> None:
-        async with self._lock:  # one at a time, so PMs keep the order they were typed in
-            try:
-                await self._send_pm(msg_id, target.lstrip("@"), text)
-            except ProtocolError as exc:
-                self.emit(Error(code=exc.code, text=exc.message, id=msg_id))
-            except E2EError as exc:
-                self.emit(Error(code="e2e", text=str(exc), id=msg_id))
-
-    async def _send_pm(self, msg_id: int, target: str, text: str) -> None:
+        """/msg USER TEXT: sealed to every device of both; plain (and said so) if USER has none."""
+        target = target.lstrip("@")
         cached = self._keys.get(target.casefold())
         mine = self._keys.get(self.me.casefold())
         if cached is None or mine is None:
@@ -264,11 +289,7 @@ class PrivateMessages:
 
     async def show_keys(self, msg_id: int, target: str) -> None:
         """/key USER (or /whois): fingerprints to compare out of band, and what is trusted."""
-        try:
-            found = await self.fetch([target.lstrip("@")])
-        except ProtocolError as exc:
-            self.emit(Error(code=exc.code, text=exc.message, id=msg_id))
-            return
+        found = await self.fetch([target.lstrip("@")])
         user = self._canonical(found, target.lstrip("@"))
         lines = []
         for key, device in found[user].items():
@@ -288,11 +309,7 @@ class PrivateMessages:
 
     async def trust(self, msg_id: int, target: str) -> None:
         """/trust USER: accept every device key USER has now (after comparing fingerprints)."""
-        try:
-            found = await self.fetch([target.lstrip("@")])
-        except ProtocolError as exc:
-            self.emit(Error(code=exc.code, text=exc.message, id=msg_id))
-            return
+        found = await self.fetch([target.lstrip("@")])
         user = self._canonical(found, target.lstrip("@"))
         count = self.contacts.trust(user)
         total = len(found[user])
@@ -325,7 +342,7 @@ async def connect(host: str, port: int, user: str, ask_password: PasswordSource,
     The keys are ready before the login, so the PMs that waited are opened as they
     arrive; a key made now is saved (0600) only once the login worked.
     """
-    from gameclient.connection import ClientConnection, ConnectionFailed, LoginFailed, log_in
+    from gameclient.connection import ClientConnection, LoginFailed, log_in
     from gameclient.e2e import server_label
 
     ring = made = None

@@ -139,7 +139,7 @@ def test_line_client_through_a_pipe(server):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "<ann> hello from a pipe" in lines
-    assert "-> bob: psst  (delivered)" in lines
+    assert "-> bob: psst  (delivered)  [e2e]" in lines
     assert "! unknown command /nope; type /help for the list" in lines
     assert "! usage: /msg NICK|USER TEXT" in lines
     assert lines[-1] == "* you left"
