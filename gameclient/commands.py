@@ -11,6 +11,7 @@ QUIT_WORDS = frozenset({"quit", "q", "exit", "logout"})
 KNOWN_COMMANDS = (
     "/help", "/list", "/join", "/nick", "/who", "/users", "/msg", "/all", "/history", "/quit",
     "/games", "/game", "/accept", "/decline", "/board", "/move", "/resign", "/rematch", "/stats",
+    "/key", "/whois", "/trust",
 )
 
 

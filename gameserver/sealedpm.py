@@ -159,8 +159,10 @@ def deliver_private(hub: Hub, session: Session, message: Command, to: str, type_
                 hub.store.queue_pm(entry, to)
                 hub.after_commit(lambda: None)
             note = f"-> {to}: {shown}  ({to} is offline; queued for their next login)"
+        # The sender has the envelope already: its confirmation carries the metadata only.
+        wire = {k: v for k, v in pm.to_wire().items() if k != "e2e"}
         hub.send(session, Ok(id=message.id, text=note,
-                             data={"pm": pm.to_wire(), "delivered": receiver is not None}))
+                             data={"pm": wire, "delivered": receiver is not None}))
 
     entry = hub.record(type_, sender, to, stored, deliver)
     if queued:

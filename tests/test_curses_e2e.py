@@ -97,7 +97,8 @@ def test_chat_status_bar_and_wide_characters(server: ServerProcess,
 
     long = "wrap " + "中" * 60 + " end"  # 120 columns of wide characters: wraps at 80
     bob.type_line(long)
-    alice.wait_for(" end")
+    alice.wait_until(lambda t: "中" * 60 in "".join(
+        line.strip() for line in t.lines[1:-1]).replace(" ", ""), what="the long line")
     shown = "".join(line.strip() for line in alice.lines[1:-1])
     assert "中" * 60 in shown.replace(" ", "")
     assert all(len(line) <= 80 for line in alice.lines)

@@ -284,6 +284,7 @@ def test_too_small() -> None:
 
 class FakeConn:
     send_typed = ClientConnection.send_typed
+    e2e = None  # a session without device keys
 
     def __init__(self) -> None:
         from games.registry import find_games
