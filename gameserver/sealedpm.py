@@ -26,7 +26,7 @@ from gameserver.e2ewire import (
 from gameserver.hub import CommandError, _checked
 from gameserver.protocol import Command, Ok, PrivateMessage
 from gameserver.rooms import Session
-from gameserver.store import SEALED_PM, Entry
+from gameserver.store import SEALED_PM, Entry, NewEntry
 
 if TYPE_CHECKING:
     from gameserver.hub import Hub
@@ -35,7 +35,7 @@ MAX_KEY_QUERY = 8  # users in one /keys request
 PLAIN_MARK = "not end-to-end encrypted"
 
 
-def pm_of_entry(entry: Entry, queued: bool = False) -> PrivateMessage:
+def pm_of_entry(entry: Entry | NewEntry, queued: bool = False) -> PrivateMessage:
     """The pm frame of a stored PM, sealed or plain."""
     if entry.type == SEALED_PM:
         return PrivateMessage(sender=entry.sender, to=entry.receiver, text=SEALED_TEXT,
@@ -148,7 +148,7 @@ def deliver_private(hub: Hub, session: Session, message: Command, to: str, type_
     assert sender is not None
     queued = hub.session_of(to) is None
 
-    def deliver(entry: Entry) -> None:
+    def deliver(entry: NewEntry) -> None:
         receiver = None if queued else hub.session_of(to)
         pm = pm_of_entry(entry)
         if receiver is not None:
@@ -164,9 +164,8 @@ def deliver_private(hub: Hub, session: Session, message: Command, to: str, type_
         hub.send(session, Ok(id=message.id, text=note,
                              data={"pm": wire, "delivered": receiver is not None}))
 
-    entry = hub.record(type_, sender, to, stored, deliver)
-    if queued:
-        hub.store.queue_pm(entry, to)
+    hub.record(type_, sender, to, stored, deliver, refused=hub.refuse(session, message.id),
+               queue_for=to if queued else None)
 
 
 def install(hub: Hub) -> None:
