@@ -57,7 +57,7 @@ class Device:
         async def ask(_registering: bool, _attempt: int) -> str:
             return password
 
-        conn, reply = await connect("127.0.0.1", port, user, ask, keys)
+        conn, reply = await connect("127.0.0.1", port, user, ask, keys, tls=False)
         return cls(conn, reply)
 
     def type(self, line: str) -> int:
