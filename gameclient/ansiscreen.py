@@ -30,6 +30,7 @@ MONO_ATTRS: dict[str, tuple[str, ...]] = {
     "bm": (BOLD,),
     "notice": (DIM,),
     "error": (BOLD,),
+    "alert": (BOLD, REVERSE),  # a contact's device key is new: loud
     "reply": (),
     "history": (DIM,),
     "game": (),
@@ -45,7 +46,7 @@ MONO_ATTRS: dict[str, tuple[str, ...]] = {
     "too_small": (BOLD, REVERSE),
 }
 STYLE_COLOURS: dict[str, int] = {
-    "own_nick": GREEN, "pm": MAGENTA, "bm": YELLOW, "error": RED, "game": CYAN,
+    "own_nick": GREEN, "pm": MAGENTA, "bm": YELLOW, "error": RED, "alert": RED, "game": CYAN,
     "board_turn": GREEN, "board_over": YELLOW, "too_small": RED,
 }
 # Nick colours: never red (errors are red); more of them where the terminal has 256.

@@ -33,7 +33,6 @@ MONO_STYLES: dict[str, int] = {
     "notice": curses.A_DIM,
     "error": curses.A_BOLD,
     "alert": curses.A_BOLD | curses.A_REVERSE,  # a contact's device key is new: loud
-    "status_alert": curses.A_REVERSE | curses.A_BOLD,
     "reply": curses.A_NORMAL,
     "history": curses.A_DIM,
     "game": curses.A_NORMAL,
@@ -54,7 +53,6 @@ STYLE_COLOURS: dict[str, int] = {
     "bm": curses.COLOR_YELLOW,
     "error": curses.COLOR_RED,
     "alert": curses.COLOR_RED,
-    "status_alert": curses.COLOR_RED,
     "game": curses.COLOR_CYAN,
     "board_turn": curses.COLOR_GREEN,
     "board_over": curses.COLOR_YELLOW,

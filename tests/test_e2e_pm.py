@@ -419,3 +419,22 @@ def test_what_is_typed_after_a_sealed_pm_goes_out_after_it(tmp_path):
             await bob.close()
 
     run(body())
+
+
+def test_the_longest_pm_to_several_devices_fits_and_a_longer_one_is_refused(tmp_path):
+    async def body() -> None:
+        async with running_server(tmp_path / "srv") as server:
+            for n in range(3):  # bob has three devices
+                await (await Device.join(server.port, "bob", tmp_path / f"bob{n}")).close()
+            bob = await Device.join(server.port, "bob", tmp_path / "bob0")
+            alice = await Device.join(server.port, "alice", tmp_path / "alice")
+            longest = "🦓" * 2000
+            ok = await alice.reply_to(alice.type(f"/msg bob {longest}"))
+            assert isinstance(ok, Ok) and "(delivered)" in (ok.text or "")
+            assert (await bob.expect(OpenedPM)).text == longest
+            too_long = await alice.reply_to(alice.type(f"/msg bob {'x' * 2001}"))
+            assert isinstance(too_long, Error) and "longer than 2000 characters" in too_long.text
+            await alice.close()
+            await bob.close()
+
+    run(body())
