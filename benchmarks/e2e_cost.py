@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gameclient.e2e import DeviceKeyring, open_envelope, seal  # noqa: E402
-from gameserver.e2ewire import SEALED_TEXT  # noqa: E402
 from gameserver.protocol import Command, PrivateMessage, encode  # noqa: E402
+from gameserver.protocol_e2e import SEALED_TEXT  # noqa: E402
 from gameserver.store import SEALED_PM, SQLiteStore  # noqa: E402
 
 

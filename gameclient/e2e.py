@@ -6,7 +6,7 @@ under a fresh content key, and that key (with a digest of the box, so the body
 cannot be swapped) is wrapped in a crypto_box from the sender's device key to each
 device key of the receiver and of the sender. crypto_box authenticates: a device
 that opens a wrapped key knows which device key wrote it. The envelope's layout is
-the protocol's (gameserver/e2ewire.py); only this module touches a private key.
+the protocol's (gameserver/protocol_e2e.py); only this module touches a private key.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import nacl.secret
 import nacl.utils
 from nacl.public import Box, PrivateKey, PublicKey
 
-from gameserver.e2ewire import (
+from gameserver.protocol_e2e import (
     KEY_BYTES,
     Envelope,
     EnvelopeError,

@@ -19,7 +19,6 @@ from gameclient.e2e import DeviceKeyring, E2EError, Opened, Tampered, open_envel
 from gameclient.model import PLAIN_MARK, KeyAlert, OpenedPM, pm_mark
 from gameclient.textwidth import sanitize
 from gameclient.trust import Contacts, KeyChange
-from gameserver.e2ewire import b64decode, fingerprint
 from gameserver.protocol import (
     Command,
     Error,
@@ -31,6 +30,7 @@ from gameserver.protocol import (
     ProtocolError,
     Say,
 )
+from gameserver.protocol_e2e import b64decode, fingerprint
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from gameclient.connection import ClientConnection, PasswordSource
 
 log = logging.getLogger("play.e2e")
-TAKEN_OVER = frozenset({"msg", "key", "keys", "whois", "trust"})
+# Every way to send a PM is sealed here, never sent as plain text to the server.
+TAKEN_OVER = frozenset({"msg", "query", "r", "key", "keys", "whois", "trust"})
 
 
 def short(key: str) -> str:
@@ -59,6 +60,8 @@ class PrivateMessages:
         self._keys: dict[str, tuple[str, dict[str, str]]] = {}  # user key -> (name, key->device)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last: asyncio.Task[None] | None = None  # the latest queued send, for ordering
+        self.last_from: str | None = None  # who sent the last PM this client got (/r)
+        self.names: dict[str, str] = {}  # a name as typed (a nick) -> its username
 
     @property
     def me(self) -> str:
@@ -105,8 +108,11 @@ class PrivateMessages:
 
     def incoming(self, message: Message) -> list[Any]:
         """What the model should get for one server message (sealed PMs opened)."""
-        if isinstance(message, PrivateMessage) and message.e2e is not None:
-            return [self._open_pm(message)]
+        if isinstance(message, PrivateMessage):
+            if message.sender.casefold() != self.me.casefold():
+                self.last_from = message.sender  # for /r
+            if message.e2e is not None:
+                return [self._open_pm(message)]
         if isinstance(message, HistoryPage) and message.kind == "history":
             entries = [self._open_entry(e) for e in message.entries]
             return [HistoryPage(kind=message.kind, entries=entries, page=message.page,
@@ -185,15 +191,25 @@ class PrivateMessages:
         being made (its keys fetched), later lines wait behind it, /quit included.
         """
         target, _, text = typed.args.partition(" ")
-        usable = bool(target) and not (typed.name == "msg" and not text.strip())
+        if typed.name == "r":  # a reply goes to whoever sent the last PM this client got
+            target, text = self.last_from or "", typed.args
+            if not self.last_from and typed.args.strip():
+                msg_id = self.conn.new_id()
+                self.emit(Error(code="nobody", id=msg_id,
+                                text="nobody has sent you a private message yet"))
+                return msg_id
+        pm = typed.name in ("msg", "query", "r")
+        usable = bool(target) and not (pm and not text.strip())
         busy = self._last is not None and not self._last.done()
         if not (typed.name in TAKEN_OVER and usable) and not busy:
             return None
         msg_id = self.conn.new_id()
         if not (typed.name in TAKEN_OVER and usable):
             work: Coroutine[Any, Any, None] = self._send_later(msg_id, typed, secret)
-        elif typed.name == "msg":
+        elif pm:
             work = self.send_pm(msg_id, target, text.strip())
+        elif typed.name == "whois":
+            work = self.whois(msg_id, typed.args.strip())
         elif typed.name == "trust":
             work = self.trust(msg_id, target)
         else:
@@ -228,10 +244,15 @@ class PrivateMessages:
             log.error("end-to-end work failed: %r", task.exception())
 
     async def fetch(self, users: list[str]) -> dict[str, dict[str, str]]:
-        """The device keys of `users` as the server has them (canonical name -> key -> device)."""
+        """The device keys of `users` as the server has them (username -> key -> device).
+
+        A name may be a nick in my room, as /msg takes it: `self.names` maps it to its user.
+        """
         msg_id = self.conn.new_id()
         reply = await self.conn.request(Command(id=msg_id, name="keys", args=" ".join(users)),
                                         msg_id)
+        for asked, user in ((reply.data or {}).get("names") or {}).items():
+            self.names[str(asked).casefold()] = str(user)
         found: dict[str, dict[str, str]] = {}
         for name, items in ((reply.data or {}).get("keys") or {}).items():
             keys = {str(i["key"]): str(i.get("device", "?")) for i in items
@@ -242,15 +263,16 @@ class PrivateMessages:
         return found
 
     def _canonical(self, found: dict[str, dict[str, str]], user: str) -> str:
-        for name in found:
-            if name.casefold() == user.casefold():
-                return name
+        name = self.names.get(user.casefold(), user)
+        for known in found:
+            if known.casefold() == name.casefold():
+                return known
         raise E2EError(f"the server sent no keys for {user}")
 
     async def send_pm(self, msg_id: int, target: str, text: str) -> None:
         """/msg USER TEXT: sealed to every device of both; plain (and said so) if USER has none."""
         target = target.lstrip("@")
-        cached = self._keys.get(target.casefold())
+        cached = self._keys.get(self.names.get(target.casefold(), target).casefold())
         mine = self._keys.get(self.me.casefold())
         if cached is None or mine is None:
             found = await self.fetch([target, self.me])
@@ -306,6 +328,14 @@ class PrivateMessages:
         self.emit(Ok(id=msg_id, lines=lines, text=(
             f"device keys of {user}" + (" (yours)" if own else "") +
             f"; compare these with {user} in person or on a call:")))
+
+    async def whois(self, msg_id: int, target: str) -> None:
+        """/whois: what the server says of them, then their device keys to compare."""
+        reply = await self.conn.request(Command(id=msg_id, name="whois", args=target), msg_id)
+        self.emit(reply)
+        user = ((reply.data or {}).get("whois") or {}).get("user")
+        if user:
+            await self.show_keys(self.conn.new_id(), f"@{user}")
 
     async def trust(self, msg_id: int, target: str) -> None:
         """/trust USER: accept every device key USER has now (after comparing fingerprints)."""

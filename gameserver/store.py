@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from gameserver.e2ewire import SEALED_TEXT
+from gameserver.protocol_e2e import SEALED_TEXT
 
 EVERYONE = "*"  # receiver of a broadcast, and the scope of being online at all
 ROOM_TYPES = ("ROOM", "GAME")  # entries whose receiver is a room

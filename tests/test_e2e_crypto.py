@@ -20,7 +20,7 @@ from gameclient.e2e import (
     seal,
 )
 from gameclient.trust import Contacts
-from gameserver.e2ewire import (
+from gameserver.protocol_e2e import (
     Envelope,
     EnvelopeError,
     b64decode,

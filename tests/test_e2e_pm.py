@@ -16,8 +16,8 @@ from gameclient.connection import ClientConnection
 from gameclient.e2e import DeviceKeyring, export_keys, import_keys, server_label
 from gameclient.model import ClientModel, KeyAlert, OpenedPM
 from gameclient.privatemsg import connect
-from gameserver.e2ewire import SEALED_TEXT, parse_envelope
 from gameserver.protocol import Error, HistoryPage, Notice, Ok, PrivateMessage, RoomMessage
+from gameserver.protocol_e2e import SEALED_TEXT, parse_envelope
 
 SECRET = "the eagle lands at dawn, zebra 🦓 quartz"
 WORDS = [b"eagle", b"zebra", b"quartz", "🦓".encode()]

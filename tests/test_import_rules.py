@@ -63,8 +63,9 @@ def test_games_import_only_the_standard_library_and_themselves(path):
     assert not bad, f"{path.name} imports {bad}"
 
 
-def test_the_wire_format_imports_only_the_standard_library():
-    path = ROOT / "gameserver" / "protocol.py"
+@pytest.mark.parametrize("name", ["protocol.py", "protocol_e2e.py"])
+def test_the_wire_format_imports_only_the_standard_library(name):
+    path = ROOT / "gameserver" / name
     bad = sorted(n for n in imports_of(path) if n.split(".")[0] not in STDLIB)
     assert not bad, bad
 

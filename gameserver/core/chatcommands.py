@@ -9,7 +9,8 @@ from gameserver.core import logins
 from gameserver.core.commands import CommandError, CommandSet, checked, clean_message
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
-from gameserver.store import EVERYONE, Entry, NewEntry
+from gameserver.protocol_e2e import SEALED_TEXT
+from gameserver.store import EVERYONE, SEALED_PM, Entry, NewEntry
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -190,29 +191,47 @@ def msg(hub: Hub, session: Session, message: Command) -> None:
     hub.lookups.account_hash(target).then(hub.guarded(session, message.id, send))
 
 
-def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str) -> None:
-    """Store a PM to the account `to`, deliver it (or queue it), confirm to the sender."""
+def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str, *,
+            sealed: str | None = None) -> None:
+    """Store a PM to the account `to`, deliver it (or queue it), confirm to the sender.
+
+    `sealed`: an end-to-end envelope (core/sealedpm.py) stored and relayed instead of
+    `text`, which then only names it in the sender's confirmation.
+    """
     sender = session.user
     assert sender is not None
     queued = hub.session_of(to) is None
+    mark = "" if sealed is not None else "; not end-to-end encrypted"
 
     def deliver(entry: NewEntry) -> None:
         receiver = None if queued else hub.session_of(to)
-        pm = PrivateMessage(sender=sender, to=to, text=text, ts=entry.ts)
+        pm = pm_of_entry(entry)
         if receiver is not None:
             hub.send(receiver, pm)
-            note = f"-> {to}: {text}  (delivered)"
+            note = f"-> {to}: {text}  (delivered{mark})"
         else:
             if not queued:  # they left between sending and storing: keep it for them
                 hub.store.queue_pm(entry, to)
                 hub.after_commit(lambda: None)
-            note = f"-> {to}: {text}  ({to} is offline; queued for their next login)"
+            note = f"-> {to}: {text}  ({to} is offline; queued for their next login{mark})"
         away = hub.community.pm_sent(session, to) if hub.community is not None else None
+        # The sender has the envelope already: a sealed PM's confirmation names it only.
+        wire = {k: v for k, v in pm.to_wire().items() if k != "e2e"}
         hub.send(session, Ok(id=msg_id, text=note, lines=[away] if away else None,
-                             data={"pm": pm.to_wire(), "delivered": receiver is not None}))
+                             data={"pm": wire, "delivered": receiver is not None}))
 
-    hub.record("PM", sender, to, text, deliver, refused=hub.refuse(session, msg_id),
-               queue_for=to if queued else None)
+    hub.record(SEALED_PM if sealed is not None else "PM", sender, to,
+               sealed if sealed is not None else text, deliver,
+               refused=hub.refuse(session, msg_id), queue_for=to if queued else None)
+
+
+def pm_of_entry(entry: Entry | NewEntry, queued: bool = False) -> PrivateMessage:
+    """The pm event of a stored PM, sealed (end-to-end) or plain."""
+    if entry.type == SEALED_PM:
+        return PrivateMessage(sender=entry.sender, to=entry.receiver, text=SEALED_TEXT,
+                              ts=entry.ts, queued=queued, e2e=entry.text)
+    return PrivateMessage(sender=entry.sender, to=entry.receiver, text=entry.text,
+                          ts=entry.ts, queued=queued)
 
 
 @command("all", "/all TEXT", "broadcast to everyone online")

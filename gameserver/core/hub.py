@@ -104,9 +104,10 @@ class Hub:
         self._storage_logged = -STORAGE_LOG_EVERY
         # Where each user was when their connection went (room, nick), for a resume.
         self.last_place: dict[str, dict[str, Any]] = {}
-        from gameserver.core import chatcommands
+        from gameserver.core import chatcommands, sealedpm
 
         chatcommands.COMMANDS.install(self, self)
+        sealedpm.COMMANDS.install(self, self)  # device keys and end-to-end PMs
 
     # ------------------------------------------------------------ the doors' API
 

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gameserver import names
+from gameserver.core.chatcommands import pm_of_entry
 from gameserver.core.commands import CommandError, checked, notice
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
 from gameserver.lookalike import resembles
-from gameserver.protocol import AccountQuery, Error, Login, Ok, PrivateMessage, Resume
+from gameserver.protocol import AccountQuery, Error, Login, Ok, Resume
 from gameserver.store import EVERYONE, Entry
 from gameserver.throttle import address_key, say_wait
 
@@ -324,8 +325,7 @@ def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None
             hub.send(session, notice(f"{len(waiting)} private message{plural} waited for"
                                      f" you, from {', '.join(senders)}"))
             for entry in waiting:
-                hub.send(session, PrivateMessage(sender=entry.sender, to=entry.receiver,
-                                                 text=entry.text, ts=entry.ts, queued=True))
+                hub.send(session, pm_of_entry(entry, queued=True))  # sealed or plain
             hub.after_commit(lambda: None)  # the pending rows are deleted at the next commit
         then(None)
 

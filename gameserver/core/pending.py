@@ -106,6 +106,7 @@ class Lookups(Protocol):
     def finished_games(self, room: str,
                        limit: int) -> Pending[list[tuple[int, dict[str, Any]]]]: ...
     def saved_game(self, game_id: int) -> Pending[tuple[str, bool, dict[str, Any]] | None]: ...
+    def device_keys(self, user: str) -> Pending[list[tuple[str, str, float]]]: ...
 
 
 class Immediate:
@@ -147,3 +148,6 @@ class Immediate:
 
     def saved_game(self, game_id: int) -> Pending[tuple[str, bool, dict[str, Any]] | None]:
         return Pending.ready(self.store.saved_game(game_id))
+
+    def device_keys(self, user: str) -> Pending[list[tuple[str, str, float]]]:
+        return Pending.ready(self.store.device_keys(user))
