@@ -67,3 +67,16 @@ def test_only_loopback_servers_are_driven(tmp_path):
         capture_output=True, text=True, timeout=30, env=child_env(), stdin=subprocess.DEVNULL)
     assert proc.returncode != 0
     assert "not a loopback address" in proc.stderr
+
+
+def test_e2e_cost_runs_and_prints_every_row(tmp_path):
+    script = LOAD.parent / "e2e_cost.py"
+    proc = subprocess.run([sys.executable, str(script), "--n", "60"], capture_output=True,
+                          text=True, timeout=120, env=child_env(), stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line[:1] == " "]
+    assert len(rows) == 10  # the header and 3 lengths x 3 device counts
+    for row in rows[1:]:
+        sealed_bytes, plain_bytes = int(row[4]), int(row[5])
+        assert sealed_bytes > plain_bytes  # an envelope is bigger than its text
+    assert "store file growth per PM" in proc.stdout
