@@ -438,3 +438,19 @@ def test_the_longest_pm_to_several_devices_fits_and_a_longer_one_is_refused(tmp_
             await bob.close()
 
     run(body())
+
+
+def test_escape_sequences_sealed_by_a_hostile_sender_never_reach_the_terminal(tmp_path):
+    async def body() -> None:
+        async with running_server(tmp_path / "srv") as server:
+            bob = await Device.join(server.port, "bob", tmp_path / "bob")
+            alice = await Device.join(server.port, "alice", tmp_path / "alice")
+            hostile = _seal_for(alice, bob, "\x1b[2J\x1b]0;owned\x07wiped \u202eevil")
+            await alice.conn.request(_emsg(alice, "bob", hostile), 0)
+            pm = await bob.expect(OpenedPM)
+            assert "\x1b" not in pm.text and "\x07" not in pm.text and "\u202e" not in pm.text
+            assert "wiped" in pm.text
+            await alice.close()
+            await bob.close()
+
+    run(body())
