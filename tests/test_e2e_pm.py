@@ -454,3 +454,31 @@ def test_escape_sequences_sealed_by_a_hostile_sender_never_reach_the_terminal(tm
             await bob.close()
 
     run(body())
+
+
+def test_every_way_to_send_a_pm_is_sealed_r_query_and_a_nick(tmp_path):
+    async def body() -> None:
+        async with running_server(tmp_path / "srv") as server:
+            bob = await Device.join(server.port, "bob", tmp_path / "bob")
+            alice = await Device.join(server.port, "alice", tmp_path / "alice")
+            nope = await alice.reply_to(alice.type("/r nobody yet"))
+            assert isinstance(nope, Error) and "nobody has sent you" in nope.text
+            await bob.reply_to(bob.type("/nick Bobby"))
+            ok = await alice.reply_to(alice.type("/msg Bobby zebra by nick"))
+            assert isinstance(ok, Ok) and "-> bob: zebra by nick" in (ok.text or "")
+            assert (await bob.expect(OpenedPM)).text == "zebra by nick"
+            ok = await bob.reply_to(bob.type("/r quartz in reply"))
+            assert isinstance(ok, Ok) and "[e2e]" in (ok.text or "")
+            assert (await alice.expect(OpenedPM)).text == "quartz in reply"
+            ok = await alice.reply_to(alice.type("/query bob eagle by query"))
+            assert isinstance(ok, Ok) and "[e2e]" in (ok.text or "")
+            assert (await bob.expect(OpenedPM)).text == "eagle by query"
+            who = await alice.reply_to(alice.type("/whois Bobby"))
+            assert isinstance(who, Ok) and who.text == "bob:"  # the server's whois ...
+            keys = await alice.expect(Ok, lambda o: "device keys of bob" in (o.text or ""))
+            assert len(keys.lines or []) == 1  # ... then his fingerprints
+            await alice.close()
+            await bob.close()
+        assert no_plaintext(store_bytes(tmp_path / "srv"))
+
+    run(body())
