@@ -196,8 +196,10 @@ class CommunityStore:
                 # Words said to others stay theirs to read, without the name.
                 self.db.execute("UPDATE messages SET sender = ? WHERE sender = ?",
                                 (DELETED_USER, name))
-                self.db.execute("DELETE FROM messages WHERE type = 'PM' AND receiver = ?",
-                                (name,))
+                self.db.execute("DELETE FROM messages WHERE type IN ('PM', 'EPM')"
+                                " AND receiver = ?", (name,))
+                # Its device keys too: a new account of that name must not be sealed to them.
+                self.db.execute("DELETE FROM device_keys WHERE user = ?", (key,))
                 for sql in ("DELETE FROM memberships WHERE user = ?",
                             "DELETE FROM pending_pms WHERE user = ?",
                             "DELETE FROM tokens WHERE user = ?",

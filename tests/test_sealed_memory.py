@@ -93,3 +93,23 @@ def test_a_plain_pm_says_it_is_not_end_to_end_encrypted(pair):
     assert reply.text == "-> ben: in clear  (delivered; not end-to-end encrypted)"
     assert ben.of("pm")[0].e2e is None
     assert ann.cmd("trust", "ben").code == "client_only"
+
+
+def test_a_deleted_account_takes_its_device_keys_and_sealed_pms_along(tmp_path):
+    from gameserver.communitystore import CommunityStore
+    from gameserver.core.community import Community, CommunityHost
+
+    pair = Pair(tmp_path)
+    kept = CommunityStore(pair.store.db)
+    CommunityHost.install(pair.hub, Community(kept), kept)
+    ann, ben = pair.user("ann"), pair.user("ben")
+    a, b = device(tmp_path, "ann", "a"), device(tmp_path, "ben", "b")
+    publish(ann, a)
+    publish(ben, b)
+    assert ann.cmd("emsg", f"ben {seal(a, 'ann', 'ben', 'x', [b.public, a.public])}").TYPE == "ok"
+    ben.cmd("deleteaccount")
+    assert ben.cmd("deleteaccount", "ben").TYPE == "ok"
+    fresh = pair.user("ben", "another")  # the name is free again: none of the old keys
+    assert fresh.cmd("keys", "ben").data["keys"] == {"ben": []}
+    assert fresh.cmd("history").entries == []
+    pair.close()
