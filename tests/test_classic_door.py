@@ -197,3 +197,23 @@ def test_play_host_offers_the_doors_and_says_what_plain_irc_gives_up() -> None:
     refused = subprocess.run([*play_command("host", "--headless", "--irc-plain")],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--irc-plain needs --irc-port" in refused.stderr
+
+
+def test_a_ban_on_a_guest_is_a_ban_on_its_address(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with classic_server(tmp_path) as (server, door):
+            carol = await logged_in(server.port, "carol")
+            server.hub.community.first_admin("carol")
+            pest = await guest(door)
+            joined = await carol.expect("joined")
+            reply = await carol.command("ban", f"{joined['user']} 1h spam")
+            assert reply["type"] == "ok", reply
+            assert await pest.closed()
+            # the next guest from the same address is turned away with the reason
+            again = await Nc.connect(door.port)
+            line = await again.line()
+            assert "banned" in line and "spam" in line
+            assert await again.closed()
+            await carol.close()
+
+    run(body())

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gameserver import names
+from gameserver.core import logins
 from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.logins import LOBBY
@@ -58,6 +59,7 @@ class CommunityHost(Extension):
         from gameserver.core import modcommands, socialcommands
 
         host = cls(hub, community, storage)
+        community.key_of = lambda user: logins.sanction_key(hub, user)
         hub.community = host
         hub.add_extension(host)
         modcommands.COMMANDS.install(hub, host)

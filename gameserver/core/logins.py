@@ -34,6 +34,20 @@ def is_guest_name(name: str) -> bool:
     return name.casefold().startswith(GUEST_PREFIX)
 
 
+def guest_key(peer: str) -> str:
+    """Whom a sanction on a guest binds: its address (a guest's name changes every time)."""
+    return f"guest@{address_key(peer)}"
+
+
+def sanction_key(hub: Hub, user: str) -> str:
+    """The key bans and mutes on `user` are kept under: an online guest's address."""
+    if is_guest_name(user):
+        session = hub.online.get(user.casefold())
+        if session is not None and session.guest:
+            return guest_key(session.peer)
+    return user.casefold()
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
@@ -205,6 +219,11 @@ def login_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -
         return
     session.greeted = True
     session.guest = True
+    for ext in hub.extensions:  # a ban on a guest is a ban on the address it came from
+        refusal = ext.may_log_in(guest_key(session.peer))
+        if refusal is not None:
+            then(False, refusal)
+            return
     while True:
         hub.guests += 1
         user = f"{GUEST_PREFIX}{hub.guests}"

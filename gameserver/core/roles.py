@@ -114,6 +114,8 @@ class Community:
         self.server_bans: dict[str, Sanction] = {}
         self.server_mutes: dict[str, Sanction] = {}
         self.last_said: dict[tuple[str, str], float] = {}  # (room, user key) -> when
+        # The key a sanction on a name is kept under (the hub maps guests to their address).
+        self.key_of: Callable[[str], str] = str.casefold
 
     # ------------------------------------------------------------ ranks
 
@@ -212,21 +214,23 @@ class Community:
                  reason: str = "", by: str = "") -> Sanction:
         until = None if seconds is None else self.clock() + seconds
         entry = Sanction(name, until, reason, by)
-        self._table(kind, scope)[name.casefold()] = entry
+        key = self.key_of(name)
+        self._table(kind, scope)[key] = entry
         if self.persist is not None:
-            self.persist.save_sanction(kind, scope, name.casefold(), entry)
+            self.persist.save_sanction(kind, scope, key, entry)
         return entry
 
     def lift(self, kind: str, scope: str, name: str) -> Sanction | None:
-        entry = self._table(kind, scope).pop(name.casefold(), None)
+        key = self.key_of(name)
+        entry = self._table(kind, scope).pop(key, None)
         if entry is not None and self.persist is not None:
-            self.persist.save_sanction(kind, scope, name.casefold(), None)
+            self.persist.save_sanction(kind, scope, key, None)
         return entry
 
     def active(self, kind: str, scope: str, user: str) -> Sanction | None:
         """The ban or mute on `user` in `scope` that holds now (an expired one is lifted)."""
         table = self._table(kind, scope) if scope == SERVER or scope in self.rooms else {}
-        entry = table.get(user.casefold())
+        entry = table.get(self.key_of(user))
         if entry is None:
             return None
         if not entry.active(self.clock()):
