@@ -206,3 +206,17 @@ def test_topic_kick_invite_mode_and_away_go_to_the_core() -> None:
         ("kick", "bob be nice"), ("invite", "carol"), ("mode", "+i"), ("away", "lunch")]
     c.event(Ok(id=c.to_core[-1].id, text="you are away: lunch"))
     assert lines(c)[0].verb == "306"
+
+
+def test_pms_are_marked_not_end_to_end_encrypted_once_per_peer() -> None:
+    c = registered()
+    c.event(PrivateMessage(sender="bob", to="alice", text="one", ts=0.0))
+    c.event(PrivateMessage(sender="bob", to="alice", text="two", ts=0.0))
+    out = lines(c)
+    notes = [m for m in out if m.verb == "NOTICE"]
+    assert len(notes) == 1 and "not end-to-end encrypted" in notes[0].params[1]
+    assert [m.params[1] for m in out if m.verb == "PRIVMSG"] == ["one", "two"]
+    feed(c, "PRIVMSG carol :hi", "PRIVMSG carol :again", "PRIVMSG bob :hi")
+    for message in c.to_core[-3:]:
+        c.event(Ok(id=message.id, data={"delivered": True}))
+    assert [m.verb for m in lines(c)] == ["NOTICE"]  # carol's, once; bob's was given

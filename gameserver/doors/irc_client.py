@@ -180,6 +180,7 @@ class IrcClient:
         self._pending: dict[int, tuple[str, str]] = {}  # id -> (what, detail)
         self._next_id = 1
         self._password_pending = False
+        self._plain_told: set[str] = set()  # peers told their PMs are not end-to-end encrypted
 
     # ------------------------------------------------------------ helpers
 
@@ -561,6 +562,8 @@ class IrcClient:
         elif what in ("msg", "notice"):
             if not (event.data or {}).get("delivered", True) and what == "msg":
                 self.notice(f"{detail} is offline; your message waits for their next login")
+            if what == "msg":
+                self.plain_pm_note(detail)
         else:
             self._say_ok(event)
 
@@ -627,7 +630,20 @@ class IrcClient:
             self.reply(n.RPL_WHOISACCOUNT, found, found, "is logged in as")
         self.reply(n.RPL_ENDOFWHOIS, target, "End of /WHOIS list")
 
+    def plain_pm_note(self, peer: str) -> None:
+        """Once per peer: PMs over IRC are not end-to-end encrypted (issue 11's marking)."""
+        if peer.casefold() in self._plain_told:
+            return
+        self._plain_told.add(peer.casefold())
+        self.notice(f"private messages with {peer} are not end-to-end encrypted here: an IRC"
+                    " client holds no device keys")
+
     def _on_PrivateMessage(self, event: PrivateMessage) -> None:
+        self._private(event)
+        if getattr(event, "e2e", None) is None:
+            self.plain_pm_note(event.sender)
+
+    def _private(self, event: PrivateMessage) -> None:
         text = event.text
         if event.queued:
             text = f"[sent {clock(event.ts)} while you were away] {text}"
