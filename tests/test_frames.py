@@ -93,6 +93,15 @@ def test_a_hostile_frame_is_answered_and_the_next_one_in_the_same_read_is_served
             newcomer = await logged_in(server.port, "newcomer")
             assert (await newcomer.say("still serving"))["type"] == "ok"
             assert SURROGATE not in json.dumps([f for f in watcher.seen], ensure_ascii=False)
+            confirmed = [f["text"] for f in attacker.seen  # the attacker's, as it saw them
+                         if f["type"] == "room_msg" and f["user"] == "attacker"]
+            confirmed.append("still serving")
+        async with running_server(tmp_path) as server:  # every confirmed message survives
+            watcher = await logged_in(server.port, "watcher")
+            msg_id = watcher.next_id()
+            await watcher.send({"type": "cmd", "id": msg_id, "name": "history", "args": "50"})
+            page = await watcher.expect("history", id=msg_id)
+            assert [e["text"] for e in page["entries"]] == confirmed
     run(body())
 
 
