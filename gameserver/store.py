@@ -145,6 +145,7 @@ class Store(Protocol):
     def account_hash(self, user: str) -> tuple[str, str] | None: ...
     def account_names(self) -> list[str]: ...
     def create_account(self, user: str, pwhash: str) -> bool: ...
+    def name_used(self, user: str) -> bool: ...
     def history(self, user: str, limit: int, room: str | None = None,
                 peer: str | None = None) -> list[Entry]: ...
     def room_scrollback(self, room: str, limit: int) -> list[Entry]: ...
@@ -368,6 +369,15 @@ class SQLiteStore:
         except sqlite3.IntegrityError:
             return False
         return True
+
+    @_guarded
+    def name_used(self, user: str) -> bool:
+        """Does the store hold anything under this name (spans, words, PMs to it)?"""
+        return self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM memberships WHERE user = :u)"
+            " OR EXISTS (SELECT 1 FROM messages WHERE sender = :u)"
+            " OR EXISTS (SELECT 1 FROM messages WHERE receiver = :u AND type = 'PM')",
+            {"u": user}).fetchone()[0] == 1
 
     @_guarded
     def account_count(self) -> int:

@@ -173,3 +173,31 @@ def test_a_store_of_the_old_layout_is_migrated_without_leaks(tmp_path):
     assert [e.receiver for e in store.history("mallory", 10)] == ["alice"]
     assert [e.text for e in store.history("alice", 10)] == ["old secret"]
     store.close()
+
+
+def test_a_guest_name_is_never_handed_to_a_second_person(tmp_path):
+    """Guests of the classic door are numbered afresh each run: a name with history in the
+    store is skipped, or the next guest-1 would own the last one's rooms and PMs."""
+    from test_classic_door import classic_server, guest
+
+    async def body():
+        async with classic_server(tmp_path) as (server, door):
+            ann = await logged_in(server.port, "ann")
+            await ann.command("join", "den")
+            first = await guest(door)
+            await first.send("/join den")
+            assert await first.line() == "0"
+            await ann.say("said while guest-1 was in den")
+            assert "ann: said while guest-1 was in den" in await first.until(
+                "ann: said while guest-1 was in den")
+            assert "guest-1" in server.hub.online
+            first.close()
+        async with classic_server(tmp_path) as (server, door):
+            second = await guest(door)
+            await second.send("/who")
+            await second.line()
+            names = set(server.hub.online)
+            assert "guest-1" not in names and any(n.startswith("guest-") for n in names)
+            assert "said while guest-1" not in [
+                e.text for n in names for e in server.store.history(n, 50)]
+    run(body())

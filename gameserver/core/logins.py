@@ -227,7 +227,9 @@ def login_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -
     while True:
         hub.guests += 1
         user = f"{GUEST_PREFIX}{hub.guests}"
-        if user.casefold() not in hub.online:
+        # A guest name is new to the store too: a guest of an earlier run left spans under
+        # it, and whoever got the name next would own their history.
+        if user.casefold() not in hub.online and not hub.store.name_used(user):
             break
     log.info("guest %s from %s", user, session.peer)
     logged_in(hub, session, None, user)
