@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +28,8 @@ from gameserver.store import SQLiteStore
 log = logging.getLogger("play.server")
 
 TICK_SECONDS = 1.0
+BOT_NICE = 10  # the bot process's niceness: a busy machine makes searches shallower, not chat
+BOT_DEADLINE = 15.0  # seconds before a bot search that never answered is given up
 
 
 class ServerError(Exception):
@@ -73,7 +76,7 @@ class Runtime:
         self._hub: Hub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._bot_executor: ThreadPoolExecutor | None = None
+        self._bot_executor: Executor | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
         self._passes_at_tick = 0
@@ -202,14 +205,58 @@ class Runtime:
         self._run_in(self._executor, work)
 
     def run_bot_work(self, work: Work) -> None:
-        """A game bot's search, in a thread of its own at normal priority (docs/games.md).
+        """A game bot's search, in a worker process (see docs/games.md, "Bots").
 
-        Not the hash pool: its threads run at idle priority, and a pure-Python search
-        holding the GIL there could keep the event loop waiting on a busy machine.
+        A pure-Python search in a thread would hold the interpreter lock against the
+        event loop (chat latency went from 1 ms to 16 ms at p50, 100 ms at worst, in
+        benchmarks/botlag.py); in a process it shares nothing. If no process can be
+        started, one thread at normal priority does it (never the idle-priority hash
+        pool: holding the lock there could keep the loop waiting). A search that has
+        not answered after BOT_DEADLINE seconds is given up: the bot forfeits.
         """
         if self._bot_executor is None:
-            self._bot_executor = ThreadPoolExecutor(1, thread_name_prefix="play-bot")
-        self._run_in(self._bot_executor, work)
+            self._bot_executor = _bot_pool()
+        loop = self._loop
+        assert loop is not None
+        try:
+            future = loop.run_in_executor(self._bot_executor, work.run)
+        except (BrokenExecutor, RuntimeError, OSError) as exc:
+            log.error("the bot worker is broken (%s); starting another", exc)
+            self._bot_executor.shutdown(wait=False, cancel_futures=True)
+            self._bot_executor = _bot_pool()
+            future = loop.run_in_executor(self._bot_executor, work.run)
+        answered = False
+
+        def finished(fut: asyncio.Future[Any]) -> None:
+            nonlocal answered
+            if answered or self.stopped:
+                return
+            answered = True
+            watchdog.cancel()
+            if fut.cancelled() or fut.exception() is not None:
+                if not fut.cancelled():
+                    log.error("bot search failed: %r", fut.exception())
+                    if isinstance(fut.exception(), BrokenExecutor):
+                        self._bot_executor = None  # the next search starts a new worker
+                if work.cancelled is not None:
+                    work.cancelled()
+            else:
+                work.done(fut.result())
+            self.wake()
+
+        def give_up() -> None:
+            nonlocal answered
+            if answered or self.stopped:
+                return
+            answered = True
+            log.error("a bot search did not answer in %.0f s; its game is forfeited",
+                      BOT_DEADLINE)
+            if work.cancelled is not None:
+                work.cancelled()
+            self.wake()
+
+        watchdog = loop.call_later(BOT_DEADLINE, give_up)
+        future.add_done_callback(finished)
 
     def _run_in(self, executor: ThreadPoolExecutor, work: Work) -> None:
         loop = self._loop
@@ -251,6 +298,24 @@ class Runtime:
                 tuning.release_memory()
         finally:
             self._tick = asyncio.get_running_loop().call_later(TICK_SECONDS, self._on_tick)
+
+
+def _bot_pool() -> Executor:
+    """One worker process for bot searches (forkserver where there is one), else a thread."""
+    try:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods
+                                              else "spawn")
+        return ProcessPoolExecutor(1, mp_context=context, initializer=_nice_bot_worker)
+    except (OSError, ValueError, NotImplementedError) as exc:
+        log.warning("no process for bot searches (%s); they run in a thread", exc)
+        return ThreadPoolExecutor(1, thread_name_prefix="play-bot")
+
+
+def _nice_bot_worker() -> None:
+    """The bot process yields the CPU to the server (its search is bounded by time)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(BOT_NICE)
 
 
 def use_fast_loop(choice: str | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import random
@@ -31,6 +32,15 @@ def bot_search(game: Game, rng: random.Random, stop: Callable[[], bool] | None) 
         return None
 
 
+def timed_search(game: Game, rng: random.Random, seconds: float) -> Any:
+    """bot_search with a stop() that turns true `seconds` from now.
+
+    A plain function of picklable arguments, so the runtime may run it in a worker
+    process (the search then shares no interpreter lock with the event loop).
+    """
+    end = time.monotonic() + seconds
+    return bot_search(game, rng, lambda: time.monotonic() >= end)
+
 
 def start_search(host: GameHost, table: Table) -> None:
     """Start the bot's search if it is the bot's turn; its move comes in _bot_moved.
@@ -49,14 +59,11 @@ def start_search(host: GameHost, table: Table) -> None:
     if host.run_work is None:
         _bot_moved(host, table, seen, bot_search(copy, rng, None))
         return
-    seconds = host.bot_seconds
     table.thinking = True
 
-    def run() -> Any:
-        end = time.monotonic() + seconds
-        return bot_search(copy, rng, lambda: time.monotonic() >= end)
-
     def done(move: Any) -> None:
+        if not table.thinking:  # answered already (the runtime gave up on a late search)
+            return
         table.thinking = False
         try:
             if _bot_moved(host, table, seen, move):
@@ -64,7 +71,8 @@ def start_search(host: GameHost, table: Table) -> None:
         except Exception as exc:  # never leave the game hanging on a bot bug
             log.error("bot move in game %d failed: %r", table.id, exc)
 
-    host.run_work(Work(run=run, done=done))
+    run = functools.partial(timed_search, copy, rng, host.bot_seconds)
+    host.run_work(Work(run=run, done=done, cancelled=lambda: done(None)))
 
 
 def _bot_moved(host: GameHost, table: Table, seen: int, move: Any) -> bool:
