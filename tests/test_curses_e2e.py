@@ -225,3 +225,32 @@ def test_unknown_terminal_falls_back_to_the_line_client(server: ServerProcess,
     term.type_line("/quit")
     assert term.wait_exit() == 0
     assert_sane(term)
+
+
+def test_connect_four_clock_and_replay_in_the_board_pane(server: ServerProcess,
+                                                         terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice", 40, 100)
+    bob = join(terms, server.port, "bob", 40, 100)
+    alice.wait_for("bob joined")
+    alice.type_line("/game c4 bob --clock 45s")
+    bob.wait_for("/accept")
+    bob.type_line("/accept")
+    alice.wait_for("#1 connectfour")
+    # The move clock counts down on screen between frames.
+    alice.wait_until(lambda t: "alice: 0:4" in t.text and "left to" in t.text,
+                     what="the clock")
+    first = next(line for line in alice.lines if "left to" in line)
+    alice.wait_until(lambda t: first not in t.lines, timeout=5, what="the clock ticking")
+    moves = ((alice, bob, "4"), (bob, alice, "3"), (alice, bob, "4"), (bob, alice, "3"),
+             (alice, bob, "4"), (bob, alice, "3"))
+    for who, other, col in moves:
+        who.type_line(col)
+        other.wait_until(lambda t: "your move" in status(t), timeout=5, what=col)
+    alice.type_line("4")
+    alice.wait_for("alice wins with four in a row")
+    alice.type_line("/replay 1")
+    alice.wait_for("positions, shown in the board pane")
+    alice.wait_until(lambda t: "  replay" in t.text and "step 1/7" in t.text,
+                     timeout=8, what="replay step 1")
+    alice.wait_until(lambda t: "step 7/7" in t.text, timeout=15, what="replay to the end")
+    assert "1. alice played" not in alice.text, "the board pane, not the chat, shows it"
