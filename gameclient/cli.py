@@ -292,7 +292,7 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
                      keys_dir: Path | None = None) -> int:
     """Connect, log in, and run a client; `keys_dir` None: a session without device keys."""
     from gameclient.e2e import E2EError
-    from gameclient.privatemsg import connect
+    from gameclient.privatemsg import PrivateMessages, connect
 
     if sys.stderr.isatty():  # never a blank screen while we wait for the server
         typer.echo(f"connecting to {host}:{port} ...", err=True)
@@ -305,18 +305,30 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
         if conn.pin_notice:
             typer.echo(conn.pin_notice, err=True)
 
+    current: list[ClientConnection] = []
+
+    async def reopen() -> ClientConnection:
+        """A new connection for a resume, with the same device keys as the first one."""
+        new = await ClientConnection.open(host, port, tls=tls, known_hosts=known_hosts)
+        keys = getattr(current[0], "e2e", None) if current else None
+        if keys is not None:
+            new.e2e = PrivateMessages(new, keys.ring)
+        current[:] = [new]
+        return new
+
     try:
         conn, reply = await connect(host, port, user, ask_password, keys_dir, opened=opened,
                                     tls=tls, known_hosts=known_hosts)
     except E2EError as exc:
         raise Exit(f"error: {exc}") from None
+    current.append(conn)
     model = ClientModel(user=user)
     model.apply(reply)
     if want_curses(plain):
         from gameclient.cursesui import CursesClient
 
-        return await CursesClient(conn, model, server=f"{host}:{port}").run()
-    client = LineClient(conn, model)
+        return await CursesClient(conn, model, server=f"{host}:{port}", reopen=reopen).run()
+    client = LineClient(conn, model, reopen=reopen)
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, client.request_quit)
     return await client.run()

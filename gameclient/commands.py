@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 QUIT_WORDS = frozenset({"quit", "q", "exit", "logout"})
+LOCAL_COMMANDS = ("/switch", "/rooms")  # answered by the client itself
 # Commands the client knows of for Tab completion; the server's /help is the authority.
 KNOWN_COMMANDS = (
-    "/help", "/list", "/join", "/nick", "/who", "/users", "/msg", "/all", "/history", "/quit",
+    "/help", "/list", "/join", "/part", "/nick", "/who", "/users", "/msg", "/all", "/history",
+    "/quit",
     "/games", "/game", "/accept", "/decline", "/board", "/move", "/resign", "/rematch", "/stats",
     "/key", "/whois", "/trust",
 )
@@ -74,4 +76,5 @@ def secret_option(typed: Typed, games: Iterable[Mapping[str, Any]]) -> Mapping[s
 def known_commands(games: Iterable[Mapping[str, Any]]) -> list[str]:
     """Commands for Tab completion: the platform's and those the games declare."""
     extra = [f"/{c.get('name')}" for g in games for c in g.get("commands", ())]
-    return [*KNOWN_COMMANDS, *dict.fromkeys(e for e in extra if e not in KNOWN_COMMANDS)]
+    known = [*KNOWN_COMMANDS, *LOCAL_COMMANDS]
+    return [*known, *dict.fromkeys(e for e in extra if e not in known)]

@@ -193,18 +193,19 @@ class ClientConnection:
         finally:
             self._pending.pop(msg_id, None)
 
-    def say(self, text: str) -> int:
+    def say(self, text: str, room: str | None = None) -> int:
         msg_id = self.new_id()
-        self.send(Say(id=msg_id, text=text))
+        self.send(Say(id=msg_id, text=text, room=room))
         return msg_id
 
-    def command(self, name: str, args: str = "", secret: str | None = None) -> int:
+    def command(self, name: str, args: str = "", secret: str | None = None,
+                room: str | None = None) -> int:
         msg_id = self.new_id()
-        self.send(Command(id=msg_id, name=name, args=args, secret=secret))
+        self.send(Command(id=msg_id, name=name, args=args, secret=secret, room=room))
         return msg_id
 
-    def send_typed(self, typed: Typed, secret: str | None = None) -> int:
-        """Send what a user typed: chat, or `/name args` as a command.
+    def send_typed(self, typed: Typed, secret: str | None = None, room: str | None = None) -> int:
+        """Send what a user typed: chat, or `/name args` as a command, for `room`.
 
         A line that cannot be sent raises Unsendable before anything is sent.
         """
@@ -214,8 +215,8 @@ class ClientConnection:
             if taken is not None:
                 return taken
         if typed.name is None:
-            return self.say(typed.text)
-        return self.command(typed.name, typed.args, secret)
+            return self.say(typed.text, room)
+        return self.command(typed.name, typed.args, secret, room)
 
     async def close(self) -> None:
         self.closed_by_us = True

@@ -18,6 +18,8 @@ from gameclient.layout import Layout, compute_layout
 from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line
+from gameclient.panes import rooms_lines, send_to_pane
+from gameclient.reconnect import Opener, reconnect
 from gameclient.screen import Key, Screen
 from gameclient.textwidth import clusters
 from gameclient.views import (
@@ -45,8 +47,8 @@ EDIT_KEYS: dict[Key, str] = {
     curses.KEY_DC: "delete",
     CTRL["U"]: "kill_line",
     CTRL["W"]: "kill_word",
-    curses.KEY_UP: "history_prev", CTRL["P"]: "history_prev",
-    curses.KEY_DOWN: "history_next", CTRL["N"]: "history_next",
+    curses.KEY_UP: "history_prev",
+    curses.KEY_DOWN: "history_next",
 }
 
 
@@ -61,6 +63,10 @@ def drop_escape_sequences(keys: list[Key]) -> list[Key]:
             i += 1
             continue
         i += 1
+        if isinstance(keys[i], str) and keys[i] in "123456789" and len(keys[i]) == 1:
+            out.append("\x1b" + str(keys[i]))  # Alt-1..9: a pane of the room bar
+            i += 1
+            continue
         if keys[i] in ("[", "O"):
             i += 1
             while i < len(keys) and isinstance(keys[i], str) and not "@" <= str(keys[i]) <= "~":
@@ -73,8 +79,10 @@ class CursesClient:
     """Draws the model on a curses screen and turns keys into commands."""
 
     def __init__(self, conn: ClientConnection, model: ClientModel, server: str = "",
-                 screen: Screen | None = None) -> None:
+                 screen: Screen | None = None, reopen: Opener | None = None) -> None:
         self.conn = conn
+        self.reopen = reopen  # how to connect again after a lost connection
+        self.restarting = False  # the server said it shuts down: it may come back
         self.model = model
         self.server = server
         self.screen = screen or Screen()
@@ -196,20 +204,49 @@ class CursesClient:
             try:
                 event = await self.conn.next_event()
             except ConnectionFailed as exc:
-                if self.model.ended is not None or self.leaving:
+                restart = self.model.ended is not None and self.restarting
+                if self.leaving or (self.model.ended is not None and not restart):
                     self.finish(0, self.model.ended or "you left")
-                else:
-                    self.finish(1, f"connection lost: {exc}")
+                    return
+                self.model.add("error", f"! connection lost: {exc}")
+                self.request_redraw()
+                if await self.come_back():
+                    continue
+                self.finish(1, f"connection lost: {exc}")
                 return
             try:
                 self.take_lines(self.model.apply(event))
                 self.request_redraw()
                 if isinstance(event, Bye):
+                    if event.code == "shutdown" and self.reopen is not None and not self.leaving:
+                        self.restarting = True  # a restart, maybe: wait for it to come back
+                        continue
                     self.finish(0 if event.code in CLEAN_EXITS else 1, event.reason)
                     return
             except Exception as exc:  # noqa: BLE001 - see fail()
                 self.fail(exc)
                 return
+
+    async def come_back(self) -> bool:
+        """Connect again with backoff and resume with the token, saying so; True once back."""
+        if self.reopen is None or not self.model.token:
+            return False
+
+        def say(text: str) -> None:
+            self.model.add("notice" if text.startswith("*") else "error", text)
+            self.request_redraw()
+
+        result = await reconnect(self.reopen, self.model.token, say)
+        if result is None:
+            return False
+        old, (self.conn, reply) = self.conn, result
+        await old.close()
+        self.model.ended = None
+        self.restarting = False
+        self.model.resuming = self.model.current
+        self.model.apply(reply)
+        say(f"* reconnected: resumed as {self.model.user}; your rooms come back")
+        return True
 
     # ------------------------------------------------------------ reacting
 
@@ -256,6 +293,14 @@ class CursesClient:
         elif key == "\x1b":
             if self.secret is not None:
                 self.cancel_secret()
+        elif isinstance(key, str) and len(key) == 2 and key[0] == "\x1b":
+            self.switch(key[1])
+        elif key == CTRL["N"]:
+            self.model.cycle(+1)
+            self.offset = self.unseen = 0
+        elif key == CTRL["P"]:
+            self.model.cycle(-1)
+            self.offset = self.unseen = 0
         elif key == "\t":
             if self.secret is None:
                 self.editor.complete([*known_commands(self.conn.games), *self.model.members])
@@ -300,6 +345,13 @@ class CursesClient:
         if typed is None:
             return
         self.offset = self.unseen = 0
+        if typed.name == "switch":
+            self.switch(typed.args)
+            return
+        if typed.name == "rooms":
+            for text in rooms_lines(self.model):
+                self.model.add("reply", text)
+            return
         option = secret_option(typed, self.conn.games)
         if option is not None:
             self.secret, self.secret_for = LineEditor(), typed
@@ -312,9 +364,16 @@ class CursesClient:
     def cancel_secret(self) -> None:
         self.secret = self.secret_for = None
 
+    def switch(self, name: str) -> None:
+        if not name.strip():
+            self.model.add("error", "! usage: /switch ROOM (or @USER, or its number in the bar)")
+        elif not self.model.switch(name):
+            self.model.add("error", f"! you are not in {name.strip()}; /join it first")
+        self.offset = self.unseen = 0
+
     def send(self, typed: Typed, secret: str | None = None) -> bool:
         try:
-            self.conn.send_typed(typed, secret)
+            send_to_pane(self.conn, self.model, typed, secret)
         except (ConnectionFailed, Unsendable) as exc:
             self.model.add("error", f"! {exc}")
             return False

@@ -12,6 +12,8 @@ from typing import TextIO
 from gameclient.commands import Typed, known_commands, parse_typed, secret_option
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
 from gameclient.model import ClientModel, Line, board_lines, clock
+from gameclient.panes import rooms_lines, send_to_pane
+from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
 from gameserver.protocol import Bye, GameState
 
@@ -71,8 +73,11 @@ class LineClient:
     """Prints every event as a line; sends every typed line."""
 
     def __init__(self, conn: ClientConnection, model: ClientModel, out: TextIO = sys.stdout,
-                 stdin: TextIO = sys.stdin) -> None:
+                 stdin: TextIO = sys.stdin, reopen: Opener | None = None) -> None:
         self.conn = conn
+        self.reopen = reopen  # how to connect again after a lost connection
+        self.restarting = False  # the server said it is shutting down (maybe a restart)
+        self.leaving = False  # /quit or the end of input: no coming back
         self.model = model
         self.out = out
         self.stdin = stdin
@@ -114,11 +119,45 @@ class LineClient:
                 self.terminal = None
 
     def emit_line(self, line: Line) -> None:
-        """A transcript line; on a terminal chat lines and notices carry their time."""
+        """A transcript line; on a terminal chat lines and notices carry their time.
+
+        In several rooms (or a PM conversation besides) each line says whose it is.
+        """
+        text = line.text
+        if len(self.model.bar()) > 1 and line.where:
+            pane = self.model.panes.get(line.where)
+            if pane is not None:
+                pane.unread = pane.mentions = 0  # printed: seen
+            text = f"[{'#' + line.where if not line.where.startswith('@') else line.where}] {text}"
         if self.terminal is not None and line.kind in TIMESTAMPED:
-            self.emit(f"{clock(line.ts)} {line.text}")
+            self.emit(f"{clock(line.ts)} {text}")
         else:
-            self.emit(line.text)
+            self.emit(text)
+
+    def _comes_back(self, bye: Bye | None = None) -> bool:
+        """After a server's shutdown, a client on a terminal waits for it to come back."""
+        if bye is not None and bye.code == "shutdown" and self.terminal is not None:
+            self.restarting = True
+        return self.restarting and self.reopen is not None and bool(self.model.token)
+
+    async def _reconnect(self) -> bool:
+        """Connect again with backoff and resume with the token; True once back."""
+        if self.terminal is None:  # a pipe or a script: a lost server is an error, said once
+            return False
+        if self.reopen is None or not self.model.token or self.leaving or self.model.ended \
+                and not self.restarting:
+            return False
+        result = await reconnect(self.reopen, self.model.token, self.emit)
+        if result is None:
+            return False
+        old, (self.conn, reply) = self.conn, result
+        await old.close()
+        self.model.ended = None
+        self.restarting = False
+        self.model.resuming = self.model.current
+        self.model.apply(reply)
+        self.emit(f"* reconnected: resumed as {self.model.user}, your rooms come back")
+        return True
 
     async def _run(self, inputs: asyncio.Queue[str | None]) -> int:
         events = asyncio.create_task(self._events())
@@ -140,26 +179,40 @@ class LineClient:
             try:
                 event = await self.conn.next_event()
             except ConnectionFailed as exc:
-                if self.model.ended is not None:
+                if self.model.ended is not None and not self._comes_back():
                     return 0
                 self.emit(f"! connection lost: {exc}")
+                if await self._reconnect():
+                    continue
                 return 1
             for line in self.model.apply(event):
                 self.emit_line(line)
-            if isinstance(event, GameState) and event.room == self.model.room:
+            if isinstance(event, GameState) and event.room in self.model.panes:
+                several = len(self.model.rooms()) > 1
                 for text in board_lines(event):
-                    self.emit("  " + text)
-            if isinstance(event, Bye):
+                    self.emit(f"  [#{event.room}] {text}" if several else "  " + text)
+            if isinstance(event, Bye) and not self._comes_back(event):
                 return 0 if event.code in CLEAN_EXITS else 1
 
     async def _typing(self, inputs: asyncio.Queue[str | None]) -> None:
         while True:
             raw = await inputs.get()
             if raw is None:  # end of input: leave politely
+                self.leaving = True
                 self._send(Typed("/quit", "quit"))
                 return
             typed = parse_typed(raw)
             if typed is None:
+                continue
+            if typed.name == "switch":
+                if not self.model.switch(typed.args):
+                    self.emit(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
+                else:
+                    self.emit(f"* typed lines now go to {self.model.pane.label}")
+                continue
+            if typed.name == "rooms":
+                for text in rooms_lines(self.model):
+                    self.emit(text)
                 continue
             secret = None
             option = secret_option(typed, self.conn.games)
@@ -171,6 +224,8 @@ class LineClient:
                 if not secret:
                     self.emit(f"! no {what} given; the game was not started")
                     continue
+            if typed.is_quit:
+                self.leaving = True
             self._send(typed, secret)
             if typed.is_quit:
                 return
@@ -188,6 +243,6 @@ class LineClient:
 
     def _send(self, typed: Typed, secret: str | None = None) -> None:
         try:
-            self.conn.send_typed(typed, secret)
+            send_to_pane(self.conn, self.model, typed, secret)
         except (ConnectionFailed, Unsendable) as exc:
             self.emit(f"! {exc}")

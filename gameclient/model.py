@@ -1,4 +1,4 @@
-"""The client's pure model: what it knows (room, members, transcript, boards), fed by events."""
+"""The client's pure model: its rooms and PM conversations (panes), boards, fed by events."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from gameserver.protocol import (
     Message,
     Notice,
     Ok,
+    Presence,
     PrivateMessage,
     Renamed,
     RoomMessage,
@@ -46,6 +47,30 @@ class Line:
     ts: float
     nick: str = ""  # who said it, for chat/pm/bm, so a view can colour the nick
     body: str = ""  # the text without the nick, for chat
+    where: str = ""  # the pane it belongs to: a room's name, or "@user" for a PM conversation
+
+
+COUNTED = frozenset({"chat", "pm"})  # what makes a pane's unread count
+
+
+@dataclass
+class Pane:
+    """A room you are in, or a PM conversation ("@user"): its own transcript and counts."""
+
+    name: str
+    nick: str = ""
+    members: dict[str, str] = field(default_factory=dict)  # nick -> username
+    transcript: list[Line] = field(default_factory=list)
+    unread: int = 0
+    mentions: int = 0
+
+    @property
+    def is_pm(self) -> bool:
+        return self.name.startswith("@")
+
+    @property
+    def label(self) -> str:
+        return self.name if self.is_pm else f"#{self.name}"
 
 
 @dataclass(frozen=True)
@@ -103,32 +128,122 @@ def history_line(entry: dict) -> str:
             f"[{entry.get('sender', '?')} -> {receiver}] {text}{mark}")
 
 
-@dataclass
 class ClientModel:
-    """State a client keeps; `apply` updates it from one server message."""
+    """State a client keeps; `apply` updates it from one server message.
 
-    user: str = ""
-    server: str = ""
-    nick: str = ""
-    room: str = ""
-    online: int = 0
-    members: dict[str, str] = field(default_factory=dict)  # nick -> username
-    transcript: list[Line] = field(default_factory=list)
-    games: dict[int, GameState] = field(default_factory=dict)
-    ended: str | None = None  # why the session ended, once it has
-    token: str = ""
-    draws_boards: bool = False  # a view draws boards (and replays) in a pane of its own
-    now: Callable[[], float] = time.monotonic  # for clocks counting down between frames
-    game_seen: dict[int, float] = field(default_factory=dict)  # game id -> when its frame came
-    replay: Replay | None = None
-    unverified: dict[str, str] = field(default_factory=dict)  # contacts with an untrusted key
+    Every room you are in and every PM conversation is a Pane with its own transcript;
+    `room`, `nick`, `members` and `transcript` are those of the pane you look at.
+    """
+
+    def __init__(self, user: str = "", server: str = "", nick: str = "", room: str = "",
+                 online: int = 0, draws_boards: bool = False,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.user = user
+        self.server = server
+        self.online = online
+        self.panes: dict[str, Pane] = {room: Pane(room, nick)}
+        self.current = room
+        self.games: dict[int, GameState] = {}
+        self.ended: str | None = None  # why the session ended, once it has
+        self.token = ""
+        self.draws_boards = draws_boards  # a view draws boards (and replays) in its own pane
+        self.now = now  # for clocks counting down between frames
+        self.game_seen: dict[int, float] = {}  # game id -> when its frame came
+        self.replay: Replay | None = None
+        self.resuming: str | None = None  # after a reconnect: the pane to look at again
+        self.unverified: dict[str, str] = {}  # contacts with an untrusted key
+        self._added: list[Line] = []
+
+    # the pane being looked at
+
+    @property
+    def pane(self) -> Pane:
+        pane = self.panes.get(self.current)
+        if pane is None:
+            pane = self.panes[self.current] = Pane(self.current)
+        return pane
+
+    @property
+    def room(self) -> str:
+        """The room looked at ("" in a PM conversation, or before any room)."""
+        return "" if self.current.startswith("@") else self.current
+
+    @property
+    def nick(self) -> str:
+        return self.pane.nick
+
+    @nick.setter
+    def nick(self, value: str) -> None:
+        self.pane.nick = value
+
+    @property
+    def members(self) -> dict[str, str]:
+        return self.pane.members
+
+    @members.setter
+    def members(self, value: dict[str, str]) -> None:
+        self.pane.members = value
+
+    @property
+    def transcript(self) -> list[Line]:
+        return self.pane.transcript
+
+    def rooms(self) -> list[Pane]:
+        """The rooms you are in, in the order you joined them."""
+        return [p for p in self.panes.values() if p.name and not p.is_pm]
+
+    def bar(self) -> list[Pane]:
+        """What the room bar shows: rooms, then PM conversations."""
+        panes = [p for p in self.panes.values() if p.name]
+        return sorted(panes, key=lambda p: p.is_pm)  # stable: joined order within each
+
+    def switch(self, name: str) -> bool:
+        """Look at another pane (a room name, "#room", "@user" or a bar number from 1)."""
+        bar = self.bar()
+        key = name.strip()
+        if key.isdigit() and 1 <= int(key) <= len(bar):
+            key = bar[int(key) - 1].name
+        key = key.lstrip("#").lower() if not key.startswith("@") else key
+        if key not in self.panes:
+            match = next((p.name for p in bar if p.name.casefold() == key.casefold()), None)
+            if match is None:
+                return False
+            key = match
+        self.current = key
+        self.pane.unread = self.pane.mentions = 0
+        return True
+
+    def cycle(self, step: int) -> None:
+        """The next (or previous) pane of the bar."""
+        bar = self.bar()
+        if not bar:
+            return
+        names = [p.name for p in bar]
+        at = names.index(self.current) if self.current in names else 0
+        self.switch(names[(at + step) % len(names)])
+
+    def target(self) -> tuple[str | None, str | None]:
+        """Where a typed line goes: (room, None), or (None, user) in a PM conversation."""
+        if self.current.startswith("@"):
+            return None, self.current[1:]
+        return (self.current or None), None
 
     def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
-            body: str = "") -> Line:
-        line = Line(kind, text, time.time() if ts is None else ts, nick, body)
-        self.transcript.append(line)
-        if len(self.transcript) > TRANSCRIPT_MAX:
-            del self.transcript[: len(self.transcript) - TRANSCRIPT_MAX]
+            body: str = "", where: str | None = None) -> Line:
+        key = self.current if where is None else where
+        pane = self.panes.get(key)
+        if pane is None:
+            pane = self.panes[key] = Pane(key)
+        line = Line(kind, text, time.time() if ts is None else ts, nick, body, key)
+        pane.transcript.append(line)
+        if len(pane.transcript) > TRANSCRIPT_MAX:
+            del pane.transcript[: len(pane.transcript) - TRANSCRIPT_MAX]
+        if key != self.current and kind in COUNTED:
+            pane.unread += 1
+            me = (self.panes[key].nick or self.user).casefold()
+            if kind == "pm" or (me and me in body.casefold()):
+                pane.mentions += 1
+        self._added.append(line)
         return line
 
     def room_games(self) -> list[GameState]:
@@ -178,12 +293,12 @@ class ClientModel:
         return None
 
     def apply(self, msg: Message) -> list[Line]:
-        """Update from one message; returns the transcript lines it added."""
-        start = len(self.transcript)
+        """Update from one message; returns the transcript lines it added (in any pane)."""
+        self._added = []
         handler = getattr(self, "_on_" + type(msg).__name__, None)
         if handler is not None:
             handler(msg)
-        return self.transcript[start:]
+        return self._added
 
     # one handler per message type
 
@@ -211,7 +326,8 @@ class ClientModel:
 
     def _on_RoomMessage(self, msg: RoomMessage) -> None:
         own = msg.user.casefold() == self.user.casefold()
-        self.add("own" if own else "chat", f"<{msg.nick}> {msg.text}", msg.ts, msg.nick, msg.text)
+        self.add("own" if own else "chat", f"<{msg.nick}> {msg.text}", msg.ts, msg.nick, msg.text,
+                 where=msg.room if msg.room in self.panes else None)
 
     def _on_PrivateMessage(self, msg: PrivateMessage) -> None:
         when = f" (sent {clock(msg.ts)} while you were away)" if msg.queued else ""
@@ -219,17 +335,18 @@ class ClientModel:
         # text already says so. A plain one is marked, never mixed with encrypted ones.
         mark = "" if msg.e2e is not None else f"  [{PLAIN_MARK}]"
         self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}{mark}", msg.ts, msg.sender,
-                 msg.text)
+                 msg.text, where=self._pm_pane(msg.sender, msg.to))
 
     def _on_OpenedPM(self, msg: OpenedPM) -> None:
         when = f" (sent {clock(msg.ts)} while you were away)" if msg.queued else ""
         if msg.problem:
             text = f"({msg.problem})"
-            self.add("pm", f"[PM from {msg.sender}] {text}{when}", msg.ts, msg.sender, text)
+            self.add("pm", f"[PM from {msg.sender}] {text}{when}", msg.ts, msg.sender, text,
+                     where=self._pm_pane(msg.sender, msg.to))
             return
         mark = pm_mark(msg.new_key, msg.sender)
         self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}  [{mark}]", msg.ts, msg.sender,
-                 msg.text)
+                 msg.text, where=self._pm_pane(msg.sender, msg.to))
 
     def _on_KeyAlert(self, msg: KeyAlert) -> None:
         if msg.unverified:
@@ -238,65 +355,123 @@ class ClientModel:
             self.unverified.pop(msg.user.casefold(), None)
         self.add("alert" if msg.loud else "notice", msg.text)
 
+    def _pm_pane(self, sender: str, to: str) -> str:
+        """The pane of a PM conversation: "@" and the other person."""
+        return "@" + (to if sender.casefold() == self.user.casefold() else sender)
+
     def _on_Broadcast(self, msg: Broadcast) -> None:
         self.add("bm", f"[broadcast] {msg.sender}: {msg.text}", msg.ts, msg.sender, msg.text)
 
     def _on_Notice(self, msg: Notice) -> None:
-        self.add("error" if msg.kind == "warn" else "notice", f"* {msg.text}")
+        where = msg.room if msg.room in self.panes else None
+        self.add("error" if msg.kind == "warn" else "notice",
+                 f"* {msg.text}", where=where)
 
     def _on_RoomState(self, msg: RoomState) -> None:
-        self.room, self.nick, self.online = msg.room, msg.nick, msg.online
-        self.members = {m.get("nick", ""): m.get("user", "") for m in msg.members}
+        first = self.panes.get(self.current)
+        if first is not None and not first.name and self.current == "":
+            del self.panes[""]  # the lines before any room belong to the first one
+            first.name = msg.room
+            self.panes[msg.room] = first
+        pane = self.panes.setdefault(msg.room, Pane(msg.room))
+        pane.nick, self.online = msg.nick, msg.online
+        pane.members = {m.get("nick", ""): m.get("user", "") for m in msg.members}
+        if self.resuming is None or msg.room == self.resuming:
+            self.switch(msg.room)  # a room just joined is the one you look at
+            self.resuming = None
         if not msg.more:
-            self._say_who_is_here()
+            self._say_who_is_here(pane)
 
     def _on_MemberPage(self, msg: MemberPage) -> None:
-        if msg.room != self.room:
+        pane = self.panes.get(msg.room)
+        if pane is None:
             return
-        self.members.update({m.get("nick", ""): m.get("user", "") for m in msg.members})
+        pane.members.update({m.get("nick", ""): m.get("user", "") for m in msg.members})
         if msg.last:
-            self._say_who_is_here()
+            self._say_who_is_here(pane)
 
-    def _say_who_is_here(self) -> None:
-        others = sorted((n for n in self.members if n != self.nick), key=str.casefold)
+    def _say_who_is_here(self, pane: Pane) -> None:
+        others = sorted((n for n in pane.members if n != pane.nick), key=str.casefold)
         shown = others[:WHO_SHOWN]
         who = ", ".join(shown) if shown else "nobody else yet"
         if len(others) > len(shown):
             who += f" and {len(others) - len(shown)} more (/who lists them)"
-        self.add("notice", f"* you are in #{self.room} as {self.nick}; here: {who}")
+        self.add("notice", f"* you are in #{pane.name} as {pane.nick}; here: {who}",
+                 where=pane.name)
+
+    def _room_pane(self, room: str) -> Pane | None:
+        return self.panes.get(room) if room else None
 
     def _on_Joined(self, msg: Joined) -> None:
         self.online = msg.online
-        if msg.room == self.room:
-            self.members[msg.nick] = msg.user
-            self.add("notice", f"* {msg.nick} joined #{msg.room}")
+        pane = self._room_pane(msg.room)
+        if pane is not None:
+            pane.members[msg.nick] = msg.user
+            self.add("notice", f"* {msg.nick} joined #{msg.room}", where=msg.room)
 
     def _on_Left(self, msg: Left) -> None:
         self.online = msg.online
-        if msg.room == self.room:
-            self.members.pop(msg.nick, None)
-            why = f" ({msg.reason})" if msg.reason else ""
-            self.add("notice", f"* {msg.nick} left #{msg.room}{why}")
+        pane = self._room_pane(msg.room)
+        if pane is None:
+            return
+        why = f" ({msg.reason})" if msg.reason else ""
+        if msg.user.casefold() == self.user.casefold() and msg.nick == pane.nick:
+            del self.panes[msg.room]  # we left it
+            if self.current == msg.room:
+                rooms = self.rooms()
+                self.current = rooms[-1].name if rooms else ""
+            self.add("notice", f"* you left #{msg.room}{why}")
+            return
+        pane.members.pop(msg.nick, None)
+        self.add("notice", f"* {msg.nick} left #{msg.room}{why}", where=msg.room)
 
     def _on_Renamed(self, msg: Renamed) -> None:
-        if msg.room != self.room:
+        pane = self._room_pane(msg.room)
+        if pane is None:
             return
-        self.members.pop(msg.old, None)
-        self.members[msg.new] = msg.user
+        pane.members.pop(msg.old, None)
+        pane.members[msg.new] = msg.user
         if msg.user.casefold() == self.user.casefold():
-            self.nick = msg.new
-        self.add("notice", f"* {msg.old} is now known as {msg.new}")
+            pane.nick = msg.new
+        self.add("notice", f"* {msg.old} is now known as {msg.new}", where=msg.room)
+
+    def _on_Presence(self, msg: Presence) -> None:
+        """A big room's batch of comings and goings: one line sums it up."""
+        self.online = msg.online
+        pane = self._room_pane(msg.room)
+        if pane is None:
+            return
+        came = went = renamed = 0
+        for change in msg.changes:
+            op, user = change.get("op"), str(change.get("user", ""))
+            if op == "joined":
+                pane.members[str(change.get("nick", ""))] = user
+                came += 1
+            elif op == "left":
+                pane.members.pop(str(change.get("nick", "")), None)
+                went += 1
+            elif op == "renamed":
+                pane.members.pop(str(change.get("old", "")), None)
+                pane.members[str(change.get("new", ""))] = user
+                if user.casefold() == self.user.casefold():
+                    pane.nick = str(change.get("new", ""))
+                renamed += 1
+        parts = [f"{n} {what}" for n, what in ((came, "joined"), (went, "left"),
+                                                (renamed, "renamed")) if n]
+        if parts:
+            self.add("notice", f"* #{msg.room}: {', '.join(parts)}", where=msg.room)
 
     def _on_HistoryPage(self, msg: HistoryPage) -> None:
         if msg.kind == "scrollback":
+            where = msg.room if msg.room in self.panes else None
             if msg.page == 0 and msg.entries:
-                self.add("history", f"--- earlier messages in #{msg.room} ---")
+                self.add("history", f"--- earlier messages in #{msg.room} ---", where=where)
             for entry in msg.entries:
                 who = ("*" if entry.get("type") == "GAME" else f"<{entry.get('sender')}>")
                 self.add("history", f"{clock(entry.get('ts', 0))} {who} "
-                                    f"{entry.get('text', '')}", entry.get("ts"))
+                                    f"{entry.get('text', '')}", entry.get("ts"), where=where)
             if msg.last and (msg.entries or msg.page > 0):
-                self.add("history", "--- end of earlier messages ---")
+                self.add("history", "--- end of earlier messages ---", where=where)
             return
         if msg.page == 0:
             self.add("reply", "your history:" if msg.entries else "your history is empty")

@@ -282,6 +282,21 @@ def my_game_status(model: ClientModel) -> tuple[str, bool] | None:
     return None
 
 
+def room_bar(model: ClientModel) -> str:
+    """The rooms and PM conversations, numbered for Alt-N: `[1 #lobby] 2 #den (3) 3 @bob (1!)`.
+
+    The one looked at is in brackets; unread lines in parentheses, with `!` when a
+    line mentions you (or is a PM to you).
+    """
+    items = []
+    for n, pane in enumerate(model.bar(), start=1):
+        text = f"{n} {pane.label}"
+        if pane.unread:
+            text += f" ({pane.unread}{'!' if pane.mentions else ''})"
+        items.append(f"[{text}]" if pane.name == model.current else text)
+    return " ".join(items)
+
+
 def draw_status(canvas: Canvas, rect: Rect, model: ClientModel, server: str) -> None:
     """Server, room, nick, how many online, and whose move it is in my game.
 
@@ -291,8 +306,11 @@ def draw_status(canvas: Canvas, rect: Rect, model: ClientModel, server: str) -> 
         return
     turn = my_game_status(model)
     label, mine = turn if turn is not None else ("", False)
-    rest = [f"#{model.room}" if model.room else "(no room)", model.nick or model.user,
-            f"{model.online} online"]
+    where = f"#{model.room}" if model.room else (model.pane.label if model.current
+                                                  else "(no room)")
+    if len(model.bar()) > 1:
+        where = room_bar(model)
+    rest = [where, model.nick or model.user, f"{model.online} online"]
     if model.unverified:  # the mark on contacts with a new device key, until /trust USER
         rest.append("! new key: " + ", ".join(sorted(model.unverified.values(), key=str.casefold)))
     for head in (f"play {server}", server, "play"):

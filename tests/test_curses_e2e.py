@@ -176,23 +176,37 @@ def test_quit_command(server: ServerProcess, terms: list[PtyTerm]) -> None:
     assert_sane(alice)
 
 
-def test_server_shutdown_and_lost_connection(server: ServerProcess,
-                                             terms: list[PtyTerm]) -> None:
+def test_a_server_restart_is_ridden_out_and_the_rooms_come_back(
+        server: ServerProcess, terms: list[PtyTerm], tmp_path: Path) -> None:
     alice = join(terms, server.port, "alice")
-    bob = join(terms, server.port, "bob", NO_COLOR="1")
+    alice.type_line("/join den")
+    alice.wait_until(lambda t: "[2 #den]" in status(t), what="two rooms")
     server.proc.send_signal(signal.SIGTERM)
-    assert alice.wait_exit() == 0
-    assert "shutting down" in alice.text
-    assert_sane(alice)
-    bob.wait_exit()
-    assert_sane(bob)
+    server.proc.wait(10)
+    alice.wait_for("shutting down")
+    alice.wait_for("reconnecting in", timeout=10)
+    again = ServerProcess(tmp_path / "server", port=server.port)  # the same data and port
+    try:
+        alice.wait_for("reconnected: resumed as alice", timeout=20)
+        alice.wait_until(lambda t: "1 #lobby [2 #den]" in status(t), what="both rooms back")
+        alice.type_line("still here")
+        alice.wait_for("<alice> still here")
+        alice.key("ctrl-c")
+        assert alice.wait_exit() == 0
+        assert_sane(alice)
+    finally:
+        again.kill()
 
 
-def test_lost_connection(server: ServerProcess, terms: list[PtyTerm]) -> None:
+def test_a_lost_connection_is_retried_with_backoff(server: ServerProcess,
+                                                   terms: list[PtyTerm]) -> None:
     alice = join(terms, server.port, "alice")
     server.kill()
-    assert alice.wait_exit() == 1
-    assert "connection lost" in alice.text
+    alice.wait_for("connection lost")
+    alice.wait_for("reconnecting in 1 s (try 1", timeout=10)
+    alice.wait_for("reconnecting in 2 s (try 2", timeout=10)  # backing off
+    alice.send("\x03")  # Ctrl-C leaves while it waits
+    assert alice.wait_exit() == 0
     assert_sane(alice)
 
 

@@ -113,7 +113,9 @@ def test_pm_reaches_receiver_and_senders_history_in_clear_and_nobody_else(tmp_pa
             assert "(delivered)" in ok.text
             pm = await bob.expect(OpenedPM)
             assert (pm.sender, pm.to, pm.text, pm.problem) == ("alice", "bob", SECRET, "")
-            assert f"[PM from alice] {SECRET}  [e2e]" in bob.model.transcript[-1].text
+            # A PM conversation is a pane of its own ("@alice") in the model.
+            pane = bob.model.panes["@alice"]
+            assert f"[PM from alice] {SECRET}  [e2e]" in pane.transcript[-1].text
             mine = await alice.history("@bob")
             assert [(e["sender"], e["text"], e["mark"]) for e in mine] == [
                 ("alice", SECRET, "e2e")]
@@ -158,7 +160,8 @@ def test_queued_pm_is_opened_at_next_login_with_the_summary(tmp_path):
             first = await bob.expect(OpenedPM)
             second = await bob.expect(OpenedPM)
             assert [first.text, second.text] == [f"{SECRET} 1", f"{SECRET} 2"]
-            assert first.queued and "while you were away" in bob.model.transcript[-1].text
+            assert first.queued and "while you were away" in \
+                bob.model.panes["@alice"].transcript[-1].text
             assert no_plaintext(bytes(bob.tap.data))
             await bob.close()
             await alice.close()
@@ -217,7 +220,7 @@ def test_a_message_from_an_untrusted_key_is_marked_for_the_receiver(tmp_path):
             await other.reply_to(other.type("/msg bob two"))
             pm = await bob.expect(OpenedPM)
             assert pm.text == "two" and pm.new_key
-            assert "[e2e, NEW KEY: /trust alice]" in bob.model.transcript[-1].text
+            assert "[e2e, NEW KEY: /trust alice]" in bob.model.panes["@alice"].transcript[-1].text
             alert = await bob.expect(KeyAlert, lambda a: a.loud)
             assert "alice has 1 NEW device key" in alert.text
             assert bob.model.unverified == {"alice": "alice"}
@@ -257,7 +260,7 @@ def test_tampered_ciphertext_is_refused_with_a_sentence(tmp_path):
             pm = await bob.expect(OpenedPM)
             assert pm.text == "" and pm.problem.startswith(
                 "an end-to-end encrypted message was refused")
-            assert "forged" not in bob.model.transcript[-1].text
+            assert "forged" not in bob.model.panes["@alice"].transcript[-1].text
             await alice.close()
             await bob.close()
 
@@ -296,7 +299,7 @@ def test_sessions_without_keys_get_a_sentence_and_plain_pms_are_marked(tmp_path)
             assert reply["type"] == "ok" and "not end-to-end encrypted" in reply["text"]
             pm = await alice.expect(PrivateMessage)
             assert pm.e2e is None and pm.text == "plain words"
-            assert alice.model.transcript[-1].text == (
+            assert alice.model.panes["@bob"].transcript[-1].text == (
                 "[PM from bob] plain words  [not end-to-end encrypted]")
             history = await alice.history("@bob")
             assert [(e["text"], e["mark"]) for e in history] == [

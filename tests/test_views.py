@@ -292,14 +292,18 @@ class FakeConn:
 
         self.said: list[str] = []
         self.commands: list[tuple[str, str, str | None]] = []
+        self.rooms: list[str | None] = []  # the room each line was sent for
         self.games = [describe_kind(kind) for kind in find_games().values()]  # as sent
 
-    def say(self, text: str) -> int:
+    def say(self, text: str, room: str | None = None) -> int:
         self.said.append(text)
+        self.rooms.append(room)
         return 1
 
-    def command(self, name: str, args: str = "", secret: str | None = None) -> int:
+    def command(self, name: str, args: str = "", secret: str | None = None,
+                room: str | None = None) -> int:
         self.commands.append((name, args, secret))
+        self.rooms.append(room)
         return 1
 
 

@@ -1,0 +1,88 @@
+"""The curses client in a pty with three rooms: the bar, switching, unread counts, a board."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyte")
+if sys.platform == "win32":  # pragma: no cover - ptys are POSIX
+    pytest.skip("pseudo-terminals are POSIX only", allow_module_level=True)
+
+from helpers import ServerProcess  # noqa: E402
+from ptyterm import PtyTerm  # noqa: E402
+from test_curses_e2e import join, status  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path / "server")
+    try:
+        yield proc
+    finally:
+        if proc.proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture
+def terms() -> Iterator[list[PtyTerm]]:
+    opened: list[PtyTerm] = []
+    yield opened
+    for term in opened:
+        term.close()
+
+
+def chat_text(term: PtyTerm) -> str:
+    return "\n".join(term.lines[1:-1])
+
+
+def test_three_rooms_switching_unread_and_a_board_in_one(server: ServerProcess,
+                                                         terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice", 30, 120)
+    bob = join(terms, server.port, "bob", 24, 80)
+    alice.type_line("/join den")
+    alice.type_line("/join games")
+    alice.wait_until(lambda t: "1 #lobby 2 #den [3 #games]" in status(t), what="the room bar")
+    alice.type_line("/game tictactoe bot")
+    alice.wait_for("game 1 (tictactoe)")
+    alice.wait_until(lambda t: "a b c" in t.text or " a   b   c" in t.text or "1 " in t.text,
+                     what="a board")
+    board_in_games = alice.text
+
+    alice.send("\x1b1")  # Alt-1: the lobby
+    alice.wait_until(lambda t: "[1 #lobby] 2 #den 3 #games" in status(t), what="Alt-1")
+    assert "game 1 (tictactoe)" not in chat_text(alice)  # each room has its own transcript
+    bob.type_line("hello lobby")
+    alice.wait_for("<bob> hello lobby")
+
+    bob.type_line("/join den")
+    bob.wait_until(lambda t: "[2 #den]" in status(t), what="bob in #den")
+    bob.type_line("alice, news in the den")
+    alice.wait_until(lambda t: "2 #den (1!)" in status(t), what="an unread mention in #den")
+    bob.type_line("more den talk")
+    alice.wait_until(lambda t: "2 #den (2!)" in status(t), what="two unread in #den")
+    assert "more den talk" not in chat_text(alice)
+
+    alice.send("\x0e")  # Ctrl-N: the next room, #den
+    alice.wait_until(lambda t: "[2 #den]" in status(t), what="Ctrl-N")
+    alice.wait_for("<bob> more den talk")
+    assert "(2!)" not in status(alice)  # seen now
+    alice.type_line("hi bob")
+    bob.wait_for("<alice> hi bob")  # typed in #den, said in #den
+
+    alice.type_line("/switch games")
+    alice.wait_until(lambda t: "[3 #games]" in status(t), what="/switch")
+    alice.wait_for("game 1 (tictactoe)")
+    assert any(row in alice.text for row in board_in_games.splitlines() if "|" in row)
+
+    alice.send("\x10")  # Ctrl-P: back to #den
+    alice.wait_until(lambda t: "[2 #den]" in status(t), what="Ctrl-P")
+    alice.type_line("/part")
+    alice.wait_until(lambda t: "#den" not in status(t) and "#lobby" in status(t),
+                     what="#den gone from the bar")
+    bob.wait_for("alice left #den")
