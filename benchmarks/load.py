@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--storm", type=int, help="password logins at once while sending")
     p.add_argument("--storm-at", type=float, default=2.0,
                    help="seconds into the sending when the login storm starts (default 2)")
+    p.add_argument("--arrivals", type=float, metavar="RATE",
+                   help="after logging in at once, drop everyone and resume RATE a second"
+                        " (scenario F: server CPU per join both ways, and their ratio)")
     p.add_argument("--reconnect", action="store_true", default=None,
                    help="drop every client and resume with the session token")
     p.add_argument("--window", type=int, default=WINDOW,
@@ -99,7 +102,7 @@ def client_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] 
 def make_config(args: argparse.Namespace) -> Config:
     values: dict[str, Any] = dict(SCENARIOS.get(args.scenario or "", {}))
     for key in ("clients", "senders", "messages", "rate", "duration", "idle", "storm",
-                "reconnect"):
+                "reconnect", "arrivals"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     cfg = Config(**values, room=args.room, password=args.password, prefix=args.prefix,

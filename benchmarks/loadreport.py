@@ -53,6 +53,12 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
     if cfg.idle:
         out.append(f"  idle server CPU:  {num('idle_cpu_pct', '%', 2)} of one core"
                    f" over {cfg.idle:g} s")
+    if cfg.arrivals:
+        out.append(f"  arrivals:         server CPU per join"
+                   f" {num('burst_cpu_ms_per_join', ' ms', 3)} all at once,"
+                   f" {num('paced_cpu_ms_per_join', ' ms', 3)} at"
+                   f" {cfg.arrivals:g}/s (over {num('paced_s', ' s')});"
+                   f" ratio {num('arrival_ratio', '', 2)}")
     if cfg.reconnect:
         out.append(f"  reconnect:        {num('resumes')} resumes in {num('resume_s', ' s', 3)}"
                    f" (server CPU {num('resume_cpu_s', ' s')}, load generator CPU"

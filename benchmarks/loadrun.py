@@ -12,6 +12,7 @@ from typing import Any
 
 from loadclients import Client, Sender, _client_tls
 from loadhost import cpu_seconds, cpu_times, machine_busy_seconds, rss_kib
+from loadpresence import arrivals
 from loadspec import DRAIN_SECONDS, LAG_CAP, WINDOW, Config
 
 
@@ -201,6 +202,10 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
             fig.update(latency_figures("storm_first_", [
                 d for m, d in bench.first.items() if lo <= float(m[2]) <= hi]))
             fig["storm_deliveries"] = len(during)
+
+    if cfg.arrivals > 0:
+        clients, more = await arrivals(bench, clients, cfg.arrivals, fig["login_cpu_s"])
+        fig.update(more)
 
     if cfg.reconnect:
         nicks = {c.user: c.in_room.result().get("nick") for c in clients}

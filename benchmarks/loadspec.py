@@ -14,6 +14,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "C": {"clients": 2000, "senders": 0, "idle": 5.0},
     "D": {"clients": 500, "senders": 1, "rate": 100.0, "duration": 10.0, "storm": 200},
     "E": {"clients": 2000, "senders": 0, "reconnect": True},
+    "F": {"clients": 1500, "senders": 0, "arrivals": 250.0},
 }
 SCENARIO_TEXT = {
     "A": "100 clients, 10 senders x 2000 messages at full speed",
@@ -21,6 +22,7 @@ SCENARIO_TEXT = {
     "C": "2000 idle logged-in clients",
     "D": "scenario B while 200 new clients log in with passwords at once",
     "E": "2000 clients drop and reconnect at once (session-token resume)",
+    "F": "1500 clients resume into one room all at once, then at 250 a second",
 }
 
 
@@ -50,6 +52,7 @@ TARGETS: dict[str, list[Target]] = {
           Target("lost", 0, "no message lost")],
     "E": [Target("resume_s", 2.0, "2000 resumes complete in <= 2 s"),
           Target("not_restored", 0, "every room and nick restored")],
+    "F": [Target("arrival_ratio", 1.5, "CPU per join at 250/s within 1.5x of all at once")],
 }
 
 MAX_CLIENTS = 10_000
@@ -77,6 +80,7 @@ class Config:
     storm: int = 0
     storm_at: float = 2.0
     reconnect: bool = False
+    arrivals: float = 0.0  # > 0: scenario F, everyone resumes again at this rate a second
     room: str = "lobby"
     login: str = "token"
     password: str = "bench-password"

@@ -41,6 +41,9 @@ SHOWN: dict[str, list[tuple[str, str, str]]] = {
     "E": [("resume_s", "2000 resumes (s)", "{:.2f}"),
           ("resume_cpu_s", "server CPU for them (s)", "{:.2f}"),
           ("not_restored", "room or nick not restored", "{:d}")],
+    "F": [("burst_cpu_ms_per_join", "server CPU per join, all at once (ms)", "{:.3f}"),
+          ("paced_cpu_ms_per_join", "server CPU per join, 250/s (ms)", "{:.3f}"),
+          ("arrival_ratio", "ratio (paced / all at once)", "{:.2f}")],
 }
 
 

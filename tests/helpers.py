@@ -30,7 +30,12 @@ ROOMY = Settings(flood_burst=100_000, flood_rate=100_000.0, max_per_address=100_
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-    """Run an async test body with a hard time bound."""
+    """Run an async test body with a hard time bound, on uvloop if PLAY_LOOP=uvloop (CI)."""
+    if os.environ.get("PLAY_LOOP") == "uvloop":
+        import uvloop  # type: ignore[import-not-found]
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(asyncio.wait_for(coro, timeout))
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 

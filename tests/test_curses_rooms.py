@@ -49,10 +49,10 @@ def test_three_rooms_switching_unread_and_a_board_in_one(server: ServerProcess,
     alice.type_line("/join games")
     alice.wait_until(lambda t: "1 #lobby 2 #den [3 #games]" in status(t), what="the room bar")
     alice.type_line("/game tictactoe bot")
-    alice.wait_for("game 1 (tictactoe)")
-    alice.wait_until(lambda t: "a b c" in t.text or " a   b   c" in t.text or "1 " in t.text,
-                     what="a board")
+    alice.wait_for("game 1 (tictactoe) started")  # the reply, in #games
+    alice.settle()  # the board and every notice of the start have arrived
     board_in_games = alice.text
+    assert "│" in board_in_games  # the board pane beside the chat
 
     alice.send("\x1b1")  # Alt-1: the lobby
     alice.wait_until(lambda t: "[1 #lobby] 2 #den 3 #games" in status(t), what="Alt-1")
