@@ -64,6 +64,7 @@ class OpenedPM:
     text: str = ""
     problem: str = ""
     new_key: bool = False
+    sealed_at: float | None = None  # set when it was sealed long before it came: sent again?
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,13 @@ E2E_MARK = "e2e"
 PLAIN_MARK = "not end-to-end encrypted"
 
 
-def pm_mark(new_key: bool, sender: str) -> str:
-    return f"{E2E_MARK}, NEW KEY: /trust {sender}" if new_key else E2E_MARK
+def pm_mark(new_key: bool, sender: str, sealed_at: float | None = None) -> str:
+    """The small mark beside an opened PM; loud when the key is new or the message old."""
+    mark = f"{E2E_MARK}, NEW KEY: /trust {sender}" if new_key else E2E_MARK
+    if sealed_at is not None:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(sealed_at))
+        mark += f", SEALED {stamp}: an old message sent again?"
+    return mark
 
 
 def clock(ts: float) -> str:
@@ -227,7 +233,7 @@ class ClientModel:
             text = f"({msg.problem})"
             self.add("pm", f"[PM from {msg.sender}] {text}{when}", msg.ts, msg.sender, text)
             return
-        mark = pm_mark(msg.new_key, msg.sender)
+        mark = pm_mark(msg.new_key, msg.sender, msg.sealed_at)
         self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}  [{mark}]", msg.ts, msg.sender,
                  msg.text)
 
