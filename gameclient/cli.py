@@ -601,6 +601,78 @@ from gameclient.keyscli import keys_app  # noqa: E402  (it uses the helpers abov
 app.add_typer(keys_app, name="keys")
 
 
+admin_app = typer.Typer(no_args_is_help=True, help="Manage admins and accounts (run on the "
+                        "server machine; a running server takes it up within seconds).")
+app.add_typer(admin_app, name="admin")
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="the server's data")]
+
+
+def _admin(action: Callable[[], str]) -> None:
+    from gameserver.admin import AdminError
+
+    try:
+        typer.echo(action())
+    except AdminError as exc:
+        fail(f"error: {exc}", 1)
+
+
+@admin_app.command("grant")
+def admin_grant(user: Annotated[str, typer.Argument(help="who becomes an admin")],
+                data_dir: DataDirOption = None) -> None:
+    """Make USER an admin of this server."""
+    from gameserver.admin import grant
+
+    name = resolve(user, "username", check_name)
+    _admin(lambda: grant(data_dir_for(data_dir), name, True))
+
+
+@admin_app.command("revoke")
+def admin_revoke(user: Annotated[str, typer.Argument(help="who stops being an admin")],
+                 data_dir: DataDirOption = None) -> None:
+    """Take USER's admin rights away."""
+    from gameserver.admin import grant
+
+    name = resolve(user, "username", check_name)
+    _admin(lambda: grant(data_dir_for(data_dir), name, False))
+
+
+@admin_app.command("list")
+def admin_list(data_dir: DataDirOption = None) -> None:
+    """The server's admins."""
+    from gameserver.admin import admins
+
+    _admin(lambda: "\n".join(admins(data_dir_for(data_dir))) or "no admins yet")
+
+
+@admin_app.command("reset-password")
+def admin_reset_password(user: Annotated[str, typer.Argument(help="whose password")],
+                         data_dir: DataDirOption = None) -> None:
+    """Set a new password for USER (asked twice without echo, or from $PLAY_PASSWORD)."""
+    from gameserver.admin import reset_password
+
+    name = resolve(user, "username", check_name)
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if not interactive():
+            fail(f"error: missing password; set ${PASSWORD_ENV} (no terminal to ask on)", 2)
+        try:
+            while True:
+                password = getpass.getpass(f"new password for {name}: ")
+                if not password:
+                    typer.echo("  the password must not be empty; try again", err=True)
+                elif getpass.getpass("again: ") != password:
+                    typer.echo("  the two passwords differ; try again", err=True)
+                else:
+                    break
+        except KeyboardInterrupt:
+            interrupted()
+        except EOFError:
+            fail("error: no password given", 2)
+    elif not password:
+        fail(f"error: ${PASSWORD_ENV} is empty; the password must not be empty", 2)
+    _admin(lambda: reset_password(data_dir_for(data_dir), name, password or ""))
+
+
 def main() -> None:
     try:
         app()

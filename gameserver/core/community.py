@@ -17,6 +17,9 @@ from gameserver.core.logins import LOBBY
 from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Notice, Roles
+from gameserver.store import StorageError
+
+ADMIN_RELOAD_SECONDS = 3.0
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -30,6 +33,7 @@ class CommunityStorage(Protocol):
     def modlog(self, scope: str | None, limit: int) -> list[tuple[float, str, str, str, str, str]]:
         ...
     def ignores(self, user: str) -> list[str]: ...
+    def admins(self) -> dict[str, tuple[str, int]]: ...
     def set_ignore(self, user: str, other: str, ignored: bool) -> None: ...
     def set_password_hash(self, user: str, pwhash: str) -> bool: ...
     def delete_account(self, user: str) -> bool: ...
@@ -53,6 +57,7 @@ class CommunityHost(Extension):
         self.away: dict[str, str] = {}  # user key -> away message
         self.last_pm_from: dict[str, str] = {}  # user key -> who last wrote to them
         self.confirm_delete: dict[str, float] = {}  # user key -> when they asked
+        self._next_reload = 0.0
 
     @classmethod
     def install(cls, hub: Hub, community: Community, storage: CommunityStorage) -> CommunityHost:
@@ -106,6 +111,19 @@ class CommunityHost(Extension):
             raise CommandError("muted", refusal)
         self.back(session)
         return False
+
+    def on_tick(self, now: float) -> None:
+        """`play admin` on the server machine changes the kept admins: take them up."""
+        if now < self._next_reload:
+            return
+        self._next_reload = now + ADMIN_RELOAD_SECONDS
+        try:
+            kept = self.storage.admins()
+        except StorageError:
+            return
+        if kept != self.community.admins:
+            self.community.admins = kept
+            self.roles_changed()
 
     def on_login(self, session: Session) -> None:
         from gameserver.core.socialcommands import ignores_notice
