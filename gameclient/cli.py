@@ -289,7 +289,7 @@ def want_curses(plain: bool) -> bool:
 
 async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool = True,
                      pins: KnownHosts | Expected | None = None,
-                     keys_dir: Path | None = None) -> int:
+                     keys_dir: Path | None = None, bell: bool = True) -> int:
     """Connect, log in, and run a client; `keys_dir` None: a session without device keys."""
     from gameclient.e2e import E2EError
     from gameclient.privatemsg import connect
@@ -310,7 +310,7 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
                                     tls=tls, known_hosts=known_hosts)
     except E2EError as exc:
         raise Exit(f"error: {exc}") from None
-    model = ClientModel(user=user)
+    model = ClientModel(user=user, bell=bell)
     model.apply(reply)
     if want_curses(plain):
         from gameclient.cursesui import CursesClient
@@ -396,6 +396,8 @@ def host(
     headless: Annotated[bool, typer.Option("--headless", help="run the server only")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where data is kept")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+    no_bell: Annotated[bool, typer.Option(
+        "--no-bell", help="no bell on a mention or a PM (also /set bell off)")] = False,
     cert: Annotated[Path | None, typer.Option(
         "--cert", help="TLS certificate (PEM); default: one made in the data directory")] = None,
     key: Annotated[Path | None, typer.Option("--key", help="the certificate's key (PEM)")] = None,
@@ -470,7 +472,8 @@ def host(
         own = Expected(server.tls.fingerprint) if server.tls is not None else None
         try:
             code = await run_client(target, server.port, user, plain, tls=not no_tls, pins=own,
-                                    keys_dir=None if no_keys else directory)
+                                    keys_dir=None if no_keys else directory,
+                                    bell=not no_bell)
         finally:
             await server.stop("the host has left; the server is shutting down")
         return code
@@ -519,6 +522,8 @@ def join(
     port: Annotated[str | None, typer.Argument(help="server port")] = None,
     name: Annotated[str | None, typer.Argument(help="your username")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+    no_bell: Annotated[bool, typer.Option(
+        "--no-bell", help="no bell on a mention or a PM (also /set bell off)")] = False,
     insecure: Annotated[bool, typer.Option(
         "--insecure/--tls", help="connect without TLS, to a --no-tls server (local tests only: "
                            "your password and messages cross the network readable)")] = False,
@@ -531,7 +536,8 @@ def join(
     port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT), "PORT")
     user = resolve(name, "username", check_name, flag="NAME")
     keys = None if no_keys else data_dir_for(data_dir)
-    run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys))
+    run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys,
+                           bell=not no_bell))
 
 
 @app.command()

@@ -12,7 +12,39 @@ KNOWN_COMMANDS = (
     "/help", "/list", "/join", "/nick", "/who", "/users", "/msg", "/all", "/history", "/quit",
     "/games", "/game", "/accept", "/decline", "/board", "/move", "/resign", "/rematch", "/stats",
     "/key", "/whois", "/trust",
+    "/me", "/away", "/ignore", "/unignore", "/query", "/r", "/op", "/deop", "/kick",
+    "/ban", "/unban", "/mute", "/unmute", "/topic", "/mode", "/invite", "/slow", "/modlog",
+    "/admin", "/password", "/deleteaccount", "/set",
 )
+LOCAL_COMMANDS = frozenset({"set"})  # done by the client itself, never sent
+
+
+SETTINGS_HELP = "settings: bell on|off (ring on a mention or a PM)"
+
+
+def set_command(model: Any, args: str) -> str:
+    """`/set NAME VALUE`, done in the client; the sentence to show."""
+    words = args.lower().split()
+    if not words:
+        return f"bell {'on' if model.bell else 'off'}; {SETTINGS_HELP}"
+    if words[0] == "bell" and len(words) == 2 and words[1] in ("on", "off"):
+        model.bell = words[1] == "on"
+        return f"the bell is {words[1]}"
+    return f"usage: /set bell on|off; {SETTINGS_HELP}"
+
+
+PASSWORD_QUESTIONS = ("old password", "new password", "new password again")
+
+
+def password_problem(old: str, new: str, again: str) -> str | None:
+    """Why the answers to PASSWORD_QUESTIONS cannot be sent, or None."""
+    if not old:
+        return "no old password given; nothing changed"
+    if not new:
+        return "the new password must not be empty; nothing changed"
+    if new != again:
+        return "the two new passwords differ; nothing changed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,3 +107,10 @@ def known_commands(games: Iterable[Mapping[str, Any]]) -> list[str]:
     """Commands for Tab completion: the platform's and those the games declare."""
     extra = [f"/{c.get('name')}" for g in games for c in g.get("commands", ())]
     return [*KNOWN_COMMANDS, *dict.fromkeys(e for e in extra if e not in KNOWN_COMMANDS)]
+
+
+def completion_words(model: Any, games: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Everything Tab completes: commands, nicks, users seen (offline too), rooms, games."""
+    names = [str(g.get("name", "")) for g in games] + [
+        str(a) for g in games for a in g.get("aliases", ())]
+    return [*known_commands(games), *model.completions(), *(n for n in names if n)]

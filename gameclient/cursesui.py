@@ -12,10 +12,19 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gameclient.commands import Typed, known_commands, parse_typed, secret_option
+from gameclient.commands import (
+    LOCAL_COMMANDS,
+    PASSWORD_QUESTIONS,
+    Typed,
+    completion_words,
+    parse_typed,
+    password_problem,
+    secret_option,
+    set_command,
+)
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable, check_sendable
 from gameclient.layout import Layout, compute_layout
-from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE
+from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE, learn_names
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line
 from gameclient.screen import Key, Screen
@@ -82,6 +91,8 @@ class CursesClient:
         self.secret: LineEditor | None = None  # set while asking for a hidden secret word
         self.secret_for: Typed | None = None
         self.secret_what = "secret"  # what the secret is, in the game's words ("secret word")
+        self.asking: list[str] = []  # the hidden questions still to ask (/password)
+        self.answers: list[str] = []
         self.chat = ChatView()
         self.offset = 0  # chat rows scrolled up from the bottom
         self.unseen = 0  # lines that arrived while scrolled up
@@ -117,6 +128,7 @@ class CursesClient:
             self._tick(loop)
             self.redraw()
             events = asyncio.create_task(self._events())
+            self._learning = asyncio.create_task(learn_names(self.conn, self.model))
             code, reason = await self.result
         finally:
             if self._poll is not None:
@@ -202,7 +214,10 @@ class CursesClient:
                     self.finish(1, f"connection lost: {exc}")
                 return
             try:
-                self.take_lines(self.model.apply(event))
+                lines = self.model.apply(event)
+                self.take_lines(lines)
+                if self.model.bell and any(line.wants_attention for line in lines):
+                    self.screen.bell()
                 self.request_redraw()
                 if isinstance(event, Bye):
                     self.finish(0 if event.code in CLEAN_EXITS else 1, event.reason)
@@ -235,6 +250,7 @@ class CursesClient:
         if typed:
             self.handle_key("".join(typed))
         if keys:
+            self.model.unread = 0  # you are looking: the badge is read
             self.redraw()
 
     def on_resize(self) -> None:
@@ -258,7 +274,7 @@ class CursesClient:
                 self.cancel_secret()
         elif key == "\t":
             if self.secret is None:
-                self.editor.complete([*known_commands(self.conn.games), *self.model.members])
+                self.editor.complete(completion_words(self.model, self.conn.games))
         elif key == CTRL["L"]:
             self.screen.repaint()
         elif key == curses.KEY_PPAGE:
@@ -278,6 +294,20 @@ class CursesClient:
             self.unseen = 0
 
     def enter(self) -> None:
+        if self.secret is not None and self.asking:
+            self.answers.append(self.secret.text.strip())
+            self.asking.pop(0)
+            if self.asking:
+                self.secret, self.secret_what = LineEditor(), self.asking[0]
+                return
+            typed, answers = self.secret_for, self.answers
+            self.cancel_secret()
+            problem = password_problem(*answers)
+            if problem or typed is None:
+                self.model.add("error", f"! {problem}")
+            else:
+                self.send(typed, f"{answers[0]}\n{answers[1]}")
+            return
         if self.secret is not None:
             word = self.secret.text.strip()
             typed = self.secret_for
@@ -301,7 +331,12 @@ class CursesClient:
             return
         self.offset = self.unseen = 0
         option = secret_option(typed, self.conn.games)
-        if option is not None:
+        if typed.name in LOCAL_COMMANDS:
+            self.model.add("reply", set_command(self.model, typed.args))
+        elif typed.name == "password":  # old once, new twice, all hidden
+            self.asking, self.answers = list(PASSWORD_QUESTIONS), []
+            self.secret, self.secret_for, self.secret_what = LineEditor(), typed, self.asking[0]
+        elif option is not None:
             self.secret, self.secret_for = LineEditor(), typed
             self.secret_what = str(option.get("prompt") or option.get("name") or "secret")
         elif typed.is_quit:
@@ -311,6 +346,7 @@ class CursesClient:
 
     def cancel_secret(self) -> None:
         self.secret = self.secret_for = None
+        self.asking, self.answers = [], []
 
     def send(self, typed: Typed, secret: str | None = None) -> bool:
         try:

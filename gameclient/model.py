@@ -22,6 +22,7 @@ from gameserver.protocol import (
     Ok,
     PrivateMessage,
     Renamed,
+    Roles,
     RoomMessage,
     RoomState,
     Welcome,
@@ -37,8 +38,8 @@ WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 class Line:
     """One line of the transcript; `kind` says how a view should style it.
 
-    kinds: chat, own (my chat), pm, bm, notice, error, alert (a key warning), reply, history,
-    game
+    kinds: chat, own (my chat), action (/me), pm, pm_sent, bm, notice, error, alert (a key
+    warning), reply, history, game
     """
 
     kind: str
@@ -46,6 +47,32 @@ class Line:
     ts: float
     nick: str = ""  # who said it, for chat/pm/bm, so a view can colour the nick
     body: str = ""  # the text without the nick, for chat
+    mention: bool = False  # it names me (or is a PM to me): highlighted, and it rings
+
+    @property
+    def wants_attention(self) -> bool:
+        return self.mention or self.kind == "pm"
+
+
+ACTION = "/me "  # a room message that is an action
+
+
+def mentions(text: str, *names: str) -> bool:
+    """Whether `text` names one of `names` as a word (any case): 'bob:', '@bob', 'bob!'."""
+    folded = text.casefold()
+    for name in names:
+        if not name:
+            continue
+        key = name.casefold()
+        start = folded.find(key)
+        while start >= 0:
+            end = start + len(key)
+            before = folded[start - 1] if start else " "
+            after = folded[end] if end < len(folded) else " "
+            if not (before.isalnum() or before in "_-") and not (after.isalnum() or after in "_"):
+                return True
+            start = folded.find(key, start + 1)
+    return False
 
 
 @dataclass(frozen=True)
@@ -128,10 +155,39 @@ class ClientModel:
     game_seen: dict[int, float] = field(default_factory=dict)  # game id -> when its frame came
     replay: Replay | None = None
     unverified: dict[str, str] = field(default_factory=dict)  # contacts with an untrusted key
+    roles: dict[str, str] = field(default_factory=dict)  # user key -> role in this room
+    topic: str = ""
+    ignores: set[str] = field(default_factory=set)  # user keys whose words are hidden
+    unread: int = 0  # mentions and PMs since I last typed (the status bar's badge)
+    bell: bool = True  # ring the terminal's bell on a mention or a PM (/set bell off)
+    known_rooms: set[str] = field(default_factory=set)  # for Tab: rooms and users seen so far,
+    known_users: set[str] = field(default_factory=set)  # online or not
+
+    def learn(self, data: dict | None) -> None:
+        """Rooms and users from a reply's data (/list, /users, /who, /whois)."""
+        data = data or {}
+        if isinstance(data.get("rooms"), dict):
+            self.known_rooms.update(str(r) for r in data["rooms"])
+        if isinstance(data.get("users"), dict):
+            self.known_users.update(str(u) for u in data["users"])
+        for member in data.get("members") or ():
+            if isinstance(member, dict) and member.get("user"):
+                self.known_users.add(str(member["user"]))
+        if isinstance(data.get("whois"), dict) and data["whois"].get("user"):
+            self.known_users.add(str(data["whois"]["user"]))
+
+    def completions(self) -> list[str]:
+        """Words Tab completes besides commands: nicks here, then users and rooms seen."""
+        nicks = list(self.members)
+        seen = {n.casefold() for n in nicks}
+        users = sorted((u for u in self.known_users if u.casefold() not in seen), key=str.casefold)
+        return [*nicks, *users, *sorted(self.known_rooms)]
 
     def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
-            body: str = "") -> Line:
-        line = Line(kind, text, time.time() if ts is None else ts, nick, body)
+            body: str = "", mention: bool = False) -> Line:
+        line = Line(kind, text, time.time() if ts is None else ts, nick, body, mention)
+        if line.wants_attention:
+            self.unread += 1
         self.transcript.append(line)
         if len(self.transcript) > TRANSCRIPT_MAX:
             del self.transcript[: len(self.transcript) - TRANSCRIPT_MAX]
@@ -202,6 +258,14 @@ class ClientModel:
             self.user = data.get("user", self.user)
             self.token = data["token"]
             self.online = data.get("online", self.online)
+        self.learn(data)
+        if isinstance(data.get("ignores"), list):
+            self.ignores = {str(name).casefold() for name in data["ignores"]}
+        if isinstance(data.get("pm"), dict) and msg.text:  # my PM, confirmed: a chat line
+            self.add("pm_sent", msg.text, data["pm"].get("ts"))
+            for extra in msg.lines or []:
+                self.add("reply", "  " + extra)
+            return
         if msg.text:
             self.add("reply", msg.text)
         replay = Replay.from_data(data.get("replay"), self.now())
@@ -215,11 +279,25 @@ class ClientModel:
     def _on_Error(self, msg: Error) -> None:
         self.add("error", f"! {msg.text}")
 
+    def names_me(self, text: str) -> bool:
+        return mentions(text, self.user, self.nick)
+
     def _on_RoomMessage(self, msg: RoomMessage) -> None:
         own = msg.user.casefold() == self.user.casefold()
-        self.add("own" if own else "chat", f"<{msg.nick}> {msg.text}", msg.ts, msg.nick, msg.text)
+        if not own and msg.user.casefold() in self.ignores:
+            return
+        mention = not own and self.names_me(msg.text)
+        if msg.text.startswith(ACTION):
+            self.add("action", f"* {msg.nick} {msg.text[len(ACTION):]}", msg.ts, msg.nick,
+                     msg.text[len(ACTION):], mention)
+            return
+        self.add("own" if own else "chat", f"<{msg.nick}> {msg.text}", msg.ts, msg.nick, msg.text,
+                 mention)
 
     def _on_PrivateMessage(self, msg: PrivateMessage) -> None:
+        if msg.sender.casefold() in self.ignores:
+            return
+        self.known_users.add(msg.sender)
         when = f" (sent {clock(msg.ts)} while you were away)" if msg.queued else ""
         # A sealed one reaching this model was not opened (a session without keys): its
         # text already says so. A plain one is marked, never mixed with encrypted ones.
@@ -245,14 +323,37 @@ class ClientModel:
         self.add("alert" if msg.loud else "notice", msg.text)
 
     def _on_Broadcast(self, msg: Broadcast) -> None:
-        self.add("bm", f"[broadcast] {msg.sender}: {msg.text}", msg.ts, msg.sender, msg.text)
+        if msg.sender.casefold() in self.ignores:
+            return
+        mention = msg.sender.casefold() != self.user.casefold() and self.names_me(msg.text)
+        self.add("bm", f"[broadcast] {msg.sender}: {msg.text}", msg.ts, msg.sender, msg.text,
+                 mention)
+
+    def _on_Roles(self, msg: Roles) -> None:
+        if msg.room != self.room:
+            return
+        first = not self.roles and not self.topic
+        self.roles = {str(user).casefold(): str(role) for user, role in msg.roles.items()}
+        self.topic = msg.topic
+        here = sorted({user for user in self.members.values()
+                       if user.casefold() in self.roles}, key=str.casefold)
+        if first and here:
+            self.add("notice", "* in charge here: " + ", ".join(
+                f"{user} ({self.roles[user.casefold()]})" for user in here))
+
+    def role_of(self, user: str) -> str:
+        return self.roles.get(user.casefold(), "")
 
     def _on_Notice(self, msg: Notice) -> None:
         self.add("error" if msg.kind == "warn" else "notice", f"* {msg.text}")
 
     def _on_RoomState(self, msg: RoomState) -> None:
+        if msg.room != self.room:
+            self.roles, self.topic = {}, ""
         self.room, self.nick, self.online = msg.room, msg.nick, msg.online
         self.members = {m.get("nick", ""): m.get("user", "") for m in msg.members}
+        self.known_rooms.add(msg.room)
+        self.known_users.update(u for u in self.members.values() if u)
         if not msg.more:
             self._say_who_is_here()
 
@@ -273,6 +374,7 @@ class ClientModel:
 
     def _on_Joined(self, msg: Joined) -> None:
         self.online = msg.online
+        self.known_users.add(msg.user)
         if msg.room == self.room:
             self.members[msg.nick] = msg.user
             self.add("notice", f"* {msg.nick} joined #{msg.room}")
@@ -298,9 +400,15 @@ class ClientModel:
             if msg.page == 0 and msg.entries:
                 self.add("history", f"--- earlier messages in #{msg.room} ---")
             for entry in msg.entries:
-                who = ("*" if entry.get("type") == "GAME" else f"<{entry.get('sender')}>")
-                self.add("history", f"{clock(entry.get('ts', 0))} {who} "
-                                    f"{entry.get('text', '')}", entry.get("ts"))
+                sender, text = str(entry.get("sender", "")), str(entry.get("text", ""))
+                if entry.get("type") == "ROOM" and " " not in sender:
+                    self.known_users.add(sender)
+                if sender.casefold() in self.ignores:
+                    continue
+                who = ("*" if entry.get("type") == "GAME" else f"<{sender}>")
+                if text.startswith(ACTION) and entry.get("type") == "ROOM":
+                    who, text = f"* {sender}", text[len(ACTION):]
+                self.add("history", f"{clock(entry.get('ts', 0))} {who} {text}", entry.get("ts"))
             if msg.last and (msg.entries or msg.page > 0):
                 self.add("history", "--- end of earlier messages ---")
             return

@@ -88,6 +88,10 @@ class TerminalInput:
         self._write("\r\x1b[K" + text.replace("\n", "\r\n") + "\r\n")
         self._draw()
 
+    def bell(self) -> None:
+        """Ring the terminal's bell (a mention or a PM)."""
+        self._write("\a")
+
     def ask_secret(self, what: str = "secret") -> None:
         """Read the next line without echo, asking for `what` (the game's word for it)."""
         self.secret = LineEditor()
