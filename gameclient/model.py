@@ -266,6 +266,9 @@ class ClientModel:
             for extra in msg.lines or []:
                 self.add("reply", "  " + extra)
             return
+        if msg.text and data.get("room") == self.room and msg.text.startswith(
+                f"you are now in #{self.room}") and "rooms" in data and len(data["rooms"]) == 1:
+            return  # /join: the room's own line said it already
         if msg.text:
             self.add("reply", msg.text)
         replay = Replay.from_data(data.get("replay"), self.now())
