@@ -267,7 +267,7 @@ class ClientModel:
                 self.add("reply", "  " + extra)
             return
         if msg.text and data.get("room") == self.room and msg.text.startswith(
-                f"you are now in #{self.room}") and "rooms" in data and len(data["rooms"]) == 1:
+                f"you are now in #{self.room}"):
             return  # /join: the room's own line said it already
         if msg.text:
             self.add("reply", msg.text)
