@@ -65,7 +65,7 @@ def test_kick_ban_across_reconnect_and_restart_then_unban(server, terms):
     mal.wait_for("olga kicked you from #den (calm down)")
     mal.wait_for("you are in #lobby as mal")
     type_and_see(mal, "/join den", "you are in #den as mal")  # a kick is not a ban
-    type_and_see(mal, "/nick sneaky", "your nick is now sneaky")
+    type_and_see(mal, "/nick sneaky", "is now sneaky")
     type_and_see(olga, "/ban sneaky 1h spam", "olga banned mal from #den for 1 hour (spam)")
     mal.wait_for("olga banned you from #den for 1 hour (spam)")
     type_and_see(mal, "/join den", "! you are banned from #den for 1 hour (spam)")

@@ -199,7 +199,7 @@ class CommunityHost(Extension):
         self.hub.send(target, Notice(text=why, kind="warn"))
         if len(target.rooms) == 1:  # always in one room: the lobby takes them in
             self.hub.join_room(target, LOBBY)
-        self.hub.part_room(target, room, why)
+        self.hub.part_room(target, room, code)  # the room heard why from the announcement
 
     def is_host_rank(self, user: str) -> bool:
         return self.community.rank(user) == HOST
