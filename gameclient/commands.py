@@ -47,6 +47,26 @@ def password_problem(old: str, new: str, again: str) -> str | None:
     return None
 
 
+def questions_for(typed: Typed) -> list[str] | None:
+    """What the client asks, shown as typed, when a command comes alone: /msg and /all."""
+    if typed.args.strip():
+        return None
+    if typed.name == "msg":
+        return ["to whom (a nick or a username)", "message"]
+    if typed.name == "all":
+        return ["message to everyone"]
+    return None
+
+
+def answered(typed: Typed, answers: list[str]) -> Typed | None:
+    """The command the answers make; None if one was left empty (nothing is sent)."""
+    answers = [a.strip() for a in answers]
+    if not all(answers):
+        return None
+    args = " ".join(answers)
+    return Typed(f"/{typed.name} {args}", typed.name, args)
+
+
 @dataclass(frozen=True)
 class Typed:
     """A typed line: `name` is None for chat, else the command name (lower case)."""

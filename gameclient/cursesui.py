@@ -16,9 +16,11 @@ from gameclient.commands import (
     LOCAL_COMMANDS,
     PASSWORD_QUESTIONS,
     Typed,
+    answered,
     completion_words,
     parse_typed,
     password_problem,
+    questions_for,
     secret_option,
     set_command,
 )
@@ -92,6 +94,8 @@ class CursesClient:
         self.secret_for: Typed | None = None
         self.secret_what = "secret"  # what the secret is, in the game's words ("secret word")
         self.asking: list[str] = []  # the hidden questions still to ask (/password)
+        self.question_for: Typed | None = None  # /msg or /all alone: what the answers are for
+        self.questions: list[str] = []  # the visible questions still to ask
         self.answers: list[str] = []
         self.chat = ChatView()
         self.offset = 0  # chat rows scrolled up from the bottom
@@ -272,6 +276,8 @@ class CursesClient:
         elif key == "\x1b":
             if self.secret is not None:
                 self.cancel_secret()
+            elif self.question_for is not None:
+                self.question_for, self.questions, self.answers = None, [], []
         elif key == "\t":
             if self.secret is None:
                 self.editor.complete(completion_words(self.model, self.conn.games))
@@ -294,6 +300,19 @@ class CursesClient:
             self.unseen = 0
 
     def enter(self) -> None:
+        if self.question_for is not None and self.secret is None:
+            self.answers.append(self.editor.submit())
+            self.questions.pop(0)
+            if self.questions:
+                return
+            typed, answers = self.question_for, self.answers
+            self.question_for, self.answers = None, []
+            full = answered(typed, answers)
+            if full is None:
+                self.model.add("error", "! nothing was sent")
+            else:
+                self.send(full)
+            return
         if self.secret is not None and self.asking:
             self.answers.append(self.secret.text.strip())
             self.asking.pop(0)
@@ -331,8 +350,13 @@ class CursesClient:
             return
         self.offset = self.unseen = 0
         option = secret_option(typed, self.conn.games)
+        questions = questions_for(typed)
         if typed.name in LOCAL_COMMANDS:
             self.model.add("reply", set_command(self.model, typed.args))
+        elif questions is not None:  # /msg or /all alone: ask, shown as typed
+            if typed.name == "msg":
+                self.send(Typed("/users", "users"))
+            self.question_for, self.questions, self.answers = typed, questions, []
         elif typed.name == "password":  # old once, new twice, all hidden
             self.asking, self.answers = list(PASSWORD_QUESTIONS), []
             self.secret, self.secret_for, self.secret_what = LineEditor(), typed, self.asking[0]
@@ -402,6 +426,8 @@ class CursesClient:
         if layout.board is not None:
             draw_board(screen, layout.board, layout.board_side, games, self.model)
         prompt = (SECRET_PROMPT.format(what=self.secret_what) if self.secret is not None
+                  else f"{self.questions[0]} (Esc cancels): " if self.question_for is not None
+                  and self.questions
                   else PROMPT)
         visible, column = self.input_view(input_field_width(layout.input, prompt))
         x = draw_input(screen, layout.input, prompt, visible, column)

@@ -13,9 +13,11 @@ from gameclient.commands import (
     LOCAL_COMMANDS,
     PASSWORD_QUESTIONS,
     Typed,
+    answered,
     completion_words,
     parse_typed,
     password_problem,
+    questions_for,
     secret_option,
     set_command,
 )
@@ -192,6 +194,22 @@ class LineClient:
             if typed.name in LOCAL_COMMANDS:
                 self.emit(set_command(self.model, typed.args))
                 continue
+            questions = questions_for(typed)
+            if questions is not None:
+                if typed.name == "msg":  # who is online, to choose from
+                    self._send(Typed("/users", "users"))
+                answers = []
+                for question in questions:
+                    answer = await self._ask(inputs, question)
+                    if answer is None:
+                        return
+                    answers.append(answer)
+                full = answered(typed, answers)
+                if full is None:
+                    self.emit("! nothing was sent")
+                else:
+                    self._send(full)
+                continue
             if typed.name == "password":
                 answers = []
                 for what in PASSWORD_QUESTIONS:
@@ -218,6 +236,20 @@ class LineClient:
             self._send(typed, secret)
             if typed.is_quit:
                 return
+
+    async def _ask(self, inputs: asyncio.Queue[str | None], question: str) -> str | None:
+        """The next input line, asked as `question:` (shown as typed)."""
+        if self.terminal is not None:
+            self.terminal.ask(question)
+            try:
+                raw = await inputs.get()
+            finally:
+                if self.terminal is not None:
+                    self.terminal.ask(None)
+        else:
+            self.emit(f"{question}:")
+            raw = await inputs.get()
+        return None if raw is None else raw.strip()
 
     async def _read_secret(self, inputs: asyncio.Queue[str | None], what: str) -> str | None:
         """The next input line, with echo off on a terminal (the reader thread owns stdin)."""
