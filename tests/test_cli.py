@@ -141,7 +141,7 @@ def test_line_client_through_a_pipe(server):
     assert "<ann> hello from a pipe" in lines
     assert "-> bob: psst  (delivered)  [e2e]" in lines
     assert "! unknown command /nope; type /help for the list" in lines
-    assert "! usage: /msg NICK|USER TEXT" in lines
+    assert "to whom (a nick or a username):" in lines  # /msg alone asks; the input ended
     assert lines[-1] == "* you left"
     assert "[PM from bob]" not in out.stdout
     assert "<ann> hello from a pipe" in bob_out and "[PM from ann] psst" in bob_out
