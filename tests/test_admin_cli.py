@@ -31,7 +31,7 @@ def test_grant_list_revoke_and_reset_password_while_the_server_runs(tmp_path):
                                              str(data)).stdout
         assert play("admin", "list", "--data-dir", str(data)).stdout.split("\n")[:2] == [
             "ann (host)", "bob (admin)"]
-        deadline = time.monotonic() + 15  # the running server takes it up on its tick
+        deadline = time.monotonic() + 30  # the running server takes it up on its tick
         while True:
             seen = play("join", "127.0.0.1", port, "bob", "--plain",
                         stdin="/admin list\n").stdout
