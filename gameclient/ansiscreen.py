@@ -44,6 +44,7 @@ MONO_ATTRS: dict[str, tuple[str, ...]] = {
     "prompt": (BOLD,),
     "input": (),
     "too_small": (BOLD, REVERSE),
+    "mention": (BOLD, REVERSE),
 }
 STYLE_COLOURS: dict[str, int] = {
     "own_nick": GREEN, "pm": MAGENTA, "bm": YELLOW, "error": RED, "alert": RED, "game": CYAN,

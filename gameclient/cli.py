@@ -289,7 +289,7 @@ def want_curses(plain: bool) -> bool:
 
 async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool = True,
                      pins: KnownHosts | Expected | None = None,
-                     keys_dir: Path | None = None) -> int:
+                     keys_dir: Path | None = None, bell: bool = True) -> int:
     """Connect, log in, and run a client; `keys_dir` None: a session without device keys."""
     from gameclient.e2e import E2EError
     from gameclient.privatemsg import PrivateMessages, connect
@@ -322,7 +322,7 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
     except E2EError as exc:
         raise Exit(f"error: {exc}") from None
     current.append(conn)
-    model = ClientModel(user=user)
+    model = ClientModel(user=user, bell=bell)
     model.apply(reply)
     if want_curses(plain):
         from gameclient.cursesui import CursesClient
@@ -408,6 +408,8 @@ def host(
     headless: Annotated[bool, typer.Option("--headless", help="run the server only")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where data is kept")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+    no_bell: Annotated[bool, typer.Option(
+        "--no-bell", help="no bell on a mention or a PM (also /set bell off)")] = False,
     cert: Annotated[Path | None, typer.Option(
         "--cert", help="TLS certificate (PEM); default: one made in the data directory")] = None,
     key: Annotated[Path | None, typer.Option("--key", help="the certificate's key (PEM)")] = None,
@@ -482,7 +484,8 @@ def host(
         own = Expected(server.tls.fingerprint) if server.tls is not None else None
         try:
             code = await run_client(target, server.port, user, plain, tls=not no_tls, pins=own,
-                                    keys_dir=None if no_keys else directory)
+                                    keys_dir=None if no_keys else directory,
+                                    bell=not no_bell)
         finally:
             await server.stop("the host has left; the server is shutting down")
         return code
@@ -531,6 +534,8 @@ def join(
     port: Annotated[str | None, typer.Argument(help="server port")] = None,
     name: Annotated[str | None, typer.Argument(help="your username")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="use the line client")] = False,
+    no_bell: Annotated[bool, typer.Option(
+        "--no-bell", help="no bell on a mention or a PM (also /set bell off)")] = False,
     insecure: Annotated[bool, typer.Option(
         "--insecure/--tls", help="connect without TLS, to a --no-tls server (local tests only: "
                            "your password and messages cross the network readable)")] = False,
@@ -543,7 +548,8 @@ def join(
     port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT), "PORT")
     user = resolve(name, "username", check_name, flag="NAME")
     keys = None if no_keys else data_dir_for(data_dir)
-    run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys))
+    run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys,
+                           bell=not no_bell))
 
 
 @app.command()
@@ -611,6 +617,78 @@ def history(
 from gameclient.keyscli import keys_app  # noqa: E402  (it uses the helpers above)
 
 app.add_typer(keys_app, name="keys")
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Manage admins and accounts (run on the "
+                        "server machine; a running server takes it up within seconds).")
+app.add_typer(admin_app, name="admin")
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="the server's data")]
+
+
+def _admin(action: Callable[[], str]) -> None:
+    from gameserver.admin import AdminError
+
+    try:
+        typer.echo(action())
+    except AdminError as exc:
+        fail(f"error: {exc}", 1)
+
+
+@admin_app.command("grant")
+def admin_grant(user: Annotated[str, typer.Argument(help="who becomes an admin")],
+                data_dir: DataDirOption = None) -> None:
+    """Make USER an admin of this server."""
+    from gameserver.admin import grant
+
+    name = resolve(user, "username", check_name)
+    _admin(lambda: grant(data_dir_for(data_dir), name, True))
+
+
+@admin_app.command("revoke")
+def admin_revoke(user: Annotated[str, typer.Argument(help="who stops being an admin")],
+                 data_dir: DataDirOption = None) -> None:
+    """Take USER's admin rights away."""
+    from gameserver.admin import grant
+
+    name = resolve(user, "username", check_name)
+    _admin(lambda: grant(data_dir_for(data_dir), name, False))
+
+
+@admin_app.command("list")
+def admin_list(data_dir: DataDirOption = None) -> None:
+    """The server's admins."""
+    from gameserver.admin import admins
+
+    _admin(lambda: "\n".join(admins(data_dir_for(data_dir))) or "no admins yet")
+
+
+@admin_app.command("reset-password")
+def admin_reset_password(user: Annotated[str, typer.Argument(help="whose password")],
+                         data_dir: DataDirOption = None) -> None:
+    """Set a new password for USER (asked twice without echo, or from $PLAY_PASSWORD)."""
+    from gameserver.admin import reset_password
+
+    name = resolve(user, "username", check_name)
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        if not interactive():
+            fail(f"error: missing password; set ${PASSWORD_ENV} (no terminal to ask on)", 2)
+        try:
+            while True:
+                password = getpass.getpass(f"new password for {name}: ")
+                if not password:
+                    typer.echo("  the password must not be empty; try again", err=True)
+                elif getpass.getpass("again: ") != password:
+                    typer.echo("  the two passwords differ; try again", err=True)
+                else:
+                    break
+        except KeyboardInterrupt:
+            interrupted()
+        except EOFError:
+            fail("error: no password given", 2)
+    elif not password:
+        fail(f"error: ${PASSWORD_ENV} is empty; the password must not be empty", 2)
+    _admin(lambda: reset_password(data_dir_for(data_dir), name, password or ""))
 
 
 def main() -> None:

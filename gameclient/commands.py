@@ -7,14 +7,66 @@ from dataclasses import dataclass
 from typing import Any
 
 QUIT_WORDS = frozenset({"quit", "q", "exit", "logout"})
-LOCAL_COMMANDS = ("/switch", "/rooms")  # answered by the client itself
+CLIENT_COMMANDS = ("/switch", "/rooms")  # answered by the client itself (for Tab)
 # Commands the client knows of for Tab completion; the server's /help is the authority.
 KNOWN_COMMANDS = (
     "/help", "/list", "/join", "/part", "/nick", "/who", "/users", "/msg", "/all", "/history",
     "/quit",
     "/games", "/game", "/accept", "/decline", "/board", "/move", "/resign", "/rematch", "/stats",
     "/key", "/whois", "/trust",
+    "/me", "/away", "/ignore", "/unignore", "/query", "/r", "/op", "/deop", "/kick",
+    "/ban", "/unban", "/mute", "/unmute", "/topic", "/mode", "/invite", "/slow", "/modlog",
+    "/admin", "/password", "/deleteaccount", "/set",
 )
+LOCAL_COMMANDS = frozenset({"set"})  # done by the client itself, never sent
+
+
+SETTINGS_HELP = "settings: bell on|off (ring on a mention or a PM)"
+
+
+def set_command(model: Any, args: str) -> str:
+    """`/set NAME VALUE`, done in the client; the sentence to show."""
+    words = args.lower().split()
+    if not words:
+        return f"bell {'on' if model.bell else 'off'}; {SETTINGS_HELP}"
+    if words[0] == "bell" and len(words) == 2 and words[1] in ("on", "off"):
+        model.bell = words[1] == "on"
+        return f"the bell is {words[1]}"
+    return f"usage: /set bell on|off; {SETTINGS_HELP}"
+
+
+PASSWORD_QUESTIONS = ("old password", "new password", "new password again")
+
+
+def password_problem(old: str, new: str, again: str) -> str | None:
+    """Why the answers to PASSWORD_QUESTIONS cannot be sent, or None."""
+    if not old:
+        return "no old password given; nothing changed"
+    if not new:
+        return "the new password must not be empty; nothing changed"
+    if new != again:
+        return "the two new passwords differ; nothing changed"
+    return None
+
+
+def questions_for(typed: Typed) -> list[str] | None:
+    """What the client asks, shown as typed, when a command comes alone: /msg and /all."""
+    if typed.args.strip():
+        return None
+    if typed.name == "msg":
+        return ["to whom (a nick or a username)", "message"]
+    if typed.name == "all":
+        return ["message to everyone"]
+    return None
+
+
+def answered(typed: Typed, answers: list[str]) -> Typed | None:
+    """The command the answers make; None if one was left empty (nothing is sent)."""
+    answers = [a.strip() for a in answers]
+    if not all(answers):
+        return None
+    args = " ".join(answers)
+    return Typed(f"/{typed.name} {args}", typed.name, args)
 
 
 @dataclass(frozen=True)
@@ -76,5 +128,12 @@ def secret_option(typed: Typed, games: Iterable[Mapping[str, Any]]) -> Mapping[s
 def known_commands(games: Iterable[Mapping[str, Any]]) -> list[str]:
     """Commands for Tab completion: the platform's and those the games declare."""
     extra = [f"/{c.get('name')}" for g in games for c in g.get("commands", ())]
-    known = [*KNOWN_COMMANDS, *LOCAL_COMMANDS]
+    known = [*KNOWN_COMMANDS, *CLIENT_COMMANDS]
     return [*known, *dict.fromkeys(e for e in extra if e not in known)]
+
+
+def completion_words(model: Any, games: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Everything Tab completes: commands, nicks, users seen (offline too), rooms, games."""
+    names = [str(g.get("name", "")) for g in games] + [
+        str(a) for g in games for a in g.get("aliases", ())]
+    return [*known_commands(games), *model.completions(), *(n for n in names if n)]

@@ -12,10 +12,21 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gameclient.commands import Typed, known_commands, parse_typed, secret_option
+from gameclient.commands import (
+    LOCAL_COMMANDS,
+    PASSWORD_QUESTIONS,
+    Typed,
+    answered,
+    completion_words,
+    parse_typed,
+    password_problem,
+    questions_for,
+    secret_option,
+    set_command,
+)
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable, check_sendable
 from gameclient.layout import Layout, compute_layout
-from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE
+from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE, learn_names
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line
 from gameclient.panes import rooms_lines, send_to_pane
@@ -90,6 +101,10 @@ class CursesClient:
         self.secret: LineEditor | None = None  # set while asking for a hidden secret word
         self.secret_for: Typed | None = None
         self.secret_what = "secret"  # what the secret is, in the game's words ("secret word")
+        self.asking: list[str] = []  # the hidden questions still to ask (/password)
+        self.question_for: Typed | None = None  # /msg or /all alone: what the answers are for
+        self.questions: list[str] = []  # the visible questions still to ask
+        self.answers: list[str] = []
         self.chat = ChatView()
         self.offset = 0  # chat rows scrolled up from the bottom
         self.unseen = 0  # lines that arrived while scrolled up
@@ -125,6 +140,7 @@ class CursesClient:
             self._tick(loop)
             self.redraw()
             events = asyncio.create_task(self._events())
+            self._learning = asyncio.create_task(learn_names(self.conn, self.model))
             code, reason = await self.result
         finally:
             if self._poll is not None:
@@ -215,7 +231,10 @@ class CursesClient:
                 self.finish(1, f"connection lost: {exc}")
                 return
             try:
-                self.take_lines(self.model.apply(event))
+                lines = self.model.apply(event)
+                self.take_lines(lines)
+                if self.model.bell and any(line.wants_attention for line in lines):
+                    self.screen.bell()
                 self.request_redraw()
                 if isinstance(event, Bye):
                     if event.code == "shutdown" and self.reopen is not None and not self.leaving:
@@ -272,6 +291,7 @@ class CursesClient:
         if typed:
             self.handle_key("".join(typed))
         if keys:
+            self.model.unread = 0  # you are looking: the badge is read
             self.redraw()
 
     def on_resize(self) -> None:
@@ -293,6 +313,8 @@ class CursesClient:
         elif key == "\x1b":
             if self.secret is not None:
                 self.cancel_secret()
+            elif self.question_for is not None:
+                self.question_for, self.questions, self.answers = None, [], []
         elif isinstance(key, str) and len(key) == 2 and key[0] == "\x1b":
             self.switch(key[1])
         elif key == CTRL["N"]:
@@ -303,7 +325,7 @@ class CursesClient:
             self.offset = self.unseen = 0
         elif key == "\t":
             if self.secret is None:
-                self.editor.complete([*known_commands(self.conn.games), *self.model.members])
+                self.editor.complete(completion_words(self.model, self.conn.games))
         elif key == CTRL["L"]:
             self.screen.repaint()
         elif key == curses.KEY_PPAGE:
@@ -323,6 +345,33 @@ class CursesClient:
             self.unseen = 0
 
     def enter(self) -> None:
+        if self.question_for is not None and self.secret is None:
+            self.answers.append(self.editor.submit())
+            self.questions.pop(0)
+            if self.questions:
+                return
+            typed, answers = self.question_for, self.answers
+            self.question_for, self.answers = None, []
+            full = answered(typed, answers)
+            if full is None:
+                self.model.add("error", "! nothing was sent")
+            else:
+                self.send(full)
+            return
+        if self.secret is not None and self.asking:
+            self.answers.append(self.secret.text.strip())
+            self.asking.pop(0)
+            if self.asking:
+                self.secret, self.secret_what = LineEditor(), self.asking[0]
+                return
+            typed, answers = self.secret_for, self.answers
+            self.cancel_secret()
+            problem = password_problem(*answers)
+            if problem or typed is None:
+                self.model.add("error", f"! {problem}")
+            else:
+                self.send(typed, f"{answers[0]}\n{answers[1]}")
+            return
         if self.secret is not None:
             word = self.secret.text.strip()
             typed = self.secret_for
@@ -353,7 +402,17 @@ class CursesClient:
                 self.model.add("reply", text)
             return
         option = secret_option(typed, self.conn.games)
-        if option is not None:
+        questions = questions_for(typed)
+        if typed.name in LOCAL_COMMANDS:
+            self.model.add("reply", set_command(self.model, typed.args))
+        elif questions is not None:  # /msg or /all alone: ask, shown as typed
+            if typed.name == "msg":
+                self.send(Typed("/users", "users"))
+            self.question_for, self.questions, self.answers = typed, questions, []
+        elif typed.name == "password":  # old once, new twice, all hidden
+            self.asking, self.answers = list(PASSWORD_QUESTIONS), []
+            self.secret, self.secret_for, self.secret_what = LineEditor(), typed, self.asking[0]
+        elif option is not None:
             self.secret, self.secret_for = LineEditor(), typed
             self.secret_what = str(option.get("prompt") or option.get("name") or "secret")
         elif typed.is_quit:
@@ -363,6 +422,7 @@ class CursesClient:
 
     def cancel_secret(self) -> None:
         self.secret = self.secret_for = None
+        self.asking, self.answers = [], []
 
     def switch(self, name: str) -> None:
         if not name.strip():
@@ -425,6 +485,8 @@ class CursesClient:
         if layout.board is not None:
             draw_board(screen, layout.board, layout.board_side, games, self.model)
         prompt = (SECRET_PROMPT.format(what=self.secret_what) if self.secret is not None
+                  else f"{self.questions[0]} (Esc cancels): " if self.question_for is not None
+                  and self.questions
                   else PROMPT)
         visible, column = self.input_view(input_field_width(layout.input, prompt))
         x = draw_input(screen, layout.input, prompt, visible, column)

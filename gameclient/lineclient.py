@@ -9,7 +9,18 @@ import threading
 from collections.abc import Iterator
 from typing import TextIO
 
-from gameclient.commands import Typed, known_commands, parse_typed, secret_option
+from gameclient.commands import (
+    LOCAL_COMMANDS,
+    PASSWORD_QUESTIONS,
+    Typed,
+    answered,
+    completion_words,
+    parse_typed,
+    password_problem,
+    questions_for,
+    secret_option,
+    set_command,
+)
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
 from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.panes import rooms_lines, send_to_pane
@@ -17,7 +28,7 @@ from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
 from gameserver.protocol import Bye, GameState
 
-TIMESTAMPED = frozenset({"chat", "own", "pm", "bm", "notice", "error"})
+TIMESTAMPED = frozenset({"chat", "own", "action", "pm", "pm_sent", "bm", "notice", "error"})
 CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
 QUIT_GRACE = 3.0  # seconds to wait for the server's goodbye after /quit or end of input
 
@@ -69,6 +80,19 @@ def _echo_off(stream: TextIO) -> Iterator[None]:
         print(file=sys.stderr)
 
 
+async def learn_names(conn: ClientConnection, model: ClientModel) -> None:
+    """Ask, unseen, for the rooms and who is online, so Tab can complete them."""
+    from gameserver.protocol import Command
+
+    for name in ("list", "users"):
+        msg_id = conn.new_id()
+        try:
+            reply = await conn.request(Command(id=msg_id, name=name), msg_id)
+        except Exception:  # noqa: BLE001 - only a convenience: Tab completes less
+            return
+        model.learn(reply.data)
+
+
 class LineClient:
     """Prints every event as a line; sends every typed line."""
 
@@ -85,7 +109,7 @@ class LineClient:
         self.terminal: TerminalInput | None = None  # set while a terminal is typed on
 
     def candidates(self) -> list[str]:
-        return [*known_commands(self.conn.games), *self.model.members]
+        return completion_words(self.model, self.conn.games)
 
     def request_quit(self) -> None:
         """Ctrl-C: leave as if /quit was typed."""
@@ -161,6 +185,7 @@ class LineClient:
 
     async def _run(self, inputs: asyncio.Queue[str | None]) -> int:
         events = asyncio.create_task(self._events())
+        self._learning = asyncio.create_task(learn_names(self.conn, self.model))
         typing = asyncio.create_task(self._typing(inputs))
         done, pending = await asyncio.wait({events, typing}, return_when=asyncio.FIRST_COMPLETED)
         if typing in done and not events.done():
@@ -185,8 +210,12 @@ class LineClient:
                 if await self._reconnect():
                     continue
                 return 1
-            for line in self.model.apply(event):
+            lines = self.model.apply(event)
+            for line in lines:
                 self.emit_line(line)
+            if self.terminal is not None and self.model.bell and any(
+                    line.wants_attention for line in lines):
+                self.terminal.bell()
             if isinstance(event, GameState) and event.room in self.model.panes:
                 several = len(self.model.rooms()) > 1
                 for text in board_lines(event):
@@ -204,6 +233,7 @@ class LineClient:
             typed = parse_typed(raw)
             if typed is None:
                 continue
+            self.model.unread = 0
             if typed.name == "switch":
                 if not self.model.switch(typed.args):
                     self.emit(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
@@ -213,6 +243,38 @@ class LineClient:
             if typed.name == "rooms":
                 for text in rooms_lines(self.model):
                     self.emit(text)
+                continue
+            if typed.name in LOCAL_COMMANDS:
+                self.emit(set_command(self.model, typed.args))
+                continue
+            questions = questions_for(typed)
+            if questions is not None:
+                if typed.name == "msg":  # who is online, to choose from
+                    self._send(Typed("/users", "users"))
+                answers = []
+                for question in questions:
+                    answer = await self._ask(inputs, question)
+                    if answer is None:
+                        return
+                    answers.append(answer)
+                full = answered(typed, answers)
+                if full is None:
+                    self.emit("! nothing was sent")
+                else:
+                    self._send(full)
+                continue
+            if typed.name == "password":
+                answers = []
+                for what in PASSWORD_QUESTIONS:
+                    answer = await self._read_secret(inputs, what)
+                    if answer is None:
+                        return
+                    answers.append(answer)
+                problem = password_problem(*answers)
+                if problem:
+                    self.emit(f"! {problem}")
+                else:
+                    self._send(typed, f"{answers[0]}\n{answers[1]}")
                 continue
             secret = None
             option = secret_option(typed, self.conn.games)
@@ -229,6 +291,20 @@ class LineClient:
             self._send(typed, secret)
             if typed.is_quit:
                 return
+
+    async def _ask(self, inputs: asyncio.Queue[str | None], question: str) -> str | None:
+        """The next input line, asked as `question:` (shown as typed)."""
+        if self.terminal is not None:
+            self.terminal.ask(question)
+            try:
+                raw = await inputs.get()
+            finally:
+                if self.terminal is not None:
+                    self.terminal.ask(None)
+        else:
+            self.emit(f"{question}:")
+            raw = await inputs.get()
+        return None if raw is None else raw.strip()
 
     async def _read_secret(self, inputs: asyncio.Queue[str | None], what: str) -> str | None:
         """The next input line, with echo off on a terminal (the reader thread owns stdin)."""

@@ -23,6 +23,7 @@ from gameserver.protocol import (
     Presence,
     PrivateMessage,
     Renamed,
+    Roles,
     RoomMessage,
     RoomState,
     Welcome,
@@ -38,8 +39,8 @@ WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 class Line:
     """One line of the transcript; `kind` says how a view should style it.
 
-    kinds: chat, own (my chat), pm, bm, notice, error, alert (a key warning), reply, history,
-    game
+    kinds: chat, own (my chat), action (/me), pm, pm_sent, bm, notice, error, alert (a key
+    warning), reply, history, game
     """
 
     kind: str
@@ -48,6 +49,11 @@ class Line:
     nick: str = ""  # who said it, for chat/pm/bm, so a view can colour the nick
     body: str = ""  # the text without the nick, for chat
     where: str = ""  # the pane it belongs to: a room's name, or "@user" for a PM conversation
+    mention: bool = False  # it names me (or is a PM to me): highlighted, and it rings
+
+    @property
+    def wants_attention(self) -> bool:
+        return self.mention or self.kind == "pm"
 
 
 COUNTED = frozenset({"chat", "pm"})  # what makes a pane's unread count
@@ -63,6 +69,8 @@ class Pane:
     transcript: list[Line] = field(default_factory=list)
     unread: int = 0
     mentions: int = 0
+    roles: dict[str, str] = field(default_factory=dict)  # user key -> role in this room
+    topic: str = ""
 
     @property
     def is_pm(self) -> bool:
@@ -71,6 +79,27 @@ class Pane:
     @property
     def label(self) -> str:
         return self.name if self.is_pm else f"#{self.name}"
+
+
+ACTION = "/me "  # a room message that is an action
+
+
+def mentions(text: str, *names: str) -> bool:
+    """Whether `text` names one of `names` as a word (any case): 'bob:', '@bob', 'bob!'."""
+    folded = text.casefold()
+    for name in names:
+        if not name:
+            continue
+        key = name.casefold()
+        start = folded.find(key)
+        while start >= 0:
+            end = start + len(key)
+            before = folded[start - 1] if start else " "
+            after = folded[end] if end < len(folded) else " "
+            if not (before.isalnum() or before in "_-") and not (after.isalnum() or after in "_"):
+                return True
+            start = folded.find(key, start + 1)
+    return False
 
 
 @dataclass(frozen=True)
@@ -89,6 +118,7 @@ class OpenedPM:
     text: str = ""
     problem: str = ""
     new_key: bool = False
+    sealed_at: float | None = None  # set when it was sealed long before it came: sent again?
 
 
 @dataclass(frozen=True)
@@ -105,8 +135,13 @@ E2E_MARK = "e2e"
 PLAIN_MARK = "not end-to-end encrypted"
 
 
-def pm_mark(new_key: bool, sender: str) -> str:
-    return f"{E2E_MARK}, NEW KEY: /trust {sender}" if new_key else E2E_MARK
+def pm_mark(new_key: bool, sender: str, sealed_at: float | None = None) -> str:
+    """The small mark beside an opened PM; loud when the key is new or the message old."""
+    mark = f"{E2E_MARK}, NEW KEY: /trust {sender}" if new_key else E2E_MARK
+    if sealed_at is not None:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(sealed_at))
+        mark += f", SEALED {stamp}: an old message sent again?"
+    return mark
 
 
 def clock(ts: float) -> str:
@@ -137,7 +172,7 @@ class ClientModel:
 
     def __init__(self, user: str = "", server: str = "", nick: str = "", room: str = "",
                  online: int = 0, draws_boards: bool = False,
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 now: Callable[[], float] = time.monotonic, bell: bool = True) -> None:
         self.user = user
         self.server = server
         self.online = online
@@ -152,6 +187,11 @@ class ClientModel:
         self.replay: Replay | None = None
         self.resuming: str | None = None  # after a reconnect: the pane to look at again
         self.unverified: dict[str, str] = {}  # contacts with an untrusted key
+        self.ignores: set[str] = set()  # user keys whose words are hidden
+        self.unread = 0  # mentions and PMs since I last typed (the status bar's badge)
+        self.bell = bell  # ring the terminal's bell on a mention or a PM (/set bell off)
+        self.known_rooms: set[str] = set()  # for Tab: rooms and users seen so far,
+        self.known_users: set[str] = set()  # online or not
         self._added: list[Line] = []
 
     # the pane being looked at
@@ -187,6 +227,14 @@ class ClientModel:
     @property
     def transcript(self) -> list[Line]:
         return self.pane.transcript
+
+    @property
+    def roles(self) -> dict[str, str]:
+        return self.pane.roles
+
+    @property
+    def topic(self) -> str:
+        return self.pane.topic
 
     def rooms(self) -> list[Pane]:
         """The rooms you are in, in the order you joined them."""
@@ -228,21 +276,43 @@ class ClientModel:
             return None, self.current[1:]
         return (self.current or None), None
 
+    def learn(self, data: dict | None) -> None:
+        """Rooms and users from a reply's data (/list, /users, /who, /whois)."""
+        data = data or {}
+        if isinstance(data.get("rooms"), dict):
+            self.known_rooms.update(str(r) for r in data["rooms"])
+        if isinstance(data.get("users"), dict):
+            self.known_users.update(str(u) for u in data["users"])
+        for member in data.get("members") or ():
+            if isinstance(member, dict) and member.get("user"):
+                self.known_users.add(str(member["user"]))
+        if isinstance(data.get("whois"), dict) and data["whois"].get("user"):
+            self.known_users.add(str(data["whois"]["user"]))
+
+    def completions(self) -> list[str]:
+        """Words Tab completes besides commands: nicks here, then users and rooms seen."""
+        nicks = list(self.members)
+        seen = {n.casefold() for n in nicks}
+        users = sorted((u for u in self.known_users if u.casefold() not in seen), key=str.casefold)
+        rooms = {*self.known_rooms, *(p.name for p in self.rooms())}
+        return [*nicks, *users, *sorted(rooms)]
+
     def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
-            body: str = "", where: str | None = None) -> Line:
+            body: str = "", mention: bool = False, where: str | None = None) -> Line:
         key = self.current if where is None else where
         pane = self.panes.get(key)
         if pane is None:
             pane = self.panes[key] = Pane(key)
-        line = Line(kind, text, time.time() if ts is None else ts, nick, body, key)
+        line = Line(kind, text, time.time() if ts is None else ts, nick, body, key, mention)
+        if line.wants_attention:
+            self.unread += 1
         pane.transcript.append(line)
         if len(pane.transcript) > TRANSCRIPT_MAX:
             del pane.transcript[: len(pane.transcript) - TRANSCRIPT_MAX]
         if key != self.current and kind in COUNTED:
             pane.unread += 1
-            me = (self.panes[key].nick or self.user).casefold()
-            if kind == "pm" or (me and me in body.casefold()):
-                pane.mentions += 1
+        if key != self.current and line.wants_attention:
+            pane.mentions += 1
         self._added.append(line)
         return line
 
@@ -311,6 +381,17 @@ class ClientModel:
             self.user = data.get("user", self.user)
             self.token = data["token"]
             self.online = data.get("online", self.online)
+        self.learn(data)
+        if isinstance(data.get("ignores"), list):
+            self.ignores = {str(name).casefold() for name in data["ignores"]}
+        if isinstance(data.get("pm"), dict) and msg.text:  # my PM, confirmed: a chat line
+            self.add("pm_sent", msg.text, data["pm"].get("ts"))
+            for extra in msg.lines or []:
+                self.add("reply", "  " + extra)
+            return
+        if msg.text and data.get("room") == self.room and msg.text.startswith(
+                f"you are now in #{self.room}"):
+            return  # /join: the room's own line said it already
         if msg.text:
             self.add("reply", msg.text)
         replay = Replay.from_data(data.get("replay"), self.now())
@@ -324,12 +405,27 @@ class ClientModel:
     def _on_Error(self, msg: Error) -> None:
         self.add("error", f"! {msg.text}")
 
+    def names_me(self, text: str, where: str | None = None) -> bool:
+        pane = self.panes.get(self.current if where is None else where)
+        return mentions(text, self.user, pane.nick if pane is not None else "")
+
     def _on_RoomMessage(self, msg: RoomMessage) -> None:
         own = msg.user.casefold() == self.user.casefold()
+        if not own and msg.user.casefold() in self.ignores:
+            return
+        where = msg.room if msg.room in self.panes else None
+        mention = not own and self.names_me(msg.text, where)
+        if msg.text.startswith(ACTION):
+            self.add("action", f"* {msg.nick} {msg.text[len(ACTION):]}", msg.ts, msg.nick,
+                     msg.text[len(ACTION):], mention, where=where)
+            return
         self.add("own" if own else "chat", f"<{msg.nick}> {msg.text}", msg.ts, msg.nick, msg.text,
-                 where=msg.room if msg.room in self.panes else None)
+                 mention, where=where)
 
     def _on_PrivateMessage(self, msg: PrivateMessage) -> None:
+        if msg.sender.casefold() in self.ignores:
+            return
+        self.known_users.add(msg.sender)
         when = f" (sent {clock(msg.ts)} while you were away)" if msg.queued else ""
         # A sealed one reaching this model was not opened (a session without keys): its
         # text already says so. A plain one is marked, never mixed with encrypted ones.
@@ -344,7 +440,7 @@ class ClientModel:
             self.add("pm", f"[PM from {msg.sender}] {text}{when}", msg.ts, msg.sender, text,
                      where=self._pm_pane(msg.sender, msg.to))
             return
-        mark = pm_mark(msg.new_key, msg.sender)
+        mark = pm_mark(msg.new_key, msg.sender, msg.sealed_at)
         self.add("pm", f"[PM from {msg.sender}] {msg.text}{when}  [{mark}]", msg.ts, msg.sender,
                  msg.text, where=self._pm_pane(msg.sender, msg.to))
 
@@ -360,7 +456,27 @@ class ClientModel:
         return "@" + (to if sender.casefold() == self.user.casefold() else sender)
 
     def _on_Broadcast(self, msg: Broadcast) -> None:
-        self.add("bm", f"[broadcast] {msg.sender}: {msg.text}", msg.ts, msg.sender, msg.text)
+        if msg.sender.casefold() in self.ignores:
+            return
+        mention = msg.sender.casefold() != self.user.casefold() and self.names_me(msg.text)
+        self.add("bm", f"[broadcast] {msg.sender}: {msg.text}", msg.ts, msg.sender, msg.text,
+                 mention)
+
+    def _on_Roles(self, msg: Roles) -> None:
+        pane = self._room_pane(msg.room)
+        if pane is None:
+            return
+        first = not pane.roles and not pane.topic
+        pane.roles = {str(user).casefold(): str(role) for user, role in msg.roles.items()}
+        pane.topic = msg.topic
+        here = sorted({user for user in pane.members.values()
+                       if user.casefold() in pane.roles}, key=str.casefold)
+        if first and here:
+            self.add("notice", "* in charge here: " + ", ".join(
+                f"{user} ({pane.roles[user.casefold()]})" for user in here), where=pane.name)
+
+    def role_of(self, user: str) -> str:
+        return self.roles.get(user.casefold(), "")
 
     def _on_Notice(self, msg: Notice) -> None:
         where = msg.room if msg.room in self.panes else None
@@ -379,6 +495,8 @@ class ClientModel:
         if self.resuming is None or msg.room == self.resuming:
             self.switch(msg.room)  # a room just joined is the one you look at
             self.resuming = None
+        self.known_rooms.add(msg.room)
+        self.known_users.update(u for u in pane.members.values() if u)
         if not msg.more:
             self._say_who_is_here(pane)
 
@@ -404,6 +522,7 @@ class ClientModel:
 
     def _on_Joined(self, msg: Joined) -> None:
         self.online = msg.online
+        self.known_users.add(msg.user)
         pane = self._room_pane(msg.room)
         if pane is not None:
             pane.members[msg.nick] = msg.user
@@ -467,9 +586,16 @@ class ClientModel:
             if msg.page == 0 and msg.entries:
                 self.add("history", f"--- earlier messages in #{msg.room} ---", where=where)
             for entry in msg.entries:
-                who = ("*" if entry.get("type") == "GAME" else f"<{entry.get('sender')}>")
-                self.add("history", f"{clock(entry.get('ts', 0))} {who} "
-                                    f"{entry.get('text', '')}", entry.get("ts"), where=where)
+                sender, text = str(entry.get("sender", "")), str(entry.get("text", ""))
+                if entry.get("type") == "ROOM" and " " not in sender:
+                    self.known_users.add(sender)
+                if sender.casefold() in self.ignores:
+                    continue
+                who = ("*" if entry.get("type") == "GAME" else f"<{sender}>")
+                if text.startswith(ACTION) and entry.get("type") == "ROOM":
+                    who, text = f"* {sender}", text[len(ACTION):]
+                self.add("history", f"{clock(entry.get('ts', 0))} {who} {text}", entry.get("ts"),
+                         where=where)
             if msg.last and (msg.entries or msg.page > 0):
                 self.add("history", "--- end of earlier messages ---", where=where)
             return

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("play.e2e")
 # Every way to send a PM is sealed here, never sent as plain text to the server.
+# A PM is stored as it is sent: one sealed much earlier (beyond clock skew) was sent again.
+REPLAY_SLACK = 600.0
 TAKEN_OVER = frozenset({"msg", "query", "r", "key", "keys", "whois", "trust"})
 
 
@@ -136,7 +138,8 @@ class PrivateMessages:
             return OpenedPM(sender=pm.sender, to=pm.to, ts=pm.ts, queued=pm.queued,
                             problem=_refusal(exc))
         return OpenedPM(sender=pm.sender, to=pm.to, ts=pm.ts, queued=pm.queued,
-                        text=sanitize(opened.text).strip(), new_key=new_key)
+                        text=sanitize(opened.text).strip(), new_key=new_key,
+                        sealed_at=_replayed(opened, pm.ts))
 
     def _open_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         if entry.get("type") != "PM":
@@ -153,7 +156,7 @@ class PrivateMessages:
             out["text"] = f"({_refusal(exc)})"
             return out
         out["text"] = sanitize(opened.text).strip()
-        out["mark"] = pm_mark(new_key, sender)
+        out["mark"] = pm_mark(new_key, sender, _replayed(opened, entry.get("ts")))
         return out
 
     # ------------------------------------------------------------ outgoing
@@ -352,6 +355,13 @@ class PrivateMessages:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _replayed(opened: Opened, stored: Any) -> float | None:
+    """When it was sealed, if that was long before the server stored it (a replay?)."""
+    if isinstance(stored, (int, float)) and abs(stored - opened.sent) > REPLAY_SLACK:
+        return opened.sent
+    return None
 
 
 def _refusal(exc: E2EError) -> str:

@@ -46,6 +46,7 @@ MONO_STYLES: dict[str, int] = {
     "prompt": curses.A_BOLD,
     "input": curses.A_NORMAL,
     "too_small": curses.A_BOLD | curses.A_REVERSE,
+    "mention": curses.A_BOLD | curses.A_REVERSE,
 }
 STYLE_COLOURS: dict[str, int] = {
     "own_nick": curses.COLOR_GREEN,
@@ -171,6 +172,11 @@ class Screen:
     def erase(self) -> None:
         if self.stdscr is not None:
             self.stdscr.erase()
+
+    def bell(self) -> None:
+        """The terminal's bell (BEL), for a mention or a PM."""
+        with contextlib.suppress(curses.error):
+            curses.beep()
 
     def show(self, cursor: tuple[int, int] | None) -> None:
         """Push the drawing to the terminal in one update, the cursor where typing happens."""

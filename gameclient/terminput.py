@@ -38,6 +38,7 @@ class TerminalInput:
         self.candidates = candidates
         self.editor = LineEditor()
         self.secret: LineEditor | None = None
+        self.question: str | None = None  # a visible question being asked (/msg alone)
         self._saved: list | None = None
         self._keys = KeyDecoder()
         self._esc_timer: asyncio.TimerHandle | None = None
@@ -88,13 +89,24 @@ class TerminalInput:
         self._write("\r\x1b[K" + text.replace("\n", "\r\n") + "\r\n")
         self._draw()
 
+    def bell(self) -> None:
+        """Ring the terminal's bell (a mention or a PM)."""
+        self._write("\a")
+
     def ask_secret(self, what: str = "secret") -> None:
         """Read the next line without echo, asking for `what` (the game's word for it)."""
         self.secret = LineEditor()
         self.secret_what = what
         self._draw()
 
+    def ask(self, question: str | None) -> None:
+        """Show `question: ` as the prompt for the next line (None: back to the usual one)."""
+        self.question = question
+        self._draw()
+
     def _prompt(self) -> tuple[str, LineEditor]:
+        if self.secret is None and self.question:
+            return f"{self.question}: ", self.editor
         if self.secret is not None:
             return SECRET_PROMPT.format(what=self.secret_what), self.secret
         return PROMPT, self.editor

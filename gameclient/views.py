@@ -16,7 +16,9 @@ from gameserver.protocol import GameState
 Seg = tuple[str, str]
 Row = list[Seg]
 
-TIMESTAMPED = frozenset({"chat", "own", "pm", "bm", "notice", "error", "alert"})
+TIMESTAMPED = frozenset({"chat", "own", "action", "pm", "pm_sent", "bm", "notice", "error",
+                         "alert"})
+KIND_STYLES = {"pm_sent": "pm", "action": "chat"}  # kinds drawn in another kind's style
 BOARD_TEXT_WIDTH = 20  # headers and status lines wrap at this many columns
 MORE_BELOW = "-- more below: PgDn --"
 PROMPT = "> "
@@ -54,17 +56,21 @@ CONTINUATION_INDENT = 2  # for wrapped lines that have no timestamp and nick to 
 
 
 def line_segments(line: Line) -> tuple[Row, int]:
-    """One transcript line as styled runs, and the indent for its continuation lines."""
+    """One transcript line as styled runs, and the indent for its continuation lines.
+
+    A line that names me (or a PM to me) is drawn in the "mention" style.
+    """
     head: Row = []
     if line.kind in TIMESTAMPED:
         head.append((clock(line.ts) + " ", "time"))
     if line.kind in ("chat", "own") and line.nick:
         nick = "own_nick" if line.kind == "own" else nick_style(line.nick)
-        body = "own" if line.kind == "own" else "chat"
+        body = "own" if line.kind == "own" else "mention" if line.mention else "chat"
         head += [("<", "time"), (sanitize(line.nick), nick), ("> ", "time")]
         segs = [*head, (sanitize(line.body), body)]
     else:
-        segs = [*head, (sanitize(line.text), line.kind)]
+        style = "mention" if line.mention else KIND_STYLES.get(line.kind, line.kind)
+        segs = [*head, (sanitize(line.text), style)]
     if not head:  # replies and history: continue under the text, a little further in
         return segs, len(line.text) - len(line.text.lstrip(" ")) + CONTINUATION_INDENT
     return segs, sum(cell_width(text) for text, _ in head)
@@ -310,9 +316,13 @@ def draw_status(canvas: Canvas, rect: Rect, model: ClientModel, server: str) -> 
                                                   else "(no room)")
     if len(model.bar()) > 1:
         where = room_bar(model)
-    rest = [where, model.nick or model.user, f"{model.online} online"]
+    me = model.nick or model.user
+    role = model.role_of(model.user)
+    rest = [where, f"{me} ({role})" if role else me, f"{model.online} online"]
     if model.unverified:  # the mark on contacts with a new device key, until /trust USER
         rest.append("! new key: " + ", ".join(sorted(model.unverified.values(), key=str.casefold)))
+    if model.unread:
+        rest.append(f"({model.unread} for you)")
     for head in (f"play {server}", server, "play"):
         text = " " + " │ ".join(sanitize(p) for p in [head, *rest])
         if cell_width(text) + (cell_width(label) + 3 if label else 0) <= rect.width:

@@ -96,6 +96,15 @@ class CommunityStore:
             community.persist = persist
         return community
 
+    def admins(self) -> dict[str, tuple[str, int]]:
+        """The server's admins as kept now (`play admin` may have changed them)."""
+        try:
+            rows = self.db.execute("SELECT key, name, role FROM roles WHERE scope = ?",
+                                   (SERVER,)).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(describe(exc)) from exc
+        return {key: (name, RANKS.get(role, ADMIN)) for key, name, role in rows}
+
     # ------------------------------------------------------------ Persist
 
     def save_role(self, scope: str, key: str, name: str, role: str | None) -> None:

@@ -376,8 +376,9 @@ class SQLiteStore:
         return self.db.execute(
             "SELECT EXISTS (SELECT 1 FROM memberships WHERE user = :u)"
             " OR EXISTS (SELECT 1 FROM messages WHERE sender = :u)"
-            " OR EXISTS (SELECT 1 FROM messages WHERE receiver = :u AND type = 'PM')",
-            {"u": user}).fetchone()[0] == 1
+            " OR EXISTS (SELECT 1 FROM messages WHERE receiver = :u AND type IN ('PM', 'EPM'))"
+            " OR EXISTS (SELECT 1 FROM device_keys WHERE user = :k)",
+            {"u": user, "k": user.casefold()}).fetchone()[0] == 1
 
     @_guarded
     def account_count(self) -> int:

@@ -485,3 +485,31 @@ def test_every_way_to_send_a_pm_is_sealed_r_query_and_a_nick(tmp_path):
         assert no_plaintext(store_bytes(tmp_path / "srv"))
 
     run(body())
+
+
+def test_an_envelope_sealed_long_before_it_came_is_marked_as_sent_again(tmp_path):
+    async def body() -> None:
+        from gameclient.e2e import seal
+
+        async with running_server(tmp_path / "srv") as server:
+            bob = await Device.join(server.port, "bob", tmp_path / "bob")
+            alice = await Device.join(server.port, "alice", tmp_path / "alice")
+            pms, theirs = alice.conn.e2e, bob.conn.e2e
+            assert pms is not None and theirs is not None
+            old = seal(pms.ring, "alice", "bob", "pay the invoice", [theirs.ring.public,
+                                                                    pms.ring.public],
+                       sent=time.time() - 3 * 3600)  # what a replaying server would relay
+            await alice.conn.request(_emsg(alice, "bob", old), 0)
+            pm = await bob.expect(OpenedPM)
+            assert pm.text == "pay the invoice" and pm.sealed_at is not None
+            assert "SEALED" in bob.model.transcript[-1].text
+            assert "sent again?" in bob.model.transcript[-1].text
+            await alice.reply_to(alice.type("/msg bob fresh one"))
+            fresh = await bob.expect(OpenedPM)
+            assert fresh.sealed_at is None
+            [first, second] = await bob.history("@alice")
+            assert "SEALED" in first["mark"] and second["mark"] == "e2e"
+            await alice.close()
+            await bob.close()
+
+    run(body())

@@ -99,3 +99,41 @@ def test_ctrl_d_on_an_empty_line_leaves_and_gives_the_terminal_back(server, alic
     assert "you left" in alice.text
     flags = alice.lflags()
     assert flags & termios.ECHO and flags & termios.ICANON
+
+
+def test_msg_and_all_alone_ask_whom_and_what(server, alice):
+    bob = PtyTerm(play_command("join", "127.0.0.1", str(server.port), "bob", "--plain"),
+                  12, 60, child_env(PLAY_PASSWORD="pw", TERM="xterm"))
+    try:
+        bob.wait_for("you are in #lobby as bob")
+        alice.type_line("/msg")
+        alice.wait_for("2 online:")  # who is online, to choose from
+        alice.wait_until(lambda t: last_row(t).startswith("to whom"), what="the first question")
+        alice.type_line("bob")
+        alice.wait_until(lambda t: last_row(t).startswith("message:"), what="the second one")
+        alice.type_line("hello there")
+        alice.wait_for("-> bob: hello there  (delivered)")
+        bob.wait_for("[PM from alice] hello there")
+        alice.type_line("/all")
+        alice.wait_until(lambda t: last_row(t).startswith("message to everyone:"),
+                         what="the broadcast's question")
+        alice.type_line("")
+        alice.wait_for("! nothing was sent")
+        alice.type_line("/all")
+        alice.wait_until(lambda t: last_row(t).startswith("message to everyone:"),
+                         what="the question again")
+        alice.type_line("dinner at six")
+        alice.wait_for("broadcast delivered to 2 users online")
+        bob.wait_for("[broadcast] alice: dinner at six")
+    finally:
+        bob.close()
+
+
+def test_msg_alone_from_a_pipe_reads_the_answers_as_lines(server):
+    out = subprocess.run(play_command("join", "127.0.0.1", str(server.port), "carol"),
+                         input="/msg\ncarol\nnote to self\n/all\nhi all\n", capture_output=True,
+                         text=True, env=child_env(PLAY_PASSWORD="pw"), timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "to whom (a nick or a username):" in out.stdout
+    assert "-> carol: note to self  (delivered)" in out.stdout
+    assert "broadcast delivered to 1 user online" in out.stdout

@@ -113,3 +113,15 @@ def test_a_deleted_account_takes_its_device_keys_and_sealed_pms_along(tmp_path):
     assert fresh.cmd("keys", "ben").data["keys"] == {"ben": []}
     assert fresh.cmd("history").entries == []
     pair.close()
+
+
+def test_a_name_with_sealed_pms_or_device_keys_counts_as_used(pair, tmp_path):
+    ann = pair.user("ann")
+    a = device(tmp_path, "ann", "a")
+    publish(ann, a)
+    pair.store.commit()
+    assert pair.store.name_used("ann")
+    assert not pair.store.name_used("nobody-yet")
+    pair.store.add_message("EPM", "zed", "guest-9", "e2e1.opaque")
+    pair.store.commit()
+    assert pair.store.name_used("guest-9")

@@ -203,3 +203,45 @@ def test_a_real_filesystem_refusing_writes_then_taking_them_again(tmp_path):
     again = ServerProcess(tmp_path)  # and after a restart, the same
     again.stop()
     assert stored_texts(tmp_path) == confirmed
+
+
+def test_a_game_move_the_store_refuses_did_not_happen(tmp_path, monkeypatch):
+    """Games too: a refused save undoes the move, nobody is shown it, and it can be replayed."""
+    from gameserver.core.gamehost import GameHost
+
+    failing = {"on": False}
+    real = store_module.SQLiteStore.save_game
+
+    def save_game(store, *args, **kwargs):
+        if failing["on"]:
+            raise StorageError("disk I/O error")
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.SQLiteStore, "save_game", save_game)
+
+    async def body():
+        async with running_server(tmp_path) as server:
+            host = next(e for e in server.hub.extensions if isinstance(e, GameHost))
+            alice = await logged_in(server.port, "alice")
+            bob = await logged_in(server.port, "bob")
+            gid = (await alice.command("game", "tictactoe bob"))["data"]["game_id"]
+            assert (await bob.command("accept", str(gid)))["type"] == "ok"
+            assert (await alice.say("a1"))["type"] == "ok"
+            await bob.expect("game", game_id=gid, where=lambda f: "X" in str(f["board"]))
+            failing["on"] = True
+            reply = await bob.say("b2")
+            assert reply["type"] == "error" and reply["code"] == "storage", reply
+            table = host.tables[gid]
+            assert [m[1] for m in table.moves] == ["a1"] and table.game.turn() == "bob"
+            await asyncio.sleep(0.2)  # anything announced would have reached alice by now
+            frames = await alice.drain_frames()
+            boards = [f["board"] for f in frames if f["type"] == "game"]
+            assert all(" 2  . | . | ." in board for board in boards), boards
+            assert not [f for f in frames if "played b2" in str(f)], frames
+            failing["on"] = False
+            assert (await bob.say("b2"))["type"] == "ok"  # the same move, now stored
+        async with running_server(tmp_path) as server:
+            host = next(e for e in server.hub.extensions if isinstance(e, GameHost))
+            assert [m[1] for m in host.tables[gid].moves] == ["a1", "b2"]
+
+    run(body())

@@ -93,6 +93,7 @@ def _bot_moved(host: GameHost, table: Table, seen: int, move: Any) -> bool:
     table.moves.append([BOT, move])
     from gameserver.core.gamehost import move_verb  # gamehost imports this module
 
+    host.save(table)  # refused: undone, and searched again at the next tick
     host.notify(table.room, f"game {table.id}: {BOT} {move_verb(table.kind)} {move}")
     if host.run_work is None:
         start_search(host, table)  # a game of several bots goes on at once

@@ -17,6 +17,9 @@ from gameserver.core.logins import LOBBY
 from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Notice, Roles
+from gameserver.store import StorageError
+
+ADMIN_RELOAD_SECONDS = 3.0
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -30,6 +33,7 @@ class CommunityStorage(Protocol):
     def modlog(self, scope: str | None, limit: int) -> list[tuple[float, str, str, str, str, str]]:
         ...
     def ignores(self, user: str) -> list[str]: ...
+    def admins(self) -> dict[str, tuple[str, int]]: ...
     def set_ignore(self, user: str, other: str, ignored: bool) -> None: ...
     def set_password_hash(self, user: str, pwhash: str) -> bool: ...
     def delete_account(self, user: str) -> bool: ...
@@ -53,6 +57,7 @@ class CommunityHost(Extension):
         self.away: dict[str, str] = {}  # user key -> away message
         self.last_pm_from: dict[str, str] = {}  # user key -> who last wrote to them
         self.confirm_delete: dict[str, float] = {}  # user key -> when they asked
+        self._next_reload = 0.0
 
     @classmethod
     def install(cls, hub: Hub, community: Community, storage: CommunityStorage) -> CommunityHost:
@@ -106,6 +111,19 @@ class CommunityHost(Extension):
             raise CommandError("muted", refusal)
         self.back(session)
         return False
+
+    def on_tick(self, now: float) -> None:
+        """`play admin` on the server machine changes the kept admins: take them up."""
+        if now < self._next_reload:
+            return
+        self._next_reload = now + ADMIN_RELOAD_SECONDS
+        try:
+            kept = self.storage.admins()
+        except StorageError:
+            return
+        if kept != self.community.admins:
+            self.community.admins = kept
+            self.roles_changed()
 
     def on_login(self, session: Session) -> None:
         from gameserver.core.socialcommands import ignores_notice
@@ -181,7 +199,7 @@ class CommunityHost(Extension):
         self.hub.send(target, Notice(text=why, kind="warn"))
         if len(target.rooms) == 1:  # always in one room: the lobby takes them in
             self.hub.join_room(target, LOBBY)
-        self.hub.part_room(target, room, why)
+        self.hub.part_room(target, room, code)  # the room heard why from the announcement
 
     def is_host_rank(self, user: str) -> bool:
         return self.community.rank(user) == HOST

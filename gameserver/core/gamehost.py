@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ from gameserver.core.extensions import Extension
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import GameClosed, GameList, GameState, Message, Notice, Ok
+from gameserver.store import StorageError
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -65,6 +67,7 @@ class Table:
     moves: list[list[Any]] = field(default_factory=list)  # [player, move] in order
     thinking: bool = False  # a bot's move is being searched off the loop
     summary: str | None = None
+    saved: dict[str, Any] | None = field(default=None, repr=False)  # as last stored
 
     @property
     def name(self) -> str:
@@ -161,6 +164,7 @@ class GameHost(Extension):
                 continue
             if table is None:
                 continue
+            table.saved = state
             self.tables[game_id] = table
             game = table.game
             # The server may have stopped between a move and the bot's answer.
@@ -187,8 +191,35 @@ class GameHost(Extension):
                      moves=list(moves) if isinstance(moves, list) else [])
 
     def save(self, table: Table, *, gone: bool = False) -> None:
-        """Write the table at once; `gone` marks it finished or cancelled (never resumed)."""
-        self.hub.store.save_game(table.id, table.room, table.to_json(), table.over or gone)
+        """Write the table at once; `gone` marks it finished or cancelled (never resumed).
+
+        Confirmed means stored for games too: if the store refuses, the table goes back
+        to what was last stored (the move, acceptance or cancellation did not happen, and
+        the StorageError becomes the player's `storage` reply), so memory never runs
+        ahead of the store and a restart resumes exactly what players were shown.
+        """
+        state = table.to_json()
+        try:
+            self.hub.store.save_game(table.id, table.room, state, table.over or gone)
+        except StorageError:
+            self._roll_back(table)
+            raise
+        table.saved = copy.deepcopy(state)
+
+    def _roll_back(self, table: Table) -> None:
+        """Put a table back as it was last stored (after a refused save)."""
+        saved = table.saved
+        if saved is None:
+            return
+        restored = self._restore(table.id, table.room, copy.deepcopy(saved))
+        if restored is None:
+            return
+        for name in ("seats", "invitee", "game", "warned", "clock", "start", "moves",
+                     "ended_at", "summary"):
+            setattr(table, name, getattr(restored, name))
+        table.since = float(saved.get("since", table.since))
+        table.thinking = False
+        self.tables.setdefault(table.id, table)  # a refused cancel leaves it running
 
     def create(self, room: str, kind: type[Game], host: str, seats: list[str | None],
                invitee: str | None = None, clock: float | None | str = "default") -> Table:
@@ -196,7 +227,9 @@ class GameHost(Extension):
         table = Table(id=0, room=room, kind=kind, host=host, seats=seats, invitee=invitee,
                       since=self.clock(),
                       clock=None if per_move is None else float(per_move))
-        table.id = self.hub.store.save_game(None, room, table.to_json(), False)
+        state = table.to_json()
+        table.id = self.hub.store.save_game(None, room, state, False)
+        table.saved = copy.deepcopy(state)
         self.tables[table.id] = table
         return table
 
@@ -313,6 +346,7 @@ class GameHost(Extension):
         except GameError as exc:
             raise CommandError("illegal_move", f"game {table.id}: {exc}") from None
         table.moves.append([user, move])
+        self.save(table)  # refused: the move is undone, and the player gets `storage`
         self.notify(table.room, f"game {table.id}: {user} {move_verb(table.kind)} {move}")
         self._bot_turns(table)
         self.after_move(table)
@@ -539,6 +573,8 @@ class GameHost(Extension):
                                    f" (game {table.id}) expired")
             return
         turn = table.game.turn()
+        if turn == BOT:
+            self._bot_turns(table)  # no-op while it thinks; retries a move the store refused
         if table.clock is not None or table.away:
             self._tick_clock(table, turn, now)
             if table.clock is not None or not table.live:

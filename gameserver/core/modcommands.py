@@ -170,15 +170,16 @@ def sanction(host: CommunityHost, session: Session, message: Command, kind: str,
         for name in shown:
             if scope == SERVER or name == scope:
                 host.announce(name, text)
-        if target is not None and target.room is not None and kind == "ban":
+        if target is not None and kind == "ban":
             if scope == SERVER:
                 host.hub.kick(target, f"{actor} banned you from this server"
                                       f"{_for(seconds)}{_why(reason)}", "banned", text)
-            elif target.room.name == scope:
-                host.move_out(target, target.room, f"{actor} banned you from #{scope}"
-                                                   f"{_for(seconds)}{_why(reason)}", "banned")
+            elif scope in target.rooms:
+                host.move_out(target, target.rooms[scope], f"{actor} banned you from #{scope}"
+                                                           f"{_for(seconds)}{_why(reason)}",
+                              "banned")
         elif target is not None and kind == "mute" and (
-                scope == SERVER or (target.room is not None and target.room.name != scope)):
+                scope == SERVER or scope not in target.rooms):
             host.hub.send(target, Notice(text=text, kind="warn"))
         ok(host, session, message)
 
@@ -212,9 +213,12 @@ def lift(host: CommunityHost, session: Session, message: Command, kind: str, sco
                                                  f"{where}")
         host.log(scope, actor, "un" + kind, user)
         where = "this server" if scope == SERVER else f"#{scope}"
-        host.announce(session.room.name if session.room else LOBBY,
-                      f"{actor} {'unbanned' if kind == 'ban' else 'unmuted'} {user} "
-                      f"{'from' if kind == 'ban' else 'in'} {where}")
+        text = (f"{actor} {'unbanned' if kind == 'ban' else 'unmuted'} {user} "
+                f"{'from' if kind == 'ban' else 'in'} {where}")
+        host.announce(session.room.name if session.room else LOBBY, text)
+        target = host.hub.session_of(user)
+        if target is not None and (session.room is None or session.room.name not in target.rooms):
+            host.hub.send(target, Notice(text=text))
         ok(host, session, message)
 
     host.resolve_user(session, message.id, word, done)
@@ -377,10 +381,9 @@ def grant(host: CommunityHost, session: Session, message: Command, word: str,
         host.log(SERVER, actor, "grant" if make else "revoke", user)
         text = (f"{actor} made {user} an admin of this server" if make
                 else f"{actor} took {user}'s admin rights away")
-        for name in {r.name for r in host.hub.rooms.values() if r.members}:
-            host.announce(name, text) if name == LOBBY else None
+        host.announce(LOBBY, text)
         target = host.hub.session_of(user)
-        if target is not None and target.room is not None and target.room.name != LOBBY:
+        if target is not None and LOBBY not in target.rooms:
             host.hub.send(target, Notice(text=text))
         host.roles_changed()
         ok(host, session, message)
@@ -400,8 +403,8 @@ def admin_kick(host: CommunityHost, session: Session, message: Command, word: st
             raise CommandError("offline", f"{user} is not online")
         host.log(SERVER, actor, "kick", user, reason)
         text = f"{actor} kicked {user} off the server{_why(reason)}"
-        if target.room is not None:
-            host.announce(target.room.name, text)
+        for name in target.rooms:
+            host.announce(name, text)
         host.hub.kick(target, f"{actor} kicked you off this server{_why(reason)}", "kicked",
                       text)
         ok(host, session, message)
