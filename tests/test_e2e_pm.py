@@ -502,8 +502,8 @@ def test_an_envelope_sealed_long_before_it_came_is_marked_as_sent_again(tmp_path
             await alice.conn.request(_emsg(alice, "bob", old), 0)
             pm = await bob.expect(OpenedPM)
             assert pm.text == "pay the invoice" and pm.sealed_at is not None
-            assert "SEALED" in bob.model.transcript[-1].text
-            assert "sent again?" in bob.model.transcript[-1].text
+            assert "SEALED" in bob.model.panes["@alice"].transcript[-1].text
+            assert "sent again?" in bob.model.panes["@alice"].transcript[-1].text
             await alice.reply_to(alice.type("/msg bob fresh one"))
             fresh = await bob.expect(OpenedPM)
             assert fresh.sealed_at is None
