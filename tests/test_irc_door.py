@@ -444,3 +444,53 @@ def test_actions_cross_doors(tmp_path: Path) -> None:
             await bob.close()
 
     run(body())
+
+
+def test_a_topic_change_is_a_topic_line_on_irc_and_a_notice_on_play(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            await bob.command("join", "games")  # bob made the room: he may set its topic
+            await bob.expect("room", room="games")
+            alice = await irc_user(door, "alice")
+            alice.conn.join("#games")
+            await alice.expect("join", lambda e: e.target == "#games")
+            await bob.command("topic", "tonight: connect four")
+            topic = await alice.expect("topic", lambda e: e.target == "#games")
+            assert topic.source.nick == "bob" and topic.source.host
+            assert topic.arguments == ["tonight: connect four"]
+            told = await bob.expect("notice", room="games",
+                                    where=lambda f: "topic" in f["text"])
+            assert told["text"] == "bob set the topic of #games: tonight: connect four"
+            # a newcomer's JOIN burst carries it as 332, and clearing it is TOPIC with ""
+            alice.conn.topic("#games")
+            assert (await alice.expect("currenttopic")).arguments[-1] == "tonight: connect four"
+            await bob.command("topic", "-")
+            cleared = await alice.expect("topic", lambda e: e.arguments == [""])
+            assert cleared.source.nick == "bob"
+            alice.close()
+            await bob.close()
+
+    run(body())
+
+
+def test_registration_and_ping_deadlines_come_from_the_settings(tmp_path: Path) -> None:
+    async def body() -> None:
+        door = IrcDoor("127.0.0.1", 0)
+        settings = dataclasses.replace(ROOMY, login_timeout=0.5, ping_after=0.5,
+                                       ping_timeout=0.5)
+        async with running_server(tmp_path / "data", doors=[door], settings=settings):
+            loop = asyncio.get_running_loop()
+            silent, started = await RawIrc.connect(door.port), loop.time()
+            error = await silent.expect("ERROR", timeout=10)
+            assert "Registration timed out" in error.params[-1]
+            assert loop.time() - started < 5  # not the old fixed 60 s
+            assert await silent.closed()
+            quiet = await RawIrc.connect(door.port)
+            await quiet.send("PASS pw", "NICK quinn", "USER q 0 * :Q")
+            await quiet.expect("001")
+            await quiet.expect("PING", timeout=10)
+            error = await quiet.expect("ERROR", timeout=10)
+            assert "Ping timeout" in error.params[-1]
+
+    run(body())

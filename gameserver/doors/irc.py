@@ -31,9 +31,6 @@ log = logging.getLogger("play.irc")
 
 OUTPUT_LIMIT = 1024 * 1024  # bytes waiting for one client before it counts as not reading
 CLOSE_GRACE = 10.0
-REGISTRATION_TIMEOUT = 60.0  # seconds to send NICK/USER and a password
-PING_AFTER = 90.0  # seconds of silence before we PING
-PING_TIMEOUT = 60.0  # seconds after our PING without a word back: the client is gone
 DIRECT_WRITES = sys.platform != "win32"  # a socket is a file descriptor there
 PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the network in "
                  "clear; use it only on a trusted network")
@@ -219,16 +216,18 @@ class IrcConnection(asyncio.Protocol):
         if self.closing or client is None:
             return
         scale = self.door.time_scale
+        settings = self.door.hub.settings  # the host's play.toml and flags, as on the play door
         if not client.registered:
-            if now - self.opened >= REGISTRATION_TIMEOUT * scale:
+            if now - self.opened >= settings.login_timeout * scale:
                 client.quit("Registration timed out")
                 self.pump()
             return
         silent = now - self.last_heard
-        if self.pinged and silent >= (PING_AFTER + PING_TIMEOUT) * scale:
+        ping_after = settings.ping_after * scale
+        if self.pinged and silent >= ping_after + settings.ping_timeout * scale:
             client.quit(f"Ping timeout: {round(silent)} seconds")
             self.pump()
-        elif not self.pinged and silent >= PING_AFTER * scale:
+        elif not self.pinged and silent >= ping_after:
             self.pinged = True
             self.buffer.append(Message(verb="PING", params=(self.door.info.name,)).to_bytes())
             self.flush()
