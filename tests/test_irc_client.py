@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gameserver.core.events import RoomView
+from gameserver.core.events import RoomView, TopicChanged
 from gameserver.core.rooms import Room, Session
 from gameserver.doors import irc_numerics as n
 from gameserver.doors.irc_client import IrcClient, shared_lines
@@ -220,3 +220,29 @@ def test_pms_are_marked_not_end_to_end_encrypted_once_per_peer() -> None:
     for message in c.to_core[-3:]:
         c.event(Ok(id=message.id, data={"delivered": True}))
     assert [m.verb for m in lines(c)] == ["NOTICE"]  # carol's, once; bob's was given
+
+
+def test_a_sealed_pm_is_a_sentence_naming_the_play_client_never_its_envelope() -> None:
+    c = registered()
+    c.event(PrivateMessage(sender="bob", to="alice", text="an encrypted message: read it",
+                           ts=0.0, e2e="e2e1.ENVELOPE-BYTES"))
+    c.event(PrivateMessage(sender="bob", to="alice", text="x", ts=0.0, queued=True,
+                           e2e="e2e1.OTHER"))
+    out = lines(c)
+    assert [m.verb for m in out] == ["NOTICE", "NOTICE"]  # not a PRIVMSG that looks like bob's
+    for message in out:
+        text = message.params[-1]
+        assert "bob sent you an end-to-end encrypted private message" in text
+        assert "read it in the play client" in text and "ENVELOPE" not in text
+        assert "OTHER" not in text
+    assert "while you were away" in out[1].params[-1]
+    # a plain PM from bob afterwards still gets its (once-only) not-encrypted mark
+    c.event(PrivateMessage(sender="bob", to="alice", text="plain now", ts=0.0))
+    assert [m.verb for m in lines(c)] == ["PRIVMSG", "NOTICE"]
+
+
+def test_a_topic_change_is_one_topic_line_for_every_member() -> None:
+    event = TopicChanged(room="games", by="bob", topic="be kind", text="bob set the topic")
+    data, exclude, paced = shared_lines(event, "play.test", "play.test") or (b"", "", True)
+    assert data == b":bob!bob@play.test TOPIC #games :be kind\r\n"
+    assert exclude is None and not paced  # the setter sees it too, as IRC servers do

@@ -384,11 +384,13 @@ def test_tls_by_default_with_the_play_doors_certificate(tmp_path: Path) -> None:
             await lib.welcome()
             lib.close()
             # a plain client on the TLS port gets nowhere (and no password crossed in clear)
+            # (the listener's first-byte check, as on the play door: it is told why, in IRC)
             plain = await RawIrc.connect(door.port)
             await plain.send("PASS pw", "NICK kim", "USER k 0 * :K")
-            with pytest.raises(AssertionError):
-                await plain.expect("001", timeout=1)
-            plain.close()
+            refused = await plain.expect("ERROR")
+            assert "uses TLS" in refused.params[-1] and "-tls" in refused.params[-1]
+            assert await plain.closed()
+            assert not any(s.user == "kim" for s in server.hub.online.values())
 
     run(body())
 
@@ -417,7 +419,14 @@ def test_connections_per_address_are_capped_as_on_the_play_door(tmp_path: Path) 
             assert "too many connections from your address" in refused.params[-1]
             assert await third.closed()
             first.close()
-            await asyncio.sleep(0.2)
+            third.close()
+            listener = door.listener
+            assert listener is not None  # the play door's Listener counts for this door too
+            for _ in range(100):  # until the server has seen both go
+                if sum(listener.per_address.values()) == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert sum(listener.per_address.values()) == 1
             again = await RawIrc.connect(door.port)
             await again.send("PASS pw", "NICK max", "USER m 0 * :M")
             await again.expect("001")
@@ -442,5 +451,72 @@ def test_actions_cross_doors(tmp_path: Path) -> None:
             await alice.expect("notopic")
             alice.close()
             await bob.close()
+
+    run(body())
+
+
+def test_a_topic_change_is_a_topic_line_on_irc_and_a_notice_on_play(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            await bob.command("join", "games")  # bob made the room: he may set its topic
+            await bob.expect("room", room="games")
+            alice = await irc_user(door, "alice")
+            alice.conn.join("#games")
+            await alice.expect("join", lambda e: e.target == "#games")
+            await bob.command("topic", "tonight: connect four")
+            topic = await alice.expect("topic", lambda e: e.target == "#games")
+            assert topic.source.nick == "bob" and topic.source.host
+            assert topic.arguments == ["tonight: connect four"]
+            told = await bob.expect("notice", room="games",
+                                    where=lambda f: "topic" in f["text"])
+            assert told["text"] == "bob set the topic of #games: tonight: connect four"
+            # a newcomer's JOIN burst carries it as 332, and clearing it is TOPIC with ""
+            alice.conn.topic("#games")
+            assert (await alice.expect("currenttopic")).arguments[-1] == "tonight: connect four"
+            await bob.command("topic", "-")
+            cleared = await alice.expect("topic", lambda e: e.arguments == [""])
+            assert cleared.source.nick == "bob"
+            alice.close()
+            await bob.close()
+
+    run(body())
+
+
+def test_registration_and_ping_deadlines_come_from_the_settings(tmp_path: Path) -> None:
+    async def body() -> None:
+        door = IrcDoor("127.0.0.1", 0)
+        settings = dataclasses.replace(ROOMY, login_timeout=0.5, ping_after=0.5,
+                                       ping_timeout=0.5)
+        async with running_server(tmp_path / "data", doors=[door], settings=settings):
+            loop = asyncio.get_running_loop()
+            silent, started = await RawIrc.connect(door.port), loop.time()
+            error = await silent.expect("ERROR", timeout=10)
+            assert "Registration timed out" in error.params[-1]
+            assert loop.time() - started < 5  # not the old fixed 60 s
+            assert await silent.closed()
+            quiet = await RawIrc.connect(door.port)
+            await quiet.send("PASS pw", "NICK quinn", "USER q 0 * :Q")
+            await quiet.expect("001")
+            await quiet.expect("PING", timeout=10)
+            error = await quiet.expect("ERROR", timeout=10)
+            assert "Ping timeout" in error.params[-1]
+
+    run(body())
+
+
+def test_the_tls_port_drops_a_socket_that_never_speaks_as_the_play_door_does(
+        tmp_path: Path) -> None:
+    async def body() -> None:
+        door = IrcDoor("127.0.0.1", 0, tls=True)
+        settings = dataclasses.replace(ROOMY, hello_timeout=0.5)
+        async with running_server(tmp_path / "data", doors=[door], settings=settings):
+            reader, writer = await asyncio.open_connection("127.0.0.1", door.port)
+            assert door.listener is not None
+            assert sum(door.listener.per_address.values()) == 1
+            # says nothing (not even a TLS hello): closed by the listener's sweep
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            assert door.listener.per_address == {}
+            writer.close()
 
     run(body())

@@ -12,15 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from gameserver.protocol import Message
+from gameserver.protocol import Message, Notice
 
 if TYPE_CHECKING:
     from gameserver.core.rooms import Room
 
 # The typed events are the protocol's server messages (RoomMessage, Joined, Ok ...);
-# a door that is not JSON Lines translates them. RoomView is the one event of the
-# core's own: the room itself, so a door can list a big room without a copy of it.
-Event = Any  # Message | RoomView
+# a door that is not JSON Lines translates them. RoomView and TopicChanged are the
+# core's own: the room itself, so a door can list a big room without a copy of it, and a
+# topic change with its parts, so a door can say it its own way (IRC's TOPIC line).
+Event = Any  # Message | RoomView | TopicChanged
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -30,6 +31,20 @@ class RoomView:
     room: Room
     nick: str
     online: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TopicChanged:
+    """`by` set the topic of `room` to `topic` ("" cleared it); `text` says so in words."""
+
+    room: str
+    by: str
+    topic: str
+    text: str
+
+    def notice(self) -> Notice:
+        """The room notice a door without a topic line of its own shows."""
+        return Notice(text=self.text, room=self.room)
 
 
 class Door(Protocol):

@@ -8,6 +8,7 @@ import time
 from gameserver import names
 from gameserver.core.commands import CommandError, CommandSet, checked, clean_message
 from gameserver.core.community import CommunityHost, rule
+from gameserver.core.events import TopicChanged
 from gameserver.core.logins import LOBBY
 from gameserver.core.roles import ADMIN, HOST, OP, OWNER, SERVER, SLOW_MAX, parse_duration
 from gameserver.core.rooms import Room, Session
@@ -244,8 +245,10 @@ def topic(host: CommunityHost, session: Session, message: Command) -> None:
     text = "" if text == "-" else clean_message(text)[:300]
     host.community.update_room(room.name, topic=text)
     host.log(scope_of(room), actor, "topic", room.name, text)
-    host.announce(room.name, f"{actor} set the topic of #{room.name}: {text}" if text
-                  else f"{actor} cleared the topic of #{room.name}")
+    host.hub.deliver_to_room(room, TopicChanged(
+        room=room.name, by=actor, topic=text,
+        text=f"{actor} set the topic of #{room.name}: {text}" if text
+        else f"{actor} cleared the topic of #{room.name}"))
     host.roles_changed(room.name)
     ok(host, session, message)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -12,7 +14,9 @@ from gameserver.core import logins
 from gameserver.core.events import Event, RoomView
 from gameserver.core.rooms import Session
 from gameserver.doors import classic_wire as wire
+from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.jsonlines import ServerError, bind_error_message
+from gameserver.listener import Listener
 from gameserver.protocol import (
     PROTOCOL_VERSION,
     Broadcast,
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("play.classic")
 
 OUTPUT_LIMIT = 256 * 1024
+DIRECT_WRITES = sys.platform != "win32"  # a socket is a file descriptor there
 CLOSE_GRACE = 5.0
 NOT_NICK = ("nick_taken", "reserved", "lookalike", "same_nick")  # /nick answers 2 for these
 
@@ -41,12 +46,15 @@ NOT_NICK = ("nick_taken", "reserved", "lookalike", "same_nick")  # /nick answers
 class ClassicConnection(asyncio.Protocol):
     """One `nc` or student client; the core's sink for its session is this object."""
 
-    def __init__(self, door: ClassicDoor) -> None:
+    def __init__(self, door: ClassicDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
+        self.label = label  # "ip:port", as the listener labels every door's peers
+        self.refusal = refusal  # the listener's: too many connections from this address
+        self.fd = -1  # the socket, for direct writes (see FlushingDoor.flush_all)
         self.decoder = wire.ClassicDecoder()
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
-        self.buffer: list[bytes] = []
+        self.out: list[bytes] = []
         self.pending: dict[int, str] = {}  # message id -> what it was (join, nick, list ...)
         self.next_id = 1
         self.ready = False  # the guest login went through
@@ -64,15 +72,20 @@ class ClassicConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        peer = transport.get_extra_info("peername")
-        # "ip:port", as the play door labels peers: throttles count per address on every door
-        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+            if DIRECT_WRITES:
+                self.fd = sock.fileno()
+        label = self.label
+        if not label:
+            peer = transport.get_extra_info("peername")
+            label = self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         door = self.door
-        self.address = address_key(label)
-        if not door.admit(self.address):
-            self.transport.write(b"too many connections from your address\n")
+        self.address = address_key(label)  # counted by the listener until connection_lost
+        door.inputs += 1
+        if self.refusal is not None:
+            self.transport.write(wire.encode_lines([self.refusal]))
             self.closing = True
-            self.transport.close()
+            self.transport.write_eof()  # the sentence, then FIN: what the client sent
+            self._abort = asyncio.get_running_loop().call_later(1.0, self.transport.close)
             return
         door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
@@ -94,7 +107,9 @@ class ClassicConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.session is None:
             return  # refused at the door
-        for request in self.decoder.feed(data):
+        requests = self.decoder.feed(data)
+        self.door.inputs += len(requests)
+        for request in requests:
             if self.closing:
                 break
             if not self.ready:
@@ -110,12 +125,14 @@ class ClassicConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.address is not None and self in self.door.connections:
+        if self.address is not None:  # out of the listener's per-address count, once
             self.door.release(self.address)
+            self.address = None
+        self.fd = -1
         self.door.connections.discard(self)
         if self._abort is not None:
             self._abort.cancel()
-        self.buffer.clear()
+        self.out.clear()
         if self.session is not None and not self.session.closed:
             self.door.hub.disconnected(self.session, "connection lost")
             self.door.wake()
@@ -231,16 +248,22 @@ class ClassicConnection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if data and not self.closing:
-            self.buffer.append(data)
+            self.out.append(data)
             self.door.wake()
 
     def flush(self) -> None:
         transport = self.transport
-        if not self.buffer or transport is None or transport.is_closing():
-            self.buffer.clear()
+        if not self.out or transport is None or transport.is_closing():
+            self.out.clear()
             return
-        data = b"".join(self.buffer)
-        self.buffer.clear()
+        data = b"".join(self.out)
+        self.out.clear()
+        self.write_rest(data)
+
+    def write_rest(self, data: bytes) -> None:
+        """What the socket did not take at once waits in the transport, up to OUTPUT_LIMIT."""
+        transport = self.transport
+        assert transport is not None
         transport.write(data)
         if transport.get_write_buffer_size() > OUTPUT_LIMIT and self.session is not None:
             self.door.hub.kick(self.session, "disconnected: you stopped reading", "slow_reader",
@@ -257,20 +280,22 @@ class ClassicConnection(asyncio.Protocol):
                                                                 self.transport.abort)
 
 
-class ClassicDoor:
-    """The classic listener: `await door.start(runtime)`, then `.port`; plain TCP, guests."""
+class ClassicDoor(FlushingDoor):
+    """The classic listener: `await door.start(runtime)`, then `.port`; plain TCP, guests.
+
+    Connections come through the play door's Listener (per-address cap, out-of-fd
+    recovery) and go out through its flush (FlushingDoor), as on the IRC door.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5221) -> None:
         self.host = host
         self.requested_port = port
         self.connections: set[ClassicConnection] = set()
-        self.per_address: dict[str, int] = {}  # the same cap per address as the play door
-        self.passes = 0
+        super().__init__()
         self.port = 0
+        self.listener: Listener | None = None
         self._runtime: Runtime | None = None
-        self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._flush_scheduled = False
 
     @property
     def hub(self) -> Any:
@@ -280,42 +305,32 @@ class ClassicDoor:
     async def start(self, runtime: Runtime) -> None:
         loop = asyncio.get_running_loop()
         self._loop, self._runtime = loop, runtime
+        self.listener = Listener(lambda label, refusal: ClassicConnection(self, label, refusal),
+                                 None, runtime.hub.settings.max_per_address,
+                                 runtime.hub.settings.hello_timeout)
         try:
-            self._server = await loop.create_server(lambda: ClassicConnection(self), self.host,
-                                                    self.requested_port, reuse_address=True)
+            self.listener.start(self.host, self.requested_port)
         except OSError as exc:
             message = bind_error_message(exc, self.host, self.requested_port)
             raise ServerError(message.replace("--port", "--classic-port")) from None
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self.listener.port
         runtime.attach(self)
         log.info("classic door on %s:%d (guests, plain text)", self.host, self.port)
 
-    def admit(self, address: str) -> bool:
-        """One more connection from `address`, if it holds fewer than the settings allow."""
-        held = self.per_address.get(address, 0)
-        if held >= self.hub.settings.max_per_address:
-            log.info("classic: %s holds %d connections; refused another", address, held)
-            return False
-        self.per_address[address] = held + 1
-        return True
-
     def release(self, address: str) -> None:
-        held = self.per_address.get(address, 0) - 1
-        if held > 0:
-            self.per_address[address] = held
-        else:
-            self.per_address.pop(address, None)
+        """A connection from `address` is gone (the listener counts per address)."""
+        if self.listener is not None:
+            self.listener.release(address)
 
     def stop_listening(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self.listener is not None:
+            self.listener.close()
 
     async def close(self) -> None:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
-        if self._server is not None:
-            await self._server.wait_closed()
+        await asyncio.sleep(0)  # let the aborted transports report their loss
 
     def send(self, sink: ClassicConnection, event: Event) -> None:
         sink.event(event)
@@ -331,19 +346,9 @@ class ClassicDoor:
             sink.event(event)
 
     def tick(self) -> None:
-        pass  # no deadlines of its own: the guests' limits are the core's
+        """No deadlines of its own (the guests' limits are the core's); the listener's."""
+        if self.listener is not None:
+            self.listener.sweep(time.monotonic(), self.hub.settings.hello_timeout)
 
-    def wake(self) -> None:
-        if not self._flush_scheduled and self._loop is not None:
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush_all)
-
-    def flush_all(self) -> None:
-        self._flush_scheduled = False
-        wrote = False
-        for conn in list(self.connections):
-            if conn.buffer:
-                conn.flush()
-                wrote = True
-        if wrote:
-            self.passes += 1
+    def flushables(self) -> set[ClassicConnection]:
+        return self.connections

@@ -17,10 +17,12 @@ from gameserver import names
 from gameserver.core.events import Event
 from gameserver.core.rooms import Session
 from gameserver.doors import irc_numerics as n
+from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.irc_client import IrcClient, Out, shared_lines
 from gameserver.doors.irc_text import Pacer
 from gameserver.doors.irc_wire import LineDecoder, Message
 from gameserver.doors.jsonlines import ServerError, bind_error_message
+from gameserver.listener import TLS_REQUIRED, Listener
 from gameserver.protocol import RoomMessage
 from gameserver.throttle import address_key
 
@@ -31,10 +33,9 @@ log = logging.getLogger("play.irc")
 
 OUTPUT_LIMIT = 1024 * 1024  # bytes waiting for one client before it counts as not reading
 CLOSE_GRACE = 10.0
-REGISTRATION_TIMEOUT = 60.0  # seconds to send NICK/USER and a password
-PING_AFTER = 90.0  # seconds of silence before we PING
-PING_TIMEOUT = 60.0  # seconds after our PING without a word back: the client is gone
 DIRECT_WRITES = sys.platform != "win32"  # a socket is a file descriptor there
+TLS_NEEDED = ("this IRC port uses TLS and this connection did not: your password would cross "
+              "the network readable; connect with TLS (irssi: /connect -tls)")
 PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the network in "
                  "clear; use it only on a trusted network")
 
@@ -42,13 +43,15 @@ PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the n
 class IrcConnection(asyncio.Protocol):
     """One IRC client socket; the core's sink for its session is this object."""
 
-    def __init__(self, door: IrcDoor) -> None:
+    def __init__(self, door: IrcDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
+        self.label = label  # "ip:port", as the listener labels every door's peers
+        self.refusal = refusal  # the listener's: too many from this address, not TLS ...
         self.decoder = LineDecoder()
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
         self.client: IrcClient | None = None
-        self.buffer: list[bytes] = []
+        self.out: list[bytes] = []
         self.paced: deque[tuple[float, bytes]] = deque()
         self.pacer = Pacer(burst=door.pace_burst, interval=door.pace_interval)
         self._pace_timer: asyncio.TimerHandle | None = None
@@ -70,22 +73,30 @@ class IrcConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            if self.door.ssl_context is None and DIRECT_WRITES:
-                self.fd = sock.fileno()
-        peer = transport.get_extra_info("peername")
-        # "ip:port", as the play door labels peers: throttles count per address on every door
-        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+            if DIRECT_WRITES and transport.get_extra_info("ssl_object") is None:
+                self.fd = sock.fileno()  # (through TLS, every write goes via the transport)
+        label = self.label
+        if not label:
+            peer = transport.get_extra_info("peername")
+            label = self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         door = self.door
-        self.address = address_key(label)
-        if not door.admit(self.address):
+        self.address = address_key(label)  # counted by the listener until connection_lost
+        door.inputs += 1
+        if self.refusal is not None:
+            reason = TLS_NEEDED if self.refusal == TLS_REQUIRED else self.refusal
+            log.info("IRC %s: refused: %s", label, reason)
             self.transport.write(Message(verb="ERROR", params=(
-                "Closing Link: too many connections from your address",)).to_bytes())
+                f"Closing Link: {reason}",)).to_bytes())
             self.closing = True
-            self.transport.close()
+            if self.transport.can_write_eof():  # the ERROR, then FIN: lines the client
+                self.transport.write_eof()  # sent meanwhile must not reset it away
+                self._abort = asyncio.get_running_loop().call_later(1.0, self.transport.close)
+            else:
+                self.transport.close()
             return
+        door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
         self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts)
-        door.connections.add(self)
         self.pump()
 
     def data_received(self, data: bytes) -> None:
@@ -94,7 +105,9 @@ class IrcConnection(asyncio.Protocol):
             return  # refused at the door
         self.last_heard = time.monotonic()
         self.pinged = False
-        for item in self.decoder.feed(data):
+        items = self.decoder.feed(data)
+        self.door.inputs += len(items)
+        for item in items:
             if session.closed or client.close is not None:
                 break
             try:
@@ -109,14 +122,15 @@ class IrcConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         door = self.door
-        if self.address is not None and self in door.connections:
+        if self.address is not None:  # out of the listener's per-address count, once
             door.release(self.address)
+            self.address = None
         door.connections.discard(self)
         self.fd = -1  # the number may soon belong to another socket
         for handle in (self._pace_timer, self._abort):
             if handle is not None:
                 handle.cancel()
-        self.buffer.clear()
+        self.out.clear()
         self.paced.clear()
         if self.session is not None and not self.session.closed:
             log.info("%s: %s", self.session.peer, f"lost: {exc}" if exc else "closed")
@@ -151,18 +165,18 @@ class IrcConnection(asyncio.Protocol):
                 for line in out.data.splitlines(keepends=True):
                     self.paced.append((now + self.pacer.delay(now), line))
             else:
-                self.buffer.append(out.data)
+                self.out.append(out.data)
         if self.paced:
             self._pace()
-        if self.buffer:
+        if self.out:
             self.door.wake()
 
     def _pace(self) -> None:
         self._pace_timer = None
         now = time.monotonic()
         while self.paced and self.paced[0][0] <= now:
-            self.buffer.append(self.paced.popleft()[1])
-        if self.buffer:
+            self.out.append(self.paced.popleft()[1])
+        if self.out:
             self.flush()
         if self.paced and not self.closing:
             self._pace_timer = asyncio.get_running_loop().call_later(
@@ -170,10 +184,10 @@ class IrcConnection(asyncio.Protocol):
 
     def flush(self) -> None:
         transport = self.transport
-        if not self.buffer:
+        if not self.out:
             return
-        data = b"".join(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
-        self.buffer.clear()
+        data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
+        self.out.clear()
         if transport is None or transport.is_closing():
             return
         if self.fd >= 0 and not transport.get_write_buffer_size():
@@ -184,6 +198,12 @@ class IrcConnection(asyncio.Protocol):
             if sent == len(data):
                 return
             data = data[sent:]
+        self.write_rest(data)
+
+    def write_rest(self, data: bytes) -> None:
+        """What the socket did not take at once waits in the transport, up to OUTPUT_LIMIT."""
+        transport = self.transport
+        assert transport is not None
         transport.write(data)
         if transport.get_write_buffer_size() > OUTPUT_LIMIT and not self.slow:
             self.slow = True
@@ -203,7 +223,7 @@ class IrcConnection(asyncio.Protocol):
             self.take(client.out)
             client.out = []
         while self.paced:  # what was waiting goes now: the connection ends
-            self.buffer.append(self.paced.popleft()[1])
+            self.out.append(self.paced.popleft()[1])
         self.flush()
         self.closing = True
         transport = self.transport
@@ -219,24 +239,29 @@ class IrcConnection(asyncio.Protocol):
         if self.closing or client is None:
             return
         scale = self.door.time_scale
+        settings = self.door.hub.settings  # the host's play.toml and flags, as on the play door
         if not client.registered:
-            if now - self.opened >= REGISTRATION_TIMEOUT * scale:
+            if now - self.opened >= settings.login_timeout * scale:
                 client.quit("Registration timed out")
                 self.pump()
             return
         silent = now - self.last_heard
-        if self.pinged and silent >= (PING_AFTER + PING_TIMEOUT) * scale:
+        ping_after = settings.ping_after * scale
+        if self.pinged and silent >= ping_after + settings.ping_timeout * scale:
             client.quit(f"Ping timeout: {round(silent)} seconds")
             self.pump()
-        elif not self.pinged and silent >= PING_AFTER * scale:
+        elif not self.pinged and silent >= ping_after:
             self.pinged = True
-            self.buffer.append(Message(verb="PING", params=(self.door.info.name,)).to_bytes())
+            self.out.append(Message(verb="PING", params=(self.door.info.name,)).to_bytes())
             self.flush()
 
 
-class IrcDoor:
+class IrcDoor(FlushingDoor):
     """The IRC listener: `await door.start(runtime)`, then `.port`.
 
+    Connections come through the play door's Listener (per-address cap, first-byte TLS
+    check, TLS handshake and silent-socket timeouts, out-of-fd recovery), and go out
+    through its flush (FlushingDoor: one write per client per pass, batched in a storm).
     A room event is encoded once (shared_lines) and the same bytes go to each IRC member.
     """
 
@@ -258,13 +283,11 @@ class IrcDoor:
         self.pace_burst = pace_burst
         self.pace_interval = pace_interval
         self.connections: set[IrcConnection] = set()
-        self.per_address: dict[str, int] = {}  # the same cap per address as the play door
-        self.passes = 0
+        super().__init__()
         self.port = 0
+        self.listener: Listener | None = None
         self._runtime: Runtime | None = None
-        self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._flush_scheduled = False
         # The runtime ticks once a second; a door with timeouts scaled down for tests
         # checks its deadlines more often on its own.
         self._tick_every = time_scale if time_scale < 1.0 else None
@@ -284,21 +307,10 @@ class IrcDoor:
             "PREFIX": None, "SAFELIST": None, "TOPICLEN": "0", "USERLEN": str(names.USERNAME_MAX),
         }
 
-    def admit(self, address: str) -> bool:
-        """One more connection from `address`, if it holds fewer than the settings allow."""
-        held = self.per_address.get(address, 0)
-        if held >= self.hub.settings.max_per_address:
-            log.info("IRC: %s holds %d connections; refused another", address, held)
-            return False
-        self.per_address[address] = held + 1
-        return True
-
     def release(self, address: str) -> None:
-        held = self.per_address.get(address, 0) - 1
-        if held > 0:
-            self.per_address[address] = held
-        else:
-            self.per_address.pop(address, None)
+        """A connection from `address` is gone (the listener counts per address)."""
+        if self.listener is not None:
+            self.listener.release(address)
 
     def command_names(self) -> Collection[str]:
         return self.hub.commands  # a dict: `in` looks a name up, nothing is copied
@@ -311,14 +323,16 @@ class IrcDoor:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._runtime = runtime
+        settings = runtime.hub.settings
+        self.listener = Listener(lambda label, refusal: IrcConnection(self, label, refusal),
+                                 self.ssl_context, settings.max_per_address,
+                                 settings.hello_timeout)
         try:
-            self._server = await loop.create_server(
-                lambda: IrcConnection(self), self.host, self.requested_port,
-                ssl=self.ssl_context, reuse_address=True, backlog=1024)
+            self.listener.start(self.host, self.requested_port)
         except OSError as exc:
             message = bind_error_message(exc, self.host, self.requested_port)
             raise ServerError(message.replace("--port", "--irc-port")) from None
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self.listener.port
         runtime.attach(self)
         if self._tick_every is not None:
             self._ticker = loop.call_later(self._tick_every, self.tick)
@@ -328,8 +342,8 @@ class IrcDoor:
                  "TLS" if self.ssl_context is not None else "plain")
 
     def stop_listening(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        if self.listener is not None:
+            self.listener.close()
 
     async def close(self) -> None:
         if self._ticker is not None:
@@ -338,8 +352,7 @@ class IrcDoor:
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()
-        if self._server is not None:
-            await self._server.wait_closed()
+        await asyncio.sleep(0)  # let the aborted transports report their loss
 
     # ------------------------------------------------------------ the core's side
 
@@ -364,7 +377,7 @@ class IrcDoor:
                 if not client.registered:
                     client.shared(event, *shared)
                 elif client.account_key != speaker:
-                    sink.buffer.append(data)
+                    sink.out.append(data)
             self.wake()
             return
         for sink in sinks:
@@ -381,53 +394,10 @@ class IrcDoor:
         now = time.monotonic()
         for conn in list(self.connections):
             conn.check(now)
+        if self.listener is not None:  # sockets silent since they connected (TLS port)
+            self.listener.sweep(now, self.hub.settings.hello_timeout * self.time_scale)
         if self._tick_every is not None and self._loop is not None:  # tests: a faster tick
             self._ticker = self._loop.call_later(self._tick_every, self.tick)
 
-    def wake(self) -> None:
-        if not self._flush_scheduled and self._loop is not None:
-            self._flush_scheduled = True
-            self._loop.call_soon(self.flush_all)
-
-    def flush_all(self) -> None:
-        """Write each connection's queued lines with one write (once per loop pass).
-
-        Connection.flush inlined, as the play door does: members of one channel usually
-        got the very same lines, so the joined bytes are reused; a plain socket with
-        nothing waiting is written directly.
-        """
-        self._flush_scheduled = False
-        wrote = False
-        last: list[bytes] | None = None
-        last_data = b""
-        write = os.write
-        for conn in self.connections:  # nothing here adds or removes connections
-            buffer = conn.buffer
-            if not buffer:
-                continue
-            transport = conn.transport
-            if conn.closing or transport is None or transport.is_closing():
-                buffer.clear()
-                continue
-            wrote = True
-            if len(buffer) == 1:
-                data = buffer[0]
-            elif buffer == last:
-                data = last_data
-            else:
-                data = last_data = b"".join(buffer)
-                last = buffer.copy()
-            buffer.clear()
-            fd = conn.fd
-            if fd >= 0 and not transport.get_write_buffer_size():
-                try:
-                    sent = write(fd, data)
-                except OSError:
-                    sent = 0
-                if sent == len(data):
-                    continue
-                data = data[sent:]
-            conn.buffer.append(data)
-            conn.flush()
-        if wrote:
-            self.passes += 1
+    def flushables(self) -> set[IrcConnection]:
+        return self.connections

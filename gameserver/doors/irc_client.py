@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from gameserver.core.events import RoomView
+from gameserver.core.events import RoomView, TopicChanged
 from gameserver.doors import irc_numerics as n
 from gameserver.doors.irc_register import CheckPassword, Quit, Registered, Registration
 from gameserver.doors.irc_text import board_notices, is_ctcp, parse_action, strip_formatting
@@ -108,6 +108,9 @@ def shared_lines(event: Any, host: str, server: str, colour: bool = True
                                         source=server), text)), None, False
     if kind is GameState:
         return board_lines(event, server, colour), None, True
+    if kind is TopicChanged:  # `:nick!user@host TOPIC #room :text`, the setter's echo too
+        return Message(verb="TOPIC", params=(channel(event.room), event.topic),
+                       source=mask(event.by, host)).to_bytes(), None, False
     if kind is Notice and event.room:
         return _lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
                                         source=server), event.text)), None, event.kind == "game"
@@ -639,9 +642,14 @@ class IrcClient:
                     " client holds no device keys")
 
     def _on_PrivateMessage(self, event: PrivateMessage) -> None:
+        if event.e2e is not None:  # sealed for the recipient's devices: nothing to show here
+            when = f" at {clock(event.ts)} while you were away" if event.queued else ""
+            self.notice(f"{event.sender} sent you an end-to-end encrypted private message"
+                        f"{when}. An IRC client cannot decrypt it: read it in the play client"
+                        " (play join). Messages you send from IRC are not encrypted.")
+            return
         self._private(event)
-        if getattr(event, "e2e", None) is None:
-            self.plain_pm_note(event.sender)
+        self.plain_pm_note(event.sender)
 
     def _private(self, event: PrivateMessage) -> None:
         text = event.text

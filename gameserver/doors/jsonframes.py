@@ -6,7 +6,7 @@ import json
 import weakref
 from typing import Any
 
-from gameserver.core.events import Event, RoomView
+from gameserver.core.events import Event, RoomView, TopicChanged
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import MAX_FRAME, MemberPage, Message, Ok, RoomMessage, RoomState, paginate
 from gameserver.protocol import encode as encode_message
@@ -22,6 +22,8 @@ def encode_event(event: Event) -> bytes:
     if kind is Ok and event.text is None and event.lines is None and event.data is None \
             and type(event.id) is int:
         return b'{"type":"ok","id":%d}\n' % event.id
+    if kind is TopicChanged:  # the play protocol says it as the room notice it always was
+        return encode_message(event.notice())
     if kind is RoomView:
         return b"".join(f if isinstance(f, bytes) else encode_message(f)
                         for f in room_state_frames(event.room, event.nick, event.online))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from gameserver import settings as settings_
 from gameserver.core.events import Event
+from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.jsonconn import Connection
 from gameserver.doors.jsonframes import encode_event
 from gameserver.listener import Listener
@@ -26,15 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("play.server")
 
-# Storms (see JSONLinesDoor.wake): over STORM_RATE frames and connections a second in two
-# STORM_WINDOWs running, flushes wait FLUSH_DUTY times the last one's cost (at most
-# MAX_FLUSH_DELAY seconds) to write more at once.
-STORM_RATE = 1000.0
-STORM_WINDOW = 0.1
-FLUSH_DUTY = 6.0
-MAX_FLUSH_DELAY = 0.1
-
-_write = os.write
 _clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
 
 
@@ -56,12 +47,12 @@ def bind_error_message(exc: OSError, host: str, port: int) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-class JSONLinesDoor:
+class JSONLinesDoor(FlushingDoor):
     """The TCP listener speaking JSON Lines: `await door.start(runtime)`, then `.port`.
 
     TLS by default (trust on first use: `.tls.fingerprint`). Every event is encoded
     once (encode_event) and the same bytes go to each member's output list; every list
-    is written once per loop pass (flush_all).
+    is written once per loop pass (FlushingDoor.flush_all, shared with the other doors).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5220, *,
@@ -75,15 +66,7 @@ class JSONLinesDoor:
         self.tls: ServerTLS | None = None  # once started with TLS: the context, fingerprint
         self.listener: Listener | None = None
         self.connections: set[Connection] = set()
-        self.passes = 0  # flush passes that wrote something, and the writes they made
-        self.writes = 0
-        self._flush_scheduled = False
-        self._last_flush = 0.0
-        self._flush_cost = 0.0
-        self._storm = False  # see wake()
-        self._busy_window = False  # the last window was over STORM_RATE
-        self._window_start = 0.0
-        self.inputs = 0  # frames and connections since _window_start
+        super().__init__()  # the flush: passes, writes, inputs (frames and connections)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runtime: Runtime | None = None
         self.port = 0
@@ -147,78 +130,5 @@ class JSONLinesDoor:
         for sink in sinks:
             sink(frame)
 
-    def wake(self) -> None:
-        """Something may have been queued: flush every connection once, soon.
-
-        Soon is the next loop pass, unless the door is in a storm: more than
-        STORM_RATE frames and connections a second came in over each of the last two
-        STORM_WINDOWs (thousands of logins or reconnects, each told to the whole room;
-        a single burst, like 200 people logging in at once, is not one). Then a flush
-        waits until FLUSH_DUTY times the last one's cost (the time its writes took) has
-        passed since it ended, at most MAX_FLUSH_DELAY: the storm goes out in a few
-        large writes per client instead of a syscall per member per event. Steady chat
-        (a room of hundreds, a message every few milliseconds) is written at once.
-        """
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop = self._loop
-            assert loop is not None
-            if self._storm:
-                wait = (self._last_flush + min(self._flush_cost * FLUSH_DUTY, MAX_FLUSH_DELAY)
-                        - _clock())
-                if wait > 0:
-                    loop.call_later(wait, self.flush_all)
-                    return
-            loop.call_soon(self.flush_all)
-
-    def flush_all(self) -> None:
-        """Write each connection's queued frames with one write (once per loop pass).
-
-        This is Connection.flush() inlined, as it runs for every recipient of every
-        message. Members of one room usually got the very same frames: comparing the
-        list (object identity first, in C) is much cheaper than joining it again. While
-        a transport holds nothing, the socket is written directly (one syscall, none of
-        the transport's bookkeeping); only what the socket does not take goes through it.
-        """
-        self._flush_scheduled = False
-        start = _clock()
-        writes = 0
-        last_out: list[bytes] | None = None
-        last_data = b""
-        write = _write
-        for conn in self.connections:  # nothing here adds or removes connections
-            out = conn.out
-            if not out:
-                continue
-            transport = conn.transport
-            if transport is None or conn.closing or transport.is_closing():
-                out.clear()
-                continue
-            writes += 1
-            if len(out) == 1:
-                data = out[0]
-            elif out == last_out:
-                data = last_data
-            else:
-                data = last_data = b"".join(out)
-                last_out = out.copy()
-            out.clear()
-            fd = conn.fd
-            if fd >= 0 and not transport.get_write_buffer_size():
-                try:
-                    sent = write(fd, data)
-                except OSError:  # EAGAIN, or an error the transport will report properly
-                    sent = 0
-                if sent == len(data):
-                    continue
-                data = data[sent:]
-            conn.write_rest(data)
-        if writes:
-            self.passes += 1
-            self.writes += writes
-            self._last_flush = end = _clock()
-            self._flush_cost = end - start
-            if end - self._window_start >= STORM_WINDOW:
-                busy = self.inputs > STORM_RATE * (end - self._window_start)
-                self._storm, self._busy_window = busy and self._busy_window, busy
-                self._window_start, self.inputs = end, 0
+    def flushables(self) -> set[Connection]:
+        return self.connections
