@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,3 +17,53 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("PLAY_DATA_DIR", str(home / "data"))
     monkeypatch.delenv("PLAY_PASSWORD", raising=False)
+
+
+def _skip_or_fail(reason: str) -> None:
+    """A missing engine skips the test here, but fails it in CI (PLAY_REQUIRE_ENGINES=1)."""
+    if os.environ.get("PLAY_REQUIRE_ENGINES"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _driver(name: str) -> None:
+    try:
+        __import__(name)
+    except ImportError:
+        _skip_or_fail(f"{name} is not installed (pip install -e '.[test]')")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL engine for the whole session (skips only if it is not installed)."""
+    from engines import EngineMissing, PostgresServer
+
+    _driver("psycopg")
+    try:
+        server = PostgresServer()
+    except EngineMissing as exc:
+        _skip_or_fail(str(exc))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real Redis engine for the whole session (skips only if it is not installed)."""
+    from engines import EngineMissing, RedisServer
+
+    _driver("redis")
+    try:
+        server = RedisServer()
+    except EngineMissing as exc:
+        _skip_or_fail(str(exc))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a fresh, empty database on the session's PostgreSQL engine."""
+    return postgres_server.new_database()
