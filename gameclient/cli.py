@@ -425,6 +425,9 @@ def host(
         "--server-name", help="the name the IRC door gives the server")] = "play",
     classic_port: Annotated[str | None, typer.Option(
         "--classic-port", help="also serve the classic plain-text protocol (nc, guests)")] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="postgresql://USER@HOST/DB: keep everything in PostgreSQL, as a node "
+                        "of a cluster (default: SQLite in the data directory)")] = None,
     settings: dict[str, Any] | None = None,
     no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
 ) -> None:
@@ -447,12 +450,14 @@ def host(
         fail(f"error: {exc}", 2)
     if no_tls and (cert or key):
         fail("error: --no-tls and --cert/--key contradict each other; choose one", 2)
+    if store is not None and not store.startswith(("postgresql://", "postgres://")):
+        fail(f"error: --store {store!r} is not a postgresql://... URL", 2)
     setup_logging(None if headless else directory / "play.log")
     doors = extra_doors(address, irc_port, irc_plain, server_name, classic_port)
 
     async def main() -> int:
         server = ChatServer(address, port_number, data_dir=directory, settings=limits,
-                            tls=not no_tls, cert=cert, key=key, doors=doors)
+                            tls=not no_tls, cert=cert, key=key, doors=doors, store_url=store)
         try:
             await server.start()
         except ServerError as exc:

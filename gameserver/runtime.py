@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from gameserver.core.pending import Work
 from gameserver.datadir import DataDir, DataDirInUse
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.settings import Settings
-from gameserver.store import SQLiteStore
+from gameserver.store import SQLiteStore, StorageError
 
 log = logging.getLogger("play.server")
 
@@ -62,15 +63,16 @@ class Runtime:
 
     def __init__(self, *, data_dir: str | Path, name: str = "play",
                  hash_workers: int | None = None, scrypt_n: int = DEFAULT_N,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, store_url: str | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.store_url = store_url  # postgresql://...: a node of a cluster; None: SQLite
         self.settings = settings or settings_.DEFAULTS
         self.name = name
         # Hash threads only take CPU the event loop leaves idle (see tuning.lower_priority).
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.doors: list[AttachedDoor] = []
-        self.store: SQLiteStore | None = None
+        self.store: Any = None  # SQLiteStore, or PostgresStore on a cluster
         self.data: DataDir | None = None
         self.commits: CommitSchedule | None = None
         self._hub: Hub | None = None
@@ -95,10 +97,13 @@ class Runtime:
         _ignore_file_size_signal()
         try:
             self.data = DataDir(self.data_dir).open()
-            self.store = SQLiteStore(self.data.store_path)
+            self.store = self._open_store()
         except DataDirInUse as exc:
             self.close_resources()
             raise ServerError(str(exc)) from None
+        except StorageError as exc:  # the cluster's database is unreachable or refuses us
+            self.close_resources()
+            raise ServerError(f"cannot use the store {redact(self.store_url)}: {exc}") from exc
         except Exception as exc:  # sqlite3.Error or OSError: the data directory is unusable
             self.close_resources()
             raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
@@ -114,18 +119,29 @@ class Runtime:
                                             initializer=tuning.lower_priority)
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
 
+    def _open_store(self) -> Any:
+        assert self.data is not None
+        if self.store_url is None:
+            return SQLiteStore(self.data.store_path)
+        from gameserver.stores.postgres import PostgresStore
+
+        # The node's name is stable across restarts (its data directory), so a restarted
+        # node closes the spans its own users left open, never another node's.
+        node = f"{socket.gethostname()}:{self.data_dir.resolve()}"
+        return PostgresStore(self.store_url, node=node)
+
     def attach(self, door: AttachedDoor) -> None:
         """A door shares this runtime from now on (its sessions meet everyone else's)."""
         self.doors.append(door)
         tuning.settle_gc()
 
     def _install_extensions(self) -> None:
-        from gameserver.communitystore import CommunityStore
         from gameserver.core.community import CommunityHost
         from gameserver.core.roles import Community
+        from gameserver.stores.pgcommunity import community_store_for
 
         assert self.store is not None
-        kept = CommunityStore(self.store.db)  # roles and bans first: they can refuse a move
+        kept = community_store_for(self.store)  # roles and bans first: they can refuse a move
         CommunityHost.install(self.hub, kept.load(Community(kept)), kept)
         try:
             from gameserver.core.gamehost import GameHost
@@ -316,6 +332,17 @@ def _nice_bot_worker() -> None:
     """The bot process yields the CPU to the server (its search is bounded by time)."""
     with contextlib.suppress(OSError, AttributeError):
         os.nice(BOT_NICE)
+
+
+def redact(url: str | None) -> str:
+    """A database URL without its password, for messages and logs."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        auth, _, where = rest.rpartition("@")
+        rest = f"{auth.partition(':')[0]}@{where}"
+    return f"{scheme}{sep}{rest}"
 
 
 def use_fast_loop(choice: str | None = None) -> str:

@@ -67,3 +67,32 @@ def redis_server():
 def postgres_url(postgres_server) -> str:
     """The URL of a fresh, empty database on the session's PostgreSQL engine."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_store(request, tmp_path):
+    """Opens stores of one backend on one shared place: a SQLite file, or a PostgreSQL database.
+
+    `make_store(node=...)` may be called more than once (PostgreSQL: several nodes).
+    """
+    from gameserver.store import SQLiteStore
+
+    opened: list = []
+    if request.param == "sqlite":
+        def make(node: str = "node"):
+            opened.append(SQLiteStore(tmp_path / "play.db"))
+            return opened[-1]
+    else:
+        url = request.getfixturevalue("postgres_url")
+        from gameserver.stores.postgres import PostgresStore
+
+        def make(node: str = "node"):
+            opened.append(PostgresStore(url, node=node))
+            return opened[-1]
+    make.backend = request.param
+    yield make
+    for store in opened:
+        try:
+            store.close()
+        except Exception:  # a test may have closed it, or broken its engine on purpose
+            pass

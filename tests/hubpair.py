@@ -52,8 +52,8 @@ class MemoryDoor:
 class Pair:
     """A hub on a fresh store with one memory door; `user(name)` logs someone in."""
 
-    def __init__(self, data_dir: Path, **hub_options: Any) -> None:
-        self.store = SQLiteStore(data_dir / "play.db")
+    def __init__(self, data_dir: Path, store: Any = None, **hub_options: Any) -> None:
+        self.store = store if store is not None else SQLiteStore(data_dir / "play.db")
         self.timers: list[tuple[float, Any]] = []  # what the hub asked to run later
         hub_options.setdefault("schedule", lambda delay, run: self.timers.append((delay, run)))
         self.hub = Hub(self.store, hasher=lambda p: hash_password(p, FAST_N), **hub_options)

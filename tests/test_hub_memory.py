@@ -11,8 +11,9 @@ from gameserver.protocol import Command, Hello, Login, Say
 
 
 @pytest.fixture
-def pair(tmp_path):
-    p = Pair(tmp_path)
+def pair(tmp_path, make_store):
+    """The hub's rules on each store backend (SQLite, and a real PostgreSQL)."""
+    p = Pair(tmp_path, store=make_store())
     yield p
     p.close()
 

@@ -133,10 +133,13 @@ def test_everything_kept_is_loaded_again(tmp_path):
 
 
 @pytest.fixture
-def pair(tmp_path):
-    p = Pair(tmp_path)
+def pair(tmp_path, make_store):
+    """The community's rules in the hub, kept on each backend (SQLite, a real PostgreSQL)."""
+    from gameserver.stores.pgcommunity import community_store_for
+
+    p = Pair(tmp_path, store=make_store())
     p.clock = Clock()
-    kept = CommunityStore(p.store.db)
+    kept = community_store_for(p.store)
     p.community = CommunityHost.install(p.hub, Community(kept, p.clock), kept)
     yield p
     p.close()

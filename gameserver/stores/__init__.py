@@ -1,0 +1,1 @@
+"""Store backends beyond the embedded SQLite one (gameserver.store): PostgreSQL for clusters."""

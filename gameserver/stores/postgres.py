@@ -1,0 +1,437 @@
+"""The cluster store: the Store interface on PostgreSQL (psycopg 3), shared by every node."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from gameserver.store import (
+    EVERYONE,
+    ROOM_TYPES,
+    Entry,
+    NewEntry,
+    StorageError,
+    UnstorableValue,
+    storable,
+)
+
+try:
+    import psycopg
+except ImportError:  # the cluster extra is not installed
+    psycopg = None  # type: ignore[assignment]
+
+T = TypeVar("T")
+CONNECT_TIMEOUT = 3  # seconds; the store is used from the event loop's thread
+# Every commit that writes messages or spans holds this lock (one key, every node), so
+# message ids (from the sequence) are handed out in commit order and a span's bounds
+# are exact: who may read an entry never depends on which node committed first.
+COMMIT_LOCK = 0x706C6179  # 'play'
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    key TEXT PRIMARY KEY, name TEXT NOT NULL, pwhash TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id BIGINT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, type TEXT NOT NULL,
+    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS messages_id_seq;
+CREATE INDEX IF NOT EXISTS messages_receiver ON messages (receiver, id);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, id);
+CREATE TABLE IF NOT EXISTS memberships (
+    "user" TEXT NOT NULL, scope TEXT NOT NULL, start_id BIGINT NOT NULL, end_id BIGINT,
+    node TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memberships_user ON memberships ("user", scope);
+CREATE INDEX IF NOT EXISTS memberships_open ON memberships (node) WHERE end_id IS NULL;
+CREATE TABLE IF NOT EXISTS pending_pms (message_id BIGINT NOT NULL, "user" TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pending_pms_user ON pending_pms ("user");
+CREATE TABLE IF NOT EXISTS games (
+    id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL, state TEXT NOT NULL, over BOOLEAN NOT NULL
+);
+CREATE INDEX IF NOT EXISTS games_room ON games (room, id);
+CREATE TABLE IF NOT EXISTS stats (
+    "user" TEXT NOT NULL, game TEXT NOT NULL, wins INTEGER NOT NULL DEFAULT 0,
+    losses INTEGER NOT NULL DEFAULT 0, draws INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY ("user", game)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    digest TEXT PRIMARY KEY, "user" TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rated_results (
+    id BIGSERIAL PRIMARY KEY, game_id BIGINT NOT NULL UNIQUE, game TEXT NOT NULL,
+    ts DOUBLE PRECISION NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL,
+    score_a DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    "user" TEXT NOT NULL, game TEXT NOT NULL, rating DOUBLE PRECISION NOT NULL,
+    rd DOUBLE PRECISION NOT NULL, vol DOUBLE PRECISION NOT NULL, games INTEGER NOT NULL,
+    PRIMARY KEY ("user", game)
+);
+CREATE INDEX IF NOT EXISTS ratings_game ON ratings (game, rating);
+"""
+
+
+def _check(*values: str) -> None:
+    for value in values:
+        # PostgreSQL's text cannot hold NUL either; both are refused before any commit.
+        if not storable(value) or "\x00" in value:
+            raise UnstorableValue(f"{value!r} is not valid Unicode text")
+
+
+def describe(exc: BaseException) -> str:
+    """One line of what PostgreSQL (or the network to it) said."""
+    text = (str(exc) or type(exc).__name__).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    """A failing database (or a lost connection) becomes one StorageError sentence."""
+
+    @functools.wraps(method)
+    def guarded(self: PostgresStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.Error as exc:
+            self._forget_broken()
+            raise StorageError(describe(exc)) from exc
+
+    return guarded
+
+
+class _Pos:
+    """A place in the queued batch: `offset` messages in; the id is known only at commit."""
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+_MESSAGE_OP, _STATE_OP = 0, 1
+
+
+class PostgresStore:
+    """The Store interface on a PostgreSQL database that any number of nodes share.
+
+    Like SQLiteStore, writes are queued and reach the database in one transaction at
+    `commit()`; message ids come from the database's sequence inside that transaction
+    (under COMMIT_LOCK, so they are commit order) and are handed out only once it
+    succeeded. Memberships carry the node that opened them: a node that restarts
+    closes its own open spans, never another node's.
+    """
+
+    def __init__(self, url: str, *, node: str = "node") -> None:
+        if psycopg is None:
+            raise StorageError("PostgreSQL needs the cluster extra: pip install 'play[cluster]'")
+        self.url = url
+        self.node = node
+        self.readonly = False
+        self._messages: list[NewEntry] = []
+        self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._db: Any = None
+        try:
+            db = self.db
+            with db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (COMMIT_LOCK,))
+                db.execute(_SCHEMA)
+                # This node's users still "in" a scope were cut off by a crash: close them.
+                db.execute("UPDATE memberships SET end_id = (SELECT COALESCE(MAX(id), 0)"
+                           " FROM messages) WHERE end_id IS NULL AND node = %s", (node,))
+        except psycopg.Error as exc:
+            self._forget_broken()
+            raise StorageError(f"cannot use the database: {describe(exc)}") from exc
+
+    @property
+    def db(self) -> Any:
+        """The connection, opened again if it was lost (autocommit; transactions explicit)."""
+        if self._db is None or self._db.closed or self._db.broken:
+            self._db = psycopg.connect(self.url, autocommit=True,
+                                       connect_timeout=CONNECT_TIMEOUT)
+        return self._db
+
+    def _forget_broken(self) -> None:
+        if self._db is not None and (self._db.closed or self._db.broken):
+            self._db = None
+
+    # ------------------------------------------------------------ writing
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._messages or self._ops)
+
+    @staticmethod
+    def _scope(scope: str) -> str:
+        return scope if scope == EVERYONE else "#" + scope
+
+    def add_message(self, type_: str, sender: str, receiver: str, text: str,
+                    ts: float | None = None, queue_for: str | None = None) -> NewEntry:
+        """Queue a history entry (and, with `queue_for`, its pending delivery to that user)."""
+        _check(sender, receiver, text)
+        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text)
+        self._messages.append(entry)
+        if queue_for is not None:
+            self._ops.append((_MESSAGE_OP, "INSERT INTO pending_pms VALUES (%s, %s)",
+                              (_Pos(len(self._messages)), queue_for)))
+        return entry
+
+    def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
+        assert entry.id is not None, "queue_pm of a stored entry; see add_message(queue_for=)"
+        self._ops.append((_STATE_OP, "INSERT INTO pending_pms VALUES (%s, %s)", (entry.id, user)))
+
+    def enter_scope(self, user: str, scope: str) -> None:
+        self._ops.append((_STATE_OP, "INSERT INTO memberships VALUES (%s, %s, %s, NULL, %s)",
+                          (user, self._scope(scope), _Pos(len(self._messages)), self.node)))
+
+    def leave_scope(self, user: str, scope: str) -> None:
+        self._ops.append((
+            _STATE_OP,
+            'UPDATE memberships SET end_id = %s WHERE "user" = %s AND scope = %s'
+            " AND end_id IS NULL",
+            (_Pos(len(self._messages)), user, self._scope(scope)),
+        ))
+
+    def commit(self) -> None:
+        """Write everything queued in one transaction, or raise StorageError and keep it."""
+        if not self.dirty:
+            return
+        messages, ops = self._messages, self._ops
+        try:
+            db = self.db
+            with db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (COMMIT_LOCK,))
+                base = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+                ids: list[int] = []
+                if messages:
+                    ids = sorted(row[0] for row in db.execute(
+                        "SELECT nextval('messages_id_seq') FROM generate_series(1, %s)",
+                        (len(messages),)))
+                    with db.cursor() as cur:
+                        cur.executemany("INSERT INTO messages VALUES (%s, %s, %s, %s, %s, %s)", [
+                            (i, e.ts, e.type, e.sender,
+                             "#" + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
+                            for i, e in zip(ids, messages, strict=True)])
+                for _kind, sql, args in ops:
+                    db.execute(sql, tuple(
+                        (ids[a.offset - 1] if a.offset else base) if type(a) is _Pos else a
+                        for a in args))
+        except (psycopg.Error, OSError) as exc:
+            self._forget_broken()
+            raise StorageError(describe(exc)) from exc
+        for entry, message_id in zip(messages, ids, strict=True):
+            entry.id = message_id
+        self._messages, self._ops = [], []
+
+    def discard_messages(self) -> int:
+        """Give up on the queued messages (refused); keep who-is-where for the next commit."""
+        dropped = len(self._messages)
+        self._messages = []
+        self._ops = [(kind, sql, tuple(_Pos(0) if type(a) is _Pos else a for a in args))
+                     for kind, sql, args in self._ops if kind == _STATE_OP]
+        return dropped
+
+    # ------------------------------------------------------------ accounts
+
+    @_guarded
+    def account_hash(self, user: str) -> tuple[str, str] | None:
+        row = self.db.execute("SELECT name, pwhash FROM accounts WHERE key = %s",
+                              (user.casefold(),)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    @_guarded
+    def account_names(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT name FROM accounts")]
+
+    @_guarded
+    def create_account(self, user: str, pwhash: str) -> bool:
+        """Create an account; False if the name was taken meanwhile (on any node)."""
+        _check(user, pwhash)
+        cur = self.db.execute("INSERT INTO accounts VALUES (%s, %s, %s, %s)"
+                              " ON CONFLICT (key) DO NOTHING",
+                              (user.casefold(), user, pwhash, time.time()))
+        return cur.rowcount == 1
+
+    @_guarded
+    def account_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
+
+    # ------------------------------------------------------------ reading history
+
+    def _entries(self, sql: str, params: Any) -> list[Entry]:
+        rows = self.db.execute(sql, params).fetchall()
+        return [Entry(i, ts, type_, sender, receiver[1:] if type_ in ROOM_TYPES else receiver,
+                      text) for i, ts, type_, sender, receiver, text in reversed(rows)]
+
+    @_guarded
+    def history(self, user: str, limit: int, room: str | None = None,
+                peer: str | None = None) -> list[Entry]:
+        """The user's last `limit` entries, oldest first; the same rules as SQLiteStore's."""
+        in_scope = (
+            'EXISTS (SELECT 1 FROM memberships s WHERE s."user" = %(u)s AND s.scope = m.receiver'
+            " AND m.id > s.start_id AND (s.end_id IS NULL OR m.id <= s.end_id))"
+        )
+        readable = (
+            f"((m.type = 'PM' AND (m.sender = %(u)s OR m.receiver = %(u)s))"
+            f" OR (m.type IN ('ROOM', 'BM') AND m.sender = %(u)s)"
+            f" OR (m.type IN ('ROOM', 'GAME') AND left(m.receiver, 1) = '#' AND {in_scope})"
+            f" OR (m.type = 'BM' AND m.receiver = '*' AND {in_scope}))"
+        )
+        if room is not None:
+            where = f"m.type IN ('ROOM', 'GAME') AND m.receiver = %(room)s AND {readable}"
+        elif peer is not None:
+            where = (f"{readable} AND ((m.type IN ('ROOM', 'PM', 'BM') AND m.sender = %(peer)s)"
+                     " OR (m.type = 'PM' AND m.sender = %(u)s AND m.receiver = %(peer)s))")
+        else:
+            where = readable
+        return self._entries(
+            f"SELECT id, ts, type, sender, receiver, text FROM messages m WHERE {where}"
+            " ORDER BY id DESC LIMIT %(n)s",
+            {"u": user, "room": "#" + (room or ""), "peer": peer, "n": limit},
+        )
+
+    @_guarded
+    def room_scrollback(self, room: str, limit: int) -> list[Entry]:
+        return self._entries(
+            "SELECT id, ts, type, sender, receiver, text FROM messages"
+            " WHERE receiver = %s AND type IN ('ROOM', 'GAME') ORDER BY id DESC LIMIT %s",
+            ("#" + room, limit),
+        )
+
+    @_guarded
+    def take_pending_pms(self, user: str) -> list[Entry]:
+        rows = self.db.execute(
+            "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text FROM pending_pms p"
+            ' JOIN messages m ON m.id = p.message_id WHERE p."user" = %s ORDER BY m.id DESC',
+            (user,),
+        ).fetchall()
+        if rows:
+            self._ops.append((_STATE_OP, 'DELETE FROM pending_pms WHERE "user" = %s'
+                              " AND message_id <= %s", (user, rows[0][0])))
+        return [Entry(*row) for row in reversed(rows)]
+
+    # ------------------------------------------------------------ games
+
+    @_guarded
+    def save_game(self, game_id: int | None, room: str, state: dict[str, Any],
+                  over: bool) -> int:
+        data = json.dumps(state)
+        if game_id is None:
+            row = self.db.execute("INSERT INTO games (room, state, over) VALUES (%s, %s, %s)"
+                                  " RETURNING id", (room, data, over)).fetchone()
+            return int(row[0])
+        self.db.execute("UPDATE games SET room = %s, state = %s, over = %s WHERE id = %s",
+                        (room, data, over, game_id))
+        return game_id
+
+    @_guarded
+    def live_games(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self.db.execute("SELECT id, room, state FROM games WHERE NOT over ORDER BY id")
+        return [(gid, room, json.loads(state)) for gid, room, state in rows]
+
+    def add_result(self, user: str, game: str, result: str) -> None:
+        column = {"win": "wins", "loss": "losses", "draw": "draws"}[result]
+        self._ops.append((
+            _STATE_OP,
+            f'INSERT INTO stats ("user", game, {column}) VALUES (%s, %s, 1)'
+            f' ON CONFLICT ("user", game) DO UPDATE SET {column} = stats.{column} + 1',
+            (user, game),
+        ))
+
+    @_guarded
+    def stats(self, user: str) -> list[tuple[str, int, int, int]]:
+        return self.db.execute('SELECT game, wins, losses, draws FROM stats WHERE "user" = %s'
+                               " ORDER BY game", (user,)).fetchall()
+
+    # ------------------------------------------------------------ session tokens
+
+    def save_token(self, digest: str, user: str, expires: float, state: dict[str, Any]) -> None:
+        self._ops.append((_STATE_OP, "INSERT INTO tokens VALUES (%s, %s, %s, %s)"
+                          ' ON CONFLICT (digest) DO UPDATE SET "user" = EXCLUDED."user",'
+                          " expires = EXCLUDED.expires, state = EXCLUDED.state",
+                          (digest, user, expires, json.dumps(state))))
+
+    @_guarded
+    def take_token(self, digest: str) -> tuple[str, float, dict[str, Any]] | None:
+        """Look a token up and delete it (single-use: at once, so no other node takes it too)."""
+        row = self.db.execute('DELETE FROM tokens WHERE digest = %s RETURNING "user", expires,'
+                              " state", (digest,)).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], json.loads(row[2])
+
+    def drop_tokens(self, user: str) -> None:
+        self._ops.append((_STATE_OP, 'DELETE FROM tokens WHERE "user" = %s', (user,)))
+
+    # ------------------------------------------------------------ ratings and replays
+
+    @_guarded
+    def record_rating(self, game_id: int, game: str, ts: float, a: str, b: str,
+                      score_a: float, ratings: list[tuple[str, float, float, float, int]]) -> bool:
+        _check(game, a, b, *(row[0] for row in ratings))
+        db = self.db
+        with db.transaction():
+            cur = db.execute(
+                "INSERT INTO rated_results (game_id, game, ts, a, b, score_a)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (game_id) DO NOTHING",
+                (game_id, game, ts, a, b, score_a))
+            if cur.rowcount != 1:
+                return False
+            with db.cursor() as many:
+                many.executemany(
+                    "INSERT INTO ratings VALUES (%s, %s, %s, %s, %s, %s)"
+                    ' ON CONFLICT ("user", game) DO UPDATE SET rating = EXCLUDED.rating,'
+                    " rd = EXCLUDED.rd, vol = EXCLUDED.vol, games = EXCLUDED.games",
+                    [(user, game, *values) for user, *values in ratings])
+        return True
+
+    @_guarded
+    def rated_results(self) -> list[tuple[int, str, str, str, float]]:
+        return self.db.execute(
+            "SELECT game_id, game, a, b, score_a FROM rated_results ORDER BY id").fetchall()
+
+    @_guarded
+    def replace_ratings(self, rows: list[tuple[str, str, float, float, float, int]]) -> None:
+        db = self.db
+        with db.transaction():
+            db.execute("DELETE FROM ratings")
+            with db.cursor() as many:
+                many.executemany("INSERT INTO ratings VALUES (%s, %s, %s, %s, %s, %s)", rows)
+
+    @_guarded
+    def ratings_of(self, user: str) -> dict[str, tuple[float, float, float, int]]:
+        rows = self.db.execute(
+            'SELECT game, rating, rd, vol, games FROM ratings WHERE "user" = %s', (user,))
+        return {game: (rating, rd, vol, games) for game, rating, rd, vol, games in rows}
+
+    @_guarded
+    def leaderboard(self, game: str, limit: int) -> list[tuple[str, float, float, int]]:
+        return self.db.execute(
+            'SELECT "user", rating, rd, games FROM ratings WHERE game = %s'
+            ' ORDER BY rating DESC, "user" LIMIT %s', (game, limit)).fetchall()
+
+    @_guarded
+    def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        rows = self.db.execute(
+            "SELECT id, state FROM games WHERE room = %s AND over"
+            " AND (state::jsonb ->> 'game') IS NOT NULL ORDER BY id DESC LIMIT %s",
+            (room, limit))
+        return [(gid, json.loads(state)) for gid, state in rows]
+
+    @_guarded
+    def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None:
+        row = self.db.execute("SELECT room, over, state FROM games WHERE id = %s",
+                              (game_id,)).fetchone()
+        return None if row is None else (row[0], bool(row[1]), json.loads(row[2]))
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
