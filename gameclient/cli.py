@@ -428,6 +428,9 @@ def host(
     store: Annotated[str | None, typer.Option(
         "--store", help="postgresql://USER@HOST/DB: keep everything in PostgreSQL, as a node "
                         "of a cluster (default: SQLite in the data directory)")] = None,
+    bus: Annotated[str | None, typer.Option(
+        "--bus", help="redis://HOST:PORT: reach the cluster's other nodes through Redis "
+                      "(needs --store postgresql://...)")] = None,
     settings: dict[str, Any] | None = None,
     no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
 ) -> None:
@@ -452,12 +455,18 @@ def host(
         fail("error: --no-tls and --cert/--key contradict each other; choose one", 2)
     if store is not None and not store.startswith(("postgresql://", "postgres://")):
         fail(f"error: --store {store!r} is not a postgresql://... URL", 2)
+    if bus is not None and not bus.startswith(("redis://", "rediss://", "unix://")):
+        fail(f"error: --bus {bus!r} is not a redis://... URL", 2)
+    if bus is not None and store is None:
+        fail("error: --bus needs --store postgresql://...: the nodes of a cluster share "
+             "one database", 2)
     setup_logging(None if headless else directory / "play.log")
     doors = extra_doors(address, irc_port, irc_plain, server_name, classic_port)
 
     async def main() -> int:
         server = ChatServer(address, port_number, data_dir=directory, settings=limits,
-                            tls=not no_tls, cert=cert, key=key, doors=doors, store_url=store)
+                            tls=not no_tls, cert=cert, key=key, doors=doors, store_url=store,
+                            bus_url=bus)
         try:
             await server.start()
         except ServerError as exc:

@@ -63,9 +63,13 @@ class Runtime:
 
     def __init__(self, *, data_dir: str | Path, name: str = "play",
                  hash_workers: int | None = None, scrypt_n: int = DEFAULT_N,
-                 settings: Settings | None = None, store_url: str | None = None) -> None:
+                 settings: Settings | None = None, store_url: str | None = None,
+                 bus_url: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.store_url = store_url  # postgresql://...: a node of a cluster; None: SQLite
+        self.bus_url = bus_url  # redis://...: the other nodes are reached through it
+        self.bus: Any = None
+        self.cluster: Any = None  # the hub's ClusterLink, on a node of a cluster
         self.settings = settings or settings_.DEFAULTS
         self.name = name
         # Hash threads only take CPU the event loop leaves idle (see tuning.lower_priority).
@@ -115,9 +119,16 @@ class Runtime:
                         settings=self.settings, clock=time.monotonic, schedule=self.later)
         self.commits = CommitSchedule(self._hub, loop, self.wake)
         self._install_extensions()
+        if self.bus_url is not None:
+            await self._join_cluster()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
                                             initializer=tuning.lower_priority)
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
+
+    @property
+    def node(self) -> str:
+        """This node's name, stable across restarts (its host and data directory)."""
+        return f"{socket.gethostname()}:{self.data_dir.resolve()}"
 
     def _open_store(self) -> Any:
         assert self.data is not None
@@ -125,10 +136,41 @@ class Runtime:
             return SQLiteStore(self.data.store_path)
         from gameserver.stores.postgres import PostgresStore
 
-        # The node's name is stable across restarts (its data directory), so a restarted
-        # node closes the spans its own users left open, never another node's.
-        node = f"{socket.gethostname()}:{self.data_dir.resolve()}"
-        return PostgresStore(self.store_url, node=node)
+        # A restarted node closes the spans its own users left open, never another node's.
+        return PostgresStore(self.store_url, node=self.node)
+
+    async def _join_cluster(self) -> None:
+        """Reach the other nodes through the bus (Redis pub/sub)."""
+        from gameserver.bus import BusError, RedisBus
+        from gameserver.core.cluster import ClusterLink
+
+        assert self.bus_url is not None
+        try:
+            self.bus = RedisBus(self.bus_url)
+        except BusError as exc:
+            self.close_resources()
+            raise ServerError(str(exc)) from None
+        link = self.cluster = ClusterLink.install(self.hub, self.node, self.bus.publish,
+                                                  time.monotonic)
+
+        def receive(message: dict[str, Any]) -> None:
+            link.received(message)
+            self.wake()
+
+        def lost(why: str) -> None:
+            link.bus_lost(why)
+            self.wake()
+
+        def back() -> None:
+            link.bus_back()
+            self.wake()
+
+        try:
+            await self.bus.start(receive, lost, back)
+        except BusError as exc:
+            self.bus = None
+            self.close_resources()
+            raise ServerError(str(exc)) from None
 
     def attach(self, door: AttachedDoor) -> None:
         """A door shares this runtime from now on (its sessions meet everyone else's)."""
@@ -170,6 +212,9 @@ class Runtime:
         await asyncio.sleep(0.05)  # let the goodbyes leave
         for door in self.doors:
             await door.close()
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
         self.close_resources()
         assert self._stopped is not None
         self._stopped.set()

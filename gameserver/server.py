@@ -27,10 +27,12 @@ class ChatServer:
                  data_dir: str | Path, name: str = "play", hash_workers: int | None = None,
                  scrypt_n: int = DEFAULT_N, settings: Settings | None = None, tls: bool = True,
                  cert: Path | None = None, key: Path | None = None,
-                 doors: Sequence[Any] = (), store_url: str | None = None) -> None:
+                 doors: Sequence[Any] = (), store_url: str | None = None,
+                 bus_url: str | None = None) -> None:
         self.settings = settings or settings_.DEFAULTS
         self.runtime = Runtime(data_dir=data_dir, name=name, hash_workers=hash_workers,
-                               scrypt_n=scrypt_n, settings=self.settings, store_url=store_url)
+                               scrypt_n=scrypt_n, settings=self.settings, store_url=store_url,
+                               bus_url=bus_url)
         self.door = JSONLinesDoor(host, port, settings=self.settings, tls=tls, cert=cert, key=key)
         self.doors = list(doors)  # more doors on the same runtime (IRC, classic)
         self.cert, self.key = cert, key

@@ -286,3 +286,16 @@ def test_an_account_deleted_leaves_its_words_unattributed(make_store):
         (DELETED_USER, "worth keeping")]
     assert store.take_pending_pms("ann") == [] and store.stats("ann") == []
     assert store.history("ann", 10) == []
+
+
+def test_a_session_moved_to_another_node_keeps_its_new_span_open(pg):
+    a, b = pg(node="a"), pg(node="b")
+    a.enter_scope("ann", "den")
+    a.commit()
+    b.enter_scope("ann", "den")  # ann logs in on node b; b's session replaces a's
+    b.commit()
+    a.leave_scope("ann", "den")  # node a lets its old session go afterwards
+    a.commit()
+    b.add_message("ROOM", "bob", "den", "said after the move")
+    b.commit()
+    assert [e.text for e in b.history("ann", 10)] == ["said after the move"]

@@ -189,11 +189,12 @@ class PostgresStore:
                           (user, self._scope(scope), _Pos(len(self._messages)), self.node)))
 
     def leave_scope(self, user: str, scope: str) -> None:
+        """Close `user`'s span that this node opened (another node's session is its own)."""
         self._ops.append((
             _STATE_OP,
             'UPDATE memberships SET end_id = %s WHERE "user" = %s AND scope = %s'
-            " AND end_id IS NULL",
-            (_Pos(len(self._messages)), user, self._scope(scope)),
+            " AND end_id IS NULL AND node = %s",
+            (_Pos(len(self._messages)), user, self._scope(scope), self.node),
         ))
 
     def commit(self) -> None:

@@ -1,0 +1,301 @@
+"""Several nodes as one server: the hub's side of the bus (no I/O; messages are plain dicts).
+
+Each node's hub keeps its own sessions. Users on other nodes appear in it as *proxy*
+sessions (in `hub.online` and in their room's members) whose door is this module's
+`BusDoor`: whatever the hub delivers to them (room lines, joins and leaves, PMs,
+broadcasts, a goodbye) is published once per event on the bus, addressed to the nodes
+that hold them, and delivered there to the real sessions through their own doors.
+So nicks stay unique per room across nodes, `/users` and `/who` list everyone, and a
+login on one node replaces the same account's session on another: the hub kicks the
+proxy as it would a local session, and the proxy's `close` asks its node to let the
+real one go without a second goodbye to the rooms.
+
+Presence (who is where, under which nick) is a state, not a stream of deltas: each
+node publishes its local sessions' places when one changes and every few seconds, and
+a node not heard from for NODE_TIMEOUT seconds is taken for dead (its proxies go).
+That also heals what was missed while the bus was down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from gameserver import names, protocol
+from gameserver.core.events import Event, RoomView
+from gameserver.core.extensions import Extension
+from gameserver.core.logins import LOBBY
+from gameserver.core.rooms import Room, Session
+from gameserver.protocol import Message, Notice
+from gameserver.store import EVERYONE
+
+if TYPE_CHECKING:
+    from gameserver.core.hub import Hub
+
+log = logging.getLogger("play.cluster")
+
+SNAPSHOT_EVERY = 2.0  # seconds between presence snapshots (a heartbeat when nothing changed)
+NODE_TIMEOUT = 6.0  # a node not heard from for this long is gone, with its users
+Publish = Callable[[dict[str, Any]], None]
+
+_EVENT_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in vars(protocol).values()
+    if isinstance(cls, type) and issubclass(cls, Message) and cls.TYPE
+}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return event.to_wire()
+
+
+def event_from_dict(data: dict[str, Any]) -> Message:
+    cls = _EVENT_TYPES[data["type"]]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+class RemoteSink:
+    """Where a proxy's events go: a user on another node (identity, not equality)."""
+
+    __slots__ = ("node", "key")
+
+    def __init__(self, node: str, key: str) -> None:
+        self.node = node
+        self.key = key
+
+
+class BusDoor:
+    """The door of every proxy session: events for them are published, once per event."""
+
+    def __init__(self, link: ClusterLink) -> None:
+        self.link = link
+
+    def send(self, sink: RemoteSink, event: Event) -> None:
+        self.deliver(event, [sink])
+
+    def deliver(self, event: Event, sinks: Sequence[RemoteSink]) -> None:
+        if type(event) is RoomView:  # only ever sent to a session of this node
+            return
+        to: dict[str, list[str]] = {}
+        for sink in sinks:
+            to.setdefault(sink.node, []).append(sink.key)
+        self.link.publish({"k": "ev", "to": to, "ev": event_to_dict(event)})
+
+
+class ClusterLink(Extension):
+    """Installed on a hub that is one node of a cluster; `received` takes the bus's messages."""
+
+    def __init__(self, hub: Hub, node: str, publish: Publish,
+                 clock: Callable[[], float]) -> None:
+        self.hub = hub
+        self.node = node
+        self._publish = publish
+        self.clock = clock
+        self.door = BusDoor(self)
+        self.proxies: dict[str, Session] = {}  # user key -> proxy (of a user on another node)
+        self.nodes: dict[str, float] = {}  # other node -> when it was last heard from
+        self._last_places: dict[str, tuple[str, str, str]] = {}
+        self._next_snapshot = 0.0
+        self.link_up = True
+
+    @classmethod
+    def install(cls, hub: Hub, node: str, publish: Publish,
+                clock: Callable[[], float]) -> ClusterLink:
+        link = cls(hub, node, publish, clock)
+        hub.add_extension(link)
+        hub.cluster = link
+        link.publish({"k": "hello"})
+        return link
+
+    def publish(self, message: dict[str, Any]) -> None:
+        message["from"] = self.node
+        self._publish(message)
+
+    # ------------------------------------------------------------ this node's sessions
+
+    def is_proxy(self, session: Session) -> bool:
+        return session.door is self.door
+
+    def local_sessions(self) -> list[Session]:
+        return [s for s in self.hub.online.values() if not self.is_proxy(s) and not s.closed]
+
+    def places(self) -> dict[str, tuple[str, str, str]]:
+        """user key -> (user, room, nick) of every session on this node."""
+        return {s.user.casefold(): (s.user, s.room.name if s.room else "", s.nick)
+                for s in self.local_sessions() if s.user is not None}
+
+    def announce(self, force: bool = False) -> None:
+        """Publish this node's presence if it changed (or `force`, as a heartbeat)."""
+        places = self.places()
+        if force or places != self._last_places:
+            self._last_places = places
+            self.publish({"k": "presence", "places": [list(p) for p in places.values()]})
+
+    def on_login(self, session: Session) -> None:
+        self.announce()
+
+    def on_enter_room(self, session: Session, room: Room) -> None:
+        if not self.is_proxy(session):
+            self.announce()
+
+    def on_logout(self, session: Session) -> None:
+        if self.is_proxy(session):
+            return
+        # Still in its room here; gone from the published places once it is off `online`.
+        self.hub.after_commit(self.announce)
+
+    def on_tick(self, now: float) -> None:
+        clock = self.clock()
+        self.announce(force=clock >= self._next_snapshot)
+        if clock >= self._next_snapshot:
+            self._next_snapshot = clock + SNAPSHOT_EVERY
+        for node, seen in list(self.nodes.items()):
+            if clock - seen > NODE_TIMEOUT:
+                log.warning("cluster: node %s is silent for %.0f s; its users are gone",
+                            node, clock - seen)
+                del self.nodes[node]
+                self._set_places(node, [])
+
+    # ------------------------------------------------------------ the bus's messages
+
+    def received(self, message: dict[str, Any]) -> None:
+        origin = message.get("from")
+        if origin == self.node or not isinstance(origin, str):
+            return
+        self.nodes[origin] = self.clock()
+        kind = message.get("k")
+        if kind == "ev":
+            keys = message["to"].get(self.node)
+            if keys:
+                self._deliver_here(event_from_dict(message["ev"]), keys)
+        elif kind == "presence":
+            self._set_places(origin, message["places"])
+        elif kind == "close":
+            if message.get("node") == self.node:
+                self._let_go(message["user"], message.get("reason", ""))
+        elif kind == "hello":  # a node (re)joined: it needs everyone's places now
+            self.announce(force=True)
+
+    def _deliver_here(self, event: Message, keys: list[str]) -> None:
+        by_door: dict[Any, list[Any]] = {}
+        for key in keys:
+            session = self.hub.online.get(key)
+            if session is not None and not session.closed and not self.is_proxy(session):
+                by_door.setdefault(session.door, []).append(session.sink)
+        for door, sinks in by_door.items():
+            door.deliver(event, sinks)
+
+    def _set_places(self, node: str, places: list[list[str]]) -> None:
+        """Make this hub's proxies of `node`'s users match what it says they are."""
+        wanted = {user.casefold(): (user, room, nick) for user, room, nick in places}
+        for key, proxy in list(self.proxies.items()):
+            if proxy.sink.node == node and key not in wanted:
+                self._drop_proxy(key)
+        for key, (user, room, nick) in wanted.items():
+            proxy = self.proxies.get(key)
+            if proxy is not None and proxy.sink.node != node:
+                self._drop_proxy(key)  # moved nodes (a login elsewhere replaced it)
+                proxy = None
+            if proxy is None:
+                local = self.hub.online.get(key)
+                if local is not None and not local.closed:
+                    continue  # ours until its node's close reaches us
+                proxy = Session(door=self.door, sink=RemoteSink(node, key),  # type: ignore[arg-type]
+                                close=self._closer(node, key), peer=f"node {node}",
+                                user=user, greeted=True)
+                self.proxies[key] = proxy
+                self.hub.online[key] = proxy
+            self._place(proxy, room, nick)
+
+    def _place(self, proxy: Session, room_name: str, nick: str) -> None:
+        here = proxy.room
+        if here is not None and here.name == room_name and proxy.nick == nick:
+            return
+        if here is not None:
+            here.members.pop(names.key(proxy.nick), None)
+            self._forget_room(here)
+            proxy.room = None
+        proxy.nick = nick
+        if room_name:
+            room = self.hub.rooms.get(room_name)
+            if room is None:
+                room = self.hub.rooms[room_name] = Room(room_name)
+            if names.key(nick) not in room.members:
+                room.members[names.key(nick)] = proxy
+                proxy.room = room
+
+    def _forget_room(self, room: Room) -> None:
+        if not room.members and room.name != LOBBY and not any(
+                ext.room_in_use(room.name) for ext in self.hub.extensions):
+            self.hub.rooms.pop(room.name, None)
+
+    def _drop_proxy(self, key: str) -> None:
+        proxy = self.proxies.pop(key)
+        proxy.closed = True
+        if proxy.room is not None:
+            proxy.room.members.pop(names.key(proxy.nick), None)
+            self._forget_room(proxy.room)
+            proxy.room = None
+        if self.hub.online.get(key) is proxy:
+            del self.hub.online[key]
+
+    def _closer(self, node: str, key: str) -> Callable[[str], None]:
+        """A proxy's `close`: the hub kicked it (a login here replaced it, a /kick, a ban)."""
+        def close(reason: str) -> None:
+            self.proxies.pop(key, None)
+            self.publish({"k": "close", "node": node, "user": key, "reason": reason})
+        return close
+
+    def _let_go(self, key: str, reason: str) -> None:
+        """Another node closed our session of `key`: it already told the rooms, so we don't."""
+        session = self.hub.online.get(key)
+        if session is None or self.is_proxy(session) or session.closed:
+            return
+        hub, user = self.hub, session.user
+        assert user is not None
+        for ext in hub.extensions:
+            if ext is not self:
+                ext.on_logout(session)
+        session.closed = True
+        room = session.room
+        if room is not None:
+            room.members.pop(names.key(session.nick), None)
+            session.room = None
+            hub.store.leave_scope(user, room.name)
+            self._forget_room(room)
+        hub.sessions.discard(session)
+        del hub.online[key]
+        hub.store.leave_scope(user, EVERYONE)
+        hub.after_commit(self.announce)
+        session.close(reason)
+
+    # ------------------------------------------------------------ the bus's health
+
+    def bus_lost(self, why: str) -> None:
+        """Tell this node's users once: other nodes cannot hear them until the bus is back."""
+        if not self.link_up:
+            return
+        self.link_up = False
+        log.error("cluster: the bus is lost (%s)", why)
+        self._tell_local("the link to the other nodes is down: people on other nodes cannot"
+                         " see what is said here until it is back")
+
+    def bus_back(self) -> None:
+        if self.link_up:
+            return
+        self.link_up = True
+        log.warning("cluster: the bus is back")
+        self.publish({"k": "hello"})
+        self.announce(force=True)
+        self._tell_local("the link to the other nodes is back")
+
+    def _tell_local(self, text: str) -> None:
+        event = Notice(text=text)
+        by_door: dict[Any, list[Any]] = {}
+        for session in self.local_sessions():
+            by_door.setdefault(session.door, []).append(session.sink)
+        for door, sinks in by_door.items():
+            door.deliver(event, sinks)
+

@@ -1,0 +1,150 @@
+"""Two nodes in one process: two hubs on one real PostgreSQL, joined by the in-process bus."""
+
+from __future__ import annotations
+
+import pytest
+from hubpair import Pair, User
+
+from gameserver.bus import LocalBus
+from gameserver.core.cluster import NODE_TIMEOUT, ClusterLink
+from gameserver.protocol import Hello, Login
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Cluster:
+    def __init__(self, tmp_path, url: str, count: int = 2) -> None:
+        from gameserver.stores.postgres import PostgresStore
+
+        self.bus = LocalBus()
+        self.clock = Clock()
+        self.nodes: list[Pair] = []
+        self.links: list[ClusterLink] = []
+        for n in range(count):
+            (tmp_path / f"n{n}").mkdir()
+            pair = Pair(tmp_path / f"n{n}", store=PostgresStore(url, node=f"n{n}"))
+            point = self.bus.endpoint()
+            link = ClusterLink.install(pair.hub, f"n{n}", point.publish, self.clock)
+            point.receive = link.received
+            self.nodes.append(pair)
+            self.links.append(link)
+        self.settle()
+
+    def settle(self) -> None:
+        """Hand over everything in flight and commit every node, until all is quiet."""
+        for _ in range(50):
+            moved = self.bus.pump()
+            for pair in self.nodes:
+                pair.hub.commit()
+            if not moved and not self.bus.queue:
+                return
+        raise AssertionError("the bus never went quiet")
+
+    def user(self, node: int, name: str) -> User:
+        user = self.nodes[node].user(name)
+        self.settle()
+        return user
+
+    def tick(self, seconds: float) -> None:
+        self.clock.now += seconds
+        for pair in self.nodes:
+            pair.hub.tick(self.clock.now)
+        self.settle()
+
+    def close(self) -> None:
+        for pair in self.nodes:
+            pair.close()
+
+
+@pytest.fixture
+def cluster(tmp_path, postgres_url):
+    c = Cluster(tmp_path, postgres_url)
+    yield c
+    c.close()
+
+
+def said(user: User, text: str) -> list:
+    return [e for e in user.events if e.TYPE == "room_msg" and e.text == text]
+
+
+def test_a_room_spans_nodes_lines_joins_and_leaves(cluster):
+    ann, bob = cluster.user(0, "ann"), cluster.user(1, "bob")
+    assert ann.of("joined", nick="bob", room="lobby")  # bob joined on the other node
+    ann.say("hello from node 0")
+    cluster.settle()
+    assert len(said(bob, "hello from node 0")) == 1
+    bob.say("and back from node 1")
+    cluster.settle()
+    assert len(said(ann, "and back from node 1")) == 1 and said(bob, "and back from node 1")
+    assert {"ann", "bob"} <= set(" ".join(ann.cmd("who").lines).replace(",", " ").split())
+    assert bob.cmd("join", "den").TYPE == "ok"
+    cluster.settle()
+    assert ann.of("left", nick="bob", room="lobby")
+    ann.cmd("join", "den")
+    cluster.settle()
+    assert bob.of("joined", nick="ann", room="den")
+    ann.say("in the den")
+    cluster.settle()
+    assert len(said(bob, "in the den")) == 1
+
+
+def test_nicks_are_unique_per_room_across_nodes(cluster):
+    bob = cluster.user(1, "bob")
+    assert bob.cmd("nick", "carl").TYPE == "ok"
+    cluster.tick(1.5)  # a nick change reaches the other nodes with the next presence
+    carl = cluster.user(0, "carl")
+    assert carl.of("room")[-1].nick != "carl"  # bob on node 1 has that nick in the lobby
+
+
+def test_users_pms_and_broadcasts_reach_every_node(cluster):
+    ann, bob = cluster.user(0, "ann"), cluster.user(1, "bob")
+    lines = bob.cmd("users").lines
+    assert any("ann" in line for line in lines) and any("bob" in line for line in lines)
+    assert bob.cmd("msg", "ann a private word").TYPE == "ok"
+    cluster.settle()
+    pms = ann.of("pm")
+    assert [(p.sender, p.text) for p in pms] == [("bob", "a private word")]
+    assert not pms[0].queued  # delivered live on the other node, not kept for later
+    assert cluster.nodes[0].store.take_pending_pms("ann") == []
+    reply = ann.cmd("all", "to everyone")
+    assert reply.TYPE == "ok" and "2 users" in reply.text  # everyone online, on every node
+    cluster.settle()
+    assert [b.text for b in bob.of("bm")] == ["to everyone"]
+    assert [e["text"] for e in bob.cmd("history").entries if e["type"] == "BM"] == [
+        "to everyone"]
+
+
+def test_a_login_on_one_node_replaces_the_session_on_another(cluster):
+    ann_a, bob = cluster.user(0, "ann"), cluster.user(0, "bob")
+    ann_b = User(cluster.nodes[1])
+    ann_b.send(Hello(version=1))
+    assert ann_b.request(Login(id=ann_b.next_id(), user="ann", password="pw")).TYPE == "ok"
+    cluster.settle()
+    assert ann_a.closed, "the old session was not closed"
+    assert [b.code for b in ann_a.of("bye")] == ["replaced"]
+    assert bob.of("left", nick="ann", reason="reconnected")
+    assert bob.of("joined", nick="ann")
+    users = bob.cmd("users").lines
+    assert sum(line.split()[0] == "ann" for line in users if line.split()) == 1, users
+    bob.say("after the move")
+    cluster.settle()
+    assert len(said(ann_b, "after the move")) == 1
+    # the span ann opened on node 1 is still open: what is said now is hers to read
+    assert any(e["text"] == "after the move" for e in ann_b.cmd("history").entries)
+
+
+def test_a_silent_node_takes_its_users_with_it(cluster):
+    cluster.user(1, "bob")
+    ann = cluster.user(0, "ann")
+    assert any("bob" in line for line in ann.cmd("users").lines)
+    cluster.bus.endpoints[1].receive = None  # node 1 stops hearing and speaking
+    cluster.links[1]._publish = lambda message: None
+    cluster.tick(NODE_TIMEOUT + 1)
+    assert not any("bob" in line for line in ann.cmd("users").lines)
+    assert "bob" not in cluster.nodes[0].hub.rooms["lobby"].members
