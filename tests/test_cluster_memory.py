@@ -7,7 +7,7 @@ from hubpair import Pair, User
 
 from gameserver.bus import LocalBus
 from gameserver.core.cluster import NODE_TIMEOUT, ClusterLink
-from gameserver.protocol import Hello, Login
+from gameserver.protocol import Hello, Login, Say
 
 
 class Clock:
@@ -84,14 +84,21 @@ def test_a_room_spans_nodes_lines_joins_and_leaves(cluster):
     assert len(said(ann, "and back from node 1")) == 1 and said(bob, "and back from node 1")
     assert {"ann", "bob"} <= set(" ".join(ann.cmd("who").lines).replace(",", " ").split())
     assert bob.cmd("join", "den").TYPE == "ok"
+    assert bob.cmd("part", "lobby").TYPE == "ok"
     cluster.settle()
     assert ann.of("left", nick="bob", room="lobby")
     ann.cmd("join", "den")
-    cluster.settle()
+    cluster.tick(1.5)  # bob's part reaches the mirror with the next presence
     assert bob.of("joined", nick="ann", room="den")
+    assert "bob" not in cluster.nodes[0].hub.rooms["lobby"].members
     ann.say("in the den")
     cluster.settle()
     assert len(said(bob, "in the den")) == 1
+    assert bob.cmd("join", "lobby").TYPE == "ok"  # several rooms at once, on both nodes
+    cluster.settle()
+    ann.request(Say(id=ann.next_id(), text="to the lobby", room="lobby"))
+    cluster.settle()
+    assert [e.room for e in said(bob, "to the lobby")] == ["lobby"]
 
 
 def test_nicks_are_unique_per_room_across_nodes(cluster):

@@ -96,7 +96,7 @@ class ClusterLink(Extension):
         self.door = BusDoor(self)
         self.proxies: dict[str, Session] = {}  # user key -> proxy (of a user on another node)
         self.nodes: dict[str, float] = {}  # other node -> when it was last heard from
-        self._last_places: dict[str, tuple[str, str, str]] = {}
+        self._last_places: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._next_snapshot = 0.0
         self.link_up = True
 
@@ -121,9 +121,10 @@ class ClusterLink(Extension):
     def local_sessions(self) -> list[Session]:
         return [s for s in self.hub.online.values() if not self.is_proxy(s) and not s.closed]
 
-    def places(self) -> dict[str, tuple[str, str, str]]:
-        """user key -> (user, room, nick) of every session on this node."""
-        return {s.user.casefold(): (s.user, s.room.name if s.room else "", s.nick)
+    def places(self) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+        """user key -> (user, its (room, nick) pairs) of every session on this node."""
+        return {s.user.casefold(): (s.user, tuple((name, s.nicks.get(name, s.home_nick))
+                                                  for name in s.rooms))
                 for s in self.local_sessions() if s.user is not None}
 
     def announce(self, force: bool = False) -> None:
@@ -131,7 +132,8 @@ class ClusterLink(Extension):
         places = self.places()
         if force or places != self._last_places:
             self._last_places = places
-            self.publish({"k": "presence", "places": [list(p) for p in places.values()]})
+            self.publish({"k": "presence", "places": [
+                [user, [list(pair) for pair in rooms]] for user, rooms in places.values()]})
 
     def on_login(self, session: Session) -> None:
         self.announce()
@@ -187,13 +189,13 @@ class ClusterLink(Extension):
         for door, sinks in by_door.items():
             door.deliver(event, sinks)
 
-    def _set_places(self, node: str, places: list[list[str]]) -> None:
+    def _set_places(self, node: str, places: list[Any]) -> None:
         """Make this hub's proxies of `node`'s users match what it says they are."""
-        wanted = {user.casefold(): (user, room, nick) for user, room, nick in places}
+        wanted = {user.casefold(): (user, rooms) for user, rooms in places}
         for key, proxy in list(self.proxies.items()):
             if proxy.sink.node == node and key not in wanted:
                 self._drop_proxy(key)
-        for key, (user, room, nick) in wanted.items():
+        for key, (user, rooms) in wanted.items():
             proxy = self.proxies.get(key)
             if proxy is not None and proxy.sink.node != node:
                 self._drop_proxy(key)  # moved nodes (a login elsewhere replaced it)
@@ -207,24 +209,32 @@ class ClusterLink(Extension):
                                 user=user, greeted=True)
                 self.proxies[key] = proxy
                 self.hub.online[key] = proxy
-            self._place(proxy, room, nick)
+            self._place(proxy, {name: nick for name, nick in rooms})
 
-    def _place(self, proxy: Session, room_name: str, nick: str) -> None:
-        here = proxy.room
-        if here is not None and here.name == room_name and proxy.nick == nick:
-            return
-        if here is not None:
-            here.members.pop(names.key(proxy.nick), None)
-            self._forget_room(here)
-            proxy.room = None
-        proxy.nick = nick
-        if room_name:
-            room = self.hub.rooms.get(room_name)
+    def _place(self, proxy: Session, rooms: dict[str, str]) -> None:
+        """Put a proxy in exactly these rooms under these nicks."""
+        for name, room in list(proxy.rooms.items()):
+            if rooms.get(name) != proxy.nicks.get(name):
+                self._unplace(proxy, room)
+        for name, nick in rooms.items():
+            if name in proxy.rooms:
+                continue
+            room = self.hub.rooms.get(name)
             if room is None:
-                room = self.hub.rooms[room_name] = Room(room_name)
-            if names.key(nick) not in room.members:
-                room.members[names.key(nick)] = proxy
-                proxy.room = room
+                room = self.hub.rooms[name] = Room(name)
+            if names.key(nick) in room.members:  # taken here meanwhile: the next snapshot
+                continue
+            room.members[names.key(nick)] = proxy
+            proxy.rooms[name] = room
+            proxy.nicks[name] = nick
+        proxy.room = next(reversed(proxy.rooms.values()), None)
+
+    def _unplace(self, proxy: Session, room: Room) -> None:
+        nick = proxy.nicks.pop(room.name, "")
+        if room.members.get(names.key(nick)) is proxy:
+            room.members.pop(names.key(nick))
+        proxy.rooms.pop(room.name, None)
+        self._forget_room(room)
 
     def _forget_room(self, room: Room) -> None:
         if not room.members and room.name != LOBBY and not any(
@@ -234,10 +244,9 @@ class ClusterLink(Extension):
     def _drop_proxy(self, key: str) -> None:
         proxy = self.proxies.pop(key)
         proxy.closed = True
-        if proxy.room is not None:
-            proxy.room.members.pop(names.key(proxy.nick), None)
-            self._forget_room(proxy.room)
-            proxy.room = None
+        for room in list(proxy.rooms.values()):
+            self._unplace(proxy, room)
+        proxy.room = None
         if self.hub.online.get(key) is proxy:
             del self.hub.online[key]
 
@@ -259,12 +268,14 @@ class ClusterLink(Extension):
             if ext is not self:
                 ext.on_logout(session)
         session.closed = True
-        room = session.room
-        if room is not None:
-            room.members.pop(names.key(session.nick), None)
-            session.room = None
+        for room in list(session.rooms.values()):
+            nick = session.nicks.pop(room.name, session.home_nick)
+            if room.members.get(names.key(nick)) is session:
+                room.members.pop(names.key(nick))
             hub.store.leave_scope(user, room.name)
             self._forget_room(room)
+        session.rooms.clear()
+        session.room = None
         hub.sessions.discard(session)
         del hub.online[key]
         hub.store.leave_scope(user, EVERYONE)
