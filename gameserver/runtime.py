@@ -152,6 +152,9 @@ class Runtime:
             raise ServerError(str(exc)) from None
         link = self.cluster = ClusterLink.install(self.hub, self.node, self.bus.publish,
                                                   time.monotonic)
+        storage = getattr(self.hub.community, "storage", None)
+        if storage is not None and hasattr(storage, "on_change"):
+            storage.on_change = link.community_changed
 
         def receive(message: dict[str, Any]) -> None:
             link.received(message)

@@ -7,7 +7,7 @@ from hubpair import Pair, User
 
 from gameserver.bus import LocalBus
 from gameserver.core.cluster import NODE_TIMEOUT, ClusterLink
-from gameserver.protocol import Hello, Login, Say
+from gameserver.protocol import Command, Hello, Login, Say
 
 
 class Clock:
@@ -19,7 +19,8 @@ class Clock:
 
 
 class Cluster:
-    def __init__(self, tmp_path, url: str, count: int = 2) -> None:
+    def __init__(self, tmp_path, url: str, count: int = 2, games: bool = False,
+                 community: bool = False) -> None:
         from gameserver.stores.postgres import PostgresStore
 
         self.bus = LocalBus()
@@ -29,8 +30,19 @@ class Cluster:
         for n in range(count):
             (tmp_path / f"n{n}").mkdir()
             pair = Pair(tmp_path / f"n{n}", store=PostgresStore(url, node=f"n{n}"))
+            if community:
+                from gameserver.core.community import CommunityHost
+                from gameserver.core.roles import Community
+                from gameserver.stores.pgcommunity import community_store_for
+
+                kept = community_store_for(pair.store)
+                CommunityHost.install(pair.hub, kept.load(Community(kept)), kept)
+            if games:
+                pair.extend_games()
             point = self.bus.endpoint()
             link = ClusterLink.install(pair.hub, f"n{n}", point.publish, self.clock)
+            if community:
+                kept.on_change = link.community_changed
             point.receive = link.received
             self.nodes.append(pair)
             self.links.append(link)
@@ -155,3 +167,79 @@ def test_a_silent_node_takes_its_users_with_it(cluster):
     cluster.tick(NODE_TIMEOUT + 1)
     assert not any("bob" in line for line in ann.cmd("users").lines)
     assert "bob" not in cluster.nodes[0].hub.rooms["lobby"].members
+
+
+@pytest.fixture
+def game_cluster(tmp_path, postgres_url):
+    c = Cluster(tmp_path, postgres_url, games=True)
+    yield c
+    c.close()
+
+
+def across(c: Cluster, user: User, message) -> object:
+    """Send, let the cluster carry it (it may be run on another node), return the reply."""
+    user.send(message)
+    c.settle()
+    return next(e for e in reversed(user.events)
+                if e.TYPE in ("ok", "error") and getattr(e, "id", None) == message.id)
+
+
+def boards(user: User) -> list:
+    return [e for e in user.events if e.TYPE == "game"]
+
+
+def test_a_game_across_nodes_and_its_takeover_when_its_node_stops(game_cluster, postgres_url):
+    import psycopg
+
+    c = game_cluster
+    ann, bob = c.user(0, "ann"), c.user(1, "bob")
+    reply = ann.cmd("game", "tictactoe bob")
+    assert reply.TYPE == "ok", reply
+    gid = reply.data["game_id"]
+    c.tick(1.5)  # node 0's presence says it hosts the lobby's games
+    assert c.links[1].remote_games == {"lobby": "n0"}
+    accept = Command(id=bob.next_id(), name="accept", args=str(gid))
+    assert across(c, bob, accept).TYPE == "ok"  # run on node 0, answered on node 1
+    c.settle()
+    assert boards(ann) and boards(bob)
+    assert ann.say("b2").TYPE == "ok"
+    c.settle()
+    move = Say(id=bob.next_id(), text="a1")
+    assert across(c, bob, move).TYPE == "ok"  # bob's move crosses to node 0, is played there
+    c.settle()
+    assert [b.board for b in boards(ann)][-1] == [b.board for b in boards(bob)][-1]
+    assert "O" in "".join(boards(ann)[-1].board) or "o" in "".join(boards(ann)[-1].board)
+    assert not said(ann, "a1")  # a move, not a chat line
+    # node 0 stops: nothing renews its lease; node 1 takes the game over from the store
+    c.bus.endpoints[0].receive = None
+    c.links[0]._publish = lambda message: None
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE games SET lease_until = 0 WHERE id = %s", (gid,))
+    c.tick(1.0)
+    assert gid in c.links[1].game_host().tables
+    assert any("goes on" in (e.text or "") for e in bob.of("notice"))
+    ann1 = c.user(1, "ann")  # ann reconnects to node 1
+    assert ann1.say("c3").TYPE == "ok"
+    c.settle()
+    last = boards(bob)[-1]
+    assert last.board == boards(ann1)[-1].board and last.board != boards(ann)[-1].board
+
+
+def test_a_ban_on_one_node_holds_on_the_others(tmp_path, postgres_url):
+    c = Cluster(tmp_path, postgres_url, community=True)
+    try:
+        olga, mal = c.user(0, "olga"), c.user(1, "mal")
+        assert olga.cmd("join", "den").TYPE == "ok"  # olga owns #den (node 0)
+        c.tick(1.5)
+        assert mal.cmd("join", "den").TYPE == "ok"
+        c.settle()
+        reply = across(c, olga, Command(id=olga.next_id(), name="ban", args="mal spam",
+                                        room="den"))
+        assert reply.TYPE == "ok", reply
+        c.settle()
+        assert "den" not in c.nodes[1].hub.online["mal"].rooms  # put out on its own node
+        assert any("banned you from #den" in (e.text or "") for e in mal.of("notice"))
+        again = mal.cmd("join", "den")  # node 1 read the ban from the store
+        assert again.TYPE == "error" and "banned" in again.text, again
+    finally:
+        c.close()

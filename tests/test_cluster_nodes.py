@@ -63,7 +63,7 @@ def test_two_nodes_chat_pms_broadcasts_and_replacement(tmp_path, postgres_url, r
             assert "hello across nodes" in texts and "still one room" in texts
             for client in (bob, ann2):
                 await client.close()
-    run(body(), timeout=60)
+    run(body(), timeout=120)  # every step is bounded by its own wait; this bounds them all
 
 
 def test_redis_restarted_mid_chat_the_nodes_say_so_and_recover(tmp_path, postgres_url,
@@ -121,3 +121,49 @@ def test_play_host_with_store_and_bus_flags_is_a_node(tmp_path, postgres_url, re
     finally:
         for proc in procs:
             proc.stop()
+
+
+def test_a_node_sigkilled_mid_game_its_game_goes_on_on_another(tmp_path, postgres_url,
+                                                               redis_server):
+    import time
+
+    procs = [ServerProcess(tmp_path / f"p{n}", "--no-tls", "--store", postgres_url,
+                           "--bus", redis_server.url, env=child_env()) for n in range(2)]
+    try:
+        async def body():
+            ann = await logged_in(procs[0].port, "ann")
+            bob = await logged_in(procs[1].port, "bob")
+            await ann.expect("joined", nick="bob")
+            game = await ann.command("game", "tictactoe bob")
+            assert game["type"] == "ok", game
+            gid = game["data"]["game_id"]
+            await bob.expect("notice", where=lambda f: f"/accept {gid}" in f["text"])
+
+            async def bob_accepts() -> bool:  # once node 1 knows the lobby's games are on 0
+                reply = await bob.command("accept", str(gid))
+                return reply["type"] == "ok"
+            await until(bob_accepts, bob)
+            await bob.expect("game", game_id=gid)
+            assert (await ann.say("b2"))["type"] == "ok"
+            assert (await bob.say("a1"))["type"] == "ok"  # played on node 0, from node 1
+            await ann.expect("game", where=lambda f: "a1" in (f.get("text") or ""))
+            procs[0].kill()  # SIGKILL, mid-game
+            killed = time.monotonic()
+            note = await bob.expect("notice", timeout=20,
+                                    where=lambda f: f"game {gid} goes on" in f["text"])
+            failover = time.monotonic() - killed
+            assert failover < 15, failover
+            ann2 = await logged_in(procs[1].port, "ann")  # ann's client moves to node 1
+            assert (await ann2.say("c3"))["type"] == "ok"
+            after = await bob.expect("game", game_id=gid,
+                                     where=lambda f: "c3" in (f.get("text") or ""))
+            marks = "".join(after["board"][1:6])  # the three rows and their rules
+            assert (marks.count("X"), marks.count("O")) == (2, 1), after  # nothing lost
+            assert after["turn"] == "bob", (after, note)
+            for client in (bob, ann2):
+                await client.close()
+        run(body(), timeout=90)
+    finally:
+        for proc in procs:
+            if proc.proc.poll() is None:
+                proc.stop()

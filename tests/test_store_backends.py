@@ -299,3 +299,18 @@ def test_a_session_moved_to_another_node_keeps_its_new_span_open(pg):
     b.add_message("ROOM", "bob", "den", "said after the move")
     b.commit()
     assert [e.text for e in b.history("ann", 10)] == ["said after the move"]
+
+
+def test_a_live_game_is_leased_to_one_node_and_taken_over_when_the_lease_runs_out(pg):
+    a, b = pg(node="a"), pg(node="b")
+    gid = a.save_game(None, "den", {"game": "tictactoe"}, False)
+    assert a.live_games() == [(gid, "den", {"game": "tictactoe"})]  # its own, after a restart
+    assert b.live_games() == [] and b.claim_orphan_games() == []  # a holds it
+    assert a.renew_game_leases() == {gid}
+    b.db.execute("UPDATE games SET lease_until = 0 WHERE id = %s", (gid,))  # a stopped
+    assert b.claim_orphan_games() == [(gid, "den", {"game": "tictactoe"})]
+    assert b.claim_orphan_games() == []  # taken once
+    assert a.renew_game_leases() == set()  # a (if it comes back) knows it lost the game
+    assert b.renew_game_leases() == {gid}
+    b.save_game(gid, "den", {"game": "tictactoe", "over": True}, True)
+    assert b.renew_game_leases() == set() and a.live_games() == []

@@ -27,9 +27,10 @@ from gameserver import names, protocol
 from gameserver.core.events import Event, RoomView
 from gameserver.core.extensions import Extension
 from gameserver.core.logins import LOBBY
+from gameserver.core.roles import Community
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import Message, Notice
-from gameserver.store import EVERYONE
+from gameserver.protocol import Command, Message, Notice, Say
+from gameserver.store import EVERYONE, StorageError
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -38,6 +39,8 @@ log = logging.getLogger("play.cluster")
 
 SNAPSHOT_EVERY = 2.0  # seconds between presence snapshots (a heartbeat when nothing changed)
 NODE_TIMEOUT = 6.0  # a node not heard from for this long is gone, with its users
+NOT_FORWARDED = frozenset({"games", "stats"})  # game commands that are not about a room
+LEASE_RENEW_EVERY = 2.0  # seconds; a game's lease (the store's) lasts longer than this
 Publish = Callable[[dict[str, Any]], None]
 
 _EVENT_TYPES: dict[str, type[Message]] = {
@@ -97,16 +100,30 @@ class ClusterLink(Extension):
         self.proxies: dict[str, Session] = {}  # user key -> proxy (of a user on another node)
         self.nodes: dict[str, float] = {}  # other node -> when it was last heard from
         self._last_places: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}
+        self._last_games: list[str] = []
+        self.remote_games: dict[str, str] = {}  # room -> the node that hosts its games
         self._next_snapshot = 0.0
+        self._next_lease = 0.0
         self.link_up = True
+        self.taken_over = 0  # games this node took over from nodes that stopped
 
     @classmethod
     def install(cls, hub: Hub, node: str, publish: Publish,
                 clock: Callable[[], float]) -> ClusterLink:
         link = cls(hub, node, publish, clock)
         hub.add_extension(link)
-        hub.cluster = link
         link.publish({"k": "hello"})
+        community = hub.community
+        if community is not None and hasattr(community, "move_out"):
+            link._route_move_out(community)
+        host = link.game_host()
+        if host is not None:  # a room's games are played where they are hosted
+            from gameserver.core import gamecommands
+
+            room_commands = [e.name for e in gamecommands.COMMANDS
+                             if e.name not in NOT_FORWARDED]
+            declared = {c.name for kind in host.games.values() for c in kind.commands}
+            link.forward_commands(room_commands + sorted(declared))
         return link
 
     def publish(self, message: dict[str, Any]) -> None:
@@ -127,20 +144,70 @@ class ClusterLink(Extension):
                                                   for name in s.rooms))
                 for s in self.local_sessions() if s.user is not None}
 
+    def game_rooms(self) -> list[str]:
+        """The rooms whose games (and open invitations) this node hosts."""
+        host = self.game_host()
+        if host is None:
+            return []
+        return sorted({t.room for t in host.tables.values() if not t.over})
+
+    def game_host(self) -> Any:
+        return next((e for e in self.hub.extensions if hasattr(e, "tables")
+                     and hasattr(e, "show_room")), None)
+
     def announce(self, force: bool = False) -> None:
         """Publish this node's presence if it changed (or `force`, as a heartbeat)."""
         places = self.places()
-        if force or places != self._last_places:
-            self._last_places = places
-            self.publish({"k": "presence", "places": [
+        games = self.game_rooms()
+        if force or places != self._last_places or games != self._last_games:
+            self._last_places, self._last_games = places, games
+            self.publish({"k": "presence", "games": games, "places": [
                 [user, [list(pair) for pair in rooms]] for user, rooms in places.values()]})
 
     def on_login(self, session: Session) -> None:
         self.announce()
 
     def on_enter_room(self, session: Session, room: Room) -> None:
-        if not self.is_proxy(session):
-            self.announce()
+        if self.is_proxy(session):
+            return
+        self.announce()
+        owner = self.remote_games.get(room.name)
+        if owner is not None and session.user is not None:  # its boards are on that node
+            self.publish({"k": "show", "node": owner, "user": session.user.casefold(),
+                          "room": room.name})
+
+    def on_say(self, session: Session, msg_id: int, text: str) -> bool:
+        """A line in a room whose games another node hosts is played (or said) there."""
+        room = session.room
+        if room is None or self.is_proxy(session) or session.user is None:
+            return False
+        owner = self.remote_games.get(room.name)
+        if owner is None or room.name in self._last_games:
+            return False
+        self.publish({"k": "say", "node": owner, "user": session.user.casefold(),
+                      "room": room.name, "id": msg_id, "text": text})
+        return True
+
+    def forward_commands(self, names_: list[str]) -> None:
+        """Game commands in a room whose games another node hosts run on that node."""
+        for name in names_:
+            spec = self.hub.commands.get(name)
+            if spec is not None:
+                self.hub.commands[name] = dataclasses.replace(
+                    spec, handler=self._forwarding(spec.handler))
+
+    def _forwarding(self, handler: Callable[[Session, Any], None]) -> Callable[..., None]:
+        def run(session: Session, message: Any) -> None:
+            room = session.room
+            owner = None if room is None else self.remote_games.get(room.name)
+            if (owner is None or self.is_proxy(session) or session.user is None
+                    or room is None or room.name in self._last_games):
+                handler(session, message)
+                return
+            self.publish({"k": "cmd", "node": owner, "user": session.user.casefold(),
+                          "room": room.name, "id": message.id, "name": message.name,
+                          "args": message.args})
+        return run
 
     def on_logout(self, session: Session) -> None:
         if self.is_proxy(session):
@@ -150,6 +217,7 @@ class ClusterLink(Extension):
 
     def on_tick(self, now: float) -> None:
         clock = self.clock()
+        self._games_tick(clock)
         self.announce(force=clock >= self._next_snapshot)
         if clock >= self._next_snapshot:
             self._next_snapshot = clock + SNAPSHOT_EVERY
@@ -159,6 +227,36 @@ class ClusterLink(Extension):
                             node, clock - seen)
                 del self.nodes[node]
                 self._set_places(node, [])
+                for room, owner in list(self.remote_games.items()):
+                    if owner == node:
+                        del self.remote_games[room]
+
+    def _games_tick(self, clock: float) -> None:
+        """Renew this node's game leases; take over the games of nodes whose leases ran out."""
+        store, host = self.hub.store, self.game_host()
+        if host is None or not hasattr(store, "claim_orphan_games"):
+            return
+        try:
+            if clock >= self._next_lease:
+                self._next_lease = clock + LEASE_RENEW_EVERY
+                held = store.renew_game_leases()
+                for game_id, table in list(host.tables.items()):
+                    if not table.over and game_id not in held:  # another node has it now
+                        log.warning("cluster: game %d is hosted elsewhere now", game_id)
+                        del host.tables[game_id]
+            taken = host.resume(store.claim_orphan_games())
+        except StorageError as exc:
+            self.hub.storage_failed(exc)
+            return
+        for table in taken:
+            self.taken_over += 1
+            log.warning("cluster: took over game %d in #%s", table.id, table.room)
+            host.notify(table.room, f"game {table.id} goes on: the node that hosted it "
+                                    "stopped, and this one took it over")
+            if table.game is not None:
+                host.to_room(table.room, host.state_of(table))
+        if taken:
+            self.announce()
 
     # ------------------------------------------------------------ the bus's messages
 
@@ -174,11 +272,77 @@ class ClusterLink(Extension):
                 self._deliver_here(event_from_dict(message["ev"]), keys)
         elif kind == "presence":
             self._set_places(origin, message["places"])
+            for room, node in list(self.remote_games.items()):
+                if node == origin:
+                    del self.remote_games[room]
+            for room in message.get("games", ()):
+                self.remote_games[room] = origin
+        elif kind in ("say", "cmd", "show"):
+            if message.get("node") == self.node:
+                self._run_for(message)
         elif kind == "close":
             if message.get("node") == self.node:
                 self._let_go(message["user"], message.get("reason", ""))
+        elif kind == "move_out":
+            if message.get("node") == self.node:
+                self._move_out_here(message)
+        elif kind == "community":  # roles, bans, room rules changed on that node
+            self._reload_community()
         elif kind == "hello":  # a node (re)joined: it needs everyone's places now
             self.announce(force=True)
+
+    def _route_move_out(self, community: Any) -> None:
+        """A kick or ban out of a room, of a user on another node, is done on that node."""
+        local_move_out = community.move_out
+
+        def move_out(target: Session, room: Room, why: str, code: str) -> None:
+            if not self.is_proxy(target) or room.name == LOBBY:  # the lobby: a kick
+                local_move_out(target, room, why, code)
+                return
+            self.publish({"k": "move_out", "node": target.sink.node, "user": target.sink.key,
+                          "room": room.name, "why": why, "code": code})
+
+        community.move_out = move_out
+        self._local_move_out = local_move_out
+
+    def _move_out_here(self, message: dict[str, Any]) -> None:
+        session = self.hub.online.get(message["user"])
+        room = self.hub.rooms.get(message["room"])
+        if session is None or self.is_proxy(session) or room is None:
+            return
+        self._local_move_out(session, room, message["why"], message["code"])
+
+    def community_changed(self) -> None:
+        """This node wrote a role, a sanction or a room's rules: the others read them again."""
+        self.publish({"k": "community"})
+
+    def _reload_community(self) -> None:
+        host = self.hub.community
+        storage = getattr(host, "storage", None)
+        if host is None or not hasattr(storage, "load"):
+            return
+        try:
+            host.community = storage.load(Community(storage, host.community.clock))
+        except StorageError as exc:
+            self.hub.storage_failed(exc)
+
+    def _run_for(self, message: dict[str, Any]) -> None:
+        """A user on another node typed this in a room whose games this node hosts."""
+        proxy = self.proxies.get(message["user"])
+        room = message["room"]
+        if proxy is None or room not in proxy.rooms:
+            log.info("cluster: %s from %s for #%s arrived before its presence; dropped",
+                     message["k"], message["user"], room)
+            return
+        if message["k"] == "show":
+            host = self.game_host()
+            if host is not None:
+                host.show_room(proxy, room)
+        elif message["k"] == "say":
+            self.hub.receive(proxy, Say(id=message["id"], text=message["text"], room=room))
+        else:
+            self.hub.receive(proxy, Command(id=message["id"], name=message["name"],
+                                            args=message["args"], room=room))
 
     def _deliver_here(self, event: Message, keys: list[str]) -> None:
         by_door: dict[Any, list[Any]] = {}

@@ -152,7 +152,12 @@ class GameHost(Extension):
 
     def load(self) -> None:
         """Resume every unfinished game and open invitation the store holds."""
-        for game_id, room, state in self.hub.store.live_games():
+        self.resume(self.hub.store.live_games())
+
+    def resume(self, rows: list[tuple[int, str, Any]]) -> list[Table]:
+        """Resume these saved games (at start, or taken over from a node that stopped)."""
+        resumed = []
+        for game_id, room, state in rows:
             try:
                 table = self._restore(game_id, room, state)
             except KeyError as exc:
@@ -166,13 +171,15 @@ class GameHost(Extension):
                 continue
             table.saved = state
             self.tables[game_id] = table
+            resumed.append(table)
             game = table.game
             # The server may have stopped between a move and the bot's answer.
             if game is not None and (game.is_over or game.turn() == BOT):
                 self._bot_turns(table)
                 self.after_move(table)
-        if self.tables:
-            log.info("resumed %d game(s)", len(self.tables))
+        if resumed:
+            log.info("resumed %d game(s)", len(resumed))
+        return resumed
 
     def _restore(self, game_id: int, room: str, state: Mapping[str, Any]) -> Table | None:
         kind = self.games.get(str(state["game_name"]).casefold())

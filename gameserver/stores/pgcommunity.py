@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gameserver.communitystore import DELETED_USER, CommunityStore
@@ -43,6 +44,7 @@ class PostgresCommunityStore(CommunityStore):
 
     def __init__(self, store: PostgresStore) -> None:  # not super(): that opens SQLite tables
         self.store = store
+        self.on_change: Callable[[], None] | None = None  # the cluster tells the other nodes
         try:
             with store.db.transaction():
                 store.db.execute(_SCHEMA)
@@ -62,6 +64,8 @@ class PostgresCommunityStore(CommunityStore):
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
         self._run(sql, args)
+        if self.on_change is not None:
+            self.on_change()
 
     def load(self, community: Community) -> Community:
         try:

@@ -29,6 +29,9 @@ CONNECT_TIMEOUT = 3  # seconds; the store is used from the event loop's thread
 # message ids (from the sequence) are handed out in commit order and a span's bounds
 # are exact: who may read an entry never depends on which node committed first.
 COMMIT_LOCK = 0x706C6179  # 'play'
+# A live game is hosted by one node at a time: it holds the game's lease and renews it;
+# when a node dies its leases run out and another node takes the game over.
+LEASE_SECONDS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -51,7 +54,8 @@ CREATE INDEX IF NOT EXISTS memberships_open ON memberships (node) WHERE end_id I
 CREATE TABLE IF NOT EXISTS pending_pms (message_id BIGINT NOT NULL, "user" TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS pending_pms_user ON pending_pms ("user");
 CREATE TABLE IF NOT EXISTS games (
-    id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL, state TEXT NOT NULL, over BOOLEAN NOT NULL
+    id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL, state TEXT NOT NULL, over BOOLEAN NOT NULL,
+    owner TEXT NOT NULL DEFAULT '', lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS games_room ON games (room, id);
 CREATE TABLE IF NOT EXISTS stats (
@@ -320,10 +324,13 @@ class PostgresStore:
     @_guarded
     def save_game(self, game_id: int | None, room: str, state: dict[str, Any],
                   over: bool) -> int:
+        """Insert (leased to this node) or update a game; returns its id. Written at once."""
         data = json.dumps(state)
         if game_id is None:
-            row = self.db.execute("INSERT INTO games (room, state, over) VALUES (%s, %s, %s)"
-                                  " RETURNING id", (room, data, over)).fetchone()
+            row = self.db.execute(
+                "INSERT INTO games (room, state, over, owner, lease_until)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (room, data, over, self.node, time.time() + LEASE_SECONDS)).fetchone()
             return int(row[0])
         self.db.execute("UPDATE games SET room = %s, state = %s, over = %s WHERE id = %s",
                         (room, data, over, game_id))
@@ -331,8 +338,26 @@ class PostgresStore:
 
     @_guarded
     def live_games(self) -> list[tuple[int, str, dict[str, Any]]]:
-        rows = self.db.execute("SELECT id, room, state FROM games WHERE NOT over ORDER BY id")
-        return [(gid, room, json.loads(state)) for gid, room, state in rows]
+        """The live games this node hosts from now on: its own, and any whose lease ran out."""
+        return self._claim("(owner = %s OR lease_until < %s)", (self.node, time.time()))
+
+    @_guarded
+    def claim_orphan_games(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Live games of other nodes whose lease ran out (their node died): ours now."""
+        return self._claim("owner <> %s AND lease_until < %s", (self.node, time.time()))
+
+    def _claim(self, where: str, args: tuple[Any, ...]) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self.db.execute(
+            f"UPDATE games SET owner = %s, lease_until = %s WHERE NOT over AND {where}"
+            " RETURNING id, room, state", (self.node, time.time() + LEASE_SECONDS, *args))
+        return sorted((gid, room, json.loads(state)) for gid, room, state in rows)
+
+    @_guarded
+    def renew_game_leases(self) -> set[int]:
+        """Hold this node's live games for another LEASE_SECONDS; the ids still held."""
+        rows = self.db.execute("UPDATE games SET lease_until = %s WHERE owner = %s AND NOT over"
+                               " RETURNING id", (time.time() + LEASE_SECONDS, self.node))
+        return {row[0] for row in rows}
 
     def add_result(self, user: str, game: str, result: str) -> None:
         column = {"win": "wins", "loss": "losses", "draw": "draws"}[result]
