@@ -182,8 +182,8 @@ class ClusterLink(Extension):
         if room is None or self.is_proxy(session) or session.user is None:
             return False
         owner = self.remote_games.get(room.name)
-        if owner is None or room.name in self._last_games:
-            return False
+        if owner is None or room.name in self._last_games or not self.link_up:
+            return False  # without the bus, a line here is at least said here
         self.publish({"k": "say", "node": owner, "user": session.user.casefold(),
                       "room": room.name, "id": msg_id, "text": text})
         return True
@@ -201,7 +201,7 @@ class ClusterLink(Extension):
             room = session.room
             owner = None if room is None else self.remote_games.get(room.name)
             if (owner is None or self.is_proxy(session) or session.user is None
-                    or room is None or room.name in self._last_games):
+                    or room is None or room.name in self._last_games or not self.link_up):
                 handler(session, message)
                 return
             self.publish({"k": "cmd", "node": owner, "user": session.user.casefold(),
