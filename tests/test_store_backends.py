@@ -314,3 +314,22 @@ def test_a_live_game_is_leased_to_one_node_and_taken_over_when_the_lease_runs_ou
     assert b.renew_game_leases() == {gid}
     b.save_game(gid, "den", {"game": "tictactoe", "over": True}, True)
     assert b.renew_game_leases() == set() and a.live_games() == []
+
+
+def test_device_keys_and_sealed_pms_are_their_owners_only(make_store):
+    from gameserver.stores.pgcommunity import community_store_for
+
+    store = make_store()
+    store.create_account("ann", "h")
+    store.add_device_key("Ann", "key1", "laptop")
+    store.add_device_key("ann", "key1", "laptop again")  # a known key stays as it was
+    store.add_device_key("ann", "key2", "phone")
+    store.add_message("EPM", "bob", "ann", "sealed envelope")
+    store.commit()
+    assert [(k, d) for k, d, _ in store.device_keys("ANN")] == [("key1", "laptop"),
+                                                                 ("key2", "phone")]
+    assert [e.type for e in store.history("ann", 10)] == ["EPM"]
+    assert [e.type for e in store.history("bob", 10, peer="ann")] == ["EPM"]
+    assert store.history("carol", 10) == []
+    assert community_store_for(store).delete_account("ann") is True
+    assert store.device_keys("ann") == [] and store.history("bob", 10) == []

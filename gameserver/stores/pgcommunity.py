@@ -160,7 +160,10 @@ class PostgresCommunityStore(CommunityStore):
                 db.execute("DELETE FROM accounts WHERE key = %s", (key,))
                 db.execute("UPDATE messages SET sender = %s WHERE sender = %s",
                            (DELETED_USER, name))
-                db.execute("DELETE FROM messages WHERE type = 'PM' AND receiver = %s", (name,))
+                db.execute("DELETE FROM messages WHERE type IN ('PM', 'EPM') AND receiver = %s",
+                           (name,))
+                # Its device keys too: a new account of that name must not be sealed to them.
+                db.execute('DELETE FROM device_keys WHERE "user" = %s', (key,))
                 for table in ("memberships", "pending_pms", "tokens", "stats"):
                     db.execute(f'DELETE FROM {table} WHERE "user" = %s', (name,))
                 for sql in ("DELETE FROM roles WHERE key = %s",
@@ -168,12 +171,6 @@ class PostgresCommunityStore(CommunityStore):
                             "DELETE FROM invites WHERE key = %s",
                             "DELETE FROM ignores WHERE key = %s OR ignored = %s"):
                     db.execute(sql, (key,) * sql.count("%s"))
-                tables = db.execute(
-                    "SELECT table_name FROM information_schema.columns WHERE column_name = 'user'"
-                    " AND table_schema = current_schema() AND table_name LIKE '%%key%%'"
-                ).fetchall()
-                for (table,) in tables:  # device keys, if end-to-end PMs keep any here
-                    db.execute(f'DELETE FROM "{table}" WHERE "user" = %s', (name,))
         except psycopg.Error as exc:
             self.store._forget_broken()
             raise StorageError(describe(exc)) from exc

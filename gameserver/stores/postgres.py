@@ -78,6 +78,10 @@ CREATE TABLE IF NOT EXISTS ratings (
     PRIMARY KEY ("user", game)
 );
 CREATE INDEX IF NOT EXISTS ratings_game ON ratings (game, rating);
+CREATE TABLE IF NOT EXISTS device_keys (
+    "user" TEXT NOT NULL, key TEXT NOT NULL, device TEXT NOT NULL,
+    added DOUBLE PRECISION NOT NULL, PRIMARY KEY ("user", key)
+);
 """
 
 
@@ -281,7 +285,7 @@ class PostgresStore:
             " AND m.id > s.start_id AND (s.end_id IS NULL OR m.id <= s.end_id))"
         )
         readable = (
-            f"((m.type = 'PM' AND (m.sender = %(u)s OR m.receiver = %(u)s))"
+            f"((m.type IN ('PM', 'EPM') AND (m.sender = %(u)s OR m.receiver = %(u)s))"
             f" OR (m.type IN ('ROOM', 'BM') AND m.sender = %(u)s)"
             f" OR (m.type IN ('ROOM', 'GAME') AND left(m.receiver, 1) = '#' AND {in_scope})"
             f" OR (m.type = 'BM' AND m.receiver = '*' AND {in_scope}))"
@@ -289,8 +293,9 @@ class PostgresStore:
         if room is not None:
             where = f"m.type IN ('ROOM', 'GAME') AND m.receiver = %(room)s AND {readable}"
         elif peer is not None:
-            where = (f"{readable} AND ((m.type IN ('ROOM', 'PM', 'BM') AND m.sender = %(peer)s)"
-                     " OR (m.type = 'PM' AND m.sender = %(u)s AND m.receiver = %(peer)s))")
+            where = (f"{readable} AND ((m.type IN ('ROOM', 'PM', 'EPM', 'BM')"
+                     " AND m.sender = %(peer)s) OR (m.type IN ('PM', 'EPM')"
+                     " AND m.sender = %(u)s AND m.receiver = %(peer)s))")
         else:
             where = readable
         return self._entries(
@@ -453,6 +458,21 @@ class PostgresStore:
         row = self.db.execute("SELECT room, over, state FROM games WHERE id = %s",
                               (game_id,)).fetchone()
         return None if row is None else (row[0], bool(row[1]), json.loads(row[2]))
+
+    # ------------------------------------------------------------ device keys (e2e PMs)
+
+    def add_device_key(self, user: str, key: str, device: str) -> None:
+        """Publish a device's public key for `user` (at the next commit); known keys stay."""
+        _check(key, device)
+        self._ops.append((_STATE_OP, "INSERT INTO device_keys VALUES (%s, %s, %s, %s)"
+                          ' ON CONFLICT ("user", key) DO NOTHING',
+                          (user.casefold(), key, device, time.time())))
+
+    @_guarded
+    def device_keys(self, user: str) -> list[tuple[str, str, float]]:
+        return self.db.execute(
+            'SELECT key, device, added FROM device_keys WHERE "user" = %s ORDER BY added, key',
+            (user.casefold(),)).fetchall()
 
     def close(self) -> None:
         try:
