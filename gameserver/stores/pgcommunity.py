@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gameserver.communitystore import DELETED_USER, CommunityStore
-from gameserver.core.roles import Community, Sanction
+from gameserver.core.roles import ADMIN, RANKS, SERVER, Community, Sanction
 from gameserver.store import StorageError
 from gameserver.stores.postgres import PostgresStore, describe, psycopg
 
@@ -73,6 +73,12 @@ class PostgresCommunityStore(CommunityStore):
         except psycopg.Error as exc:
             self.store._forget_broken()
             raise StorageError(describe(exc)) from exc
+
+    def admins(self) -> dict[str, tuple[str, int]]:
+        """The server's admins as kept now (`play admin` or another node may change them)."""
+        rows = self._run("SELECT key, name, role FROM roles WHERE scope = %s",
+                         (SERVER,)).fetchall()
+        return {key: (name, RANKS.get(role, ADMIN)) for key, name, role in rows}
 
     def save_role(self, scope: str, key: str, name: str, role: str | None) -> None:
         if role is None:
