@@ -11,11 +11,11 @@ from gameserver.core.hub import Hub
 from gameserver.doors import jsonlines
 from gameserver.doors.jsonconn import Connection
 from gameserver.doors.jsonlines import JSONLinesDoor, bind_error_message
+from gameserver.doors.tls import ServerTLS, TLSError, server_tls
 from gameserver.passwords import DEFAULT_N
 from gameserver.runtime import Runtime, ServerError, use_fast_loop
 from gameserver.settings import Settings
 from gameserver.store import SQLiteStore
-from gameserver.tls import ServerTLS, TLSError, server_tls
 
 __all__ = ["ChatServer", "Connection", "ServerError", "bind_error_message", "use_fast_loop"]
 

@@ -16,7 +16,7 @@ from ircclients import IrcLibClient, RawIrc
 from gameserver.doors.irc import IrcDoor
 from gameserver.doors.irc_register import plain_payload
 from gameserver.doors.irc_wire import MAX_LINE
-from gameserver.tls import fingerprint
+from gameserver.doors.tls import fingerprint
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,8 +13,8 @@ from helpers import RawClient, ServerProcess, child_env, play_command, run, runn
 
 from gameclient.connection import ClientConnection, ConnectionFailed, log_in
 from gameclient.pinning import KnownHosts, fingerprint
+from gameserver.doors.tls import CERT_FILE, KEY_FILE, make_certificate, server_tls
 from gameserver.server import ChatServer, ServerError
-from gameserver.tls import CERT_FILE, KEY_FILE, make_certificate, server_tls
 
 
 def play(*args: str, stdin: str = "", password: str = "pw") -> subprocess.CompletedProcess[str]:

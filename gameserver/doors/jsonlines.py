@@ -16,9 +16,9 @@ from gameserver.core.events import Event
 from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.jsonconn import Connection
 from gameserver.doors.jsonframes import encode_event
+from gameserver.doors.tls import ServerTLS, TLSError, server_tls
 from gameserver.listener import Listener
 from gameserver.settings import Settings
-from gameserver.tls import ServerTLS, TLSError, server_tls
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
