@@ -6,6 +6,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gameserver.protocol import (
+    MAX_FRAME,
+    MAX_INT,
+    Command,
+    LocalProtocolError,
+    Message,
+    Say,
+    encode,
+)
+
 QUIT_WORDS = frozenset({"quit", "q", "exit", "logout"})
 CLIENT_COMMANDS = ("/switch", "/rooms")  # answered by the client itself (for Tab)
 # Commands the client knows of for Tab completion; the server's /help is the authority.
@@ -19,6 +29,7 @@ KNOWN_COMMANDS = (
     "/admin", "/password", "/deleteaccount", "/set",
 )
 LOCAL_COMMANDS = frozenset({"set"})  # done by the client itself, never sent
+QUIT_GRACE = 3.0  # seconds to wait for the server's goodbye after /quit or end of input
 
 
 SETTINGS_HELP = "settings: bell on|off (ring on a mention or a PM)"
@@ -81,6 +92,31 @@ class Typed:
     def is_quit(self) -> bool:
         return self.name in QUIT_WORDS
 
+
+
+class Unsendable(ValueError):
+    """A typed line that cannot be sent (too long for a frame, or not valid text); a sentence."""
+
+
+def typed_message(typed: Typed, msg_id: int, secret: str | None = None,
+                  room: str | None = None) -> Message:
+    """The message a typed line becomes: chat, or `/name args` as a command, for `room`."""
+    if typed.name is None:
+        return Say(id=msg_id, text=typed.text, room=room)
+    return Command(id=msg_id, name=typed.name, args=typed.args, secret=secret, room=room)
+
+
+def check_sendable(typed: Typed, secret: str | None = None) -> None:
+    """Raise Unsendable (nothing is sent) if the line cannot travel as one frame."""
+    try:
+        encode(typed_message(typed, MAX_INT, secret))
+    except LocalProtocolError:
+        raise Unsendable(
+            f"that line is too long to send ({len(typed.text):,} characters; a line may take"
+            f" about {MAX_FRAME // 1000:,} KB); nothing was sent") from None
+    except UnicodeEncodeError:
+        raise Unsendable("that line holds bytes that are not valid text; nothing was sent"
+                         ) from None
 
 
 def parse_typed(text: str) -> Typed | None:

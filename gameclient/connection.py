@@ -10,11 +10,14 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from gameclient.commands import Typed
+from gameclient.commands import (  # noqa: F401 - Unsendable, typed_message: re-exported
+    Typed,
+    Unsendable,
+    check_sendable,
+    typed_message,
+)
 from gameclient.pinning import Expected, KnownHosts, PinMismatch, client_context, endpoint
 from gameserver.protocol import (
-    MAX_FRAME,
-    MAX_INT,
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
     AccountQuery,
@@ -24,7 +27,6 @@ from gameserver.protocol import (
     Error,
     GameList,
     Hello,
-    LocalProtocolError,
     Login,
     Message,
     Ok,
@@ -54,30 +56,6 @@ class ConnectionFailed(Exception):
 
 class LoginFailed(Exception):
     """Logging in did not work; the message is for the user."""
-
-
-class Unsendable(ValueError):
-    """A typed line that cannot be sent (too long for a frame, or not valid text); a sentence."""
-
-
-def typed_message(typed: Typed, msg_id: int, secret: str | None = None) -> Message:
-    """The frame a typed line becomes: chat, or `/name args` as a command."""
-    if typed.name is None:
-        return Say(id=msg_id, text=typed.text)
-    return Command(id=msg_id, name=typed.name, args=typed.args, secret=secret)
-
-
-def check_sendable(typed: Typed, secret: str | None = None) -> None:
-    """Raise Unsendable (nothing is sent) if the line cannot travel as one frame."""
-    try:
-        encode(typed_message(typed, MAX_INT, secret))
-    except LocalProtocolError:
-        raise Unsendable(
-            f"that line is too long to send ({len(typed.text):,} characters; a line may take"
-            f" about {MAX_FRAME // 1000:,} KB); nothing was sent") from None
-    except UnicodeEncodeError:
-        raise Unsendable("that line holds bytes that are not valid text; nothing was sent"
-                         ) from None
 
 
 def connect_error_message(exc: BaseException, host: str, port: int) -> str:

@@ -12,54 +12,27 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gameclient.commands import (
-    LOCAL_COMMANDS,
-    PASSWORD_QUESTIONS,
-    Typed,
-    answered,
-    completion_words,
-    parse_typed,
-    password_problem,
-    questions_for,
-    secret_option,
-    set_command,
-)
-from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable, check_sendable
-from gameclient.layout import Layout, compute_layout
-from gameclient.lineclient import CLEAN_EXITS, QUIT_GRACE, learn_names
-from gameclient.lineedit import LineEditor
-from gameclient.model import ClientModel, Line
-from gameclient.panes import rooms_lines, send_to_pane
+from gameclient.commands import Typed
+from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.controller import Controller
+from gameclient.lineclient import CLEAN_EXITS, learn_names
+from gameclient.model import ClientModel
+from gameclient.panes import send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.screen import Key, Screen
-from gameclient.textwidth import clusters
-from gameclient.views import (
-    PROMPT,
-    SECRET_PROMPT,
-    ChatView,
-    board_size,
-    draw_board,
-    draw_chat,
-    draw_input,
-    draw_status,
-    draw_too_small,
-    input_field_width,
-)
+from gameclient.termkeys import Event, Text, control_name
+from gameclient.termkeys import Key as NamedKey
 from gameserver.protocol import Bye
 
 WINDOWS_KEY_POLL = 0.05  # seconds; only where stdin cannot be watched by the event loop
-CTRL = {chr(n + 0x40): chr(n) for n in range(0x20)}  # CTRL["C"] == "\x03"
-EDIT_KEYS: dict[Key, str] = {
-    curses.KEY_LEFT: "left", CTRL["B"]: "left",
-    curses.KEY_RIGHT: "right", CTRL["F"]: "right",
-    curses.KEY_HOME: "home", CTRL["A"]: "home",
-    curses.KEY_END: "end", CTRL["E"]: "end",
-    curses.KEY_BACKSPACE: "backspace", "\x7f": "backspace", "\b": "backspace",
-    curses.KEY_DC: "delete",
-    CTRL["U"]: "kill_line",
-    CTRL["W"]: "kill_word",
-    curses.KEY_UP: "history_prev",
-    curses.KEY_DOWN: "history_next",
+# curses' codes for special keys, in the one vocabulary of gameclient.termkeys
+CURSES_KEYS: dict[int, str] = {
+    curses.KEY_LEFT: "left", curses.KEY_RIGHT: "right", curses.KEY_UP: "up",
+    curses.KEY_DOWN: "down", curses.KEY_HOME: "home", curses.KEY_END: "end",
+    curses.KEY_BACKSPACE: "backspace", curses.KEY_DC: "delete", curses.KEY_IC: "insert",
+    curses.KEY_PPAGE: "page_up", curses.KEY_NPAGE: "page_down", curses.KEY_ENTER: "enter",
+    curses.KEY_BTAB: "back_tab",
+    **{getattr(curses, f"KEY_F{n}"): f"f{n}" for n in range(1, 13)},
 }
 
 
@@ -86,8 +59,33 @@ def drop_escape_sequences(keys: list[Key]) -> list[Key]:
     return out
 
 
+def curses_events(keys: list[Key]) -> list[Event]:
+    """What curses read, as the events a KeyDecoder gives: typed runs, named keys."""
+    events: list[Event] = []
+    typed: list[str] = []  # a run of printable characters (a paste) is inserted at once
+    for key in drop_escape_sequences(keys):
+        if isinstance(key, str) and key.isprintable():
+            typed.append(key)
+            continue
+        if typed:
+            events.append(Text("".join(typed)))
+            typed.clear()
+        if isinstance(key, int):
+            if key in CURSES_KEYS:
+                events.append(NamedKey(CURSES_KEYS[key]))
+        elif key == "\x1b":
+            events.append(NamedKey("escape"))
+        elif len(key) == 2 and key[0] == "\x1b":
+            events.append(NamedKey("alt-" + key[1]))
+        elif len(key) == 1 and (key < " " or key == "\x7f"):
+            events.append(NamedKey(control_name(key)))
+    if typed:
+        events.append(Text("".join(typed)))
+    return events
+
+
 class CursesClient:
-    """Draws the model on a curses screen and turns keys into commands."""
+    """The curses loop around a Controller: keys and the network in, the screen out."""
 
     def __init__(self, conn: ClientConnection, model: ClientModel, server: str = "",
                  screen: Screen | None = None, reopen: Opener | None = None) -> None:
@@ -97,25 +95,18 @@ class CursesClient:
         self.model = model
         self.server = server
         self.screen = screen or Screen()
-        self.editor = LineEditor()
-        self.secret: LineEditor | None = None  # set while asking for a hidden secret word
-        self.secret_for: Typed | None = None
-        self.secret_what = "secret"  # what the secret is, in the game's words ("secret word")
-        self.asking: list[str] = []  # the hidden questions still to ask (/password)
-        self.question_for: Typed | None = None  # /msg or /all alone: what the answers are for
-        self.questions: list[str] = []  # the visible questions still to ask
-        self.answers: list[str] = []
-        self.chat = ChatView()
-        self.offset = 0  # chat rows scrolled up from the bottom
-        self.unseen = 0  # lines that arrived while scrolled up
-        self.layout: Layout | None = None
-        self.leaving = False
+        self.controller = Controller(model, self.send, bell=lambda: self.screen.bell(),
+                                     quit=lambda reason: self.finish(0, reason),
+                                     server=server, games=conn.games)
         self.result: asyncio.Future[tuple[int, str]] | None = None
         self._redraw_pending = False
         self._undo: list[Callable[[], Any]] = []
         self._poll: asyncio.TimerHandle | None = None
         self._ticker: asyncio.TimerHandle | None = None
-        model.draws_boards = True  # replays step through the board pane, not the chat
+
+    @property
+    def leaving(self) -> bool:
+        return self.controller.leaving
 
     # ------------------------------------------------------------ running
 
@@ -224,17 +215,14 @@ class CursesClient:
                 if self.leaving or (self.model.ended is not None and not restart):
                     self.finish(0, self.model.ended or "you left")
                     return
-                self.model.add("error", f"! connection lost: {exc}")
+                self.controller.say("error", f"! connection lost: {exc}")
                 self.request_redraw()
                 if await self.come_back():
                     continue
                 self.finish(1, f"connection lost: {exc}")
                 return
             try:
-                lines = self.model.apply(event)
-                self.take_lines(lines)
-                if self.model.bell and any(line.wants_attention for line in lines):
-                    self.screen.bell()
+                self.controller.take(event)
                 self.request_redraw()
                 if isinstance(event, Bye):
                     if event.code == "shutdown" and self.reopen is not None and not self.leaving:
@@ -252,7 +240,7 @@ class CursesClient:
             return False
 
         def say(text: str) -> None:
-            self.model.add("notice" if text.startswith("*") else "error", text)
+            self.controller.say("notice" if text.startswith("*") else "error", text)
             self.request_redraw()
 
         result = await reconnect(self.reopen, self.model.token, say)
@@ -260,6 +248,7 @@ class CursesClient:
             return False
         old, (self.conn, reply) = self.conn, result
         await old.close()
+        self.controller.games = list(self.conn.games)
         self.model.ended = None
         self.restarting = False
         self.model.resuming = self.model.current
@@ -269,196 +258,45 @@ class CursesClient:
 
     # ------------------------------------------------------------ reacting
 
-    def take_lines(self, lines: list[Line]) -> None:
-        """Keep a scrolled-up chat where it is while new lines arrive below."""
-        if self.offset <= 0 or not lines or self.layout is None:
-            return
-        width = self.layout.chat.width
-        self.offset += sum(len(self.chat.rows_for(line, width)) for line in lines)
-        self.unseen += len(lines)
+    def send(self, typed: Typed, secret: str | None = None) -> bool:
+        """The controller's way out: to the pane looked at, on today's connection."""
+        if not self.controller.games and self.conn.games:
+            self.controller.games = list(self.conn.games)
+        try:
+            send_to_pane(self.conn, self.model, typed, secret)
+        except ConnectionFailed:
+            return False
+        return True
 
     def on_input(self) -> None:
-        keys = drop_escape_sequences(self.screen.read_keys())
-        typed: list[str] = []  # a run of printable characters (a paste) is inserted at once
-        for key in keys:
-            if isinstance(key, str) and key.isprintable():
-                typed.append(key)
-                continue
-            if typed:
-                self.handle_key("".join(typed))
-                typed.clear()
-            self.handle_key(key)
-        if typed:
-            self.handle_key("".join(typed))
+        keys = self.screen.read_keys()
+        if curses.KEY_RESIZE in keys:
+            self.on_resize()
+        for event in curses_events([key for key in keys if key != curses.KEY_RESIZE]):
+            self.controller.key(event)
         if keys:
-            self.model.unread = 0  # you are looking: the badge is read
             self.redraw()
+
+    def handle_key(self, key: Key) -> None:
+        """One key as curses reads it (tests type through here)."""
+        if key == curses.KEY_RESIZE:
+            self.on_resize()
+            return
+        for event in curses_events([key]):
+            self.controller.key(event)
 
     def on_resize(self) -> None:
         self.screen.resize()
         self.redraw()
 
-    def handle_key(self, key: Key) -> None:
-        editor = self.secret or self.editor
-        if key == curses.KEY_RESIZE:
-            self.on_resize()
-        elif key in ("\n", "\r", curses.KEY_ENTER):
-            self.enter()
-        elif key == CTRL["C"]:
-            self.request_quit()
-        elif key == CTRL["D"] and not editor.text:
-            self.request_quit()
-        elif key == CTRL["D"]:
-            editor.delete()
-        elif key == "\x1b":
-            if self.secret is not None:
-                self.cancel_secret()
-            elif self.question_for is not None:
-                self.question_for, self.questions, self.answers = None, [], []
-        elif isinstance(key, str) and len(key) == 2 and key[0] == "\x1b":
-            self.switch(key[1])
-        elif key == CTRL["N"]:
-            self.model.cycle(+1)
-            self.offset = self.unseen = 0
-        elif key == CTRL["P"]:
-            self.model.cycle(-1)
-            self.offset = self.unseen = 0
-        elif key == "\t":
-            if self.secret is None:
-                self.editor.complete(completion_words(self.model, self.conn.games))
-        elif key == CTRL["L"]:
-            self.screen.repaint()
-        elif key == curses.KEY_PPAGE:
-            self.scroll(+1)
-        elif key == curses.KEY_NPAGE:
-            self.scroll(-1)
-        elif key in EDIT_KEYS:
-            if self.secret is None or not EDIT_KEYS[key].startswith("history"):
-                getattr(editor, EDIT_KEYS[key])()
-        elif isinstance(key, str) and key.isprintable():
-            editor.insert(key)
-
-    def scroll(self, pages: int) -> None:
-        height = self.layout.chat.height if self.layout else 1
-        self.offset = max(0, self.offset + pages * max(1, height - 2))
-        if self.offset == 0:
-            self.unseen = 0
-
-    def enter(self) -> None:
-        if self.question_for is not None and self.secret is None:
-            self.answers.append(self.editor.submit())
-            self.questions.pop(0)
-            if self.questions:
-                return
-            typed, answers = self.question_for, self.answers
-            self.question_for, self.answers = None, []
-            full = answered(typed, answers)
-            if full is None:
-                self.model.add("error", "! nothing was sent")
-            else:
-                self.send(full)
-            return
-        if self.secret is not None and self.asking:
-            self.answers.append(self.secret.text.strip())
-            self.asking.pop(0)
-            if self.asking:
-                self.secret, self.secret_what = LineEditor(), self.asking[0]
-                return
-            typed, answers = self.secret_for, self.answers
-            self.cancel_secret()
-            problem = password_problem(*answers)
-            if problem or typed is None:
-                self.model.add("error", f"! {problem}")
-            else:
-                self.send(typed, f"{answers[0]}\n{answers[1]}")
-            return
-        if self.secret is not None:
-            word = self.secret.text.strip()
-            typed = self.secret_for
-            self.cancel_secret()
-            if not word or typed is None:
-                self.model.add("error", f"! no {self.secret_what} given; the game was not"
-                                        " started")
-            else:
-                self.send(typed, word)
-            return
-        typed = parse_typed(self.editor.text)
-        if typed is not None:
-            try:
-                check_sendable(typed)
-            except Unsendable as exc:  # keep the line where it was typed, to shorten it
-                self.model.add("error", f"! {exc}")
-                self.offset = self.unseen = 0
-                return
-        typed = parse_typed(self.editor.submit())
-        if typed is None:
-            return
-        self.offset = self.unseen = 0
-        if typed.name == "switch":
-            self.switch(typed.args)
-            return
-        if typed.name == "rooms":
-            for text in rooms_lines(self.model):
-                self.model.add("reply", text)
-            return
-        option = secret_option(typed, self.conn.games)
-        questions = questions_for(typed)
-        if typed.name in LOCAL_COMMANDS:
-            self.model.add("reply", set_command(self.model, typed.args))
-        elif questions is not None:  # /msg or /all alone: ask, shown as typed
-            if typed.name == "msg":
-                self.send(Typed("/users", "users"))
-            self.question_for, self.questions, self.answers = typed, questions, []
-        elif typed.name == "password":  # old once, new twice, all hidden
-            self.asking, self.answers = list(PASSWORD_QUESTIONS), []
-            self.secret, self.secret_for, self.secret_what = LineEditor(), typed, self.asking[0]
-        elif option is not None:
-            self.secret, self.secret_for = LineEditor(), typed
-            self.secret_what = str(option.get("prompt") or option.get("name") or "secret")
-        elif typed.is_quit:
-            self.request_quit(typed)
-        else:
-            self.send(typed)
-
-    def cancel_secret(self) -> None:
-        self.secret = self.secret_for = None
-        self.asking, self.answers = [], []
-
-    def switch(self, name: str) -> None:
-        if not name.strip():
-            self.model.add("error", "! usage: /switch ROOM (or @USER, or its number in the bar)")
-        elif not self.model.switch(name):
-            self.model.add("error", f"! you are not in {name.strip()}; /join it first")
-        self.offset = self.unseen = 0
-
-    def send(self, typed: Typed, secret: str | None = None) -> bool:
-        try:
-            send_to_pane(self.conn, self.model, typed, secret)
-        except (ConnectionFailed, Unsendable) as exc:
-            self.model.add("error", f"! {exc}")
-            return False
-        return True
-
-    def request_quit(self, typed: Typed | None = None) -> None:
-        """Say goodbye and wait a moment for the server's Bye; asked twice, just go."""
-        if self.leaving:
-            self.finish(0, self.model.ended or "you left")
-            return
-        self.leaving = True
-        if not self.send(typed or Typed("/quit", "quit")):
-            self.finish(0, "you left")
-            return
-        loop = asyncio.get_running_loop()
-        handle = loop.call_later(QUIT_GRACE, self.finish, 0, "you left")
-        self._undo.append(handle.cancel)
-
     # ------------------------------------------------------------ drawing
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Once a second, redraw while a clock counts down or a replay steps on."""
-        if self.model.ticking():
+        """Twice a second: clocks count down, replays step on, a /quit stops waiting."""
+        self.controller.tick()
+        if self.controller.dirty:
             self.request_redraw()
-        self._ticker = loop.call_later(0.5, self._tick, loop)
+        self._ticker = loop.call_later(0.5, self.guarded(self._tick), loop)
 
     def request_redraw(self) -> None:
         """Coalesce a burst of events into one redraw."""
@@ -468,38 +306,7 @@ class CursesClient:
 
     def redraw(self) -> None:
         self._redraw_pending = False
-        screen = self.screen
-        rows, cols = screen.size()
-        games = self.model.shown_games()
-        layout = self.layout = compute_layout(rows, cols, board_size(games, self.model))
-        screen.erase()
-        if layout.too_small:
-            draw_too_small(screen, rows, cols)
-            screen.show(None)
-            return
-        draw_status(screen, layout.status, self.model, self.server)
-        self.offset = draw_chat(screen, layout.chat, self.chat, self.model.transcript,
-                                self.offset, self.unseen)
-        if self.offset == 0:
-            self.unseen = 0
-        if layout.board is not None:
-            draw_board(screen, layout.board, layout.board_side, games, self.model)
-        prompt = (SECRET_PROMPT.format(what=self.secret_what) if self.secret is not None
-                  else f"{self.questions[0]} (Esc cancels): " if self.question_for is not None
-                  and self.questions
-                  else PROMPT)
-        visible, column = self.input_view(input_field_width(layout.input, prompt))
-        x = draw_input(screen, layout.input, prompt, visible, column)
-        screen.show((layout.input.top, x))
-
-    def input_view(self, width: int) -> tuple[str, int]:
-        """What the input field shows; a secret word shows one star per character."""
-        if self.secret is None:
-            return self.editor.view(width)
-        masked = LineEditor()
-        masked.text = "*" * len(clusters(self.secret.text))
-        masked.cursor = len(clusters(self.secret.text[: self.secret.cursor]))
-        return masked.view(width)
+        self.screen.show(self.controller.draw(self.screen))
 
 
 async def run_plain(conn: ClientConnection, model: ClientModel) -> int:

@@ -12,6 +12,7 @@ from typing import TextIO
 from gameclient.commands import (
     LOCAL_COMMANDS,
     PASSWORD_QUESTIONS,
+    QUIT_GRACE,
     Typed,
     answered,
     completion_words,
@@ -30,7 +31,6 @@ from gameserver.protocol import Bye, GameState
 
 TIMESTAMPED = frozenset({"chat", "own", "action", "pm", "pm_sent", "bm", "notice", "error"})
 CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
-QUIT_GRACE = 3.0  # seconds to wait for the server's goodbye after /quit or end of input
 
 
 def start_stdin_reader(stream: TextIO) -> asyncio.Queue[str | None]:

@@ -85,3 +85,27 @@ def test_the_rules_catch_a_breach(tmp_path):
     sample.write_text("def f():\n    import asyncio\n    from gameserver.doors import x\n")
     assert {n for n in imports_of(sample) if forbidden(n, CORE_FORBIDDEN)} == {
         "asyncio", "gameserver.doors", "gameserver.doors.x"}
+
+
+SCREEN_PURE = ("controller.py", "ansiscreen.py", "termkeys.py", "model.py", "views.py",
+               "layout.py", "lineedit.py", "textwidth.py", "commands.py", "panes.py")
+SCREEN_FORBIDDEN = {"asyncio", "socket", "ssl", "selectors", "curses", "_curses", "threading",
+                    "gameclient.connection", "gameclient.cursesui", "gameclient.screen",
+                    "gameclient.lineclient", "gameclient.reconnect"}
+
+
+@pytest.mark.parametrize("name", SCREEN_PURE)
+def test_the_screen_the_ssh_door_shares_is_pure(name):
+    """The SSH door draws with these: no event loop, no curses, no client connection."""
+    bad = sorted(n for n in imports_of(ROOT / "gameclient" / name)
+                 if forbidden(n, SCREEN_FORBIDDEN))
+    assert not bad, f"{name} imports {bad}"
+
+
+def test_loading_the_shared_screen_loads_no_event_loop_curses_or_socket():
+    modules = ", ".join(f"gameclient.{name[:-3]}" for name in SCREEN_PURE)
+    code = (f"import sys, {modules}\n"
+            f"print(sorted(m for m in {sorted(SCREEN_FORBIDDEN)!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=30, env=child_env(), cwd=ROOT, check=True).stdout
+    assert out.strip() == "[]"

@@ -333,11 +333,11 @@ def test_typing_editing_and_sending() -> None:
     ui.handle_key("\n")
     assert conn.said == ["hello wörld "]
     ui.handle_key(curses.KEY_UP)
-    assert ui.editor.text == "hello wörld "
+    assert ui.controller.editor.text == "hello wörld "
     ui.handle_key("\x17")  # Ctrl-W
-    assert ui.editor.text == "hello "
+    assert ui.controller.editor.text == "hello "
     ui.handle_key("\x15")  # Ctrl-U
-    assert ui.editor.text == ""
+    assert ui.controller.editor.text == ""
 
 
 def test_slash_commands_and_double_slash() -> None:
@@ -351,30 +351,30 @@ def test_tab_completes_commands_and_nicks() -> None:
     model.members = {"alice": "alice", "bobby": "bob"}
     ui, _, _ = client(model=model)
     type_keys(ui, "/acc\t")
-    assert ui.editor.text == "/accept "
+    assert ui.controller.editor.text == "/accept "
     ui.handle_key("\x15")
     type_keys(ui, "bo\t")
-    assert ui.editor.text == "bobby: "
+    assert ui.controller.editor.text == "bobby: "
 
 
 def test_secret_word_is_masked_and_sent_with_the_command() -> None:
     ui, conn, grid = client()
     type_keys(ui, "/game hangman --secret\n")
-    assert conn.commands == [] and ui.secret is not None
+    assert conn.commands == [] and ui.controller.secret is not None
     type_keys(ui, "apple")
     ui.redraw()
     assert "*****" in grid.line(23) and "apple" not in grid.line(23)
     assert "secret" in grid.line(23)
     ui.handle_key("\n")
     assert conn.commands == [("game", "hangman --secret", "apple")]
-    assert "apple" not in ui.editor.history and ui.secret is None
+    assert "apple" not in ui.controller.editor.history and ui.controller.secret is None
 
 
 def test_escape_cancels_the_secret_prompt() -> None:
     ui, conn, _ = client()
     type_keys(ui, "/game hangman --secret\nab")
     ui.handle_key("\x1b")
-    assert ui.secret is None and conn.commands == []
+    assert ui.controller.secret is None and conn.commands == []
 
 
 def test_a_message_arriving_while_typing_leaves_the_input_alone() -> None:
@@ -383,7 +383,7 @@ def test_a_message_arriving_while_typing_leaves_the_input_alone() -> None:
     ui.handle_key(curses.KEY_LEFT)
     ui.model.apply(RoomMessage(room="lobby", nick="bob", user="bob", text="interrupt!", ts=TS))
     ui.redraw()
-    assert ui.editor.text == "half a sent" and ui.editor.cursor == 10
+    assert ui.controller.editor.text == "half a sent" and ui.controller.editor.cursor == 10
     assert "<bob> interrupt!" in grid.line(22) and grid.line(23).startswith("> half a sent")
     assert grid.cursor == (23, 12)
 
@@ -394,22 +394,21 @@ def test_scrolled_up_chat_stays_put_when_lines_arrive() -> None:
     ui.handle_key(curses.KEY_PPAGE)
     ui.redraw()
     top = grid.line(1)
-    ui.take_lines(ui.model.apply(RoomMessage(room="lobby", nick="bob", user="bob", text="new",
-                                             ts=TS)))
+    ui.controller.take(RoomMessage(room="lobby", nick="bob", user="bob", text="new", ts=TS))
     ui.redraw()
     assert grid.line(1) == top and "1 new" in grid.line(22)
     ui.handle_key(curses.KEY_NPAGE)  # a page down leaves the one new row below
     ui.handle_key(curses.KEY_NPAGE)
     ui.redraw()
-    assert "<bob> new" in grid.line(22) and ui.unseen == 0
+    assert "<bob> new" in grid.line(22) and ui.controller.unseen == 0
 
 
 def test_board_appears_beside_or_above_and_too_small() -> None:
     model = model_with(games=[game()])
     ui, _, grid = client(24, 80, model)
-    assert ui.layout is not None and ui.layout.board_side == "right"
+    assert ui.controller.layout is not None and ui.controller.layout.board_side == "right"
     ui, _, grid = client(24, 60, model)
-    assert ui.layout is not None and ui.layout.board_side == "top"
+    assert ui.controller.layout is not None and ui.controller.layout.board_side == "top"
     grid.find("#1 tictactoe")
     ui, _, grid = client(6, 30, model)
     grid.find("terminal too small")
@@ -432,8 +431,6 @@ def test_quit_sends_quit_and_ctrl_c_twice_leaves_at_once() -> None:
         assert conn.commands == [("quit", "", None)] and not ui.result.done()
         ui.handle_key("\x03")
         assert ui.result.result() == (0, "you left")
-        for undo in ui._undo:
-            undo()
 
     asyncio.run(asyncio.wait_for(body(), 5))
 

@@ -1,0 +1,391 @@
+"""What the full-screen clients do on a key or a server message, and what they draw: pure.
+
+The curses client (gameclient/cursesui.py) and the SSH door share this, so every key and
+command behaves the same on both. No asyncio, curses, sockets or connection here: keys
+come in as gameclient.termkeys events, server messages as protocol dataclasses, and the
+screen goes out on any canvas with `size`, `erase`, `write` and `repaint`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from gameclient.commands import (
+    LOCAL_COMMANDS,
+    PASSWORD_QUESTIONS,
+    QUIT_GRACE,
+    Typed,
+    Unsendable,
+    answered,
+    check_sendable,
+    completion_words,
+    parse_typed,
+    password_problem,
+    questions_for,
+    secret_option,
+    set_command,
+)
+from gameclient.layout import Layout, compute_layout
+from gameclient.lineedit import LineEditor
+from gameclient.model import ClientModel, Line
+from gameclient.panes import rooms_lines
+from gameclient.termkeys import EDIT_ACTIONS, Event, Key, Paste, Text
+from gameclient.textwidth import clusters
+from gameclient.views import (
+    PROMPT,
+    SECRET_PROMPT,
+    ChatView,
+    board_size,
+    draw_board,
+    draw_chat,
+    draw_input,
+    draw_status,
+    draw_too_small,
+    input_field_width,
+)
+from gameserver.protocol import GameList, Message
+
+NOT_SENT = "the connection to the server was lost; nothing was sent"
+PANE_KEYS = {f"alt-{n}": str(n) for n in range(1, 10)}  # Alt-1..9: a pane of the room bar
+HISTORY_ACTIONS = frozenset({"history_prev", "history_next"})  # never inside a secret prompt
+
+Send = Callable[[Typed, "str | None"], bool]
+
+
+class ScreenCanvas(Protocol):
+    """A canvas the whole screen is drawn on (the curses Screen, the AnsiCanvas)."""
+
+    def size(self) -> tuple[int, int]: ...
+
+    def erase(self) -> None: ...
+
+    def write(self, y: int, x: int, text: str, style: str = "", width: int | None = None,
+              ) -> int: ...
+
+    def repaint(self) -> None: ...
+
+
+class Controller:
+    """One user's screen: the model, the line editor, prompts, scrolling and leaving.
+
+    `send(typed, secret)` hands a typed line out, for the pane looked at (a host does
+    that with gameclient.panes.send_to_pane or its own equivalent); it returns False when
+    the line cannot go (the controller then says so) or raises Unsendable with a sentence.
+    Lines that could never travel as one frame are refused here before `send` is asked.
+    `quit(reason)` ends the session: called after /quit was sent and the server's Bye did
+    not come within QUIT_GRACE seconds (the host calls `tick()`), at once when sending
+    failed, or when the user asks a second time. `bell()` rings for a mention or a PM.
+    """
+
+    def __init__(self, model: ClientModel, send: Send, *,
+                 bell: Callable[[], None] | None = None,
+                 quit: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.time, server: str | None = None,
+                 games: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.model = model
+        self._send = send
+        self._bell = bell
+        self._quit = quit
+        self.clock = clock
+        self.server = model.server if server is None else server  # shown in the status bar
+        self.games: list[Mapping[str, Any]] = list(games)  # the server's game list
+        self.editor = LineEditor()
+        self.secret: LineEditor | None = None  # set while asking for a hidden secret word
+        self.secret_for: Typed | None = None
+        self.secret_what = "secret"  # what the secret is, in the game's words ("secret word")
+        self.asking: list[str] = []  # the hidden questions still to ask (/password)
+        self.question_for: Typed | None = None  # /msg or /all alone: what the answers are for
+        self.questions: list[str] = []  # the visible questions still to ask
+        self.answers: list[str] = []
+        self.chat = ChatView()
+        self.offset = 0  # chat rows scrolled up from the bottom
+        self.unseen = 0  # lines that arrived while scrolled up
+        self.layout: Layout | None = None
+        self.leaving = False
+        self.quit_by: float | None = None  # when to stop waiting for the server's Bye
+        self.dirty = True  # something changed since the last draw
+        self._repaint = False  # Ctrl-L: the next draw redraws every cell
+        model.draws_boards = True  # replays step through the board pane, not the chat
+
+    # ------------------------------------------------------------ in: server messages
+
+    def take(self, message: Message) -> list[Line]:
+        """One server message: the model learns it, the bell rings if it is for me."""
+        if isinstance(message, GameList):
+            self.games = list(message.games)
+        lines = self.model.apply(message)
+        self.take_lines(lines)
+        if self.model.bell and self._bell is not None \
+                and any(line.wants_attention for line in lines):
+            self._bell()
+        self.dirty = True
+        return lines
+
+    def take_lines(self, lines: list[Line]) -> None:
+        """Keep a scrolled-up chat where it is while new lines arrive below."""
+        if lines:
+            self.dirty = True
+        if self.offset <= 0 or not lines or self.layout is None:
+            return
+        width = self.layout.chat.width
+        here = [line for line in lines if line.where == self.model.current]
+        self.offset += sum(len(self.chat.rows_for(line, width)) for line in here)
+        self.unseen += len(here)
+
+    def say(self, kind: str, text: str) -> None:
+        """A line of the host's own (connection lost, reconnecting) in the pane looked at."""
+        self.model.add(kind, text)
+        self.dirty = True
+
+    def tick(self) -> None:
+        """Call about twice a second: clocks count down, a replay steps, a quit times out."""
+        if self.model.ticking():
+            self.dirty = True
+        if self.quit_by is not None and self.clock() >= self.quit_by:
+            self.quit_by = None
+            self.leave(self.model.ended or "you left")
+
+    # ------------------------------------------------------------ in: keys
+
+    def key(self, event: Event) -> None:
+        """One key (or typed run, or paste) from gameclient.termkeys.KeyDecoder."""
+        if self.model.unread:
+            self.model.unread = 0  # you are looking: the badge is read
+            self.dirty = True
+        if isinstance(event, Text):
+            (self.secret or self.editor).insert(event.text)
+            self.dirty = True
+        elif isinstance(event, Paste):
+            self.paste(event.text)
+            self.dirty = True
+        elif isinstance(event, Key):
+            self.press(event.name)
+
+    def paste(self, text: str) -> None:
+        """A paste is typed: each line break is Enter, as in a terminal without paste marks.
+
+        So a pasted block of lines is said line by line (the server's flood limit lets
+        a block of 20 pass at once), and what follows the last break stays to be edited.
+        """
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        for n, line in enumerate(lines):
+            if n:
+                self.enter()
+            if line:
+                (self.secret or self.editor).insert(line.replace("\t", " "))
+
+    def press(self, name: str) -> None:
+        """A named key: "enter", "ctrl-c", "alt-1", "page_up", "left" ..."""
+        editor = self.secret or self.editor
+        was_dirty, self.dirty = self.dirty, True
+        if name == "enter":
+            self.enter()
+        elif name == "ctrl-c" or (name == "ctrl-d" and not editor.text):
+            self.request_quit()
+        elif name == "ctrl-d":
+            editor.delete()
+        elif name == "escape":
+            if self.secret is not None:
+                self.cancel_secret()
+            elif self.question_for is not None:
+                self.question_for, self.questions, self.answers = None, [], []
+        elif name in PANE_KEYS:
+            self.switch(PANE_KEYS[name])
+        elif name in ("ctrl-n", "ctrl-p"):
+            self.model.cycle(+1 if name == "ctrl-n" else -1)
+            self.offset = self.unseen = 0
+        elif name == "tab":
+            if self.secret is None:
+                self.editor.complete(completion_words(self.model, self.games))
+        elif name == "ctrl-l":
+            self._repaint = True
+        elif name in ("page_up", "page_down"):
+            self.scroll(+1 if name == "page_up" else -1)
+        elif name in EDIT_ACTIONS:
+            action = EDIT_ACTIONS[name]
+            if self.secret is None or action not in HISTORY_ACTIONS:
+                getattr(editor, action)()
+        else:  # a key that does nothing here (F5, alt-x) changes nothing
+            self.dirty = was_dirty
+
+    def scroll(self, pages: int) -> None:
+        height = self.layout.chat.height if self.layout else 1
+        self.offset = max(0, self.offset + pages * max(1, height - 2))
+        if self.offset == 0:
+            self.unseen = 0
+        self.dirty = True
+
+    # ------------------------------------------------------------ Enter
+
+    def enter(self) -> None:
+        self.dirty = True
+        if self.question_for is not None and self.secret is None:
+            self._answer_question()
+        elif self.secret is not None and self.asking:
+            self._answer_hidden_question()
+        elif self.secret is not None:
+            word = self.secret.text.strip()
+            typed = self.secret_for
+            self.cancel_secret()
+            if not word or typed is None:
+                self.model.add("error", f"! no {self.secret_what} given; the game was not"
+                                        " started")
+            else:
+                self.send(typed, word)
+        else:
+            self._enter_line()
+
+    def _answer_question(self) -> None:
+        self.answers.append(self.editor.submit())
+        self.questions.pop(0)
+        if self.questions:
+            return
+        typed, answers = self.question_for, self.answers
+        self.question_for, self.answers = None, []
+        full = answered(typed, answers) if typed is not None else None
+        if full is None:
+            self.model.add("error", "! nothing was sent")
+        else:
+            self.send(full)
+
+    def _answer_hidden_question(self) -> None:
+        assert self.secret is not None
+        self.answers.append(self.secret.text.strip())
+        self.asking.pop(0)
+        if self.asking:
+            self.secret, self.secret_what = LineEditor(), self.asking[0]
+            return
+        typed, answers = self.secret_for, self.answers
+        self.cancel_secret()
+        problem = password_problem(*answers)
+        if problem or typed is None:
+            self.model.add("error", f"! {problem}")
+        else:
+            self.send(typed, f"{answers[0]}\n{answers[1]}")
+
+    def _enter_line(self) -> None:
+        typed = parse_typed(self.editor.text)
+        if typed is not None:
+            try:
+                check_sendable(typed)
+            except Unsendable as exc:  # keep the line where it was typed, to shorten it
+                self.model.add("error", f"! {exc}")
+                self.offset = self.unseen = 0
+                return
+        typed = parse_typed(self.editor.submit())
+        if typed is None:
+            return
+        self.offset = self.unseen = 0
+        if typed.name == "switch":
+            self.switch(typed.args)
+            return
+        if typed.name == "rooms":
+            for text in rooms_lines(self.model):
+                self.model.add("reply", text)
+            return
+        option = secret_option(typed, self.games)
+        questions = questions_for(typed)
+        if typed.name in LOCAL_COMMANDS:
+            self.model.add("reply", set_command(self.model, typed.args))
+        elif questions is not None:  # /msg or /all alone: ask, shown as typed
+            if typed.name == "msg":
+                self.send(Typed("/users", "users"))
+            self.question_for, self.questions, self.answers = typed, questions, []
+        elif typed.name == "password":  # old once, new twice, all hidden
+            self.asking, self.answers = list(PASSWORD_QUESTIONS), []
+            self.secret, self.secret_for, self.secret_what = LineEditor(), typed, self.asking[0]
+        elif option is not None:
+            self.secret, self.secret_for = LineEditor(), typed
+            self.secret_what = str(option.get("prompt") or option.get("name") or "secret")
+        elif typed.is_quit:
+            self.request_quit(typed)
+        else:
+            self.send(typed)
+
+    def cancel_secret(self) -> None:
+        self.secret = self.secret_for = None
+        self.asking, self.answers = [], []
+        self.dirty = True
+
+    def switch(self, name: str) -> None:
+        if not name.strip():
+            self.model.add("error", "! usage: /switch ROOM (or @USER, or its number in the bar)")
+        elif not self.model.switch(name):
+            self.model.add("error", f"! you are not in {name.strip()}; /join it first")
+        self.offset = self.unseen = 0
+        self.dirty = True
+
+    # ------------------------------------------------------------ out: sending and leaving
+
+    def send(self, typed: Typed, secret: str | None = None) -> bool:
+        """Hand a typed line out; False (and a sentence in the chat) when it cannot go."""
+        try:
+            check_sendable(typed, secret)
+            sent = self._send(typed, secret)
+        except Unsendable as exc:
+            self.model.add("error", f"! {exc}")
+            return False
+        if not sent:
+            self.model.add("error", f"! {NOT_SENT}")
+        return sent
+
+    def request_quit(self, typed: Typed | None = None) -> None:
+        """Say goodbye and wait a moment for the server's Bye; asked twice, just go."""
+        if self.leaving:
+            self.leave(self.model.ended or "you left")
+            return
+        self.leaving = True
+        if not self.send(typed or Typed("/quit", "quit")):
+            self.leave("you left")
+            return
+        self.quit_by = self.clock() + QUIT_GRACE
+
+    def leave(self, reason: str) -> None:
+        self.quit_by = None
+        if self._quit is not None:
+            self._quit(reason)
+
+    # ------------------------------------------------------------ out: the screen
+
+    def draw(self, canvas: ScreenCanvas) -> tuple[int, int] | None:
+        """Draw the whole screen on `canvas`; the cursor's (row, column), None to hide it."""
+        self.dirty = False
+        if self._repaint:
+            self._repaint = False
+            canvas.repaint()
+        rows, cols = canvas.size()
+        games = self.model.shown_games()
+        layout = self.layout = compute_layout(rows, cols, board_size(games, self.model))
+        canvas.erase()
+        if layout.too_small:
+            draw_too_small(canvas, rows, cols)
+            return None
+        draw_status(canvas, layout.status, self.model, self.server)
+        self.offset = draw_chat(canvas, layout.chat, self.chat, self.model.transcript,
+                                self.offset, self.unseen)
+        if self.offset == 0:
+            self.unseen = 0
+        if layout.board is not None:
+            draw_board(canvas, layout.board, layout.board_side, games, self.model)
+        prompt = self.prompt()
+        visible, column = self.input_view(input_field_width(layout.input, prompt))
+        x = draw_input(canvas, layout.input, prompt, visible, column)
+        return layout.input.top, x
+
+    def prompt(self) -> str:
+        if self.secret is not None:
+            return SECRET_PROMPT.format(what=self.secret_what)
+        if self.question_for is not None and self.questions:
+            return f"{self.questions[0]} (Esc cancels): "
+        return PROMPT
+
+    def input_view(self, width: int) -> tuple[str, int]:
+        """What the input field shows; a secret word shows one star per character."""
+        if self.secret is None:
+            return self.editor.view(width)
+        masked = LineEditor()
+        masked.text = "*" * len(clusters(self.secret.text))
+        masked.cursor = len(clusters(self.secret.text[: self.secret.cursor]))
+        return masked.view(width)
