@@ -380,7 +380,8 @@ def with_setting_flags(command: Callable[..., None]) -> Callable[..., None]:
             name, inspect.Parameter.KEYWORD_ONLY, default=None,
             annotation=Annotated[(int if f.type in (int, "int") else float) | None, typer.Option(
                 settings_.flag_name(name), help=settings_.help_text(name), show_default=False,
-                rich_help_panel="Limits (also from play.toml in the data directory)")])
+                rich_help_panel=f.metadata.get("panel") or
+                "Limits (also from play.toml in the data directory)")])
         for name, f in settings_.FIELDS.items()]
     own = inspect.signature(command, eval_str=True)
     params = [p for p in own.parameters.values() if p.name != "settings"]
@@ -462,6 +463,12 @@ def host(
              "one database", 2)
     setup_logging(None if headless else directory / "play.log")
     doors = extra_doors(address, irc_port, irc_plain, server_name, classic_port)
+    if limits.ssh_port >= 0:  # --ssh-port, or ssh_port in play.toml
+        from gameserver.doors.ssh import SSHDoor
+
+        if limits.ssh_port > 65535:
+            fail(f"error: --ssh-port {limits.ssh_port} is not a port (0-65535)", 2)
+        doors.append(SSHDoor(address, limits.ssh_port))
 
     async def main() -> int:
         server = ChatServer(address, port_number, data_dir=directory, settings=limits,
@@ -531,6 +538,12 @@ def extra_doors(address: str, irc_port: str | None, irc_plain: bool, server_name
 
 def door_banner(door: Any, address: str) -> str:
     from gameserver.doors.irc import IrcDoor
+    from gameserver.doors.ssh import SSHDoor
+
+    if isinstance(door, SSHDoor):
+        made = "new, made now" if door.key_created else "kept in the data directory"
+        return (f"SSH on {address}:{door.port} (ssh -p {door.port} NAME@{address}); host key "
+                f"({made}) fingerprint:\n  {door.fingerprint}")
 
     if isinstance(door, IrcDoor):
         if door.ssl_context is None:

@@ -221,6 +221,8 @@ class CommunityStore:
                     self.db.execute(sql, (key,) * sql.count("?"))
                 tables = {r[0] for r in self.db.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if "ssh_keys" in tables:  # its SSH login keys (gameserver/sshkeys.py)
+                    self.db.execute("DELETE FROM ssh_keys WHERE user = ?", (key,))
                 for table in sorted(tables):  # device keys, if end-to-end PMs keep any here
                     columns = {c[1] for c in self.db.execute(f"PRAGMA table_info({table})")}
                     if "key" in table.lower() and "user" in columns:

@@ -169,6 +169,7 @@ class Runtime:
         self.store: Any = None  # SQLiteStore, or PostgresStore on a cluster
         self.data: DataDir | None = None
         self.commits: CommitSchedule | None = None
+        self.ssh_keys: Any = None  # the accounts' SSH keys (gameserver/sshkeys.py)
         self._hub: Hub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -278,6 +279,12 @@ class Runtime:
         assert self.store is not None
         kept = community_store_for(self.store)  # roles and bans first: they can refuse a move
         CommunityHost.install(self.hub, kept.load(Community(kept)), kept)
+        from gameserver.core.sshkeycommands import COMMANDS as SSH_KEY_COMMANDS
+        from gameserver.core.sshkeycommands import SSHKeys
+        from gameserver.sshkeys import ssh_key_store_for
+
+        self.ssh_keys = ssh_key_store_for(self.store)  # /sshkey, and the SSH door's logins
+        SSH_KEY_COMMANDS.install(self.hub, SSHKeys(self.hub, self.ssh_keys))
         try:
             from gameserver.core.gamehost import GameHost
         except ImportError:  # games not installed in this build

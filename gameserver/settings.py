@@ -15,8 +15,8 @@ class SettingsError(ValueError):
     """A setting is wrong (unknown name, wrong type, out of range); the message says which."""
 
 
-def _setting(default: Any, help: str, low: float = 0) -> Any:
-    return field(default=default, metadata={"help": help, "low": low})
+def _setting(default: Any, help: str, low: float = 0, panel: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "low": low, "panel": panel})
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class Settings:
     ping_after: float = _setting(60.0, "idle seconds before a logged-in client is pinged", 0.1)
     ping_timeout: float = _setting(30.0, "seconds a pinged client has to answer", 0.1)
     max_rooms: int = _setting(10, "rooms one user may be in at once", 1)
+    ssh_port: int = _setting(-1, "also serve SSH on this port (ssh -p PORT you@host; 0: any free"
+                                 " port; -1: no SSH)", -1, panel="Doors")
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

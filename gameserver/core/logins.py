@@ -236,6 +236,24 @@ def login_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -
     then(True, "")
 
 
+def login_verified(hub: Hub, session: Session, user: str) -> None:
+    """A door that proved the account itself (the SSH door: a key on it signed) logs in.
+
+    No password is checked, so no throttle is spent; bans and the rest of logging in
+    are the same as for everyone. The ok (id None) or the refusal goes to the session.
+    """
+    if session.user is not None or session.closed:
+        return
+    session.greeted = True
+
+    def found(account: tuple[str, str] | None) -> None:
+        if account is None:  # deleted since its key was read
+            raise CommandError("no_such_user", f"there is no account called {user}")
+        logged_in(hub, session, None, account[0])
+
+    hub.lookups.account_hash(user).then(hub.guarded(session, None, found))
+
+
 def resume(hub: Hub, session: Session, message: Resume) -> None:
     """Log in again with a session token: no password, back in the same rooms."""
     if session.user is not None:

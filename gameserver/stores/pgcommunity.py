@@ -170,6 +170,8 @@ class PostgresCommunityStore(CommunityStore):
                            (name,))
                 # Its device keys too: a new account of that name must not be sealed to them.
                 db.execute('DELETE FROM device_keys WHERE "user" = %s', (key,))
+                if db.execute("SELECT to_regclass('ssh_keys')").fetchone()[0] is not None:
+                    db.execute('DELETE FROM ssh_keys WHERE "user" = %s', (key,))  # SSH logins
                 for table in ("memberships", "pending_pms", "tokens", "stats"):
                     db.execute(f'DELETE FROM {table} WHERE "user" = %s', (name,))
                 for sql in ("DELETE FROM roles WHERE key = %s",
