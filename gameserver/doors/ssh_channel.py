@@ -166,7 +166,12 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self.ended = True
         self.out.clear()
         client = self.client
-        client.leave()  # the channel went: the session too (the room is told)
+        session = client.session
+        if exc is not None and session is not None and not session.closed:
+            client.door.hub.disconnected(session, "connection lost")  # vanished
+            client.door.wake()
+        else:
+            client.leave()  # the client closed its session: as if it typed /quit
         if client.conn is not None:
             client.conn.close()
 

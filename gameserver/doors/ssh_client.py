@@ -356,7 +356,11 @@ class SSHClient(asyncssh.SSHServer):
         try:
             names.check_username(username)
         except names.NameError_ as exc:
-            self.banner_once(f"play: the SSH user name is your play account, and {exc}.")
+            # No method can log this name in (an SSH client keeps its user name): say so, go.
+            self.banner_once(f"play: the SSH user name is your play account, and {exc}; "
+                             "connect again as another user (ssh NAME@host).")
+            if self.conn is not None:
+                asyncio.get_running_loop().call_soon(self.conn.close)
             return str(exc)
         return None
 
