@@ -101,6 +101,8 @@ class SSHDoor:
         """Listen, and attach to the runtime; ServerError if that cannot be done."""
         self._loop = asyncio.get_running_loop()
         self._runtime = runtime
+        # asyncssh logs several lines per connection at INFO; ours say what matters.
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
         try:
             key, self.key_created = host_key(runtime.data_dir, self.key_path)
         except HostKeyError as exc:

@@ -27,7 +27,6 @@ OUTPUT_LIMIT = 1024 * 1024  # bytes waiting for one client before it counts as n
 DRAW_BACKLOG = 64 * 1024  # a screen is not redrawn while this much still waits to leave
 ESC_WAIT = 0.025  # seconds a lone Esc waits to be told from the start of a key sequence
 DUMB_TERMS = ("dumb", "unknown", "")
-MIN_SIZE = (2, 10)  # (rows, cols) below which a terminal gets lines, not a screen
 CLEAN_EXIT = frozenset({"quit", "shutdown", "replaced"})
 
 
@@ -43,6 +42,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self.view: Any = None  # a LineView or a ScreenView, once the session started
         self.out: list[str] = []
         self.ended = False
+        self.finished = False  # the session ended: its last words are queued
         self.code = 0
         self._esc: asyncio.TimerHandle | None = None
 
@@ -93,8 +93,6 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
     def _screen(self, model: ClientModel, env: dict[str, str]) -> Any:
         """The full screen for a real terminal (None: the line view)."""
         if self.term is None or self.term.lower() in DUMB_TERMS or self.command:
-            return None
-        if self.size[0] < MIN_SIZE[0] or self.size[1] < MIN_SIZE[1]:
             return None
         try:
             from gameserver.doors.ssh_screen import ScreenView
@@ -223,7 +221,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             self.out.clear()
             return
         view = self.view
-        if view is not None and not isinstance(view, LineView) \
+        if view is not None and not isinstance(view, LineView) and not self.finished \
                 and chan.get_write_buffer_size() < DRAW_BACKLOG:
             frame = view.frame()
             if frame:
@@ -244,6 +242,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         if self.ended:
             return
         view = self.view
+        self.finished = True  # no frame after the last one
         if view is not None and not isinstance(view, LineView):
             self.out.append(view.leave(reason))
         elif isinstance(view, LineView) and view.terminal:
