@@ -454,8 +454,7 @@ def host(
         fail(f"error: {exc}", 2)
     if no_tls and (cert or key):
         fail("error: --no-tls and --cert/--key contradict each other; choose one", 2)
-    if store is not None and not store.startswith(("postgresql://", "postgres://")):
-        fail(f"error: --store {store!r} is not a postgresql://... URL", 2)
+    check_store_url(store)
     if bus is not None and not bus.startswith(("redis://", "rediss://", "unix://")):
         fail(f"error: --bus {bus!r} is not a redis://... URL", 2)
     if bus is not None and store is None:
@@ -512,6 +511,11 @@ def host(
         return code
 
     run(main)
+
+
+def check_store_url(store: str | None) -> None:
+    if store is not None and not store.startswith(("postgresql://", "postgres://")):
+        fail(f"error: --store {store!r} is not a postgresql://... URL", 2)
 
 
 def extra_doors(address: str, irc_port: str | None, irc_plain: bool, server_name: str,
@@ -600,6 +604,8 @@ def history(
     user: Annotated[str, typer.Argument(help="whose history")],
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="the server's data")] = None,
     stdout: Annotated[bool, typer.Option("--stdout", help="print instead of USER.chat")] = False,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="postgresql://...: read a cluster's database instead")] = None,
 ) -> None:
     """Export USER's chat history (run on the server machine) to USER.chat.
 
@@ -614,17 +620,28 @@ def history(
     except ValueError as exc:
         fail(f"error: {exc}", 2)
     path = data_dir_for(data_dir) / "play.db"
-    if not path.exists():
+    where = f"the server data in {path.parent}"
+    check_store_url(store)
+    if store is not None:
+        from gameserver.runtime import redact
+
+        where = f"the store {redact(store)}"
+    elif not path.exists():
         fail(f"error: no server data in {path.parent}", 1)
     try:
-        store = SQLiteStore(path, readonly=True)
+        if store is not None:
+            from gameserver.stores.postgres import PostgresStore
+
+            kept: Any = PostgresStore(store, node="play history", readonly=True)
+        else:
+            kept = SQLiteStore(path, readonly=True)
         try:
-            account = store.account_hash(name)
-            entries = [] if account is None else store.history(account[0], limit=-1)
+            account = kept.account_hash(name)
+            entries = [] if account is None else kept.history(account[0], limit=-1)
         finally:
-            store.close()
+            kept.close()
     except StorageError as exc:
-        fail(f"error: cannot read the server data in {path.parent}: {exc}", 1)
+        fail(f"error: cannot read {where}: {exc}", 1)
     if account is None:
         fail(f"error: there is no user called {name}", 1)
     lines = [history_line(entry.to_wire()) for entry in entries]
@@ -650,6 +667,8 @@ admin_app = typer.Typer(no_args_is_help=True, help="Manage admins and accounts (
                         "server machine; a running server takes it up within seconds).")
 app.add_typer(admin_app, name="admin")
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="the server's data")]
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", help="postgresql://...: a cluster's database instead of --data-dir")]
 
 
 def _admin(action: Callable[[], str]) -> None:
@@ -663,35 +682,38 @@ def _admin(action: Callable[[], str]) -> None:
 
 @admin_app.command("grant")
 def admin_grant(user: Annotated[str, typer.Argument(help="who becomes an admin")],
-                data_dir: DataDirOption = None) -> None:
+                data_dir: DataDirOption = None, store: StoreOption = None) -> None:
     """Make USER an admin of this server."""
     from gameserver.admin import grant
 
     name = resolve(user, "username", check_name)
-    _admin(lambda: grant(data_dir_for(data_dir), name, True))
+    check_store_url(store)
+    _admin(lambda: grant(data_dir_for(data_dir), name, True, store))
 
 
 @admin_app.command("revoke")
 def admin_revoke(user: Annotated[str, typer.Argument(help="who stops being an admin")],
-                 data_dir: DataDirOption = None) -> None:
+                 data_dir: DataDirOption = None, store: StoreOption = None) -> None:
     """Take USER's admin rights away."""
     from gameserver.admin import grant
 
     name = resolve(user, "username", check_name)
-    _admin(lambda: grant(data_dir_for(data_dir), name, False))
+    check_store_url(store)
+    _admin(lambda: grant(data_dir_for(data_dir), name, False, store))
 
 
 @admin_app.command("list")
-def admin_list(data_dir: DataDirOption = None) -> None:
+def admin_list(data_dir: DataDirOption = None, store: StoreOption = None) -> None:
     """The server's admins."""
     from gameserver.admin import admins
 
-    _admin(lambda: "\n".join(admins(data_dir_for(data_dir))) or "no admins yet")
+    check_store_url(store)
+    _admin(lambda: "\n".join(admins(data_dir_for(data_dir), store)) or "no admins yet")
 
 
 @admin_app.command("reset-password")
 def admin_reset_password(user: Annotated[str, typer.Argument(help="whose password")],
-                         data_dir: DataDirOption = None) -> None:
+                         data_dir: DataDirOption = None, store: StoreOption = None) -> None:
     """Set a new password for USER (asked twice without echo, or from $PLAY_PASSWORD)."""
     from gameserver.admin import reset_password
 
@@ -715,7 +737,8 @@ def admin_reset_password(user: Annotated[str, typer.Argument(help="whose passwor
             fail("error: no password given", 2)
     elif not password:
         fail(f"error: ${PASSWORD_ENV} is empty; the password must not be empty", 2)
-    _admin(lambda: reset_password(data_dir_for(data_dir), name, password or ""))
+    check_store_url(store)
+    _admin(lambda: reset_password(data_dir_for(data_dir), name, password or "", store))
 
 
 def main() -> None:

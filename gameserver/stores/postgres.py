@@ -134,17 +134,19 @@ class PostgresStore:
     closes its own open spans, never another node's.
     """
 
-    def __init__(self, url: str, *, node: str = "node") -> None:
+    def __init__(self, url: str, *, node: str = "node", readonly: bool = False) -> None:
         if psycopg is None:
             raise StorageError("PostgreSQL needs the cluster extra: pip install 'play[cluster]'")
         self.url = url
         self.node = node
-        self.readonly = False
+        self.readonly = readonly  # `play history`: every transaction read-only, no schema
         self._messages: list[NewEntry] = []
         self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
         self._db: Any = None
         try:
             db = self.db
+            if readonly:
+                return
             with db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (COMMIT_LOCK,))
                 db.execute(_SCHEMA)
@@ -159,7 +161,8 @@ class PostgresStore:
     def db(self) -> Any:
         """The connection, opened again if it was lost (autocommit; transactions explicit)."""
         if self._db is None or self._db.closed or self._db.broken:
-            self._db = psycopg.connect(self.url, autocommit=True,
+            options = "-c default_transaction_read_only=on" if self.readonly else ""
+            self._db = psycopg.connect(self.url, autocommit=True, options=options,
                                        connect_timeout=CONNECT_TIMEOUT)
         return self._db
 
@@ -300,8 +303,9 @@ class PostgresStore:
             where = readable
         return self._entries(
             f"SELECT id, ts, type, sender, receiver, text FROM messages m WHERE {where}"
-            " ORDER BY id DESC LIMIT %(n)s",
-            {"u": user, "room": "#" + (room or ""), "peer": peer, "n": limit},
+            " ORDER BY id DESC LIMIT %(n)s",  # NULL: no limit (a negative one, as SQLite)
+            {"u": user, "room": "#" + (room or ""), "peer": peer,
+             "n": limit if limit >= 0 else None},
         )
 
     @_guarded
