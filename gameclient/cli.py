@@ -24,6 +24,7 @@ from gameclient.connection import ClientConnection, ConnectionFailed, LoginFaile
 from gameclient.lineclient import LineClient
 from gameclient.model import ClientModel, history_line
 from gameclient.pinning import KNOWN_HOSTS, Expected, KnownHosts
+from gameclient.targets import Targets, parse_targets
 from gameserver.protocol import ProtocolError
 from gameserver.server import ServerError, use_fast_loop
 
@@ -289,8 +290,13 @@ def want_curses(plain: bool) -> bool:
 
 async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool = True,
                      pins: KnownHosts | Expected | None = None,
-                     keys_dir: Path | None = None, bell: bool = True) -> int:
-    """Connect, log in, and run a client; `keys_dir` None: a session without device keys."""
+                     keys_dir: Path | None = None, bell: bool = True,
+                     targets: list[tuple[str, int]] | None = None) -> int:
+    """Connect, log in, and run a client; `keys_dir` None: a session without device keys.
+
+    `targets`: the addresses to try in turn (default: host, port); after a lost
+    connection the cluster's other nodes (told at login) are tried too.
+    """
     from gameclient.e2e import E2EError
     from gameclient.privatemsg import PrivateMessages, connect
 
@@ -306,10 +312,13 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
             typer.echo(conn.pin_notice, err=True)
 
     current: list[ClientConnection] = []
+    where = Targets(targets or [(host, port)], tls=tls, known_hosts=known_hosts)
 
     async def reopen() -> ClientConnection:
         """A new connection for a resume, with the same device keys as the first one."""
-        new = await ClientConnection.open(host, port, tls=tls, known_hosts=known_hosts)
+        if current:
+            where.learn(current[0].login_data)  # the cluster's nodes, as last told
+        new = await where.open()
         keys = getattr(current[0], "e2e", None) if current else None
         if keys is not None:
             new.e2e = PrivateMessages(new, keys.ring)
@@ -318,7 +327,7 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
 
     try:
         conn, reply = await connect(host, port, user, ask_password, keys_dir, opened=opened,
-                                    tls=tls, known_hosts=known_hosts)
+                                    opener=where.open)
     except E2EError as exc:
         raise Exit(f"error: {exc}") from None
     current.append(conn)
@@ -432,6 +441,9 @@ def host(
     bus: Annotated[str | None, typer.Option(
         "--bus", help="redis://HOST:PORT: reach the cluster's other nodes through Redis "
                       "(needs --store postgresql://...)")] = None,
+    public_address: Annotated[str | None, typer.Option(
+        "--public-address", help="HOST:PORT clients reach this node at; a cluster tells its "
+                                 "users every node's, to come back to if one goes")] = None,
     settings: dict[str, Any] | None = None,
     no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
 ) -> None:
@@ -460,6 +472,14 @@ def host(
     if bus is not None and store is None:
         fail("error: --bus needs --store postgresql://...: the nodes of a cluster share "
              "one database", 2)
+    if public_address is not None:
+        try:
+            public_address = ",".join(f"{h}:{p}" if ":" not in h else f"[{h}]:{p}"
+                                      for h, p in parse_targets(public_address, DEFAULT_PORT))
+        except ValueError as exc:
+            fail(f"error: --public-address: {exc}", 2)
+        if "," in public_address:
+            fail("error: --public-address takes one HOST:PORT (each node gives its own)", 2)
     setup_logging(None if headless else directory / "play.log")
     doors = extra_doors(address, irc_port, irc_plain, server_name, classic_port)
     if limits.ssh_port >= 0:  # --ssh-port, or ssh_port in play.toml
@@ -472,7 +492,7 @@ def host(
     async def main() -> int:
         server = ChatServer(address, port_number, data_dir=directory, settings=limits,
                             tls=not no_tls, cert=cert, key=key, doors=doors, store_url=store,
-                            bus_url=bus)
+                            bus_url=bus, public_address=public_address)
         try:
             await server.start()
         except ServerError as exc:
@@ -574,13 +594,30 @@ def join(
         "--data-dir", help="where this device's keys are kept")] = None,
     no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
 ) -> None:
-    """Join a server: play join 127.0.0.1 5220 alice."""
-    address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST")
-    port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT), "PORT")
+    """Join a server: play join 127.0.0.1 5220 alice (or HOST:PORT,HOST2:PORT alice)."""
+    if host is not None and ("," in host or _with_port(host)):  # several nodes of a cluster
+        if port is not None and not port.strip().isdigit() and name is None:
+            name, port = port, None  # play join a:5220,b:5220 alice
+        try:
+            default = port_checker(allow_zero=False)(port) if port is not None else DEFAULT_PORT
+            targets = [(check_address(h), p) for h, p in parse_targets(host, default)]
+        except ValueError as exc:
+            fail(f"error: {exc}", 2)
+        address, port_number = targets[0]
+    else:
+        address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST")
+        port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT),
+                              "PORT")
+        targets = [(address, port_number)]
     user = resolve(name, "username", check_name, flag="NAME")
     keys = None if no_keys else data_dir_for(data_dir)
     run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys,
-                           bell=not no_bell))
+                           bell=not no_bell, targets=targets))
+
+
+def _with_port(host: str) -> bool:
+    """HOST:PORT or [V6]:PORT (a bare IPv6 address has several colons and no brackets)."""
+    return host.count(":") == 1 or (host.startswith("[") and "]:" in host)
 
 
 @app.command()

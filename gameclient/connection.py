@@ -16,7 +16,7 @@ from gameclient.commands import (  # noqa: F401 - Unsendable, typed_message: re-
     check_sendable,
     typed_message,
 )
-from gameclient.pinning import Expected, KnownHosts, PinMismatch, client_context, endpoint
+from gameclient.pinning import PinMismatch, client_context, endpoint, fingerprint
 from gameserver.protocol import (
     PROTOCOL_VERSION,
     SERVER_MESSAGES,
@@ -108,19 +108,25 @@ class ClientConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.closed_by_us = False
         self.pin_notice: str | None = None  # said the first time a server's certificate is seen
+        self.fingerprint: str | None = None  # the certificate's, once checked
+        self.login_data: dict[str, Any] = {}  # the login (or resume) reply's data
         self.games: list[dict[str, Any]] = []  # the server's game list (options, commands)
         self.e2e: PrivateMessages | None = None  # end-to-end PMs, once this device has keys
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,
-                   tls: bool = True, known_hosts: KnownHosts | Expected | None = None,
+                   tls: bool = True, known_hosts: Any = None, via: str | None = None,
                    ) -> ClientConnection:
-        """Connect (TLS unless told otherwise) and check the certificate against its pin."""
+        """Connect (TLS unless told otherwise) and check the certificate against its pin.
+
+        `via`: one of the addresses `host` resolves to (the pin is still `host`'s).
+        `known_hosts`: anything with KnownHosts' `check` (Expected, a cluster's pin).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                sock = await asyncio.open_connection(host, port, limit=2**20)
+                sock = await asyncio.open_connection(via or host, port, limit=2**20)
         except (OSError, TimeoutError) as exc:
             raise ConnectionFailed(connect_error_message(exc, host, port)) from None
         if tls:  # connected: whatever fails now is the TLS handshake
@@ -142,6 +148,7 @@ class ClientConnection:
                 if not der:
                     raise PinMismatch(f"{endpoint(host, port)} sent no certificate")
                 conn.pin_notice = known_hosts.check(host, port, der)
+                conn.fingerprint = fingerprint(der)
             except PinMismatch as exc:
                 writer.close()
                 raise ConnectionFailed(str(exc)) from None
@@ -294,7 +301,10 @@ class ClientConnection:
         for retry in range(BUSY_RETRIES + 1):
             msg_id = self.new_id()
             try:
-                return await self.request(Login(id=msg_id, user=user, password=password), msg_id)
+                reply = await self.request(Login(id=msg_id, user=user, password=password),
+                                           msg_id)
+                self.login_data = dict(reply.data or {})
+                return reply
             except ProtocolError as exc:
                 if exc.code != "busy" or retry == BUSY_RETRIES:
                     raise
@@ -303,7 +313,9 @@ class ClientConnection:
 
     async def resume(self, token: str) -> Ok:
         msg_id = self.new_id()
-        return await self.request(Resume(id=msg_id, token=token), msg_id)
+        reply = await self.request(Resume(id=msg_id, token=token), msg_id)
+        self.login_data = dict(reply.data or {})
+        return reply
 
 
 PasswordSource = Callable[[bool, int], Awaitable[str]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from gameclient.commands import Typed
@@ -374,10 +374,12 @@ def _refusal(exc: E2EError) -> str:
 async def connect(host: str, port: int, user: str, ask_password: PasswordSource,
                   keys_dir: Path | None, *,
                   opened: Callable[[ClientConnection], None] | None = None,
+                  opener: Callable[[], Awaitable[ClientConnection]] | None = None,
                   **how: Any) -> tuple[ClientConnection, Ok]:
     """Connect and log in, with this device's keys unless `keys_dir` is None.
 
-    `how` goes to ClientConnection.open (TLS, pins); `opened(conn)` runs once connected.
+    `how` goes to ClientConnection.open (TLS, pins), or `opener()` connects (several
+    addresses tried in turn); `opened(conn)` runs once connected.
 
     The keys are ready before the login, so the PMs that waited are opened as they
     arrive; a key made now is saved (0600) only once the login worked.
@@ -388,7 +390,7 @@ async def connect(host: str, port: int, user: str, ask_password: PasswordSource,
     ring = made = None
     if keys_dir is not None:
         ring, made = DeviceKeyring.load_or_new(keys_dir, server_label(host, port), user)
-    conn = await ClientConnection.open(host, port, **how)
+    conn = await (opener() if opener is not None else ClientConnection.open(host, port, **how))
     if opened is not None:
         opened(conn)
     pms = conn.e2e = PrivateMessages(conn, ring, made_now=made) if ring is not None else None

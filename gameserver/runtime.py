@@ -266,6 +266,11 @@ class Runtime:
             self.close_resources()
             raise ServerError(str(exc)) from None
 
+    def announce_address(self, address: str | None) -> None:
+        """Where clients reach this node; on a cluster, every node's login tells them all."""
+        if self.cluster is not None:
+            self.cluster.set_address(address)
+
     def attach(self, door: AttachedDoor) -> None:
         """A door shares this runtime from now on (its sessions meet everyone else's)."""
         self.doors.append(door)

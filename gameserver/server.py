@@ -28,7 +28,7 @@ class ChatServer:
                  scrypt_n: int = DEFAULT_N, settings: Settings | None = None, tls: bool = True,
                  cert: Path | None = None, key: Path | None = None,
                  doors: Sequence[Any] = (), store_url: str | None = None,
-                 bus_url: str | None = None) -> None:
+                 bus_url: str | None = None, public_address: str | None = None) -> None:
         self.settings = settings or settings_.DEFAULTS
         self.runtime = Runtime(data_dir=data_dir, name=name, hash_workers=hash_workers,
                                scrypt_n=scrypt_n, settings=self.settings, store_url=store_url,
@@ -36,6 +36,9 @@ class ChatServer:
         self.door = JSONLinesDoor(host, port, settings=self.settings, tls=tls, cert=cert, key=key)
         self.doors = list(doors)  # more doors on the same runtime (IRC, classic)
         self.cert, self.key = cert, key
+        self.host = host
+        # What clients are told to reach this node at (a cluster's nodes list them all).
+        self.public_address = public_address
         self.port = 0
 
     @property
@@ -70,6 +73,8 @@ class ChatServer:
             self.runtime.close_resources()
             raise ServerError(str(exc)) from None
         self.port = self.door.port
+        self.runtime.announce_address(self.public_address or default_address(self.host,
+                                                                              self.port))
 
     async def __aenter__(self) -> ChatServer:
         await self.start()
@@ -84,3 +89,11 @@ class ChatServer:
     async def stop(self, reason: str) -> None:
         """Tell every client why, close them, stop listening, store everything."""
         await self.runtime.stop(reason)
+
+
+def default_address(host: str, port: int) -> str | None:
+    """The address clients reach a node at when --public-address is not given: its own,
+    unless it listens on every interface (then nobody can tell which one is public)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -106,6 +106,8 @@ class ClusterLink(Extension):
         self._next_lease = 0.0
         self.link_up = True
         self.taken_over = 0  # games this node took over from nodes that stopped
+        self.address: str | None = None  # where clients reach this node (--public-address)
+        self.addresses: dict[str, str] = {}  # other node -> its public address
 
     @classmethod
     def install(cls, hub: Hub, node: str, publish: Publish,
@@ -129,6 +131,17 @@ class ClusterLink(Extension):
     def publish(self, message: dict[str, Any]) -> None:
         message["from"] = self.node
         self._publish(message)
+
+    def set_address(self, address: str | None) -> None:
+        """This node's public address: told to the others now and in every snapshot."""
+        self.address = address
+        self._addresses_changed()
+        self.announce(force=True)
+
+    def _addresses_changed(self) -> None:
+        """The hub's list for logins: this node first, then the others (sorted)."""
+        others = sorted(set(self.addresses.values()) - {self.address})
+        self.hub.addresses = ([self.address] if self.address else []) + others
 
     # ------------------------------------------------------------ this node's sessions
 
@@ -161,7 +174,7 @@ class ClusterLink(Extension):
         games = self.game_rooms()
         if force or places != self._last_places or games != self._last_games:
             self._last_places, self._last_games = places, games
-            self.publish({"k": "presence", "games": games, "places": [
+            self.publish({"k": "presence", "games": games, "addr": self.address, "places": [
                 [user, [list(pair) for pair in rooms]] for user, rooms in places.values()]})
 
     def on_login(self, session: Session) -> None:
@@ -226,6 +239,8 @@ class ClusterLink(Extension):
                 log.warning("cluster: node %s is silent for %.0f s; its users are gone",
                             node, clock - seen)
                 del self.nodes[node]
+                if self.addresses.pop(node, None) is not None:
+                    self._addresses_changed()
                 self._set_places(node, [])
                 for room, owner in list(self.remote_games.items()):
                     if owner == node:
@@ -272,6 +287,10 @@ class ClusterLink(Extension):
                 self._deliver_here(event_from_dict(message["ev"]), keys)
         elif kind == "presence":
             self._set_places(origin, message["places"])
+            address = message.get("addr")
+            if isinstance(address, str) and self.addresses.get(origin) != address:
+                self.addresses[origin] = address
+                self._addresses_changed()
             for room, node in list(self.remote_games.items()):
                 if node == origin:
                     del self.remote_games[room]

@@ -96,6 +96,8 @@ class Hub:
         self._say_hooks: list[Callable[[Session, int, str], bool]] = []
         # Names no account may take: they label the server's own speakers (extensions add more).
         self.reserved_names: set[str] = set(RESERVED_NAMES)
+        # Where clients can reach this server: a cluster's nodes (told at login); [] alone.
+        self.addresses: list[str] = []
         self.guests = 0  # guests let in so far (guest-1, guest-2 ...): names, not stored ids
         # What waits for the next commit: (run once stored, run if refused; None: the same).
         self._after_commit: list[tuple[Callable[[], None], Callable[[], None] | None]] = []

@@ -317,9 +317,11 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     hub.store.save_token(digest, user, expires,
                          {"rooms": [[r, n or user] for r, n in rooms], "room": looked_at})
     verb = "registered and logged in" if registered else "logged in"
-    welcome = Ok(id=msg_id, text=f"{verb} as {user}",
-                 data={"user": user, "token": token, "online": len(hub.online),
-                       "registered": registered})
+    data: dict[str, Any] = {"user": user, "token": token, "online": len(hub.online),
+                            "registered": registered}
+    if hub.addresses:  # a cluster: where to come back if this node goes
+        data["cluster"] = list(hub.addresses)
+    welcome = Ok(id=msg_id, text=f"{verb} as {user}", data=data)
 
     def refused() -> None:
         hub.send(session, Error(code="storage", id=msg_id, text=(

@@ -83,7 +83,9 @@ class JSONLinesDoor(FlushingDoor):
         self._runtime = runtime
         if self.use_tls:
             try:
-                self.tls = server_tls(data_dir, self.cert, self.key)
+                # A cluster's nodes serve one certificate, shared through the store.
+                self.tls = server_tls(data_dir, self.cert, self.key,
+                                      shared=getattr(runtime.store, "share", None))
             except TLSError as exc:
                 raise ServerError(str(exc)) from None
         self.listener = Listener(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import logging
 import os
 import ssl
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +94,54 @@ def _guard_key(key_path: Path) -> None:
         pass
 
 
-def server_tls(data_dir: Path, cert: Path | None = None, key: Path | None = None) -> ServerTLS:
-    """Load --cert/--key, or the data directory's pair (made on first start)."""
+Share = Callable[[str, str], str]  # keep a value under a name unless one is kept; the kept one
+SHARED_NAME = "tls"
+
+
+def _pem_pair(cert: Path, key: Path) -> str:
+    try:
+        return json.dumps({"cert": cert.read_text(encoding="ascii"),
+                           "key": key.read_text(encoding="ascii")})
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TLSError(f"cannot read {cert} or {key}: "
+                       f"{getattr(exc, 'strerror', None) or 'not PEM text'}") from None
+
+
+def _take_shared(data_dir: Path, cert: Path, key: Path, kept: str) -> None:
+    """Write the cluster's pair over this node's (the key 0600), atomically."""
+    try:
+        pair = json.loads(kept)
+        cert_pem, key_pem = str(pair["cert"]), str(pair["key"])
+    except (ValueError, KeyError, TypeError):
+        raise TLSError("the certificate kept in the store is unreadable; delete the row "
+                       f"'{SHARED_NAME}' of the table 'shared' to let a node keep its own"
+                       ) from None
+    tmp_key = key.with_name(key.name + ".new")
+    tmp_key.unlink(missing_ok=True)
+    try:
+        fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key_pem)
+        tmp_cert = cert.with_name(cert.name + ".new")
+        tmp_cert.write_text(cert_pem, encoding="ascii")
+        os.replace(tmp_key, key)
+        os.replace(tmp_cert, cert)
+    except OSError as exc:
+        raise TLSError(f"cannot write the cluster's certificate in {data_dir}: "
+                       f"{exc.strerror or exc}") from None
+
+
+def server_tls(data_dir: Path, cert: Path | None = None, key: Path | None = None,
+               shared: Share | None = None) -> ServerTLS:
+    """Load --cert/--key, or the data directory's pair (made on first start).
+
+    `shared` (a cluster's store): every node serves one certificate, so a pinned
+    fingerprint holds on all of them. The first node keeps its pair in the store; the
+    others take it, replacing their own. Given --cert/--key are served as they are
+    (kept in the store if it has none yet; a different one there is logged).
+    """
     created = False
+    given = cert is not None
     if (cert is None) != (key is None):
         raise TLSError("give both --cert and --key, or neither (a certificate is then made)")
     if cert is None or key is None:
@@ -115,6 +162,20 @@ def server_tls(data_dir: Path, cert: Path | None = None, key: Path | None = None
         if not path.is_file():
             raise TLSError(f"the {what} file {path} does not exist")
     _guard_key(key)
+    if shared is not None:
+        mine = _pem_pair(cert, key)
+        try:
+            kept = shared(SHARED_NAME, mine)
+        except Exception as exc:  # StorageError: the cluster's database said no
+            raise TLSError(f"cannot share the TLS certificate through the store: {exc}"
+                           ) from None
+        if kept != mine and given:
+            log.warning("the cluster's store keeps another certificate than --cert %s: "
+                        "fingerprints pinned on other nodes will not hold on this one", cert)
+        elif kept != mine:
+            _take_shared(data_dir, cert, key, kept)
+            log.info("took the cluster's TLS certificate into %s", cert)
+            created = False
     der = _certificate_der(cert)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS ratings (
     PRIMARY KEY ("user", game)
 );
 CREATE INDEX IF NOT EXISTS ratings_game ON ratings (game, rating);
+CREATE TABLE IF NOT EXISTS shared (
+    name TEXT PRIMARY KEY, value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS device_keys (
     "user" TEXT NOT NULL, key TEXT NOT NULL, device TEXT NOT NULL,
     added DOUBLE PRECISION NOT NULL, PRIMARY KEY ("user", key)
@@ -477,6 +480,20 @@ class PostgresStore:
         return self.db.execute(
             'SELECT key, device, added FROM device_keys WHERE "user" = %s ORDER BY added, key',
             (user.casefold(),)).fetchall()
+
+    # ------------------------------------------------------------ what every node shares
+
+    @_guarded
+    def share(self, name: str, value: str) -> str:
+        """Keep `value` under `name` unless a node kept one first; the value kept (the TLS pair)."""
+        _check(name, value)
+        row = self.db.execute(
+            "INSERT INTO shared VALUES (%s, %s) ON CONFLICT (name) DO NOTHING RETURNING value",
+            (name, value)).fetchone()
+        if row is not None:
+            return str(row[0])
+        return str(self.db.execute("SELECT value FROM shared WHERE name = %s",
+                                   (name,)).fetchone()[0])
 
     def close(self) -> None:
         try:
