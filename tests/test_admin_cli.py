@@ -35,7 +35,7 @@ def test_grant_list_revoke_and_reset_password_while_the_server_runs(tmp_path):
         while True:
             seen = play("join", "127.0.0.1", port, "bob", "--plain",
                         stdin="/admin list\n").stdout
-            if "ann (host)" in seen or time.monotonic() > deadline:
+            if ("ann (host)" in seen and "bob (admin)" in seen) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert "bob (admin)" in seen and "ann (host)" in seen
