@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from gameserver.durations import say_duration
 from gameserver.settings import Settings
 
 Clock = Callable[[], float]
@@ -32,12 +33,8 @@ def address_key(peer: str) -> str:
 
 
 def say_wait(seconds: float) -> str:
-    """'8 s', '3 min', '1 h' — a wait as a person reads it (rounded up)."""
-    if seconds < 90:
-        return f"{max(1, math.ceil(seconds))} s"
-    if seconds < 5400:
-        return f"{math.ceil(seconds / 60)} min"
-    return f"{math.ceil(seconds / 3600)} h"
+    """'8 seconds', '3 minutes', '1 hour': a wait in words, rounded up (never shorter)."""
+    return say_duration(seconds, round_up=True)
 
 
 @dataclass

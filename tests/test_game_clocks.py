@@ -33,7 +33,8 @@ def test_parse_clock_refuses_with_a_sentence(text: str) -> None:
 
 def test_seconds_text() -> None:
     assert [clocks.seconds_text(s) for s in (0, 9.4, 60, 90, 3600, 3725)] == [
-        "0 s", "9 s", "1 min", "1 min 30 s", "1 h", "1 h 2 min 5 s"]
+        "1 second", "9 seconds", "1 minute", "1 minute 30 seconds", "1 hour",
+        "1 hour 2 minutes"]
 
 
 def test_decide_warns_once_then_times_out() -> None:
@@ -92,7 +93,7 @@ def test_a_clock_runs_out_in_memory(world: Any) -> None:
     assert alice.say("b2")["type"] == "ok"
     assert bob.last_state(gid)["time_left"] == 20  # each move has its own 20 s
     tick(hub, clock, clock.now + 11)
-    assert f"game {gid} (tictactoe): bob has 9 s left to move" in alice.notices()
+    assert f"game {gid} (tictactoe): bob has 9 seconds left to move" in alice.notices()
     tick(hub, clock, clock.now + 9)
     state = alice.last_state(gid)
     assert state["over"] and state["status"] == "bob ran out of time - alice wins"
@@ -116,7 +117,7 @@ def test_a_dropped_player_has_a_grace_period_then_forfeits(world: Any) -> None:
     bob.say("a1")
     bob.drop()
     said = [t for t in carol.notices() if "waits for bob" in t]
-    assert said == [f"game {gid} waits for bob (disconnected); their seat is kept for 1 min,"
+    assert said == [f"game {gid} waits for bob (disconnected); their seat is kept for 1 minute,"
                     " then bob forfeits"]
     assert carol.last_state(gid)["away"] == {"bob": 60}
     alice.say("c3")  # alice moves on; now bob's clock runs while he is away
@@ -125,7 +126,7 @@ def test_a_dropped_player_has_a_grace_period_then_forfeits(world: Any) -> None:
     tick(hub, clock, clock.now + 1)
     state = carol.last_state(gid)
     assert state["over"] and state["status"] == "bob ran out of time - alice wins"
-    assert f"game {gid} (tictactoe): bob did not come back in 1 min and forfeits" in \
+    assert f"game {gid} (tictactoe): bob did not come back in 1 minute and forfeits" in \
         carol.notices()
     assert hub.store.ratings_of("bob")["tictactoe"][0] < 1500  # leaving is a rated loss
 

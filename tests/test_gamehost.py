@@ -306,7 +306,7 @@ def test_a_disconnected_player_is_waited_for_and_welcomed_back(tmp_path):
             await bob.close()
             note = await carol.expect("notice", where=lambda f: "disconnected" in f["text"])
             assert note["text"] == (f"game {gid} waits for bob (disconnected); their seat is"
-                                    " kept for 1 min, then bob forfeits")
+                                    " kept for 1 minute, then bob forfeits")
             away = await carol.expect("game", game_id=gid, where=lambda f: f.get("away"))
             assert 0 < away["away"]["bob"] <= 60
             bob = await logged_in(server.port, "bob")
@@ -458,7 +458,7 @@ def test_move_clock_warns_at_10_seconds_then_loses_on_time(tmp_path):
             server.hub.tick(base + 21)
             server.hub.tick(base + 25)  # warned once only
             warn = await alice.expect("notice", where=lambda f: "left to move" in f["text"])
-            assert warn["text"] == f"game {gid} (tictactoe): bob has 9 s left to move"
+            assert warn["text"] == f"game {gid} (tictactoe): bob has 9 seconds left to move"
             server.hub.tick(base + 30)
             state = await alice.expect("game", game_id=gid, where=lambda f: f["over"])
             assert state["status"] == "bob ran out of time - alice wins"
@@ -502,7 +502,7 @@ def test_clock_off_keeps_the_idle_timer(tmp_path):
 @pytest.mark.parametrize(("args", "says"), [
     ("tictactoe bob --clock", "--clock needs a time per move"),
     ("tictactoe bob --clock soon", "'soon' is not a time per move"),
-    ("tictactoe bob --clock 2s", "a move clock is 5 s to 24 hours, not 2 s"),
+    ("tictactoe bob --clock 2s", "a move clock is 5 seconds to 24 hours, not 2 seconds"),
     ("tictactoe bob --clock 2d", "'2d' is not a time per move"),
     ("hangman --clock 30s", "hangman is played by the whole room and has no move clock"),
 ])

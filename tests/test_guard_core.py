@@ -88,14 +88,14 @@ def test_failed_logins_wait_longer_and_the_right_password_works_after(tmp_path, 
         assert attacker.login("alice", "guess").code == "bad_password"
     reply = attacker.login("alice", "guess")
     assert reply.code == "bad_password"
-    assert "the next try must wait 1 s" in reply.text
+    assert "the next try must wait 1 second" in reply.text
     reply = Peer(pair, "203.0.113.5").login("alice", "right")  # the owner, elsewhere
     assert reply.code == "throttled"
-    assert reply.text == "too many failed logins for alice; try again in 1 s"
+    assert reply.text == "too many failed logins for alice; try again in 1 second"
     clock.now += 1
     assert attacker.login("alice", "guess").code == "bad_password"
     refused = Peer(pair, "203.0.113.5").login("alice", "right")
-    assert refused.text == "too many failed logins for alice; try again in 2 s"
+    assert refused.text == "too many failed logins for alice; try again in 2 seconds"
     clock.now += 2
     owner = Peer(pair, "203.0.113.5")
     assert owner.login("alice", "right").TYPE == "ok"  # the wait is over
@@ -118,7 +118,7 @@ def test_registrations_per_address_are_limited(tmp_path, clock):
     assert Peer(pair).login("new2").TYPE == "ok"
     reply = Peer(pair).login("new3")
     assert reply.code == "throttled"
-    assert reply.text == "too many new accounts from your address; try again in 30 min"
+    assert reply.text == "too many new accounts from your address; try again in 30 minutes"
     assert Peer(pair, "192.0.2.99").login("new3").TYPE == "ok"  # another address
     clock.now += 1800
     assert Peer(pair).login("new4").TYPE == "ok"

@@ -40,7 +40,7 @@ def test_durations():
     assert parse_duration("1h30m") == 5400 and parse_duration("45") == 45
     for bad in ("", "m", "0", "0m", "10x", "-5", "spam", "1.5h", "9999999999s"):
         assert parse_duration(bad) is None, bad
-    assert say_duration(90) == "2 minutes" and say_duration(1) == "1 second"
+    assert say_duration(90) == "1 minute 30 seconds" and say_duration(1) == "1 second"
     assert say_duration(86400 * 3) == "3 days"
 
 

@@ -82,7 +82,7 @@ def test_login_throttle_per_account_and_per_address() -> None:
         assert t.begin("alice", "1.2.3.4") is None
         t.end("alice", "1.2.3.4", False)
     why = t.begin("Alice", "5.6.7.8")  # another address, same account (any case)
-    assert why is not None and "for Alice" in why and "try again in 1 s" in why
+    assert why is not None and "for Alice" in why and "try again in 1 second" in why
     why = t.begin("bob", "1.2.3.4")  # the same address, another account
     assert why is not None and "from your address" in why
     assert t.begin("carol", "9.9.9.9") is None  # everyone else is unaffected
@@ -160,7 +160,8 @@ def test_address_keys() -> None:
 
 def test_say_wait() -> None:
     assert [say_wait(w) for w in (0.2, 8, 89.5, 90, 600, 7200)] == [
-        "1 s", "8 s", "90 s", "2 min", "10 min", "2 h"]
+        "1 second", "8 seconds", "1 minute 30 seconds", "1 minute 30 seconds", "10 minutes",
+        "2 hours"]
 
 
 def test_settings_from_toml_then_flags(tmp_path: Path) -> None:

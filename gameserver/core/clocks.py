@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gameserver.durations import say_duration
+
 WARN_AT = 10.0  # seconds left on a move clock when the room is warned
 GRACE = 60.0  # seconds a disconnected player's seat is kept before it is forfeited
 MIN_CLOCK = 5.0
@@ -37,16 +39,8 @@ def parse_clock(text: str) -> float | None:
 
 
 def seconds_text(seconds: float) -> str:
-    """A time for people: '45 s', '2 min', '1 min 30 s', '1 h'."""
-    whole = max(0, round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h"] if hours else []
-    if minutes:
-        parts.append(f"{minutes} min")
-    if secs or not parts:
-        parts.append(f"{secs} s")
-    return " ".join(parts)
+    """A time for people, said as every duration is: '45 seconds', '1 minute 30 seconds'."""
+    return say_duration(seconds)
 
 
 @dataclass(frozen=True)

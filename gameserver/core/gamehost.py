@@ -20,6 +20,7 @@ from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
+from gameserver.durations import say_duration
 from gameserver.protocol import GameClosed, GameList, GameState, Message, Notice, Ok
 from gameserver.store import StorageError
 
@@ -35,12 +36,8 @@ SAVE_VERSION = 1
 
 
 def duration(seconds: float) -> str:
-    """Seconds as words: '5 minutes', '1 minute', '30 seconds'."""
-    if seconds >= 60:
-        n, unit = round(seconds / 60), "minute"
-    else:
-        n, unit = max(1, round(seconds)), "second"
-    return f"{n} {unit}{'' if n == 1 else 's'}"
+    """Seconds as words: '5 minutes', '1 minute', '30 seconds' (gameserver.durations)."""
+    return say_duration(seconds)
 
 
 @dataclass(eq=False)

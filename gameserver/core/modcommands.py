@@ -12,6 +12,7 @@ from gameserver.core.events import TopicChanged
 from gameserver.core.logins import LOBBY
 from gameserver.core.roles import ADMIN, HOST, OP, OWNER, SERVER, SLOW_MAX, parse_duration
 from gameserver.core.rooms import Room, Session
+from gameserver.durations import say_duration
 from gameserver.protocol import Command, Notice, Ok
 
 COMMANDS: CommandSet[CommunityHost] = CommandSet()
@@ -49,8 +50,6 @@ def ok(host: CommunityHost, session: Session, message: Command, text: str | None
 
 
 def _for(seconds: float | None) -> str:
-    from gameserver.core.roles import say_duration
-
     return " for good" if seconds is None else f" for {say_duration(seconds)}"
 
 
@@ -299,18 +298,20 @@ def invite(host: CommunityHost, session: Session, message: Command) -> None:
 def slow(host: CommunityHost, session: Session, message: Command) -> None:
     room = here(session)
     word = message.args.strip()
-    if not word.isdigit() or int(word) > SLOW_MAX:
-        raise CommandError("usage", f"N must be 0 to {SLOW_MAX} seconds; usage: /slow N")
+    given = 0.0 if word == "0" else parse_duration(word)  # 30, 30s, 2m
+    if given is None or given > SLOW_MAX:
+        raise CommandError("usage", f"N must be 0 (off) to {say_duration(SLOW_MAX)}, in seconds"
+                                    " or as 30s, 2m; usage: /slow N")
     actor = session.user
     assert actor is not None
     rule(lambda: host.community.check_rank(actor, scope_room(room),
                                            ADMIN if room.name == LOBBY else OP))
-    seconds = int(word)
+    seconds = int(given)
     host.community.update_room(room.name, slow=seconds)
     host.log(scope_of(room), actor, "slow", room.name, str(seconds))
     host.announce(room.name, f"{actor} turned slow mode off in #{room.name}" if not seconds
                   else f"{actor} set slow mode in #{room.name}: one message every "
-                       f"{seconds} second{'s' if seconds != 1 else ''} per person")
+                       f"{say_duration(seconds)} per person")
     ok(host, session, message)
 
 

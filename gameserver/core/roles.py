@@ -13,12 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gameserver.durations import say_duration
+
 MEMBER, OP, OWNER, ADMIN, HOST = range(1, 6)
 RANK_NAMES = {MEMBER: "member", OP: "op", OWNER: "owner", ADMIN: "admin", HOST: "host"}
 RANKS = {name: rank for rank, name in RANK_NAMES.items()}
 SERVER = "*"  # the scope of server-wide roles, bans and log entries
 ROLE_MARKS = {OP: "@", OWNER: "@", ADMIN: "&", HOST: "&"}  # as IRC clients show them
 SLOW_MAX = 3600
+__all__ = ["say_duration"]  # durations are said one way, everywhere
 _DURATION = re.compile(r"(\d+)([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 DURATION_MAX = 10 * 365 * 86400
@@ -46,16 +49,6 @@ def parse_duration(text: str) -> float | None:
     if total <= 0:
         return None
     return float(min(total, DURATION_MAX))
-
-
-def say_duration(seconds: float) -> str:
-    """A duration in words: '45 seconds', '10 minutes', '2 hours', '3 days'."""
-    seconds = max(1, round(seconds))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = round(seconds / size)
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 @dataclass
@@ -281,7 +274,7 @@ class Community:
             last = self.last_said.get(key)
             if last is not None and now - last < rules.slow:
                 return (f"#{room} is in slow mode: one message every {say_duration(rules.slow)};"
-                        f" wait {say_duration(rules.slow - (now - last))}")
+                        f" wait {say_duration(rules.slow - (now - last), round_up=True)}")
         self.last_said[key] = now
         return None
 
