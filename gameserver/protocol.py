@@ -159,6 +159,7 @@ class Command(Message):
     args: str = ""
     secret: str | None = None
     room: str | None = None  # the room you are looking at (for /nick, /who, /game ...)
+    check: bool | None = None  # only say whether it could be done (ok or error); do nothing
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,6 +30,7 @@ class CommandSpec:
     usage: str
     help: str
     aliases: tuple[str, ...] = ()
+    checks: bool = False  # it answers a `check` (says whether it could be done, does nothing)
 
 
 C = TypeVar("C")
@@ -43,6 +44,7 @@ class _Entry:
     usage: str
     help: str
     aliases: tuple[str, ...]
+    checks: bool
 
 
 class CommandSet(Generic[C]):
@@ -55,12 +57,12 @@ class CommandSet(Generic[C]):
     def __init__(self) -> None:
         self._entries: list[_Entry] = []
 
-    def command(self, name: str, usage: str, help: str,
-                aliases: Iterable[str] = ()) -> Callable[[Handler], Handler]:
+    def command(self, name: str, usage: str, help: str, aliases: Iterable[str] = (),
+                checks: bool = False) -> Callable[[Handler], Handler]:
         def register(function: Handler) -> Handler:
             if any(e.name == name for e in self._entries):
                 raise ValueError(f"the command /{name} is registered twice")
-            self._entries.append(_Entry(name, function, usage, help, tuple(aliases)))
+            self._entries.append(_Entry(name, function, usage, help, tuple(aliases), checks))
             return function
         return register
 
@@ -71,7 +73,7 @@ class CommandSet(Generic[C]):
         for entry in self._entries:
             function = entry.function
             hub.add_command(entry.name, _bind(function, context), entry.usage, entry.help,
-                            entry.aliases)
+                            entry.aliases, checks=entry.checks)
 
 
 def _bind(function: Handler, context: Any) -> Callable[[Session, Command], None]:

@@ -111,8 +111,13 @@ def games_(host: GameHost, session: Session, message: Command) -> None:
           {"games": {k.name: describe_kind(k) for k in host.games.values()}})
 
 
-def game_options(kind: type[Game], flags: list[str], secret: str | None) -> dict[str, str]:
-    """`--name` / `--name=VALUE` words as the game's options, checked against its kinds."""
+def game_options(kind: type[Game], flags: list[str], secret: str | None,
+                 checking: bool = False) -> dict[str, str]:
+    """`--name` / `--name=VALUE` words as the game's options, checked against its kinds.
+
+    `checking`: the client asks whether the game could start before it asks for a
+    secret, so the secret is not there yet.
+    """
     declared = {o.name: o for o in kind.options}
     known = ", ".join([*(f"--{n}" for n in declared), "--clock"])
     options: dict[str, str] = {}
@@ -126,6 +131,9 @@ def game_options(kind: type[Game], flags: list[str], secret: str | None) -> dict
                 raise CommandError("usage", f"--{option.name} is never typed in the line: your"
                                             " client asks for it without echo")
             what = option.prompt or option.name
+            if checking:
+                options[option.name] = ""
+                continue
             if secret is None:
                 raise CommandError("no_secret", f"--{option.name} needs the {what} sent as a"
                                                 " secret; your client asks for it without echo")
@@ -144,10 +152,21 @@ def game_options(kind: type[Game], flags: list[str], secret: str | None) -> dict
     return options
 
 
+def ready(host: GameHost, session: Session, message: Command, text: str) -> None:
+    """The answer to a check: everything but the secret is fine; nothing was done."""
+    reply(host, session, message, text, data={"check": "ok"})
+
+
 @command("game", "/game NAME [OPPONENT|bot] [--clock 30s]",
-                    "start a game in your room (see /games for its options)")
+                    "start a game in your room (see /games for its options)", checks=True)
 def game(host: GameHost, session: Session, message: Command) -> None:
+    """Start or offer a game; with `check`, only say whether it could be (nothing is done).
+
+    A client checks first when an option is secret, so nobody types a word for a game
+    that cannot start.
+    """
     room, user = _room(session), _user(session)
+    checking = bool(message.check)
     words, clock = gameservice.take_clock(message.args.split())
     flags = [w for w in words if w.startswith("--")]
     words = [w for w in words if not w.startswith("--")]
@@ -160,7 +179,7 @@ def game(host: GameHost, session: Session, message: Command) -> None:
                                            f" installed: {', '.join(host.games)}")
     gameservice.check_clock(kind.name, kind.seats > 1 and not kind.open_play, clock)
     opponent = words[1] if len(words) == 2 else None
-    options = game_options(kind, flags, message.secret)
+    options = game_options(kind, flags, message.secret, checking)
     if kind.seats == 1 and opponent is not None:
         raise CommandError("usage", f"{kind.name} has one seat and anyone in the room may"
                                     f" play along; start it with /game {kind.name}")
@@ -171,6 +190,9 @@ def game(host: GameHost, session: Session, message: Command) -> None:
         raise CommandError("usage", "options work only for a game that starts at once"
                                     " (one seat, or against the bot)")
     host.check_room_free_for(room.name, kind)
+    if checking and (kind.seats == 1 or bot):
+        ready(host, session, message, f"{kind.name} can start in #{room.name}")
+        return
     if kind.seats == 1 or bot:
         seats: list[str | None] = [user, *[BOT] * (kind.seats - 1)]
         table = host.create(room.name, kind, user, seats, clock=clock)
@@ -189,6 +211,10 @@ def game(host: GameHost, session: Session, message: Command) -> None:
         if invitee == user:
             raise CommandError("usage", "you cannot play against yourself;"
                                         " name someone else, or bot")
+        host.check_not_invited(room.name, user, invitee)
+    if checking:
+        ready(host, session, message, f"{kind.name} can be offered in #{room.name}")
+        return
     seats = [user] + [None] * (kind.seats - 1)
     table = host.create(room.name, kind, user, seats, invitee, clock=clock)
     host.notify(room.name, host.invite_text(table))
@@ -327,7 +353,7 @@ def install_game_commands(host: GameHost) -> None:
 @command("board", "/board", "show your room's games again")
 def board(host: GameHost, session: Session, message: Command) -> None:
     room, user = _room(session), _user(session)
-    count = host.show_room(session, room.name)
+    count = host.show_room(session, room.name, finished=True)
     elsewhere = [f"your {t.label()} is in #{t.room}" for t in host.user_tables(user)
                  if t.room != room.name]
     text = (f"{count} game{'s' if count != 1 else ''} in #{room.name}" if count
@@ -377,6 +403,8 @@ def rematch(host: GameHost, session: Session, message: Command) -> None:
     others = [p for p in old if p != user]
     seats = [p if p == user else None for p in reversed(old)]
     invitee = others[0] if len(others) == 1 else None
+    if invitee is not None:
+        host.check_not_invited(room.name, user, invitee)
     table = host.create(room.name, last.kind, user, seats, invitee, clock=last.clock)
     host.notify(room.name, f"rematch! {host.invite_text(table)}")
     reply(host, session, message, f"{table.label()}: rematch offered to {', '.join(others)}",

@@ -256,6 +256,15 @@ class GameHost(Extension):
                                                f" (game {running.id}); join in, or wait for"
                                                " it to end")
 
+    def check_not_invited(self, room: str, host: str, invitee: str) -> None:
+        """One open invitation at a time from one person to another in a room (any game)."""
+        for table in self.room_tables(room):
+            if table.game is None and table.host == host and table.invitee == invitee:
+                raise CommandError("already_invited", (
+                    f"you already invited {invitee} to {table.name} here (game {table.id});"
+                    f" wait for {invitee} to /accept or /decline it, or withdraw it with"
+                    f" /resign {table.id}"))
+
     def table(self, game_id: int) -> Table:
         table = self.tables.get(game_id)
         if table is None:
@@ -301,15 +310,28 @@ class GameHost(Extension):
         return (f"{table.host} wants to play {table.name} (game {table.id}):"
                 f" /accept {table.id} to take the seat{more}")
 
-    def show_room(self, session: Session, room: str) -> int:
-        """Send one session the room's boards and open invitations; how many there were."""
+    def show_room(self, session: Session, room: str, finished: bool = False) -> int:
+        """Send one session the room's boards and open invitations; how many there were.
+
+        Entering a room (a login, a resume, a /join) shows the live games only, and the
+        last result as a line: a finished board is history, not something to look at
+        again at every login. `finished` (/board) re-shows those boards too.
+        """
         tables = self.room_tables(room)
+        over = [t for t in tables if t.over]
         for table in tables:
+            if table.over and not finished:
+                continue
             if table.game is not None:
                 self.hub.send(session, self.state_of(table))
             else:
                 self.hub.send(session, Notice(text=self.invite_text(table), kind="game",
                                               room=room))
+        if over and not finished:
+            last = max(over, key=lambda t: (t.ended_at or 0.0, t.id))
+            self.hub.send(session, Notice(text=f"the last game here: {last.label()} is over:"
+                                               f" {last.summary or 'it ended'}", kind="game",
+                                          room=room))
         return len(tables)
 
     # ------------------------------------------------------------ playing

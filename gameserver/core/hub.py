@@ -291,8 +291,8 @@ class Hub:
         self.disconnected(session, told_room or reason)
 
     def add_command(self, name: str, handler: Callable[[Session, Command], None], usage: str,
-                    help: str, aliases: Iterable[str] = ()) -> None:
-        spec = CommandSpec(name, handler, usage, help, tuple(aliases))
+                    help: str, aliases: Iterable[str] = (), checks: bool = False) -> None:
+        spec = CommandSpec(name, handler, usage, help, tuple(aliases), checks)
         for key in (name, *spec.aliases):
             if key in self.commands:
                 raise ValueError(f"the command /{key} is registered twice")
@@ -353,6 +353,9 @@ class Hub:
             if spec is None:
                 raise CommandError("unknown_command",
                                    f"unknown command /{message.name}; type /help for the list")
+            if message.check and not spec.checks:  # never do what was only to be checked
+                raise CommandError("cannot_check", f"/{spec.name} cannot be checked beforehand;"
+                                                   " send it without check")
             spec.handler(session, message)
         else:
             raise CommandError("unexpected", f"a client does not send {message.TYPE} messages")
