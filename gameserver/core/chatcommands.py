@@ -207,7 +207,8 @@ def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str, *,
         receiver = None if queued else hub.session_of(to)
         pm = pm_of_entry(entry)
         if receiver is not None:
-            hub.send(receiver, pm)
+            if not hub.ignoring.hides(receiver, sender):  # ignored: kept, not shown (silently)
+                hub.send(receiver, pm)
             note = f"-> {to}: {text}  (delivered{mark})"
         else:
             if not queued:  # they left between sending and storing: keep it for them

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gameserver import names, protocol
 from gameserver.core.events import Event, RoomView
 from gameserver.core.extensions import Extension
+from gameserver.core.ignoring import speaker_of
 from gameserver.core.logins import LOBBY
 from gameserver.core.roles import Community
 from gameserver.core.rooms import Room, Session
@@ -365,9 +366,11 @@ class ClusterLink(Extension):
 
     def _deliver_here(self, event: Message, keys: list[str]) -> None:
         by_door: dict[Any, list[Any]] = {}
+        speaker = speaker_of(event) if self.hub.ignoring else None  # /ignore holds here too
         for key in keys:
             session = self.hub.online.get(key)
-            if session is not None and not session.closed and not self.is_proxy(session):
+            if session is not None and not session.closed and not self.is_proxy(session) \
+                    and not self.hub.ignoring.hides(session, speaker):
                 by_door.setdefault(session.door, []).append(session.sink)
         for door, sinks in by_door.items():
             door.deliver(event, sinks)

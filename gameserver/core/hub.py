@@ -13,6 +13,7 @@ from gameserver.core import logins
 from gameserver.core.commands import CommandError, CommandSpec, checked, clean_message
 from gameserver.core.events import Door, Event, RoomView, trusted
 from gameserver.core.extensions import Extension, check_extension, overrides
+from gameserver.core.ignoring import Ignoring, speaker_of
 from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Immediate, Lookups, Work
 from gameserver.core.presence import PresenceBatcher, Schedule
@@ -93,6 +94,7 @@ class Hub:
         self.commands: dict[str, CommandSpec] = {}
         self.extensions: list[Extension] = []
         self.community: Any = None  # the CommunityHost (roles, moderation), once installed
+        self.ignoring = Ignoring()  # who ignores whom among the sessions here (/ignore)
         self._say_hooks: list[Callable[[Session, int, str], bool]] = []
         # Names no account may take: they label the server's own speakers (extensions add more).
         self.reserved_names: set[str] = set(RESERVED_NAMES)
@@ -239,14 +241,19 @@ class Hub:
             session.door.send(session.sink, event)
 
     def deliver_to_room(self, room: Room, event: Event) -> None:
-        """Each door gets the event once, with its open members' sinks (encode once)."""
+        """Each door gets the event once, with its open members' sinks (encode once).
+
+        Words of someone a member ignores are not handed to that member (core/ignoring.py).
+        """
+        deaf = self.ignoring.deaf_to(speaker_of(event) or "") if self.ignoring else None
         for door, sinks in room.members.sinks.items():
-            door.deliver(event, sinks)
+            door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
 
     def deliver_to_all(self, event: Event) -> None:
         by_door: dict[Door, list[Any]] = {}
+        speaker = speaker_of(event) if self.ignoring else None
         for member in self.online.values():
-            if not member.closed:
+            if not member.closed and not self.ignoring.hides(member, speaker):
                 by_door.setdefault(member.door, []).append(member.sink)
         for door, sinks in by_door.items():
             door.deliver(event, sinks)
@@ -378,6 +385,7 @@ class Hub:
         assert user is not None
         for ext in self.extensions:
             ext.on_logout(session)
+        self.ignoring.drop(session)
         if session.rooms:
             self.last_place[user.casefold()] = session.place()
             for room in list(session.rooms.values()):
@@ -491,6 +499,8 @@ class Hub:
     def send_history(self, session: Session, kind: str, entries: list[Entry],
                      msg_id: int | None = None, room: str | None = None) -> None:
         """Send entries in pages that each fit well inside one frame."""
+        if kind == "scrollback" and self.ignoring:
+            entries = [e for e in entries if not self.ignoring.hides(session, e.sender)]
         pages = paginate([entry.to_wire() for entry in entries])
         for number, page in enumerate(pages):
             self.send(session, HistoryPage(kind=kind, entries=page, page=number,
@@ -512,8 +522,9 @@ class Hub:
 
         def deliver(entry: NewEntry) -> None:
             event = trusted(RoomMessage, room=name, nick=nick, user=user, text=text, ts=entry.ts)
+            deaf = self.ignoring.deaf_to(user) if self.ignoring else None
             for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
-                door.deliver(event, sinks)
+                door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
             if not session.closed:
                 session.door.send(session.sink, trusted(Ok, id=msg_id))
 

@@ -310,6 +310,8 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     session.user = user
     session.home_nick = next((n for _, n in rooms if n), None) or user
     hub.online[user.casefold()] = session
+    if hub.community is not None and not session.guest:  # before PMs and scrollback
+        hub.ignoring.set(session, hub.community.ignores(user))
     hub.store.enter_scope(user, EVERYONE)
     token = secrets.token_urlsafe(24)
     session.token = (token_digest(token), time.time() + TOKEN_LIFETIME)
@@ -360,6 +362,7 @@ def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None
     assert session.user is not None
 
     def deliver(waiting: list[Entry]) -> None:
+        waiting = [e for e in waiting if not hub.ignoring.hides(session, e.sender)]
         if waiting:
             senders = sorted({e.sender for e in waiting}, key=str.casefold)
             plural = "s" if len(waiting) != 1 else ""

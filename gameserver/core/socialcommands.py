@@ -83,7 +83,7 @@ def ignore(host: CommunityHost, session: Session, message: Command) -> None:
     assert user is not None
     word = message.args.strip()
     if not word:
-        ignored = host.ignores(user)
+        ignored = ignores_of(host, session)
         host.hub.send(session, Ok(id=message.id, text=f"you ignore {', '.join(ignored)}"
                                   if ignored else "you ignore nobody",
                                   data={"ignores": ignored}))
@@ -94,11 +94,10 @@ def ignore(host: CommunityHost, session: Session, message: Command) -> None:
     def done(other: str) -> None:
         if other.casefold() == user.casefold():
             raise CommandError("not_allowed", "you cannot ignore yourself")
-        current = host.ignores(user)
+        current = ignores_of(host, session)
         if len(current) >= IGNORES_MAX:
             raise CommandError("too_many", f"you already ignore {IGNORES_MAX} people")
-        host.storage.set_ignore(user, other, True)
-        ignored = host.ignores(user)
+        ignored = set_ignore(host, session, other, True)
         host.hub.send(session, Ok(id=message.id, text=f"you now ignore {other} "
                                                       "(/unignore undoes it)",
                                   data={"ignores": ignored}))
@@ -113,7 +112,7 @@ def unignore(host: CommunityHost, session: Session, message: Command) -> None:
     word = message.args.strip().lstrip("@")
     if not word or " " in word:
         raise usage(host, message)
-    current = {name.casefold(): name for name in host.ignores(user)}
+    current = {name.casefold(): name for name in ignores_of(host, session)}
     other = current.get(word.casefold())
     if other is None and session.room is not None:  # a nick of someone ignored
         member = host.member(session.room, word)
@@ -121,9 +120,32 @@ def unignore(host: CommunityHost, session: Session, message: Command) -> None:
             other = current.get(member.user.casefold())
     if other is None:
         raise CommandError("not_ignored", f"you do not ignore {word}")
-    host.storage.set_ignore(user, other, False)
+    ignored = set_ignore(host, session, other, False)
     host.hub.send(session, Ok(id=message.id, text=f"you see {other} again",
-                              data={"ignores": host.ignores(user)}))
+                              data={"ignores": ignored}))
+
+
+def ignores_of(host: CommunityHost, session: Session) -> list[str]:
+    """Whom the session's account ignores (a guest's list lives as long as the guest)."""
+    assert session.user is not None
+    return host.hub.ignoring.names(session) if session.guest else host.ignores(session.user)
+
+
+def set_ignore(host: CommunityHost, session: Session, other: str, on: bool) -> list[str]:
+    """Kept for an account (across logins); the server stops delivering their words here."""
+    assert session.user is not None
+    if session.guest:  # guest-3 is someone else next time: nothing is kept
+        names = {n.casefold(): n for n in host.hub.ignoring.names(session)}
+        if on:
+            names[other.casefold()] = other
+        else:
+            names.pop(other.casefold(), None)
+        ignored = sorted(names.values(), key=str.casefold)
+    else:
+        host.storage.set_ignore(session.user, other, on)
+        ignored = host.ignores(session.user)
+    host.hub.ignoring.set(session, ignored)
+    return ignored
 
 
 @command("query", "/query NICK|USER TEXT", "a private message, like /msg")
@@ -215,7 +237,7 @@ def deleteaccount(host: CommunityHost, session: Session, message: Command) -> No
 def ignores_notice(host: CommunityHost, session: Session) -> None:
     """At login: the client hides what those it ignores say."""
     if session.user is not None:
-        ignored = host.ignores(session.user)
+        ignored = ignores_of(host, session)
         if ignored:
             host.hub.send(session, Ok(data={"ignores": ignored}))
             host.hub.send(session, Notice(text=f"you ignore {', '.join(ignored)}"))
