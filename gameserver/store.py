@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS stats (
 CREATE TABLE IF NOT EXISTS tokens (
     digest TEXT PRIMARY KEY, user TEXT NOT NULL, expires REAL NOT NULL, state TEXT NOT NULL
 );
+-- the nick a room line's speaker had then, where it was not their username
+CREATE TABLE IF NOT EXISTS room_nicks (message_id INTEGER PRIMARY KEY, nick TEXT NOT NULL);
 """
 
 # Version 0 kept rooms under their bare names, where a room could be mistaken for a user.
@@ -101,29 +103,35 @@ class Entry:
     sender: str
     receiver: str  # a room, a username, or EVERYONE
     text: str
+    nick: str | None = None  # a room line's speaker as the room saw them then, if not sender
 
     def to_wire(self) -> dict[str, Any]:
         if self.type == SEALED_PM:  # a PM; only the owners' clients can read its text
             return {"id": self.id, "ts": self.ts, "type": "PM", "sender": self.sender,
                     "receiver": self.receiver, "text": SEALED_TEXT, "e2e": self.text}
-        return {
+        wire = {
             "id": self.id, "ts": self.ts, "type": self.type,
             "sender": self.sender, "receiver": self.receiver, "text": self.text,
         }
+        if self.nick:
+            wire["nick"] = self.nick
+        return wire
 
 
 class NewEntry:
     """A history entry waiting for its commit; `id` is the store's, set once it is stored."""
 
-    __slots__ = ("id", "ts", "type", "sender", "receiver", "text")
+    __slots__ = ("id", "ts", "type", "sender", "receiver", "text", "nick")
 
-    def __init__(self, ts: float, type_: str, sender: str, receiver: str, text: str) -> None:
+    def __init__(self, ts: float, type_: str, sender: str, receiver: str, text: str,
+                 nick: str | None = None) -> None:
         self.id: int | None = None
         self.ts = ts
         self.type = type_
         self.sender = sender
         self.receiver = receiver
         self.text = text
+        self.nick = nick
 
 
 class Store(Protocol):
@@ -136,7 +144,8 @@ class Store(Protocol):
     """
 
     def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None, queue_for: str | None = None) -> NewEntry: ...
+                    ts: float | None = None, queue_for: str | None = None,
+                    nick: str | None = None) -> NewEntry: ...
     def queue_pm(self, entry: NewEntry, user: str) -> None: ...
     def enter_scope(self, user: str, scope: str) -> None: ...
     def leave_scope(self, user: str, scope: str) -> None: ...
@@ -275,17 +284,26 @@ class SQLiteStore:
         return scope if scope == EVERYONE else self._room_prefix + scope
 
     def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None, queue_for: str | None = None) -> NewEntry:
+                    ts: float | None = None, queue_for: str | None = None,
+                    nick: str | None = None) -> NewEntry:
         """Queue a history entry (and, with `queue_for`, its pending delivery to that user).
 
-        Its id is set once the commit that stores it succeeds.
+        `nick`: a room line's speaker as the room saw them (kept where it is not `sender`),
+        so the scrollback names them as the live chat did. Its id is set once the
+        commit that stores it succeeds.
         """
         _check(sender, receiver, text)
-        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text)
+        nick = nick if nick and nick != sender else None
+        if nick is not None:
+            _check(nick)
+        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text, nick)
         self._messages.append(entry)
         if queue_for is not None:
             self._ops.append((_MESSAGE_OP, "INSERT INTO pending_pms VALUES (?, ?)",
                               (_Pos(len(self._messages)), queue_for)))
+        if nick is not None:
+            self._ops.append((_MESSAGE_OP, "INSERT INTO room_nicks VALUES (?, ?)",
+                              (_Pos(len(self._messages)), nick)))
         return entry
 
     def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
@@ -387,11 +405,12 @@ class SQLiteStore:
     # ------------------------------------------------------------ reading history
 
     def _entries(self, sql: str, params: Any) -> list[Entry]:
-        """Rows of (id, ts, type, sender, receiver, text), newest first, as entries oldest first."""
+        """Rows of (id, ts, type, sender, receiver, text[, nick]), newest first, as entries
+        oldest first."""
         cut = len(self._room_prefix)
         rows = self.db.execute(sql, params).fetchall()
         return [Entry(i, ts, type_, sender, receiver[cut:] if type_ in ROOM_TYPES else receiver,
-                      text) for i, ts, type_, sender, receiver, text in reversed(rows)]
+                      text, *nick) for i, ts, type_, sender, receiver, text, *nick in rows[::-1]]
 
     @_guarded
     def history(self, user: str, limit: int, room: str | None = None,
@@ -430,8 +449,9 @@ class SQLiteStore:
     def room_scrollback(self, room: str, limit: int) -> list[Entry]:
         """The room's last `limit` stored messages, oldest first."""
         return self._entries(
-            "SELECT id, ts, type, sender, receiver, text FROM messages"
-            " WHERE receiver = ? AND type IN ('ROOM', 'GAME') ORDER BY id DESC LIMIT ?",
+            "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text, n.nick FROM messages m"
+            " LEFT JOIN room_nicks n ON n.message_id = m.id"
+            " WHERE m.receiver = ? AND m.type IN ('ROOM', 'GAME') ORDER BY m.id DESC LIMIT ?",
             (self._room_prefix + room, limit),
         )
 

@@ -333,3 +333,29 @@ def test_device_keys_and_sealed_pms_are_their_owners_only(make_store):
     assert store.history("carol", 10) == []
     assert community_store_for(store).delete_account("ann") is True
     assert store.device_keys("ann") == [] and store.history("bob", 10) == []
+
+
+def test_a_room_line_keeps_the_nick_its_speaker_had_then(make_store):
+    """The scrollback names a speaker as the live chat did; a deleted user's nick goes too."""
+    from gameserver.communitystore import DELETED_USER
+    from gameserver.stores.pgcommunity import community_store_for
+
+    store = make_store()
+    store.create_account("bob", "x")
+    store.add_message("ROOM", "bob", "den", "as bob", nick="bob")  # the same: nothing kept
+    store.add_message("ROOM", "bob", "den", "as Bobby", nick="Bobby")
+    store.add_message("GAME", "tictactoe", "den", "game over")
+    store.add_message("ROOM", "ann", "den", "no nick given")
+    store.commit()
+    back = store.room_scrollback("den", 10)
+    assert [(e.sender, e.nick, e.text) for e in back] == [
+        ("bob", None, "as bob"), ("bob", "Bobby", "as Bobby"),
+        ("tictactoe", None, "game over"), ("ann", None, "no nick given")]
+    assert back[1].to_wire()["nick"] == "Bobby" and "nick" not in back[0].to_wire()
+    store.add_message("ROOM", "bob", "den", "refused", nick="Bobby")
+    store.discard_messages()  # a refused line's nick is refused with it
+    store.commit()
+    assert len(store.room_scrollback("den", 10)) == 4
+    assert community_store_for(store).delete_account("bob")
+    gone = store.room_scrollback("den", 10)
+    assert [(e.sender, e.nick) for e in gone[:2]] == [(DELETED_USER, None)] * 2

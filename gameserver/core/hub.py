@@ -263,13 +263,14 @@ class Hub:
 
     def record(self, type_: str, sender: str, receiver: str, text: str,
                then: Callable[[NewEntry], None], *, refused: Callable[[], None] | None = None,
-               queue_for: str | None = None) -> NewEntry:
+               queue_for: str | None = None, nick: str | None = None) -> NewEntry:
         """Queue a history entry; `then(entry)` runs once it is stored (with its id).
 
         If the store refuses it, `refused()` runs instead (tell the sender); nothing
         that waits for it is delivered.
         """
-        entry = self.store.add_message(type_, sender, receiver, text, queue_for=queue_for)
+        entry = self.store.add_message(type_, sender, receiver, text, queue_for=queue_for,
+                                       nick=nick)
         self.after_commit(lambda: then(entry), refused or _nothing)
         return entry
 
@@ -528,7 +529,8 @@ class Hub:
             if not session.closed:
                 session.door.send(session.sink, trusted(Ok, id=msg_id))
 
-        self.record("ROOM", user, name, text, deliver, refused=self.refuse(session, msg_id))
+        self.record("ROOM", user, name, text, deliver, refused=self.refuse(session, msg_id),
+                    nick=nick)
 
 
 def _run_inline(work: Work) -> None:

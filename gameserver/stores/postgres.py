@@ -81,6 +81,7 @@ CREATE INDEX IF NOT EXISTS ratings_game ON ratings (game, rating);
 CREATE TABLE IF NOT EXISTS shared (
     name TEXT PRIMARY KEY, value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS room_nicks (message_id BIGINT PRIMARY KEY, nick TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS device_keys (
     "user" TEXT NOT NULL, key TEXT NOT NULL, device TEXT NOT NULL,
     added DOUBLE PRECISION NOT NULL, PRIMARY KEY ("user", key)
@@ -184,14 +185,22 @@ class PostgresStore:
         return scope if scope == EVERYONE else "#" + scope
 
     def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None, queue_for: str | None = None) -> NewEntry:
-        """Queue a history entry (and, with `queue_for`, its pending delivery to that user)."""
+                    ts: float | None = None, queue_for: str | None = None,
+                    nick: str | None = None) -> NewEntry:
+        """Queue a history entry (and, with `queue_for`, its pending delivery to that user);
+        `nick` as SQLiteStore's."""
         _check(sender, receiver, text)
-        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text)
+        nick = nick if nick and nick != sender else None
+        if nick is not None:
+            _check(nick)
+        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text, nick)
         self._messages.append(entry)
         if queue_for is not None:
             self._ops.append((_MESSAGE_OP, "INSERT INTO pending_pms VALUES (%s, %s)",
                               (_Pos(len(self._messages)), queue_for)))
+        if nick is not None:
+            self._ops.append((_MESSAGE_OP, "INSERT INTO room_nicks VALUES (%s, %s)",
+                              (_Pos(len(self._messages)), nick)))
         return entry
 
     def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
@@ -280,7 +289,7 @@ class PostgresStore:
     def _entries(self, sql: str, params: Any) -> list[Entry]:
         rows = self.db.execute(sql, params).fetchall()
         return [Entry(i, ts, type_, sender, receiver[1:] if type_ in ROOM_TYPES else receiver,
-                      text) for i, ts, type_, sender, receiver, text in reversed(rows)]
+                      text, *nick) for i, ts, type_, sender, receiver, text, *nick in rows[::-1]]
 
     @_guarded
     def history(self, user: str, limit: int, room: str | None = None,
@@ -314,8 +323,9 @@ class PostgresStore:
     @_guarded
     def room_scrollback(self, room: str, limit: int) -> list[Entry]:
         return self._entries(
-            "SELECT id, ts, type, sender, receiver, text FROM messages"
-            " WHERE receiver = %s AND type IN ('ROOM', 'GAME') ORDER BY id DESC LIMIT %s",
+            "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text, n.nick FROM messages m"
+            " LEFT JOIN room_nicks n ON n.message_id = m.id"
+            " WHERE m.receiver = %s AND m.type IN ('ROOM', 'GAME') ORDER BY m.id DESC LIMIT %s",
             ("#" + room, limit),
         )
 
