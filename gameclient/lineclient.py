@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import TextIO
 
@@ -27,9 +28,9 @@ from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.panes import rooms_lines, send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
+from gameclient.views import stamped
 from gameserver.protocol import Bye, GameState
 
-TIMESTAMPED = frozenset({"chat", "own", "action", "pm", "pm_sent", "bm", "notice", "error"})
 CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
 
 
@@ -116,6 +117,14 @@ class LineClient:
         if self.inputs is not None:
             self.inputs.put_nowait(None)
 
+    def say(self, text: str, ts: float | None = None) -> None:
+        """A line of the client's own (a reply to /rooms, an error): on a terminal with its
+        time, as every line there (a pipe's script reads lines as they were)."""
+        if self.terminal is None:
+            self.emit(text)
+        else:
+            self.emit(f"{clock(time.time() if ts is None else ts)} {text}")
+
     def emit(self, text: str) -> None:
         if self.terminal is not None:
             self.terminal.show(text)
@@ -143,7 +152,8 @@ class LineClient:
                 self.terminal = None
 
     def emit_line(self, line: Line) -> None:
-        """A transcript line; on a terminal chat lines and notices carry their time.
+        """A transcript line; on a terminal its time first (every kind but /history's, which
+        is dated); in a pipe only a room's earlier lines (scrollback) carry it.
 
         In several rooms (or a PM conversation besides) each line says whose it is.
         """
@@ -153,7 +163,7 @@ class LineClient:
             if pane is not None:
                 pane.unread = pane.mentions = 0  # printed: seen
             text = f"[{'#' + line.where if not line.where.startswith('@') else line.where}] {text}"
-        if self.terminal is not None and line.kind in TIMESTAMPED:
+        if stamped(line) and (self.terminal is not None or line.kind == "scrollback"):
             self.emit(f"{clock(line.ts)} {text}")
         else:
             self.emit(text)
@@ -171,7 +181,7 @@ class LineClient:
         if self.reopen is None or not self.model.token or self.leaving or self.model.ended \
                 and not self.restarting:
             return False
-        result = await reconnect(self.reopen, self.model.token, self.emit)
+        result = await reconnect(self.reopen, self.model.token, self.say)
         if result is None:
             return False
         old, (self.conn, reply) = self.conn, result
@@ -180,7 +190,7 @@ class LineClient:
         self.restarting = False
         self.model.resuming = self.model.current
         self.model.apply(reply)
-        self.emit(f"* reconnected: resumed as {self.model.user}, your rooms come back")
+        self.say(f"* reconnected: resumed as {self.model.user}, your rooms come back")
         return True
 
     async def _run(self, inputs: asyncio.Queue[str | None]) -> int:
@@ -206,7 +216,7 @@ class LineClient:
             except ConnectionFailed as exc:
                 if self.model.ended is not None and not self._comes_back():
                     return 0
-                self.emit(f"! connection lost: {exc}")
+                self.say(f"! connection lost: {exc}")
                 if await self._reconnect():
                     continue
                 return 1
@@ -217,11 +227,19 @@ class LineClient:
                     line.wants_attention for line in lines):
                 self.terminal.bell()
             if isinstance(event, GameState) and event.room in self.model.panes:
-                several = len(self.model.rooms()) > 1
-                for text in board_lines(event):
-                    self.emit(f"  [#{event.room}] {text}" if several else "  " + text)
+                self.emit_board(event)
             if isinstance(event, Bye) and not self._comes_back(event):
                 return 0 if event.code in CLEAN_EXITS else 1
+
+    def emit_board(self, game: GameState) -> None:
+        """A board, indented; on a terminal its header and last line carry the time and its
+        rows stay aligned under them."""
+        where = f"[#{game.room}] " if len(self.model.rooms()) > 1 else ""
+        lines = board_lines(game)
+        stamp = clock(time.time()) if self.terminal is not None else ""
+        for n, text in enumerate(lines):
+            lead = stamp if n in (0, len(lines) - 1) else " " * len(stamp)
+            self.emit(f"{lead + ' ' if lead else ''}  {where}{text}")
 
     async def _typing(self, inputs: asyncio.Queue[str | None]) -> None:
         while True:
@@ -236,16 +254,16 @@ class LineClient:
             self.model.unread = 0
             if typed.name == "switch":
                 if not self.model.switch(typed.args):
-                    self.emit(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
+                    self.say(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
                 else:
-                    self.emit(f"* typed lines now go to {self.model.pane.label}")
+                    self.say(f"* typed lines now go to {self.model.pane.label}")
                 continue
             if typed.name == "rooms":
                 for text in rooms_lines(self.model):
-                    self.emit(text)
+                    self.say(text)
                 continue
             if typed.name in LOCAL_COMMANDS:
-                self.emit(set_command(self.model, typed.args))
+                self.say(set_command(self.model, typed.args))
                 continue
             questions = questions_for(typed)
             if questions is not None:
@@ -259,7 +277,7 @@ class LineClient:
                     answers.append(answer)
                 full = answered(typed, answers)
                 if full is None:
-                    self.emit("! nothing was sent")
+                    self.say("! nothing was sent")
                 else:
                     self._send(full)
                 continue
@@ -272,7 +290,7 @@ class LineClient:
                     answers.append(answer)
                 problem = password_problem(*answers)
                 if problem:
-                    self.emit(f"! {problem}")
+                    self.say(f"! {problem}")
                 else:
                     self._send(typed, f"{answers[0]}\n{answers[1]}")
                 continue
@@ -284,7 +302,7 @@ class LineClient:
                 if secret is None:
                     return
                 if not secret:
-                    self.emit(f"! no {what} given; the game was not started")
+                    self.say(f"! no {what} given; the game was not started")
                     continue
             if typed.is_quit:
                 self.leaving = True
@@ -321,4 +339,4 @@ class LineClient:
         try:
             send_to_pane(self.conn, self.model, typed, secret)
         except (ConnectionFailed, Unsendable) as exc:
-            self.emit(f"! {exc}")
+            self.say(f"! {exc}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from gameclient.boards import FINISHED_SHOWN, Replay, board_lines, mmss, still_shown
 from gameserver.protocol import (
     Broadcast,
     Bye,
@@ -30,8 +30,7 @@ from gameserver.protocol import (
 )
 
 TRANSCRIPT_MAX = 5000
-REPLAY_STEP = 1.5  # seconds each position of a replay stays in the board pane
-REPLAY_LINGER = 20.0  # seconds the last position stays before the replay leaves the pane
+__all__ = ["FINISHED_SHOWN", "Replay", "board_lines", "mmss"]  # the boards' own module
 WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 
 
@@ -40,7 +39,7 @@ class Line:
     """One line of the transcript; `kind` says how a view should style it.
 
     kinds: chat, own (my chat), action (/me), pm, pm_sent, bm, notice, error, alert (a key
-    warning), reply, history, game
+    warning), reply, scrollback (a room's earlier lines), history (/history: dated), game
     """
 
     kind: str
@@ -283,6 +282,8 @@ class ClientModel:
             self.known_rooms.update(str(r) for r in data["rooms"])
         if isinstance(data.get("users"), dict):
             self.known_users.update(str(u) for u in data["users"])
+        if isinstance(data.get("accounts"), list):  # /accounts: offline ones too
+            self.known_users.update(str(u) for u in data["accounts"])
         for member in data.get("members") or ():
             if isinstance(member, dict) and member.get("user"):
                 self.known_users.add(str(member["user"]))
@@ -317,7 +318,10 @@ class ClientModel:
         return line
 
     def room_games(self) -> list[GameState]:
-        return [g for g in self.games.values() if g.room == self.room]
+        """The boards of the room looked at; a finished one for a minute (boards.py)."""
+        now = self.now()
+        return [g for g in self.games.values() if g.room == self.room
+                and still_shown(g, self.game_seen.get(g.game_id, now), now)]
 
     def time_left(self, game: GameState) -> float | None:
         """Seconds left on the move clock now, counted down since the frame came."""
@@ -338,10 +342,11 @@ class ClientModel:
         return lines
 
     def ticking(self) -> bool:
-        """True while something on screen counts down (a clock, a replay)."""
+        """True while something on screen counts down (a clock, a replay, a finished board
+        waiting to leave the pane)."""
         if self.replay is not None:
             return True
-        return any(not g.over and (g.time_left is not None or g.away) for g in self.room_games())
+        return any(g.over or g.time_left is not None or g.away for g in self.room_games())
 
     def shown_games(self) -> list[GameState]:
         """The room's boards, and the replay's current position if one is running."""
@@ -584,20 +589,20 @@ class ClientModel:
         if msg.kind == "scrollback":
             where = msg.room if msg.room in self.panes else None
             if msg.page == 0 and msg.entries:
-                self.add("history", f"--- earlier messages in #{msg.room} ---", where=where)
+                self.add("scrollback", f"--- earlier messages in #{msg.room} ---", where=where)
             for entry in msg.entries:
                 sender, text = str(entry.get("sender", "")), str(entry.get("text", ""))
                 if entry.get("type") == "ROOM" and " " not in sender:
                     self.known_users.add(sender)
                 if sender.casefold() in self.ignores:
                     continue
-                who = ("*" if entry.get("type") == "GAME" else f"<{sender}>")
+                name = str(entry.get("nick") or sender)  # as the live line named them then
+                who = ("*" if entry.get("type") == "GAME" else f"<{name}>")
                 if text.startswith(ACTION) and entry.get("type") == "ROOM":
-                    who, text = f"* {sender}", text[len(ACTION):]
-                self.add("history", f"{clock(entry.get('ts', 0))} {who} {text}", entry.get("ts"),
-                         where=where)
+                    who, text = f"* {name}", text[len(ACTION):]
+                self.add("scrollback", f"{who} {text}", entry.get("ts"), name, where=where)
             if msg.last and (msg.entries or msg.page > 0):
-                self.add("history", "--- end of earlier messages ---", where=where)
+                self.add("scrollback", "--- end of earlier messages ---", where=where)
             return
         if msg.page == 0:
             self.add("reply", "your history:" if msg.entries else "your history is empty")
@@ -615,56 +620,3 @@ class ClientModel:
     def _on_Bye(self, msg: Bye) -> None:
         self.ended = msg.reason
         self.add("notice", f"* {msg.reason}")
-
-
-def board_lines(game: GameState) -> list[str]:
-    """A game as text for the line client: a header, the board, then one line saying
-    what changed and whose turn it is (what a screen reader follows)."""
-    head = f"== game {game.game_id}: {game.game} ({' vs '.join(game.players)}) =="
-    tail = game.text or game.status
-    if game.time_left is not None and not game.over and game.turn:
-        tail += f" ({mmss(game.time_left)} to move)"
-    for player, grace in sorted((game.away or {}).items()):
-        tail += f"; {player} is away, {mmss(grace)} to come back"
-    return [head, *game.board, tail]
-
-
-def mmss(seconds: float) -> str:
-    """Seconds as m:ss, rounded up (a clock showing 0:00 has run out)."""
-    whole = int(-(-seconds // 1))
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
-@dataclass
-class Replay:
-    """A finished game's positions, stepped through in the board pane one by one."""
-
-    game_id: int
-    game: str
-    room: str
-    players: list[str]
-    steps: list[dict[str, Any]]
-    started: float
-
-    @classmethod
-    def from_data(cls, data: object, now: float) -> Replay | None:
-        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
-            return None
-        steps = [s for s in data["steps"] if isinstance(s, dict)
-                 and isinstance(s.get("board"), list) and isinstance(s.get("text"), str)]
-        if not steps or not isinstance(data.get("game_id"), int):
-            return None
-        return cls(data["game_id"], str(data.get("game", "?")), str(data.get("room", "")),
-                   [str(p) for p in data.get("players", [])], steps, now)
-
-    def frame(self, now: float) -> GameState | None:
-        """The position to show at `now` as a board, or None once the replay is done."""
-        elapsed = now - self.started
-        last = len(self.steps) - 1
-        if elapsed > last * REPLAY_STEP + REPLAY_LINGER:
-            return None
-        index = min(int(elapsed // REPLAY_STEP), last)
-        step = self.steps[index]
-        return GameState(game_id=self.game_id, game=f"{self.game} replay", room=self.room,
-                         players=self.players, board=[str(b) for b in step["board"]],
-                         status=f"step {index}/{last}: {step['text']}", over=True)

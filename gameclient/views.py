@@ -16,9 +16,8 @@ from gameserver.protocol import GameState
 Seg = tuple[str, str]
 Row = list[Seg]
 
-TIMESTAMPED = frozenset({"chat", "own", "action", "pm", "pm_sent", "bm", "notice", "error",
-                         "alert"})
-KIND_STYLES = {"pm_sent": "pm", "action": "chat"}  # kinds drawn in another kind's style
+SELF_DATED = frozenset({"history"})  # /history lines carry their full date in their text
+KIND_STYLES = {"pm_sent": "pm", "action": "chat", "scrollback": "history"}  # drawn as another
 BOARD_TEXT_WIDTH = 20  # headers and status lines wrap at this many columns
 MORE_BELOW = "-- more below: PgDn --"
 PROMPT = "> "
@@ -55,13 +54,19 @@ def is_me(model: ClientModel, name: str | None) -> bool:
 CONTINUATION_INDENT = 2  # for wrapped lines that have no timestamp and nick to hang under
 
 
+def stamped(line: Line) -> bool:
+    """Every line shows its time first (chat, replies, notices, errors, PMs, scrollback ...);
+    /history's lines show their own full date instead."""
+    return line.kind not in SELF_DATED
+
+
 def line_segments(line: Line) -> tuple[Row, int]:
     """One transcript line as styled runs, and the indent for its continuation lines.
 
     A line that names me (or a PM to me) is drawn in the "mention" style.
     """
     head: Row = []
-    if line.kind in TIMESTAMPED:
+    if stamped(line):
         head.append((clock(line.ts) + " ", "time"))
     if line.kind in ("chat", "own") and line.nick:
         nick = "own_nick" if line.kind == "own" else nick_style(line.nick)
@@ -71,9 +76,10 @@ def line_segments(line: Line) -> tuple[Row, int]:
     else:
         style = "mention" if line.mention else KIND_STYLES.get(line.kind, line.kind)
         segs = [*head, (sanitize(line.text), style)]
-    if not head:  # replies and history: continue under the text, a little further in
-        return segs, len(line.text) - len(line.text.lstrip(" ")) + CONTINUATION_INDENT
-    return segs, sum(cell_width(text) for text, _ in head)
+    width = sum(cell_width(text) for text, _ in head)
+    if line.kind in ("reply", "history"):  # continue under the text, a little further in
+        return segs, width + len(line.text) - len(line.text.lstrip(" ")) + CONTINUATION_INDENT
+    return segs, width
 
 
 def wrap_segments(segs: Row, width: int, indent: int = 0) -> list[Row]:

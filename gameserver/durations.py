@@ -38,3 +38,10 @@ def say_duration(seconds: float, *, round_up: bool = False) -> str:
         if parts and (len(parts) == 2 or amount == 0 or n + 1 == len(UNITS)):
             break
     return " ".join(parts[:2])
+
+
+def say_every(seconds: float) -> str:
+    """How often: 'every minute', 'every 30 seconds', 'every 1 minute 30 seconds'."""
+    said = say_duration(seconds)
+    amount, _, unit = said.partition(" ")
+    return f"every {unit}" if amount == "1" and " " not in unit else f"every {said}"

@@ -153,6 +153,7 @@ class Store(Protocol):
     def discard_messages(self) -> int: ...
     def account_hash(self, user: str) -> tuple[str, str] | None: ...
     def account_names(self) -> list[str]: ...
+    def account_names_from(self, prefix: str, limit: int) -> list[str]: ...
     def create_account(self, user: str, pwhash: str) -> bool: ...
     def name_used(self, user: str) -> bool: ...
     def history(self, user: str, limit: int, room: str | None = None,
@@ -376,6 +377,14 @@ class SQLiteStore:
     def account_names(self) -> list[str]:
         """Every account's name (for the look-alike index at start)."""
         return [row[0] for row in self.db.execute("SELECT name FROM accounts")]
+
+    @_guarded
+    def account_names_from(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` accounts whose name starts with `prefix` (any case), by name."""
+        key = prefix.casefold()
+        return [row[0] for row in self.db.execute(
+            "SELECT name FROM accounts WHERE substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
+            (len(key), key, limit))]
 
     @_guarded
     def create_account(self, user: str, pwhash: str) -> bool:

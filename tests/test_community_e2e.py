@@ -108,7 +108,7 @@ def test_mute_slow_mode_and_an_invite_only_room(server, terms):
     type_and_see(ned, "can I speak?", "! you are muted in #den for 10 minutes")
     type_and_see(olga, "/unmute ned", "olga unmuted ned in #den")
     type_and_see(ned, "thanks", "<ned> thanks")
-    type_and_see(olga, "/slow 60", "one message every 60 seconds per person")
+    type_and_see(olga, "/slow 60", "one message every minute per person")
     type_and_see(ned, "one", "! #den is in slow mode")  # "thanks" was just now
     type_and_see(olga, "ops are not slowed", "<olga> ops are not slowed")
     type_and_see(olga, "/slow 0", "olga turned slow mode off in #den")

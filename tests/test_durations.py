@@ -48,3 +48,11 @@ def test_waits_round_up() -> None:
     assert say_wait(0.2) == "1 second" and say_wait(61) == "1 minute 1 second"
     assert say_wait(3600.5) == "1 hour 1 minute"
     assert say_duration(3600.5) == "1 hour"
+
+
+def test_how_often() -> None:
+    from gameserver.durations import say_every
+
+    assert [say_every(s) for s in (1, 30, 60, 90, 3600, 7200)] == [
+        "every second", "every 30 seconds", "every minute", "every 1 minute 30 seconds",
+        "every hour", "every 2 hours"]

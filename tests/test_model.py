@@ -72,9 +72,9 @@ def test_scrollback_is_marked_and_history_formatted():
              "text": "old"}
     lines = model.apply(HistoryPage(kind="scrollback", room="lobby", entries=[entry], page=0,
                                     last=True))
-    assert [line.text for line in lines][0] == "--- earlier messages in #lobby ---"
-    assert lines[-1].text == "--- end of earlier messages ---"
-    assert all(line.kind == "history" for line in lines)
+    assert [line.text for line in lines] == [
+        "--- earlier messages in #lobby ---", "<ben> old", "--- end of earlier messages ---"]
+    assert all(line.kind == "scrollback" for line in lines) and lines[1].ts == 0
     lines = model.apply(HistoryPage(kind="history", entries=[entry], page=0, last=True, id=5))
     assert lines[-1].text.endswith("[ROOM] [ben -> lobby] old")
     assert history_line({**entry, "receiver": "*", "type": "BM"}).endswith(

@@ -359,3 +359,14 @@ def test_a_room_line_keeps_the_nick_its_speaker_had_then(make_store):
     assert community_store_for(store).delete_account("bob")
     gone = store.room_scrollback("den", 10)
     assert [(e.sender, e.nick) for e in gone[:2]] == [(DELETED_USER, None)] * 2
+
+
+def test_account_names_by_prefix_any_case_bounded(make_store):
+    store = make_store()
+    for name in ("Ann", "anna", "Bob", "annika", "Zed"):
+        store.create_account(name, "x")
+    assert store.account_names_from("an", 10) == ["Ann", "anna", "annika"]
+    assert store.account_names_from("AN", 2) == ["Ann", "anna"]
+    assert store.account_names_from("", 10) == ["Ann", "anna", "annika", "Bob", "Zed"]
+    assert store.account_names_from("x", 10) == []
+    assert store.account_names_from("%", 10) == [] and store.account_names_from("_", 10) == []

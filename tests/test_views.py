@@ -11,7 +11,7 @@ import pytest
 from gameclient.connection import ClientConnection
 from gameclient.cursesui import CursesClient, drop_escape_sequences
 from gameclient.layout import Rect
-from gameclient.model import ClientModel, Line
+from gameclient.model import ClientModel, Line, clock
 from gameclient.textwidth import cell_width, clusters
 from gameclient.views import (
     MORE_BELOW,
@@ -127,7 +127,12 @@ def test_own_pm_notice_error_are_set_apart() -> None:
         segs, _ = line_segments(Line(kind, "some text", TS))
         assert segs[0][1] == "time" and segs[-1] == ("some text", kind)
     reply, indent = line_segments(Line("reply", "  /help  this", TS))
-    assert reply == [("  /help  this", "reply")] and indent == 4  # under the text, 2 further in
+    # A reply has its time too; it wraps under its text, 2 further in.
+    assert reply == [(clock(TS) + " ", "time"), ("  /help  this", "reply")] and indent == 10
+    dated, indent = line_segments(Line("history", "[2026-12-01 14:02:03] [ROOM] x", TS))
+    assert dated == [("[2026-12-01 14:02:03] [ROOM] x", "history")] and indent == 2
+    back, _ = line_segments(Line("scrollback", "<bob> earlier", TS))
+    assert back == [(clock(TS) + " ", "time"), ("<bob> earlier", "history")]
 
 
 def test_hostile_text_cannot_move_the_cursor() -> None:
@@ -463,5 +468,5 @@ def test_wrapped_replies_keep_their_indent() -> None:
     segs, indent = line_segments(line)
     rows = wrap_segments(segs, 30, indent)
     texts = ["".join(t for t, _ in row) for row in rows]
-    assert texts[0].startswith("  /accept") and len(texts) > 1
-    assert all(text.startswith("    ") for text in texts[1:])
+    assert texts[0].startswith(f"{clock(0.0)}   /accept") and len(texts) > 1
+    assert all(text.startswith(" " * 10) for text in texts[1:])

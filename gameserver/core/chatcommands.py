@@ -167,6 +167,28 @@ def users(hub: Hub, session: Session, message: Command) -> None:
                                "rooms": {s.user: list(s.rooms) for s in people}}))
 
 
+ACCOUNTS_SHOWN = 200  # names one /accounts answer holds at most (Tab asks with a prefix)
+
+
+@command("accounts", "/accounts [PREFIX]",
+         "the accounts (online or not) whose name starts with PREFIX; Tab uses it")
+def accounts(hub: Hub, session: Session, message: Command) -> None:
+    prefix = message.args.strip().lstrip("@")
+    if " " in prefix or len(prefix) > names.NICK_MAX:
+        raise usage_error(hub, message)
+    found = hub.store.account_names_from(prefix, ACCOUNTS_SHOWN + 1)
+    more = len(found) > ACCOUNTS_SHOWN
+    found = found[:ACCOUNTS_SHOWN]
+    what = f" starting with {prefix!r}" if prefix else ""
+    if not found:
+        text = f"no account{what}"
+    else:
+        text = f"{len(found)} account{'s' if len(found) != 1 else ''}{what}"
+        text += " (the first ones; type more letters):" if more else ":"
+    hub.send(session, Ok(id=message.id, text=text, lines=[", ".join(found)] if found else None,
+                         data={"accounts": found, "more": more}))
+
+
 @command("msg", "/msg NICK|USER TEXT", "private message (queued if offline)")
 def msg(hub: Hub, session: Session, message: Command) -> None:
     target, _, text = message.args.strip().partition(" ")

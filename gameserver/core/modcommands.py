@@ -12,7 +12,7 @@ from gameserver.core.events import TopicChanged
 from gameserver.core.logins import LOBBY
 from gameserver.core.roles import ADMIN, HOST, OP, OWNER, SERVER, SLOW_MAX, parse_duration
 from gameserver.core.rooms import Room, Session
-from gameserver.durations import say_duration
+from gameserver.durations import say_duration, say_every
 from gameserver.protocol import Command, Notice, Ok
 
 COMMANDS: CommandSet[CommunityHost] = CommandSet()
@@ -310,8 +310,8 @@ def slow(host: CommunityHost, session: Session, message: Command) -> None:
     host.community.update_room(room.name, slow=seconds)
     host.log(scope_of(room), actor, "slow", room.name, str(seconds))
     host.announce(room.name, f"{actor} turned slow mode off in #{room.name}" if not seconds
-                  else f"{actor} set slow mode in #{room.name}: one message every "
-                       f"{say_duration(seconds)} per person")
+                  else f"{actor} set slow mode in #{room.name}: one message "
+                       f"{say_every(seconds)} per person")
     ok(host, session, message)
 
 

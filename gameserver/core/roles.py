@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gameserver.durations import say_duration
+from gameserver.durations import say_duration, say_every
 
 MEMBER, OP, OWNER, ADMIN, HOST = range(1, 6)
 RANK_NAMES = {MEMBER: "member", OP: "op", OWNER: "owner", ADMIN: "admin", HOST: "host"}
@@ -273,7 +273,7 @@ class Community:
         if rules is not None and rules.slow and rank < OP:
             last = self.last_said.get(key)
             if last is not None and now - last < rules.slow:
-                return (f"#{room} is in slow mode: one message every {say_duration(rules.slow)};"
+                return (f"#{room} is in slow mode: one message {say_every(rules.slow)};"
                         f" wait {say_duration(rules.slow - (now - last), round_up=True)}")
         self.last_said[key] = now
         return None

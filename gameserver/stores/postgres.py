@@ -272,6 +272,14 @@ class PostgresStore:
         return [row[0] for row in self.db.execute("SELECT name FROM accounts")]
 
     @_guarded
+    def account_names_from(self, prefix: str, limit: int) -> list[str]:
+        """As SQLiteStore's (left(): a range would follow the database's collation)."""
+        key = prefix.casefold()
+        return [row[0] for row in self.db.execute(
+            'SELECT name FROM accounts WHERE left(key, %s) = %s ORDER BY key COLLATE "C"'
+            " LIMIT %s", (len(key), key, limit))]
+
+    @_guarded
     def create_account(self, user: str, pwhash: str) -> bool:
         """Create an account; False if the name was taken meanwhile (on any node)."""
         _check(user, pwhash)
