@@ -82,10 +82,10 @@ def _echo_off(stream: TextIO) -> Iterator[None]:
 
 
 async def learn_names(conn: ClientConnection, model: ClientModel) -> None:
-    """Ask, unseen, for the rooms and who is online, so Tab can complete them."""
+    """Ask, unseen, for the rooms, who is online and the accounts, so Tab completes them."""
     from gameserver.protocol import Command
 
-    for name in ("list", "users"):
+    for name in ("list", "users", "accounts"):  # accounts: offline ones too (bounded)
         msg_id = conn.new_id()
         try:
             reply = await conn.request(Command(id=msg_id, name=name), msg_id)

@@ -57,3 +57,40 @@ def test_board_still_shows_a_finished_board_on_request(pair: Any) -> None:
     assert frank.cmd("board").text == "1 game in #lobby"
     assert [b.game_id for b in frank.of("game")] == [gid]
     assert frank.of("game")[-1].over
+
+
+# ---------------------------------------------------------------- the client's board pane
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_finished_board_leaves_the_pane_after_a_minute() -> None:
+    from gameclient.boards import FINISHED_SHOWN
+    from gameclient.model import ClientModel
+    from gameserver.protocol import GameState
+
+    clock = Clock()
+    model = ClientModel(user="ann", nick="ann", room="lobby", now=clock, draws_boards=True)
+
+    def board(game_id: int, over: bool) -> GameState:
+        return GameState(game_id=game_id, game="tictactoe", room="lobby", players=["ann", "ben"],
+                         turn=None if over else "ann", board=["a b c"], status="", over=over)
+
+    model.apply(board(1, over=False))
+    model.apply(board(2, over=False))
+    clock.now += 3600  # a live board stays however long it waits
+    assert [g.game_id for g in model.shown_games()] == [1, 2]
+    model.apply(board(1, over=True))
+    assert model.ticking()  # the screen is redrawn until the finished board has gone
+    clock.now += FINISHED_SHOWN - 1
+    assert [g.game_id for g in model.shown_games()] == [1, 2]
+    clock.now += 1
+    assert [g.game_id for g in model.shown_games()] == [2]
+    model.apply(board(1, over=True))  # /board shows it again: another minute
+    assert [g.game_id for g in model.shown_games()] == [1, 2]
