@@ -45,13 +45,14 @@ from gameclient.views import (
     draw_too_small,
     input_field_width,
 )
-from gameserver.protocol import GameList, Message
+from gameserver.protocol import Error, GameList, Message, Ok
 
 NOT_SENT = "the connection to the server was lost; nothing was sent"
 PANE_KEYS = {f"alt-{n}": str(n) for n in range(1, 10)}  # Alt-1..9: a pane of the room bar
 HISTORY_ACTIONS = frozenset({"history_prev", "history_next"})  # never inside a secret prompt
 
 Send = Callable[[Typed, "str | None"], bool]
+Check = Callable[[Typed], "int | None"]  # sends a `check` of the command; its id, or None
 
 
 class ScreenCanvas(Protocol):
@@ -77,15 +78,20 @@ class Controller:
     `quit(reason)` ends the session: called after /quit was sent and the server's Bye did
     not come within QUIT_GRACE seconds (the host calls `tick()`), at once when sending
     failed, or when the user asks a second time. `bell()` rings for a mention or a PM.
+    `check(typed)`, if given, asks the server whether a command could be done (a `cmd`
+    with check: true) and returns its id: a game option that is secret is asked for only
+    once the server said ok, so nobody types a word for a game that cannot start.
     """
 
     def __init__(self, model: ClientModel, send: Send, *,
                  bell: Callable[[], None] | None = None,
                  quit: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.time, server: str | None = None,
-                 games: Sequence[Mapping[str, Any]] = ()) -> None:
+                 games: Sequence[Mapping[str, Any]] = (), check: Check | None = None) -> None:
         self.model = model
         self._send = send
+        self._check = check
+        self.checking: tuple[int, Typed, str] | None = None  # (id, command, secret's name)
         self._bell = bell
         self._quit = quit
         self.clock = clock
@@ -115,6 +121,12 @@ class Controller:
         """One server message: the model learns it, the bell rings if it is for me."""
         if isinstance(message, GameList):
             self.games = list(message.games)
+        checked = self.checking
+        if checked is not None and isinstance(message, (Ok, Error)) \
+                and message.id == checked[0]:
+            self.checking = None
+            if isinstance(message, Ok):  # it can start: now the secret is asked for
+                self.secret, self.secret_for, self.secret_what = LineEditor(), *checked[1:]
         lines = self.model.apply(message)
         self.take_lines(lines)
         if self.model.bell and self._bell is not None \
@@ -297,8 +309,15 @@ class Controller:
             self.asking, self.answers = list(PASSWORD_QUESTIONS), []
             self.secret, self.secret_for, self.secret_what = LineEditor(), typed, self.asking[0]
         elif option is not None:
-            self.secret, self.secret_for = LineEditor(), typed
-            self.secret_what = str(option.get("prompt") or option.get("name") or "secret")
+            what = str(option.get("prompt") or option.get("name") or "secret")
+            if self._check is None:  # a host that cannot check: ask at once
+                self.secret, self.secret_for, self.secret_what = LineEditor(), typed, what
+                return
+            msg_id = self._check(typed)  # the reply (take) asks for the secret, or says why not
+            if msg_id is None:
+                self.model.add("error", f"! {NOT_SENT}")
+            else:
+                self.checking = (msg_id, typed, what)
         elif typed.is_quit:
             self.request_quit(typed)
         else:

@@ -22,7 +22,7 @@ from gameclient.reconnect import Opener, reconnect
 from gameclient.screen import Key, Screen
 from gameclient.termkeys import Event, Text, control_name
 from gameclient.termkeys import Key as NamedKey
-from gameserver.protocol import Bye
+from gameserver.protocol import Bye, Command
 
 WINDOWS_KEY_POLL = 0.05  # seconds; only where stdin cannot be watched by the event loop
 # curses' codes for special keys, in the one vocabulary of gameclient.termkeys
@@ -97,7 +97,7 @@ class CursesClient:
         self.screen = screen or Screen()
         self.controller = Controller(model, self.send, bell=lambda: self.screen.bell(),
                                      quit=lambda reason: self.finish(0, reason),
-                                     server=server, games=conn.games)
+                                     server=server, games=conn.games, check=self.check)
         self.result: asyncio.Future[tuple[int, str]] | None = None
         self._redraw_pending = False
         self._undo: list[Callable[[], Any]] = []
@@ -268,6 +268,17 @@ class CursesClient:
             return False
         return True
 
+    def check(self, typed: Typed) -> int | None:
+        """Ask the server whether `typed` could be done (the controller waits for the reply)."""
+        room, _peer = self.model.target()
+        msg_id = self.conn.new_id()
+        try:
+            self.conn.send(Command(id=msg_id, name=typed.name or "", args=typed.args, room=room,
+                                   check=True))
+        except ConnectionFailed:
+            return None
+        return msg_id
+
     def on_input(self) -> None:
         keys = self.screen.read_keys()
         if curses.KEY_RESIZE in keys:
@@ -315,7 +326,7 @@ async def run_plain(conn: ClientConnection, model: ClientModel) -> int:
 
     client = LineClient(conn, model)
     for line in model.transcript:
-        client.emit(line.text)
+        client.emit_line(line)
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, client.request_quit)
     return await client.run()

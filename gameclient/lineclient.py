@@ -29,7 +29,7 @@ from gameclient.panes import rooms_lines, send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
 from gameclient.views import stamped
-from gameserver.protocol import Bye, GameState
+from gameserver.protocol import Bye, Command, GameState, ProtocolError
 
 CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
 
@@ -298,6 +298,8 @@ class LineClient:
             option = secret_option(typed, self.conn.games)
             if option is not None:
                 what = str(option.get("prompt") or option.get("name") or "secret")
+                if not await self._could_start(typed):
+                    continue  # said why; no word is asked for a game that cannot start
                 secret = await self._read_secret(inputs, what)
                 if secret is None:
                     return
@@ -309,6 +311,21 @@ class LineClient:
             self._send(typed, secret)
             if typed.is_quit:
                 return
+
+    async def _could_start(self, typed: Typed) -> bool:
+        """Ask the server whether the command could be done (a check); False: said why."""
+        room, _peer = self.model.target()
+        msg_id = self.conn.new_id()
+        try:
+            await self.conn.request(Command(id=msg_id, name=typed.name or "", args=typed.args,
+                                            room=room, check=True), msg_id)
+        except ProtocolError as exc:
+            self.say(f"! {exc}")
+            return False
+        except ConnectionFailed as exc:
+            self.say(f"! {exc}; nothing was sent")
+            return False
+        return True
 
     async def _ask(self, inputs: asyncio.Queue[str | None], question: str) -> str | None:
         """The next input line, asked as `question:` (shown as typed)."""

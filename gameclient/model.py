@@ -394,6 +394,8 @@ class ClientModel:
             for extra in msg.lines or []:
                 self.add("reply", "  " + extra)
             return
+        if "check" in data:
+            return  # a game could start: the client asks for its secret now (controller.py)
         if msg.text and data.get("room") == self.room and msg.text.startswith(
                 f"you are now in #{self.room}"):
             return  # /join: the room's own line said it already
