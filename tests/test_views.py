@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import curses
 import zlib
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ from gameclient.views import (
     nick_style,
     wrap_segments,
 )
-from gameserver.protocol import GameState, RoomMessage, RoomState
+from gameserver.protocol import GameState, Ok, RoomMessage, RoomState
 
 TS = 1_700_000_000.0
 
@@ -299,6 +300,15 @@ class FakeConn:
         self.commands: list[tuple[str, str, str | None]] = []
         self.rooms: list[str | None] = []  # the room each line was sent for
         self.games = [describe_kind(kind) for kind in find_games().values()]  # as sent
+        self.sent: list[Any] = []  # messages sent as they are (a command's check)
+        self._id = 100
+
+    def new_id(self) -> int:
+        self._id += 1
+        return self._id
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message)
 
     def say(self, text: str, room: str | None = None) -> int:
         self.said.append(text)
@@ -365,7 +375,11 @@ def test_tab_completes_commands_and_nicks() -> None:
 def test_secret_word_is_masked_and_sent_with_the_command() -> None:
     ui, conn, grid = client()
     type_keys(ui, "/game hangman --secret\n")
-    assert conn.commands == [] and ui.controller.secret is not None
+    [check] = conn.sent  # first the server is asked whether the game could start
+    assert check.check and (check.name, check.args) == ("game", "hangman --secret")
+    assert conn.commands == [] and ui.controller.secret is None
+    ui.controller.take(Ok(id=check.id, text="hangman can start", data={"check": "ok"}))
+    assert ui.controller.secret is not None
     type_keys(ui, "apple")
     ui.redraw()
     assert "*****" in grid.line(23) and "apple" not in grid.line(23)
@@ -377,7 +391,10 @@ def test_secret_word_is_masked_and_sent_with_the_command() -> None:
 
 def test_escape_cancels_the_secret_prompt() -> None:
     ui, conn, _ = client()
-    type_keys(ui, "/game hangman --secret\nab")
+    type_keys(ui, "/game hangman --secret\n")
+    ui.controller.take(Ok(id=conn.sent[0].id, data={"check": "ok"}))
+    type_keys(ui, "ab")
+    assert ui.controller.secret is not None and ui.controller.secret.text == "ab"
     ui.handle_key("\x1b")
     assert ui.controller.secret is None and conn.commands == []
 
