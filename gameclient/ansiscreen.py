@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from wcwidth import wcwidth
@@ -57,6 +57,7 @@ EXTRA_NICK_COLOURS = (208, 39, 141, 118, 205, 214, 45, 171, 150, 75, 178, 111)
 _MONO_TERMS = ("vt52", "vt100", "vt102", "vt220", "vt320", "dumb", "ansi-m", "linux-m")
 _UTF8_NAMES = ("utf-8", "utf8")
 MOVES_BEFORE_REWRITE = 6  # a gap of unchanged cells this short is re-sent, not jumped over
+CELLS_CACHE_MAX = 4096  # texts of the slow (non-ASCII) path kept as cells, for every canvas
 
 ENTER = "\x1b[?1049h\x1b[?7l\x1b[?2004h\x1b[0m\x1b[H\x1b[2J"  # alt screen, no wrap, paste
 LEAVE = "\x1b[0m\x1b[?2004l\x1b[?7h\x1b[?25h\x1b[?1049l"
@@ -141,6 +142,9 @@ class AnsiCanvas:
         self._cells = self._blank()
         self._sent: list[list[Cell]] | None = None  # None: the far screen is unknown
         self._sent_cursor: tuple[int, int] | None = None
+        self._touched: set[int] = set()  # rows written since the last render
+        self.resets = 0  # how many times resize() blanked the cells (a drawer redraws all)
+        self._scrolls: list[str] = []  # scrolls done since the last render, as sequences
 
     def _blank(self) -> list[list[Cell]]:
         return [[BLANK] * self.cols for _ in range(self.rows)]
@@ -152,6 +156,42 @@ class AnsiCanvas:
 
     def erase(self) -> None:
         self._cells = self._blank()
+        self._touched = set(range(self.rows))
+
+    def clear(self, top: int, left: int, height: int, width: int) -> None:
+        """Blank a rectangle (a pane about to be drawn again)."""
+        left, right = max(0, left), min(self.cols, left + width)
+        if right <= left:
+            return
+        for y in range(max(0, top), min(self.rows, top + height)):
+            row = self._cells[y]
+            self._unsplit(row, left, right)
+            row[left:right] = [BLANK] * (right - left)
+            self._touched.add(y)
+
+    def scroll(self, top: int, bottom: int, count: int) -> None:
+        """Move rows [top, bottom) up by `count`, blank rows coming in at the bottom.
+
+        The far terminal is told to scroll the same rows (a scrolling region), so a chat
+        that moves up by a line costs the new line, not every row again.
+        """
+        top, bottom = max(0, top), min(self.rows, bottom)
+        if count <= 0 or bottom - top <= count:
+            return
+        cells = self._cells
+        cells[top:bottom] = cells[top + count:bottom] + [[BLANK] * self.cols
+                                                         for _ in range(count)]
+        self._touched = {y - count if top + count <= y < bottom else y
+                         for y in self._touched if not top <= y < top + count}
+        self._touched.update(range(bottom - count, bottom))
+        sent = self._sent
+        if sent is None or len(sent) != self.rows or (self.rows and len(sent[0]) != self.cols):
+            return  # the next render draws everything anyway
+        sent[top:bottom] = sent[top + count:bottom] + [[BLANK] * self.cols
+                                                       for _ in range(count)]
+        # set the region, index (IND) at its bottom `count` times, give the region back
+        self._scrolls.append(f"\x1b[0m\x1b[{top + 1};{bottom}r\x1b[{bottom};1H"
+                             + "\x1bD" * count + "\x1b[r")
 
     def write(self, y: int, x: int, text: str, style: str = "", width: int | None = None) -> int:
         """Draw `text` at (y, x), cut to the screen and to `width` columns; returns columns used."""
@@ -161,25 +201,21 @@ class AnsiCanvas:
         if room <= 0:
             return 0
         row = self._cells[y]
+        self._touched.add(y)
         if text.isascii() and text.isprintable():
             text = text[:room]
             end = x + len(text)
             self._unsplit(row, x, end)
             row[x:end] = [(char, style) for char in text]
             return len(text)
-        text = truncate(drawable(text), room, ellipsis="")
-        used = 0
-        cells: list[Cell] = []
-        for cluster in clusters(text):
-            width_ = cluster_width(cluster)
-            if width_ <= 0:
-                continue  # a mark with nothing to sit on
-            if not self.caps.unicode and not cluster.isascii():
-                cells += [("?", style)] * width_
-            else:
-                cells.append((cluster, style))
-                cells += [("", style)] * (width_ - 1)
-            used += width_
+        key = (text, style, room, self.caps.unicode)
+        cells = _CELLS.get(key)
+        if cells is None:
+            cells = _cells_of(text, style, room, self.caps.unicode)
+            if len(_CELLS) >= CELLS_CACHE_MAX:
+                _CELLS.clear()
+            _CELLS[key] = cells
+        used = len(cells)
         if not used:
             return 0
         self._unsplit(row, x, x + used)
@@ -213,6 +249,7 @@ class AnsiCanvas:
         self.rows, self.cols = max(0, rows), max(0, cols)
         self._cells = self._blank()
         self._sent = None
+        self.resets += 1
 
     def repaint(self) -> None:
         """Forget what the far screen shows (Ctrl-L); the next render redraws every cell."""
@@ -226,16 +263,25 @@ class AnsiCanvas:
         """
         body: list[str] = []
         previous = self._sent
+        pen = _Pen()
         if previous is None or len(previous) != self.rows \
                 or (self.rows and len(previous[0]) != self.cols):
             body.append("\x1b[0m\x1b[H\x1b[2J")
-            previous = self._blank()
+            previous = self._sent = self._blank()
             self._sent_cursor = None
-        pen = _Pen()
-        for y, (row, old) in enumerate(zip(self._cells, previous, strict=True)):
+            touched: Iterable[int] = range(self.rows)
+        else:
+            body += self._scrolls
+            if self._scrolls:
+                pen.sgr = "\x1b[0m"
+            touched = sorted(self._touched)
+        self._scrolls = []
+        self._touched = set()
+        for y in touched:  # rows not written since the last frame are as sent
+            row, old = self._cells[y], previous[y]
             if row != old:
                 self._render_row(y, row, old, pen, body)
-        self._sent = [list(row) for row in self._cells]
+                previous[y] = list(row)
         if cursor is not None and not (0 <= cursor[0] < self.rows and 0 <= cursor[1] < self.cols):
             cursor = None
         if not body and cursor == self._sent_cursor:
@@ -301,6 +347,25 @@ class AnsiCanvas:
             except ValueError:
                 pass
         return self._styles[""]
+
+
+_CELLS: dict[tuple[str, str, int, bool], list[Cell]] = {}
+
+
+def _cells_of(text: str, style: str, room: int, unicode: bool) -> list[Cell]:
+    """The cells of a text with wide or combined characters, cut to `room` columns."""
+    text = truncate(drawable(text), room, ellipsis="")
+    cells: list[Cell] = []
+    for cluster in clusters(text):
+        width = cluster_width(cluster)
+        if width <= 0:
+            continue  # a mark with nothing to sit on
+        if not unicode and not cluster.isascii():
+            cells += [("?", style)] * width
+        else:
+            cells.append((cluster, style))
+            cells += [("", style)] * (width - 1)
+    return cells
 
 
 class _Pen:

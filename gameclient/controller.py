@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast, runtime_checkable
 
 from gameclient.commands import (
     LOCAL_COMMANDS,
@@ -27,20 +27,22 @@ from gameclient.commands import (
     secret_option,
     set_command,
 )
-from gameclient.layout import Layout, compute_layout
+from gameclient.layout import Layout, Rect, compute_layout
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line
 from gameclient.panes import rooms_lines
 from gameclient.termkeys import EDIT_ACTIONS, Event, Key, Paste, Text
-from gameclient.textwidth import clusters
+from gameclient.textwidth import clusters, pad
 from gameclient.views import (
+    MORE_BELOW,
     PROMPT,
     SECRET_PROMPT,
     ChatView,
+    Row,
     board_size,
     draw_board,
-    draw_chat,
     draw_input,
+    draw_row,
     draw_status,
     draw_too_small,
     input_field_width,
@@ -66,6 +68,26 @@ class ScreenCanvas(Protocol):
               ) -> int: ...
 
     def repaint(self) -> None: ...
+
+
+@runtime_checkable
+class RetainedCanvas(ScreenCanvas, Protocol):
+    """A canvas that keeps what was drawn between frames and can move rows (AnsiCanvas)."""
+
+    resets: int  # changes when the canvas blanked itself (a new window size)
+
+    def clear(self, top: int, left: int, height: int, width: int) -> None: ...
+
+    def scroll(self, top: int, bottom: int, count: int) -> None: ...
+
+
+def _shift(old: list[Row | None], new: list[Row | None]) -> int | None:
+    """How many rows `old` moved up to become `new` (new rows at the bottom), or None."""
+    height = len(new)
+    for shift in range(0, height // 2 + 1):
+        if new[:height - shift] == old[shift:]:
+            return shift
+    return None
 
 
 class Controller:
@@ -109,6 +131,10 @@ class Controller:
         self.offset = 0  # chat rows scrolled up from the bottom
         self.unseen = 0  # lines that arrived while scrolled up
         self.layout: Layout | None = None
+        self._drawn_on: ScreenCanvas | None = None  # the canvas of the last draw
+        self._drawn_size = (0, 0, 0)  # rows, columns and resets of the canvas drawn on
+        self._retains = False  # that canvas keeps its cells and scrolls (RetainedCanvas)
+        self._chat_rows: list[Row | None] | None = None  # what each chat row shows now
         self.leaving = False
         self.quit_by: float | None = None  # when to stop waiting for the server's Bye
         self.dirty = True  # something changed since the last draw
@@ -369,29 +395,86 @@ class Controller:
     # ------------------------------------------------------------ out: the screen
 
     def draw(self, canvas: ScreenCanvas) -> tuple[int, int] | None:
-        """Draw the whole screen on `canvas`; the cursor's (row, column), None to hide it."""
+        """Draw the screen on `canvas`; the cursor's (row, column), None to hide it.
+
+        On a canvas that keeps its cells and can scroll (the AnsiCanvas) only what may
+        have changed is drawn again: the bars, the board, and the chat rows that are new
+        (the rows already there are scrolled up); any other canvas is drawn afresh.
+        """
         self.dirty = False
         if self._repaint:
             self._repaint = False
             canvas.repaint()
         rows, cols = canvas.size()
         games = self.model.shown_games()
-        layout = self.layout = compute_layout(rows, cols, board_size(games, self.model))
-        canvas.erase()
+        layout = compute_layout(rows, cols, board_size(games, self.model))
+        if canvas is not self._drawn_on:
+            self._retains = isinstance(canvas, RetainedCanvas)
+        size = (rows, cols, getattr(canvas, "resets", 0))
+        retained = (self._retains and canvas is self._drawn_on and layout == self.layout
+                    and not layout.too_small and size == self._drawn_size)
+        self.layout, self._drawn_on, self._drawn_size = layout, canvas, size
+        if not retained:
+            canvas.erase()
+            self._chat_rows = None
         if layout.too_small:
             draw_too_small(canvas, rows, cols)
             return None
+        clear = cast(RetainedCanvas, canvas).clear if retained else None
+        if clear is not None:
+            clear(layout.status.top, 0, layout.status.height, cols)
         draw_status(canvas, layout.status, self.model, self.server)
-        self.offset = draw_chat(canvas, layout.chat, self.chat, self.model.transcript,
-                                self.offset, self.unseen)
-        if self.offset == 0:
-            self.unseen = 0
+        self._draw_chat(canvas, layout.chat, retained)
         if layout.board is not None:
+            if clear is not None:
+                board = layout.board
+                clear(board.top, board.left, board.height, board.width)
             draw_board(canvas, layout.board, layout.board_side, games, self.model)
         prompt = self.prompt()
         visible, column = self.input_view(input_field_width(layout.input, prompt))
+        if clear is not None:
+            clear(layout.input.top, 0, layout.input.height, cols)
         x = draw_input(canvas, layout.input, prompt, visible, column)
         return layout.input.top, x
+
+    def _draw_chat(self, canvas: ScreenCanvas, rect: Rect, retained: bool) -> None:
+        """The chat pane, as views.draw_chat draws it; rows already shown scroll up."""
+        if rect.empty:
+            return
+        height = rect.height
+        if self.offset > 0 and height > 1:
+            height -= 1  # the last row is the "more below" marker
+        transcript = self.model.transcript
+        rows, self.offset = self.chat.visible(transcript, rect.width, height, self.offset)
+        if self.offset == 0 and height < rect.height:  # scrolled to the top of a short chat
+            height = rect.height
+            rows, self.offset = self.chat.visible(transcript, rect.width, height, 0)
+        gap: list[Row | None] = [None] * (height - len(rows))
+        shown = gap + rows if self.offset == 0 else rows + gap  # what each row shows
+        old, self._chat_rows = self._chat_rows, shown
+        fresh = range(height)  # the rows to draw
+        if retained:
+            canvas = cast(RetainedCanvas, canvas)  # draw() checked it once
+            shift = _shift(old, shown) if old is not None and len(old) == height else None
+            if shift is not None:
+                if shift:
+                    canvas.scroll(rect.top, rect.top + height, shift)
+                fresh = range(height - shift, height)
+                if height < rect.height:
+                    canvas.clear(rect.bottom - 1, rect.left, 1, rect.width)
+            else:
+                canvas.clear(rect.top, rect.left, rect.height, rect.width)
+            canvas.clear(rect.top + fresh.start, rect.left, len(fresh), rect.width)
+        for y in fresh:
+            row = shown[y]
+            if row is not None:
+                draw_row(canvas, rect.top + y, rect.left, row, rect.width)
+        if self.offset > 0:
+            marker = MORE_BELOW if not self.unseen else \
+                f"-- more below ({self.unseen} new): PgDn --"
+            canvas.write(rect.bottom - 1, rect.left, pad(marker, rect.width), "more", rect.width)
+        else:
+            self.unseen = 0
 
     def prompt(self) -> str:
         if self.secret is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from wcwidth import wcwidth
@@ -72,6 +73,11 @@ def cell_width(text: str) -> int:
     """Display columns `text` occupies (wide chars 2, combining marks and controls 0)."""
     if text.isascii() and text.isprintable():
         return len(text)
+    return _unicode_width(text)
+
+
+@functools.lru_cache(maxsize=2048)  # a screen measures the same bars and lines each frame
+def _unicode_width(text: str) -> int:
     return sum(cluster_width(cluster) for cluster in clusters(text))
 
 

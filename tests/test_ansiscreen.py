@@ -322,19 +322,28 @@ WRITE = st.tuples(st.integers(0, 5), st.integers(0, 13),
                   st.lists(ALPHABET, max_size=16).map("".join),
                   st.sampled_from(["", "status", "error", "nick:7", "board_turn", "time"]),
                   st.one_of(st.none(), st.integers(0, 14)))
-FRAME = st.tuples(st.booleans(), st.lists(WRITE, max_size=8),
+SCROLL = st.tuples(st.just("scroll"), st.integers(0, 5), st.integers(1, 6), st.integers(1, 3))
+CLEAR = st.tuples(st.just("clear"), st.integers(0, 5), st.integers(0, 13), st.integers(0, 4),
+                  st.integers(0, 14))
+FRAME = st.tuples(st.booleans(), st.lists(st.one_of(WRITE, WRITE, SCROLL, CLEAR), max_size=8),
                   st.one_of(st.none(), st.tuples(st.integers(0, 5), st.integers(0, 13))))
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(FRAME, min_size=1, max_size=6))
 def test_any_sequence_of_frames_reads_back_exactly(frames: list) -> None:
+    """Writes, scrolls of any rows and cleared rectangles, in any order, in any frames."""
     canvas, far = AnsiCanvas(6, 14), Far(6, 14)
     for erase, writes, cursor in frames:
         if erase:
             canvas.erase()
-        for y, x, text, style, width in writes:
-            canvas.write(y, x, text, style, width)
+        for op in writes:
+            if op[0] == "scroll":
+                canvas.scroll(*op[1:])
+            elif op[0] == "clear":
+                canvas.clear(*op[1:])
+            else:
+                canvas.write(*op)
         far.feed(canvas.render(cursor))
         assert_same(far, canvas)
         for y in range(6):

@@ -224,8 +224,29 @@ def test_a_one_line_change_sends_a_few_bytes(world: World) -> None:
     assert typed <= 40, typed  # one cell, its style and the cursor
     assert alice.lines[23].startswith("> x")
     assert alice.show() == 0  # nothing changed: nothing is sent
+    bob.type_line("one more line, at the bottom")
+    moved = alice.show()
+    assert moved < 160, moved  # the chat scrolls up a row on the far side: one row is sent
+    assert "<bob> one more line, at the bottom" in alice.lines[22]
+    assert_same(alice.far, alice.canvas)
     alice.press(b"\x1b[5~")  # PgUp: the whole chat moves
-    assert alice.show() > typed
+    assert alice.show() > moved
+    assert_same(alice.far, alice.canvas)
+
+
+def test_a_chat_beside_a_board_scrolls_and_the_board_stays(world: World) -> None:
+    alice, bob = world.seat("alice", 50, 200), world.seat("bob")
+    alice.type_line("/game tictactoe bot")
+    alice.type_line("b2")
+    for n in range(60):
+        bob.type_line(f"line {n} of an ordinary conversation")
+    full = alice.show()
+    board = [line[150:] for line in alice.lines]
+    bob.type_line("and one more")
+    moved = alice.show()
+    assert moved < full / 4
+    assert [line[150:] for line in alice.lines] == board
+    alice.find("<bob> and one more")
     assert_same(alice.far, alice.canvas)
 
 
