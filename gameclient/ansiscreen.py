@@ -57,6 +57,7 @@ EXTRA_NICK_COLOURS = (208, 39, 141, 118, 205, 214, 45, 171, 150, 75, 178, 111)
 _MONO_TERMS = ("vt52", "vt100", "vt102", "vt220", "vt320", "dumb", "ansi-m", "linux-m")
 _UTF8_NAMES = ("utf-8", "utf8")
 MOVES_BEFORE_REWRITE = 6  # a gap of unchanged cells this short is re-sent, not jumped over
+CHUNK = 16  # cells compared at once when looking for what changed in a row
 CELLS_CACHE_MAX = 4096  # texts of the slow (non-ASCII) path kept as cells, for every canvas
 
 ENTER = "\x1b[?1049h\x1b[?7l\x1b[?2004h\x1b[0m\x1b[H\x1b[2J"  # alt screen, no wrap, paste
@@ -299,9 +300,15 @@ class AnsiCanvas:
     def _render_row(self, y: int, row: list[Cell], old: list[Cell], pen: _Pen,
                     out: list[str]) -> None:
         cols = self.cols
-        changed = [x for x in range(cols) if row[x] != old[x]]
+        changed: list[int] = []
+        for start in range(0, cols, CHUNK):  # slices compare in C: look closer where they differ
+            end = start + CHUNK
+            if row[start:end] != old[start:end]:
+                changed += [x for x in range(start, min(end, cols)) if row[x] != old[x]]
         # the blank tail of the new row: one EL clears it, whatever was there
         tail = cols
+        while tail >= CHUNK and row[tail - CHUNK:tail] == _BLANK_CHUNK:
+            tail -= CHUNK
         while tail > 0 and row[tail - 1] == BLANK:
             tail -= 1
         runs: list[list[int]] = []
@@ -320,16 +327,24 @@ class AnsiCanvas:
             while end < cols and row[end][0] == "":
                 end += 1
             pen.move(y, start, out)
+            styles = self._styles
             for x in range(start, end):
                 cluster, style = row[x]
-                if cluster == "":
-                    continue
-                pen.style(self._sgr_for(style), out)
+                if not cluster:
+                    continue  # the right half of a wide cluster
+                if pen.x != x:
+                    pen.move(y, x, out)
+                sgr = styles.get(style) or self._sgr_for(style)
+                if sgr != pen.sgr:
+                    out.append(sgr)
+                    pen.sgr = sgr
                 out.append(cluster)
-                width = cluster_width(cluster) if not cluster.isascii() else 1
-                pen.x = x + width
-                if len(cluster) > 1 and not cluster.isascii():
+                if cluster.isascii():
+                    pen.x = x + 1
+                elif len(cluster) > 1:
                     pen.x = -1  # terminals disagree on sequences' widths: move explicitly
+                else:
+                    pen.x = x + cluster_width(cluster)
             if end >= cols:
                 pen.y = -1  # at the right margin the cursor's place is not certain
         if clear_tail:
@@ -350,6 +365,7 @@ class AnsiCanvas:
 
 
 _CELLS: dict[tuple[str, str, int, bool], list[Cell]] = {}
+_BLANK_CHUNK = [BLANK] * CHUNK
 
 
 def _cells_of(text: str, style: str, room: int, unicode: bool) -> list[Cell]:

@@ -437,6 +437,11 @@ class Controller:
         x = draw_input(canvas, layout.input, prompt, visible, column)
         return layout.input.top, x
 
+    def invalidate(self) -> None:
+        """The next draw draws every pane afresh (the canvas was written by someone else)."""
+        self._drawn_on = None
+        self.dirty = True
+
     def _draw_chat(self, canvas: ScreenCanvas, rect: Rect, retained: bool) -> None:
         """The chat pane, as views.draw_chat draws it; rows already shown scroll up."""
         if rect.empty:

@@ -122,6 +122,8 @@ def wrap(text: str, width: int, indent: int = 0) -> list[str]:
     returns at least one line, and no line is wider than `width`.
     """
     width = max(1, width)
+    if "\n" not in text and cell_width(text) <= width:
+        return [text.rstrip(" ")]  # what the word-by-word loop gives for a line that fits
     if indent < 0 or width - indent < 2:
         indent = 0
     lines: list[str] = []
@@ -182,6 +184,8 @@ def sanitize(text: str, keep_newlines: bool = False) -> str:
     become a space.
     Newlines are kept only with `keep_newlines` (for `wrap` to break on).
     """
+    if text.isascii() and text.isprintable():
+        return text  # nothing to clean: the common case, every frame
     out: list[str] = []
     for char in text:
         code = ord(char)

@@ -115,16 +115,20 @@ class ChatView:
     """Wraps transcript lines for the chat pane, caching the result per line and width."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Line, int], list[Row]] = {}
+        # by identity (the line is kept to check it): hashing a Line's fields for every
+        # row of every frame cost more than the SSH door's whole redraw
+        self._cache: dict[tuple[int, int], tuple[Line, list[Row]]] = {}
 
     def rows_for(self, line: Line, width: int) -> list[Row]:
-        key = (line, width)
-        rows = self._cache.get(key)
-        if rows is None:
-            if len(self._cache) > WRAP_CACHE_MAX:
-                self._cache.clear()
-            segs, indent = line_segments(line)
-            rows = self._cache[key] = wrap_segments(segs, width, indent)
+        key = (id(line), width)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is line:
+            return hit[1]
+        if len(self._cache) > WRAP_CACHE_MAX:
+            self._cache.clear()
+        segs, indent = line_segments(line)
+        rows = wrap_segments(segs, width, indent)
+        self._cache[key] = (line, rows)
         return rows
 
     def visible(self, transcript: Sequence[Line], width: int, height: int,
