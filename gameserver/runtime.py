@@ -40,6 +40,13 @@ class Committer(Protocol):
 
     def commit(self) -> bool: ...
     def refuse_pending(self) -> int: ...
+    # ... or a commit written elsewhere (a store thread): take it, then say it is done
+    def take_commit(self) -> Any: ...
+    def commit_done(self, ids: Any, error: StorageError | None) -> bool: ...
+
+
+# Writes a batch off the loop, then calls done(ids, error) on the loop.
+Writer = Callable[[Any, Callable[[Any, "StorageError | None"], None]], None]
 
 
 class CommitSchedule:
@@ -56,8 +63,13 @@ class CommitSchedule:
     def __init__(self, hub: Committer, loop: asyncio.AbstractEventLoop,
                  after: Callable[[], None], *, patience: float = PATIENCE,
                  retry_every: float = RETRY_EVERY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 writer: Writer | None = None) -> None:
         self.hub = hub
+        self.writer = writer  # None: the store commits on the loop (SQLite, in-process)
+        self._writing = False  # a batch is being written off the loop
+        self._again = False  # ... and more was queued meanwhile
+        self._idle: asyncio.Event | None = None
         self.loop = loop
         self.after = after  # the front door flushes what the commit released
         self.patience = patience
@@ -85,7 +97,40 @@ class CommitSchedule:
     def run(self) -> None:
         self._soon = False
         self._retry = None
-        if self.hub.commit():
+        if self.writer is None:
+            self._finished(self.hub.commit())
+            return
+        if self._writing:  # one batch at a time keeps ids and confirmations in order
+            self._again = True
+            return
+        batch = self.hub.take_commit()
+        if batch is None:  # nothing to write: what waited ran already
+            self._finished(True)
+            return
+        self._writing = True
+
+        def done(ids: Any, error: StorageError | None) -> None:
+            self._writing = False
+            ok = self.hub.commit_done(ids, error)
+            self._finished(ok)
+            if self._idle is not None and not self._writing:
+                self._idle.set()
+            if self._again and ok:
+                self._again = False
+                self.request()
+
+        self.writer(batch, done)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for the batch being written (before a shutdown commits on the loop)."""
+        if not self._writing:
+            return
+        self._idle = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    def _finished(self, committed: bool) -> None:
+        if committed:
             if self._incident_since is not None:
                 store_log.warning("storage: recovered after %.1f s; %d message(s) were refused",
                             self.clock() - self._incident_since, self.refused)
@@ -169,6 +214,7 @@ class Runtime:
         self.store: Any = None  # SQLiteStore, or PostgresStore on a cluster
         self.data: DataDir | None = None
         self.commits: CommitSchedule | None = None
+        self.store_threads: Any = None  # StoreThreads, for a networked store
         self.ssh_keys: Any = None  # the accounts' SSH keys (gameserver/sshkeys.py)
         self._hub: Hub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -204,11 +250,20 @@ class Runtime:
             raise ServerError(f"cannot open the data directory {self.data_dir}: {exc}") from exc
         n = self.scrypt_n
         self._loop = loop
+        lookups, writer = None, None
+        if hasattr(self.store, "write_batch"):  # a networked store: never wait on the loop
+            from gameserver.stores.offloop import StoreThreads, ThreadedLookups
+
+            self.store_threads = StoreThreads(self.store, loop, self.wake)
+            lookups, writer = ThreadedLookups(self.store_threads), self.store_threads.write
         self._hub = Hub(self.store, server_name=self.name,
                         hasher=lambda password: hash_password(password, n),
                         request_commit=self._request_commit, run_work=self.run_work,
-                        settings=self.settings, clock=time.monotonic, schedule=self.later)
-        self.commits = CommitSchedule(self._hub, loop, self.wake)
+                        settings=self.settings, clock=time.monotonic, schedule=self.later,
+                        lookups=lookups)
+        if self.store_threads is not None:
+            self._hub.run_store = self.store_threads.run_work
+        self.commits = CommitSchedule(self._hub, loop, self.wake, writer=writer)
         self._install_extensions()
         if self.bus_url is not None:
             await self._join_cluster()
@@ -310,6 +365,8 @@ class Runtime:
             return
         for door in self.doors:
             door.stop_listening()
+        if self.commits is not None:
+            await self.commits.drain()  # the batch being written first: order holds
         if self._hub is not None:
             self.hub.shutdown(reason)
         for door in self.doors:
@@ -333,6 +390,8 @@ class Runtime:
             self._executor.shutdown(wait=False, cancel_futures=True)
         if self._bot_executor is not None:
             self._bot_executor.shutdown(wait=False, cancel_futures=True)
+        if self.store_threads is not None:
+            self.store_threads.close()
         if self.store is not None:
             try:
                 self.store.close()

@@ -28,9 +28,10 @@ from gameserver.core.events import Event, RoomView
 from gameserver.core.extensions import Extension
 from gameserver.core.ignoring import speaker_of
 from gameserver.core.logins import LOBBY
+from gameserver.core.pending import Work
 from gameserver.core.roles import Community
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import Command, Message, Notice, Say
+from gameserver.protocol import Command, Joined, Left, Message, Notice, Renamed, Say
 from gameserver.store import EVERYONE, StorageError
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ NODE_TIMEOUT = 6.0  # a node not heard from for this long is gone, with its user
 NOT_FORWARDED = frozenset({"games", "stats"})  # game commands that are not about a room
 LEASE_RENEW_EVERY = 2.0  # seconds; a game's lease (the store's) lasts longer than this
 Publish = Callable[[dict[str, Any]], None]
+# Who is where changed: a node that hears of it can act on it at once (/game bob).
+MEMBERSHIP_EVENTS = frozenset({Joined, Left, Renamed})
 
 _EVENT_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls for cls in vars(protocol).values()
@@ -82,6 +85,8 @@ class BusDoor:
     def deliver(self, event: Event, sinks: Sequence[RemoteSink]) -> None:
         if type(event) is RoomView:  # only ever sent to a session of this node
             return
+        if type(event) in MEMBERSHIP_EVENTS:  # the others' mirrors first, then the news
+            self.link.announce()
         to: dict[str, list[str]] = {}
         for sink in sinks:
             to.setdefault(sink.node, []).append(sink.key)
@@ -105,6 +110,7 @@ class ClusterLink(Extension):
         self.remote_games: dict[str, str] = {}  # room -> the node that hosts its games
         self._next_snapshot = 0.0
         self._next_lease = 0.0
+        self._leasing = False  # a round of lease renewals is in a store thread
         self.link_up = True
         self.taken_over = 0  # games this node took over from nodes that stopped
         self.address: str | None = None  # where clients reach this node (--public-address)
@@ -248,22 +254,49 @@ class ClusterLink(Extension):
                         del self.remote_games[room]
 
     def _games_tick(self, clock: float) -> None:
-        """Renew this node's game leases; take over the games of nodes whose leases ran out."""
+        """Renew this node's game leases; take over the games of nodes whose leases ran out.
+
+        The store's side runs as the hub's store work (a store thread on a cluster), so
+        a slow database never holds the loop; one round at a time.
+        """
         store, host = self.hub.store, self.game_host()
-        if host is None or not hasattr(store, "claim_orphan_games"):
+        if host is None or not hasattr(store, "claim_orphan_games") or self._leasing:
             return
-        try:
-            if clock >= self._next_lease:
-                self._next_lease = clock + LEASE_RENEW_EVERY
-                held = store.renew_game_leases()
-                for game_id, table in list(host.tables.items()):
-                    if not table.over and game_id not in held:  # another node has it now
+        renew = clock >= self._next_lease
+        if renew:
+            self._next_lease = clock + LEASE_RENEW_EVERY
+        known = set(host.tables)  # a game made meanwhile is not "hosted elsewhere"
+
+        self._leasing = True
+
+        def run() -> Any:
+            try:
+                held = store.renew_game_leases() if renew else None
+                return held, store.claim_orphan_games()
+            except StorageError as exc:
+                return exc
+
+        def done(result: Any) -> None:
+            self._leasing = False
+            if isinstance(result, StorageError):
+                self.hub.storage_failed(result)
+                return
+            held, orphans = result
+            if held is not None:
+                for game_id in known - held:
+                    table = host.tables.get(game_id)
+                    if table is not None and not table.over:  # another node has it now
                         log.warning("cluster: game %d is hosted elsewhere now", game_id)
                         del host.tables[game_id]
-            taken = host.resume(store.claim_orphan_games())
-        except StorageError as exc:
-            self.hub.storage_failed(exc)
-            return
+            self._take_over(host, orphans)
+
+        self.hub.run_store(Work(run=run, done=done, cancelled=self._lease_round_lost))
+
+    def _lease_round_lost(self) -> None:
+        self._leasing = False
+
+    def _take_over(self, host: Any, orphans: list[Any]) -> None:
+        taken = host.resume([o for o in orphans if o[0] not in host.tables])
         for table in taken:
             self.taken_over += 1
             log.warning("cluster: took over game %d in #%s", table.id, table.room)

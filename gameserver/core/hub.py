@@ -62,6 +62,9 @@ STORAGE_TEXT = ("the server could not store that (its disk is full or failing), 
 
 __all__ = ["CommandError", "Hub", "Work", "LOBBY"]
 
+# What waits for a commit: run once stored, run if refused (None: the same), whose it was.
+Waiting = tuple[Callable[[], None], Callable[[], None] | None, Session | None]
+
 
 class Hub:
     """Takes typed messages from sessions; decides which events are delivered to whom."""
@@ -87,6 +90,8 @@ class Hub:
         self.verifier = verifier
         self.request_commit = request_commit
         self.run_work: Callable[[Work], None] = run_work or _run_inline
+        # The store's own slow work (a cluster's lease renewals): in a store thread, or here.
+        self.run_store: Callable[[Work], None] = _run_inline
         self.sessions: set[Session] = set()
         self.online: dict[str, Session] = {}  # username key -> session
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
@@ -101,9 +106,13 @@ class Hub:
         # Where clients can reach this server: a cluster's nodes (told at login); [] alone.
         self.addresses: list[str] = []
         self.guests = 0  # guests let in so far (guest-1, guest-2 ...): names, not stored ids
-        # What waits for the next commit: (run once stored, run if refused; None: the same).
-        self._after_commit: list[tuple[Callable[[], None], Callable[[], None] | None]] = []
+        # What waits for the next commit: (run once stored, run if refused, None: the
+        # same; whose request it was). `_acting`: whose frame (or answer) runs now.
+        self._after_commit: list[Waiting] = []
+        self._acting: Session | None = None
         self._commit_requested = False
+        # A commit made elsewhere (a store thread): what it stores, what waits for it.
+        self._in_flight: tuple[Any, list[Waiting]] | None = None
         self.storage_error = ""  # what the store said when a commit last failed
         self._storage_logged = -STORAGE_LOG_EVERY
         # Where each user was when their connection went (room, nick), for a resume.
@@ -127,6 +136,7 @@ class Hub:
         if session.closed:
             return
         msg_id = getattr(message, "id", None)
+        acting, self._acting = self._acting, session
         try:
             if type(message) is Say and session.user is not None:  # the hot path
                 if message.room is not None:
@@ -136,6 +146,8 @@ class Hub:
                 self._dispatch(session, message)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
             self._failed(session, msg_id, exc)
+        finally:
+            self._acting = acting
 
     def bad_frame(self, session: Session, error: RemoteProtocolError,
                   msg_id: int | None = None) -> None:
@@ -176,6 +188,41 @@ class Hub:
         self._run_waiting(refused=False)
         return True
 
+    def take_commit(self) -> Any:
+        """Start a commit that the store makes off the loop (`store.write_batch(batch)`).
+
+        Returns the store's batch (None: nothing to write; then it is done here at once).
+        What waits for this commit is set aside; what is queued from now on waits for
+        the next one, and every send waits behind both, so order holds. Call
+        `commit_done(error)` on the loop once the batch is written (or failed).
+        """
+        assert self._in_flight is None, "one commit at a time"
+        self._commit_requested = False
+        batch = self.store.take_batch()
+        waiting, self._after_commit = self._after_commit, []
+        self._in_flight = (batch, waiting)
+        if batch is None:
+            self.commit_done(None, None)
+        return batch
+
+    def commit_done(self, ids: Any, error: StorageError | None) -> bool:
+        """The batch of `take_commit` is written (with its `ids`), or failed and is queued again."""
+        assert self._in_flight is not None
+        (batch, waiting), self._in_flight = self._in_flight, None
+        if error is not None:
+            self.storage_error = str(error)
+            self.store.put_back(batch)
+            self._after_commit = waiting + self._after_commit
+            return False
+        if batch is not None:
+            self.store.batch_stored(batch, ids)
+        self._run(waiting, refused=False)
+        return True
+
+    @property
+    def committing(self) -> bool:
+        return self._in_flight is not None
+
     def refuse_pending(self) -> int:
         """The store kept failing: refuse every queued message (its sender is told why).
 
@@ -199,15 +246,25 @@ class Hub:
     @property
     def waiting(self) -> int:
         """How many confirmations and deliveries wait for the store."""
-        return len(self._after_commit)
+        return len(self._after_commit) + (len(self._in_flight[1]) if self._in_flight else 0)
 
     def _run_waiting(self, refused: bool) -> None:
         callbacks, self._after_commit = self._after_commit, []
-        for stored, otherwise in callbacks:
+        self._run(callbacks, refused)
+
+    def _run(self, callbacks: list[Waiting], refused: bool) -> None:
+        # Paid first: a send from one of these waits only for what is queued after them.
+        for _, _, owner in callbacks:
+            if owner is not None:
+                owner.owed -= 1
+        acting = self._acting
+        for stored, otherwise, owner in callbacks:
+            self._acting = owner
             try:
                 (otherwise or stored)() if refused else stored()
             except Exception as exc:  # one failed delivery must not stop the others
                 log.error("delivery failed: %r", exc)
+        self._acting = acting
 
     def tick(self, now: float) -> None:
         """Periodic housekeeping (turn timers); the runtime calls it every second or so."""
@@ -233,8 +290,14 @@ class Hub:
     # ------------------------------------------------------------ delivery helpers
 
     def send(self, session: Session, event: Event) -> None:
-        """Send to one session, after anything already waiting for the store (keeps order)."""
-        if self._after_commit:
+        """Send to one session, after what waits for the store that it or the sender is owed.
+
+        Order holds per cause: what one session's requests lead to reaches everyone in
+        the order it asked, and its replies wait behind its own earlier lines. Nobody
+        else waits: with a slow store, only those who wait for it wait.
+        """
+        acting = self._acting
+        if session.owed or (acting is not None and acting.owed):
             self.after_commit(lambda: None if session.closed
                               else session.door.send(session.sink, event))
         elif not session.closed:
@@ -281,7 +344,10 @@ class Hub:
     def after_commit(self, callback: Callable[[], None],
                      refused: Callable[[], None] | None = None) -> None:
         """Run `callback` after the next commit; if it is refused, `refused` (default: the same)."""
-        self._after_commit.append((callback, refused))
+        owner = self._acting
+        if owner is not None:
+            owner.owed += 1
+        self._after_commit.append((callback, refused, owner))
         if not self._commit_requested and self.request_commit is not None:
             self._commit_requested = True
             self.request_commit()
@@ -291,7 +357,7 @@ class Hub:
         """Say goodbye with a reason and close; the room hears `told_room` (default: reason)."""
         if session.closed:
             return
-        if self._after_commit:  # let what this session is owed go out first
+        if self._after_commit or self._in_flight:  # what this session is owed goes first
             self.after_commit(lambda: self.kick(session, reason, code, told_room))
             return
         self.send(session, Bye(reason=reason, code=code))
@@ -312,10 +378,19 @@ class Hub:
         def run(value: Any) -> None:
             if session.closed:
                 return
+            acting, self._acting = self._acting, session
             try:
                 callback(value)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
                 self._failed(session, msg_id, exc)
+            finally:
+                self._acting = acting
+
+        def failed(exc: BaseException) -> None:  # the answer itself failed (a store thread's)
+            if not session.closed:
+                self._failed(session, msg_id, exc if isinstance(exc, Exception)
+                             else RuntimeError(repr(exc)))
+        run.failed = failed  # type: ignore[attr-defined]
         return run
 
     def _failed(self, session: Session, msg_id: int | None, exc: Exception) -> None:

@@ -33,8 +33,9 @@ class Work:
 class Pending(Generic[T]):
     """A value that is there now or later; `then(f)` calls f(value) once it is (at once if so).
 
-    `fail(exc)` instead hands the error to the `otherwise` callbacks (else it is logged
-    by whoever resolves it). Callbacks run in the order they were added.
+    `fail(exc)` instead hands the error to the `otherwise` callbacks (or a callback's own
+    `failed`, as hub.guarded gives one; else it is logged by whoever resolves it).
+    Callbacks run in the order they were added.
     """
 
     __slots__ = ("_value", "_error", "_callbacks")
@@ -59,6 +60,7 @@ class Pending(Generic[T]):
         if self._value is not _UNSET:
             callback(self._value)
         elif self._error is not None:
+            otherwise = otherwise or getattr(callback, "failed", None)
             if otherwise is None:
                 raise self._error
             otherwise(self._error)
@@ -78,7 +80,9 @@ class Pending(Generic[T]):
             raise RuntimeError("a Pending is resolved once")
         self._error = error
         callbacks, self._callbacks = self._callbacks, []
-        for _, otherwise in callbacks:
+        for callback, otherwise in callbacks:
+            # A hub.guarded callback says the error to its session itself (`failed`).
+            otherwise = otherwise or getattr(callback, "failed", None)
             if otherwise is not None:
                 otherwise(error)
 

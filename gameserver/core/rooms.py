@@ -36,6 +36,7 @@ class Session:
     bad_frames: int = 0
     cancel_work: Callable[[], Any] | None = None  # of its password check, while one runs
     token: tuple[str, float] | None = None  # its resume token's digest and expiry
+    owed: int = 0  # what its own requests wait for in the store (its later replies wait too)
 
     @property
     def nick(self) -> str:

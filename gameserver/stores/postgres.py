@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -126,6 +128,8 @@ class _Pos:
 
 
 _MESSAGE_OP, _STATE_OP = 0, 1
+# What one commit writes: the queued messages, and the other writes (kind, sql, args).
+Batch = tuple[list[NewEntry], list[tuple[int, str, tuple[Any, ...]]]]
 
 
 class PostgresStore:
@@ -146,7 +150,9 @@ class PostgresStore:
         self.readonly = readonly  # `play history`: every transaction read-only, no schema
         self._messages: list[NewEntry] = []
         self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
-        self._db: Any = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []  # every thread's, closed at close()
         try:
             db = self.db
             if readonly:
@@ -163,16 +169,27 @@ class PostgresStore:
 
     @property
     def db(self) -> Any:
-        """The connection, opened again if it was lost (autocommit; transactions explicit)."""
-        if self._db is None or self._db.closed or self._db.broken:
+        """This thread's connection, opened again if it was lost (autocommit).
+
+        The loop's thread and each store thread have their own: a slow query in a
+        store thread never holds a connection the loop waits for.
+        """
+        db = getattr(self._local, "db", None)
+        if db is None or db.closed or db.broken:
             options = "-c default_transaction_read_only=on" if self.readonly else ""
-            self._db = psycopg.connect(self.url, autocommit=True, options=options,
-                                       connect_timeout=CONNECT_TIMEOUT)
-        return self._db
+            db = self._local.db = psycopg.connect(self.url, autocommit=True, options=options,
+                                                  connect_timeout=CONNECT_TIMEOUT)
+            with self._lock:
+                self._connections.append(db)
+        return db
 
     def _forget_broken(self) -> None:
-        if self._db is not None and (self._db.closed or self._db.broken):
-            self._db = None
+        db = getattr(self._local, "db", None)
+        if db is not None and (db.closed or db.broken):
+            self._local.db = None
+            with self._lock:
+                if db in self._connections:
+                    self._connections.remove(db)
 
     # ------------------------------------------------------------ writing
 
@@ -222,9 +239,44 @@ class PostgresStore:
 
     def commit(self) -> None:
         """Write everything queued in one transaction, or raise StorageError and keep it."""
-        if not self.dirty:
+        batch = self.take_batch()
+        if batch is None:
             return
-        messages, ops = self._messages, self._ops
+        try:
+            ids = self.write_batch(batch)
+        except StorageError:
+            self.put_back(batch)
+            raise
+        self.batch_stored(batch, ids)
+
+    # A commit in three steps, so the middle one can run in a store thread (its own
+    # connection) while the loop goes on: take what is queued (the queue starts afresh),
+    # write it, then hand out its ids - or put it back in front of the queue.
+
+    def take_batch(self) -> Batch | None:
+        if not self.dirty:
+            return None
+        batch = (self._messages, self._ops)
+        self._messages, self._ops = [], []
+        return batch
+
+    def put_back(self, batch: Batch) -> None:
+        """A failed batch goes back in front of what was queued since (offsets follow)."""
+        messages, ops = batch
+        shift = len(messages)
+        later = [(kind, sql, tuple(_Pos(a.offset + shift) if type(a) is _Pos and a.offset
+                                   else a for a in args)) for kind, sql, args in self._ops]
+        self._messages = messages + self._messages
+        self._ops = ops + later
+
+    @staticmethod
+    def batch_stored(batch: Batch, ids: list[int]) -> None:
+        for entry, message_id in zip(batch[0], ids, strict=True):
+            entry.id = message_id
+
+    def write_batch(self, batch: Batch) -> list[int]:
+        """One transaction for the batch (any thread: each has its own connection); its ids."""
+        messages, ops = batch
         try:
             db = self.db
             with db.transaction():
@@ -247,9 +299,7 @@ class PostgresStore:
         except (psycopg.Error, OSError) as exc:
             self._forget_broken()
             raise StorageError(describe(exc)) from exc
-        for entry, message_id in zip(messages, ids, strict=True):
-            entry.id = message_id
-        self._messages, self._ops = [], []
+        return ids
 
     def discard_messages(self) -> int:
         """Give up on the queued messages (refused); keep who-is-where for the next commit."""
@@ -337,17 +387,26 @@ class PostgresStore:
             ("#" + room, limit),
         )
 
-    @_guarded
     def take_pending_pms(self, user: str) -> list[Entry]:
+        entries = self.pending_pms(user)
+        self.forget_pending_pms(user, entries)
+        return entries
+
+    @_guarded
+    def pending_pms(self, user: str) -> list[Entry]:
+        """The PMs that wait for `user` (a read: any thread)."""
         rows = self.db.execute(
             "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text FROM pending_pms p"
             ' JOIN messages m ON m.id = p.message_id WHERE p."user" = %s ORDER BY m.id DESC',
             (user,),
         ).fetchall()
-        if rows:
-            self._ops.append((_STATE_OP, 'DELETE FROM pending_pms WHERE "user" = %s'
-                              " AND message_id <= %s", (user, rows[0][0])))
         return [Entry(*row) for row in reversed(rows)]
+
+    def forget_pending_pms(self, user: str, entries: list[Entry]) -> None:
+        """They were delivered: deleted at the next commit (the loop's thread)."""
+        if entries:
+            self._ops.append((_STATE_OP, 'DELETE FROM pending_pms WHERE "user" = %s'
+                              " AND message_id <= %s", (user, entries[-1].id)))
 
     # ------------------------------------------------------------ games
 
@@ -517,6 +576,9 @@ class PostgresStore:
         try:
             self.commit()
         finally:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            with self._lock:
+                connections, self._connections = self._connections, []
+            for db in connections:
+                with contextlib.suppress(Exception):
+                    db.close()
+            self._local = threading.local()

@@ -1,0 +1,80 @@
+"""A slow PostgreSQL never freezes a node: its commits and reads wait in store threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from helpers import RawClient, logged_in, run, running_server
+
+SLOW = 3.0  # seconds the test's transaction holds the messages table
+
+
+def hold_messages_table(url: str, held: threading.Event, seconds: float) -> None:
+    """A slow query: lock the messages table, then pg_sleep while holding it."""
+    import psycopg
+
+    with psycopg.connect(url) as db:  # one transaction until the block ends
+        db.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        held.set()
+        db.execute("SELECT pg_sleep(%s)", (seconds,))
+
+
+def test_the_loop_keeps_serving_while_a_query_is_slow(tmp_path, postgres_url):
+    async def body():
+        async with running_server(tmp_path / "node", store_url=postgres_url) as node:
+            ann = await logged_in(node.port, "ann")
+            bob = await logged_in(node.port, "bob")
+            assert (await ann.say("before the slow query"))["type"] == "ok"
+            held = threading.Event()
+            blocker = threading.Thread(target=hold_messages_table,
+                                       args=(postgres_url, held, SLOW))
+            blocker.start()
+            assert await asyncio.to_thread(held.wait, 10)
+            started = time.monotonic()
+            # a line to store and a history read: both need the table, so both wait ...
+            await ann.send({"type": "say", "text": "during the slow query", "id": 501})
+            await bob.send({"type": "cmd", "name": "history", "args": "", "id": 502})
+            await asyncio.sleep(0.2)  # they reached the node (and its store threads)
+            # ... while the node answers everything else at once
+            for _ in range(5):
+                asked = time.monotonic()
+                users = await bob.command("users")
+                assert users["type"] == "ok" and time.monotonic() - asked < 1.0
+            newcomer = await RawClient.connect(node.port)
+            asked = time.monotonic()
+            await newcomer.hello()
+            assert time.monotonic() - asked < 1.0  # a new connection is welcomed too
+            assert time.monotonic() - started < SLOW - 0.5, "the node waited on the database"
+            assert not [f for f in ann.seen if f.get("id") == 501], "confirmed before stored"
+            # once the query ends, the line is stored, confirmed and delivered, in order
+            ok = await ann.expect_reply(501)
+            assert ok["type"] == "ok" and time.monotonic() - started >= SLOW - 0.5
+            got = await bob.expect("room_msg", text="during the slow query")
+            assert got["nick"] == "ann"
+            page = await bob.expect("history", id=502)
+            assert "before the slow query" in [e["text"] for e in page["entries"]]
+            await asyncio.to_thread(blocker.join, 10)
+            for client in (ann, bob, newcomer):
+                await client.close()
+    run(body(), timeout=60)
+
+
+def test_a_failing_read_in_a_store_thread_still_gets_its_answer(tmp_path, postgres_url):
+    """A read that fails off the loop is answered with `storage`, never left hanging."""
+    import psycopg
+
+    async def body():
+        async with running_server(tmp_path / "node", store_url=postgres_url) as node:
+            ann = await logged_in(node.port, "ann")
+            with psycopg.connect(postgres_url, autocommit=True) as db:
+                db.execute("ALTER TABLE messages RENAME TO messages_away")
+                try:
+                    reply = await ann.command("history")
+                finally:
+                    db.execute("ALTER TABLE messages_away RENAME TO messages")
+            assert reply["type"] == "error" and reply["code"] == "storage", reply
+            assert (await ann.say("and the node goes on"))["type"] == "ok"
+            await ann.close()
+    run(body(), timeout=60)
