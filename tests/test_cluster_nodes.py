@@ -134,6 +134,10 @@ def test_a_node_sigkilled_mid_game_its_game_goes_on_on_another(tmp_path, postgre
             ann = await logged_in(procs[0].port, "ann")
             bob = await logged_in(procs[1].port, "bob")
             await ann.expect("joined", nick="bob")
+
+            async def bob_is_in_the_lobby() -> bool:  # node 0's mirror of node 1's presence
+                return "bob" in " ".join((await ann.command("who"))["lines"])
+            await until(bob_is_in_the_lobby, ann)
             game = await ann.command("game", "tictactoe bob")
             assert game["type"] == "ok", game
             gid = game["data"]["game_id"]
