@@ -46,9 +46,14 @@ def test_pass_registers_a_new_account_and_lands_in_lobby(tmp_path: Path) -> None
             client = await IrcLibClient.connect(door.port, "alice", password="s3cret")
             welcome = await client.welcome()
             assert welcome.target == "alice" and "Welcome" in welcome.arguments[0]
-            features = await client.expect("featurelist")
-            assert "CHANTYPES=#" in features.arguments and "NETWORK=play" in features.arguments
-            assert any(a.startswith("CASEMAPPING=") for a in features.arguments)
+            tokens = dict(a.partition("=")[::2] for a in (await client.expect(
+                "featurelist")).arguments[:-1])
+            tokens.update(a.partition("=")[::2] for a in (await client.expect(
+                "featurelist")).arguments[:-1])
+            assert tokens["CHANTYPES"] == "#" and tokens["NETWORK"] == "play"
+            assert tokens["CASEMAPPING"] == "ascii" and tokens["NICKLEN"] == "20"
+            assert tokens["CHANNELLEN"] == "33" and tokens["TOPICLEN"] == "300"
+            assert tokens["CHANMODES"] == ",,,int" and "CHANLIMIT" in tokens
             await client.expect("luserclient")
             assert "Be nice." in (await client.expect("motd")).arguments[0]
             await client.expect("endofmotd")
@@ -105,6 +110,36 @@ def test_sasl_plain_logs_in_and_a_wrong_password_is_904(tmp_path: Path) -> None:
             assert (await raw.expect("001")).params[0] == "carol"
             await raw.expect("JOIN", lambda m: m.params[0] == "#lobby")
             raw.close()
+
+    run(body())
+
+
+def test_room_lines_wait_for_the_welcome_while_caps_are_negotiated(tmp_path: Path) -> None:
+    """SASL logs in (so the core puts the session in #lobby) before CAP END: what is said
+    meanwhile comes after 001 and the JOIN, never before; the speaker never hears itself."""
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            (await irc_user(door, "dave", "pw")).close()
+            talker = await irc_user(door, "erin", "pw2")
+            raw = await RawIrc.connect(door.port)
+            await raw.send("CAP LS 302", "NICK dave", "USER d 0 * :Dave", "CAP REQ :sasl",
+                           "AUTHENTICATE PLAIN")
+            await raw.expect("AUTHENTICATE")
+            await raw.send(*[f"AUTHENTICATE {c}" for c in plain_payload("dave", "pw")])
+            await raw.expect("903")
+            await talker.expect("join", lambda e: e.source.nick == "dave")
+            talker.conn.privmsg("#lobby", "said while dave negotiates")
+            await raw.send("PING :mark")  # answered during registration, after the line
+            await raw.expect("PONG")
+            assert not [m for m in raw.lines if m.verb == "PRIVMSG"]
+            await raw.send("CAP END")
+            await raw.expect("001")
+            await raw.expect("JOIN", lambda m: m.params[0] == "#lobby")
+            said = await raw.expect("PRIVMSG")
+            assert said.source.startswith("erin!") and said.params[-1] == \
+                "said while dave negotiates"
+            raw.close()
+            talker.close()
 
     run(body())
 
@@ -211,10 +246,20 @@ def test_channels_are_rooms(tmp_path: Path) -> None:
             listed = {e.arguments[0]: int(e.arguments[1])
                       for e in await alice.collect("list", until="listend")}
             assert listed == {"#games": 2, "#lobby": 1}  # bob is in both
+            await bob.command("nick", "bobby games")  # a play nick is per room
+            await alice.expect("pubnotice", lambda e: "bobby" in e.arguments[0])
             alice.conn.whois(["bob"])
             who = await alice.expect("whoisuser")
             assert who.arguments[0] == "bob"
-            assert "#games" in (await alice.expect("whoischannels")).arguments[1]
+            channels = (await alice.expect("whoischannels")).arguments[1].split()
+            assert set(channels) == {"#games", "#lobby"}
+            special = await alice.expect("320")
+            assert special.arguments == ["bob", "goes by bobby in #games"]
+            assert (await alice.expect("whoisaccount")).arguments[:2] == ["bob", "bob"]
+            await alice.expect("endofwhois")
+            alice.conn.whois(["nobody"])  # no such account: 401, then the end as always
+            assert (await alice.expect("nosuchnick")).arguments[0] == "nobody"
+            assert (await alice.expect("endofwhois")).arguments[0] == "nobody"
             alice.conn.part(["#games"])  # her only channel: it stays
             await alice.expect("pubnotice", lambda e: "at least one" in e.arguments[-1])
             alice.conn.join("#lobby")
@@ -229,8 +274,12 @@ def test_channels_are_rooms(tmp_path: Path) -> None:
 
 def test_the_standard_error_numerics(tmp_path: Path) -> None:
     async def body() -> None:
-        async with irc_server(tmp_path) as (_server, door):
+        async with irc_server(tmp_path) as (server, door):
             alice = await irc_user(door, "alice")
+            bob = await logged_in(server.port, "bob")
+            alice.conn.nick("Bob")  # another account's name, online: in use
+            assert (await alice.expect("nicknameinuse")).arguments[0] == "Bob"
+            await bob.close()
             alice.conn.privmsg("nobody", "hi")
             assert (await alice.expect("nosuchnick")).arguments[0] == "nobody"
             alice.conn.privmsg("#elsewhere", "hi")

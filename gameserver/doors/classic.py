@@ -234,8 +234,9 @@ class ClassicConnection(asyncio.Protocol):
 
     def _error(self, event: Error) -> None:
         what = self.pending.pop(event.id, "") if event.id is not None else ""
-        if what == "join":
-            self.write(wire.encode_reply(wire.MALFORMED))
+        if what == "join":  # in it already: you are where you asked to be
+            self.write(wire.encode_reply(wire.OK if event.code == "same_room"
+                                         else wire.MALFORMED))
         elif what == "nick":
             self.write(wire.encode_reply(wire.TAKEN if event.code in NOT_NICK
                                          else wire.MALFORMED))
@@ -339,8 +340,14 @@ class ClassicDoor(FlushingDoor):
         if type(event) is RoomMessage:  # encoded once for every classic member
             data = wire.encode_room_message(event.nick, event.text)
             for sink in sinks:
-                if sink.session is None or event.user != sink.session.user:
-                    sink.write(data)
+                if not sink.closing:
+                    sink.out.append(data)
+            speaker = self.hub.session_of(event.user)  # what it said is on its screen
+            if speaker is not None and speaker.door is self:
+                out = speaker.sink.out
+                if out and out[-1] is data:
+                    out.pop()
+            self.wake()
             return
         for sink in sinks:
             sink.event(event)

@@ -43,6 +43,12 @@ PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the n
 class IrcConnection(asyncio.Protocol):
     """One IRC client socket; the core's sink for its session is this object."""
 
+    # Slots, as on the play door's connection: the flush and the hot path of delivery
+    # read a few fields of every member for every line said.
+    __slots__ = ("door", "label", "refusal", "decoder", "transport", "session", "client",
+                 "out", "paced", "pacer", "_pace_timer", "opened", "last_heard", "pinged",
+                 "closing", "fd", "address", "slow", "_abort")
+
     def __init__(self, door: IrcDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
         self.label = label  # "ip:port", as the listener labels every door's peers
@@ -96,7 +102,8 @@ class IrcConnection(asyncio.Protocol):
             return
         door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
-        self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts)
+        self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts,
+                                online=door.is_online)
         self.pump()
 
     def data_received(self, data: bytes) -> None:
@@ -126,6 +133,7 @@ class IrcConnection(asyncio.Protocol):
             door.release(self.address)
             self.address = None
         door.connections.discard(self)
+        door.holding.discard(self)
         self.fd = -1  # the number may soon belong to another socket
         for handle in (self._pace_timer, self._abort):
             if handle is not None:
@@ -150,6 +158,10 @@ class IrcConnection(asyncio.Protocol):
                     self.door.hub.receive(session, message)
         self.take(client.out)
         client.out = []
+        if client.account is not None and not client.registered and client.close is None:
+            self.door.holding.add(self)  # logged in, in rooms, its welcome still to come
+        elif self.door.holding:
+            self.door.holding.discard(self)
         if client.close is not None and not self.closing:
             reason = client.close
             if not session.closed:
@@ -283,6 +295,9 @@ class IrcDoor(FlushingDoor):
         self.pace_burst = pace_burst
         self.pace_interval = pace_interval
         self.connections: set[IrcConnection] = set()
+        # Logged in to the core (so in its rooms) but not yet welcomed on IRC (CAP
+        # negotiation still open): room lines wait in the client until its 001 goes out.
+        self.holding: set[IrcConnection] = set()
         super().__init__()
         self.port = 0
         self.listener: Listener | None = None
@@ -300,11 +315,12 @@ class IrcDoor(FlushingDoor):
 
     def isupport(self) -> dict[str, str | None]:
         return {
-            "AWAYLEN": "200", "CASEMAPPING": "ascii", "CHANMODES": ",,,nt",
+            "AWAYLEN": "200", "CASEMAPPING": "ascii", "CHANMODES": ",,,int",
             "CHANLIMIT": f"#:{self.hub.settings.max_rooms}",
             "CHANNELLEN": str(names.ROOM_MAX + 1), "CHANTYPES": "#", "MAXTARGETS": "4",
             "MODES": "0", "NETWORK": self.info.network, "NICKLEN": str(names.USERNAME_MAX),
-            "PREFIX": None, "SAFELIST": None, "TOPICLEN": "0", "USERLEN": str(names.USERNAME_MAX),
+            "PREFIX": None, "SAFELIST": None, "TOPICLEN": str(names.TOPIC_MAX),
+            "USERLEN": str(names.USERNAME_MAX),
         }
 
     def release(self, address: str) -> None:
@@ -314,6 +330,9 @@ class IrcDoor(FlushingDoor):
 
     def command_names(self) -> Collection[str]:
         return self.hub.commands  # a dict: `in` looks a name up, nothing is copied
+
+    def is_online(self, user: str) -> bool:
+        return self.hub.session_of(user) is not None
 
     def counts(self) -> tuple[int, int]:
         hub = self.hub
@@ -368,16 +387,22 @@ class IrcDoor(FlushingDoor):
             return
         shared = shared_lines(event, self.info.name, self.info.name)
         if shared is not None and type(event) is RoomMessage:  # the hot path: chat
-            data, exclude, _ = shared
-            speaker = (exclude or "").casefold()
+            # One form for every member: the same bytes object appended to each queue
+            # (as the play door's sinks do), then the few that differ put right: the
+            # speaker (no echo of its own line) and clients not yet welcomed.
+            data = shared[0]
             for sink in sinks:
-                client = sink.client
-                if client is None or sink.closing:
-                    continue
-                if not client.registered:
-                    client.shared(event, *shared)
-                elif client.account_key != speaker:
-                    sink.out.append(data)
+                sink.out.append(data)
+            speaker = self.hub.session_of(event.user)
+            if speaker is not None and speaker.door is self:
+                out = speaker.sink.out
+                if out and out[-1] is data:
+                    out.pop()
+            for conn in self.holding:
+                out = conn.out
+                if out and out[-1] is data and conn.client is not None:
+                    out.pop()
+                    conn.client.shared(event, *shared)  # held until its welcome
             self.wake()
             return
         for sink in sinks:
