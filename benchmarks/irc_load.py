@@ -117,7 +117,7 @@ async def run_irc(port: int, pid: int, clients: int, rate: float, duration: floa
     joined = time.perf_counter() - started
     await asyncio.sleep(1.0)  # let the join storm settle
     receivers = len(conns) - 1  # every member but the one who said it
-    cpu0, busy0, t0 = sum(cpu_times(pid)), machine_busy_seconds(), time.perf_counter()
+    (user0, sys0), busy0, t0 = cpu_times(pid), machine_busy_seconds(), time.perf_counter()
     total = int(rate * duration)
     for seq in range(total):
         due = t0 + seq / rate
@@ -130,7 +130,8 @@ async def run_irc(port: int, pid: int, clients: int, rate: float, duration: floa
     while bench.deliveries < total * receivers and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
     window = time.perf_counter() - t0
-    cpu = sum(cpu_times(pid)) - cpu0
+    user1, sys1 = cpu_times(pid)
+    cpu = user1 - user0 + sys1 - sys0
     busy = machine_busy_seconds() - busy0
     for conn in conns:
         if conn.transport is not None:
@@ -142,6 +143,7 @@ async def run_irc(port: int, pid: int, clients: int, rate: float, duration: floa
         "p50_ms": percentile(values, 0.50) * 1e3, "p99_ms": percentile(values, 0.99) * 1e3,
         "max_ms": (values[-1] if values else float("nan")) * 1e3,
         "server_core_pct": 100 * cpu / window,
+        "server_user_s": user1 - user0, "server_sys_s": sys1 - sys0,
         "cpu_us_per_delivery": 1e6 * cpu / max(1, bench.deliveries),
         "others_core_pct": 100 * max(0.0, busy - cpu) / window,
     }
@@ -275,10 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scenario B: {args.clients} clients in one room, 1 sender at {args.rate:g} msg/s "
           f"for {args.duration:g} s (loopback; load generator on the same machine)")
     print(f"{'server':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'CPU %core':>10}"
-          f" {'us/deliv':>9} {'lost':>6} {'others %':>9}")
+          f" {'user s':>7} {'sys s':>7} {'us/deliv':>9} {'lost':>6} {'others %':>9}")
     for name, fig in rows:
         print(f"{name:34} {fig.get('p50_ms', float('nan')):8.1f} {fig.get('p99_ms', 0):8.1f}"
               f" {fig.get('max_ms', float('nan')):8.1f} {fig.get('server_core_pct', 0):10.1f}"
+              f" {fig.get('server_user_s', float('nan')):7.2f}"
+              f" {fig.get('server_sys_s', float('nan')):7.2f}"
               f" {fig.get('cpu_us_per_delivery', float('nan')):9.2f}"
               f" {int(fig.get('lost', 0)):6d} {fig.get('others_core_pct', float('nan')):9.1f}")
     names = dict(rows)

@@ -9,6 +9,7 @@ USERNAME_MAX = 20
 NICK_MAX = 20
 ROOM_MAX = 32
 TEXT_MAX = 2000  # characters in one chat message
+TOPIC_MAX = 300  # characters in a room's topic
 
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]+")
 _ROOM = re.compile(r"#?[\w.-]+")

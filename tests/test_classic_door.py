@@ -217,3 +217,29 @@ def test_a_ban_on_a_guest_is_a_ban_on_its_address(tmp_path: Path) -> None:
             await carol.close()
 
     run(body())
+
+
+def test_join_answers_1_for_every_refusal_and_0_for_the_room_you_are_in(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with classic_server(tmp_path) as (server, door):
+            carol = await logged_in(server.port, "carol")
+            for room in ("den", "vip"):  # carol creates (so owns) both
+                assert (await carol.command("join", room))["type"] == "ok"
+            g = await guest(door, "gus")
+            joined = await carol.expect("joined", where=lambda f: f["user"].startswith("guest-"))
+            name = joined["user"]
+            reply = await carol.command("ban", f"{name} 1h", room="den")
+            assert reply["type"] == "ok", reply
+            assert (await carol.command("mode", "+i", room="vip"))["type"] == "ok"
+            await g.send("/join den", "/join vip", "/join " + "x" * 40, "/join lobby")
+            assert await g.lines(4) == ["1", "1", "1", "0"]  # banned, invite-only, too long
+            await g.send("/who")
+            assert sorted(await g.lines(2)) == ["carol", "gus"]  # still in the lobby
+            assert (await carol.command("invite", name, room="vip"))["type"] == "ok"
+            assert "invites you to #vip" in await g.line()
+            await g.send("/join vip")
+            assert await g.line() == "0"
+            g.close()
+            await carol.close()
+
+    run(body())

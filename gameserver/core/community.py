@@ -181,6 +181,10 @@ class CommunityHost(Extension):
         from gameserver.core.commands import checked
 
         name = checked(names.check_username, word.lstrip("@"))
+        guest = self.hub.session_of(name)
+        if guest is not None and guest.guest and guest.user is not None:
+            then(guest.user)  # no account, but online: what binds it is its address
+            return
 
         def found(account: tuple[str, str] | None) -> None:
             if account is None:

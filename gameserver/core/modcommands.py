@@ -241,7 +241,7 @@ def topic(host: CommunityHost, session: Session, message: Command) -> None:
     assert actor is not None
     rule(lambda: host.community.check_rank(actor, scope_room(room),
                                            ADMIN if room.name == LOBBY else OP))
-    text = "" if text == "-" else clean_message(text)[:300]
+    text = "" if text == "-" else clean_message(text)[:names.TOPIC_MAX]
     host.community.update_room(room.name, topic=text)
     host.log(scope_of(room), actor, "topic", room.name, text)
     host.hub.deliver_to_room(room, TopicChanged(

@@ -72,7 +72,11 @@ def whois(host: CommunityHost, session: Session, message: Command) -> None:
             lines.append(f"away: {away_text}")
         host.hub.send(session, Ok(id=message.id, text=f"{user}:", lines=lines,
                                   data={"whois": {"user": user, "online": target is not None,
-                                                  "room": room, "role": role}}))
+                                                  "room": room, "role": role,
+                                                  "nicks": {name: target.nick_in(name)
+                                                            for name in target.rooms}
+                                                  if target is not None else {},
+                                                  "away": away_text or None}}))
 
     host.resolve_user(session, message.id, word, show)
 

@@ -161,13 +161,14 @@ class IrcClient:
 
     def __init__(self, info: n.ServerInfo, isupport: dict[str, str | None],
                  commands: Callable[[], Collection[str]], counts: Callable[[], tuple[int, int]],
-                 host: str | None = None) -> None:
+                 host: str | None = None, online: Callable[[str], bool] | None = None) -> None:
         self.info = info
         self.server = info.name
         self.host = host or info.name
         self.isupport = isupport
         self.commands = commands  # the core's command names, for GAME and !game
         self.counts = counts  # (users online, rooms) for LUSERS
+        self.online = online or (lambda user: False)  # is this account online (NICK: 433)
         self.registration = Registration(info.name)
         self.out: list[Out] = []
         self.to_core: list[PlayMessage] = [PlayHello(version=PROTOCOL_VERSION, client="irc")]
@@ -277,7 +278,12 @@ class IrcClient:
         wanted = message.param(0)
         if not wanted:
             self.reply(n.ERR_NONICKNAMEGIVEN, "No nickname given")
-        elif wanted.casefold() != self.nick.casefold():
+        elif wanted.casefold() == self.nick.casefold():
+            pass
+        elif self.online(wanted):  # someone else's, in use: the numeric clients expect
+            self.reply(n.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use (it is"
+                       " another account's); on this server your nick is your account name")
+        else:
             self.reply(n.ERR_ERRONEUSNICKNAME, wanted,
                        "On this server your nick is your account name; it cannot change")
 
@@ -422,7 +428,7 @@ class IrcClient:
         if not target:
             self.reply(n.ERR_NONICKNAMEGIVEN, "No nickname given")
             return
-        self.command("users", what="whois", detail=target)
+        self.command("whois", target, what="whois", detail=target)
 
     def _irc_MODE(self, message: Message) -> None:
         target = message.param(0)
@@ -561,7 +567,7 @@ class IrcClient:
         elif what == "who":
             self._who(detail, (event.data or {}).get("members", []))
         elif what == "whois":
-            self._whois(detail, (event.data or {}).get("users", {}))
+            self._whois(detail, (event.data or {}).get("whois") or {})
         elif what in ("msg", "notice"):
             if not (event.data or {}).get("delivered", True) and what == "msg":
                 self.notice(f"{detail} is offline; your message waits for their next login")
@@ -597,6 +603,7 @@ class IrcClient:
                        n.ERR_NOSUCHCHANNEL, detail, event.text)
         elif what == "whois":
             self.reply(n.ERR_NOSUCHNICK, detail, event.text)
+            self.reply(n.RPL_ENDOFWHOIS, detail, "End of /WHOIS list")
         elif what == "topic-set":
             self.reply(n.ERR_CHANOPRIVSNEEDED, detail, event.text)
         elif what == "topic":
@@ -621,15 +628,26 @@ class IrcClient:
                                   user, self.host, self.server, user, "H", f"0 {realname}"))
         self.reply(n.RPL_ENDOFWHO, mask_, "End of /WHO list")
 
-    def _whois(self, target: str, users: dict[str, str | None]) -> None:
-        found = next((u for u in users if u.casefold() == target.casefold()), None)
-        if found is None:
-            self.reply(n.ERR_NOSUCHNICK, target, "No such nick")
+    def _whois(self, target: str, whois: dict[str, Any]) -> None:
+        """311 312 319 (every channel), 320 for a play user's per-room nicks, 301, 330, 318."""
+        found = str(whois.get("user") or "")
+        if not found or not whois.get("online"):
+            self.reply(n.ERR_NOSUCHNICK, target, "No such nick (not online)" if found
+                       else "No such nick")
         else:
+            nicks: dict[str, str] = whois.get("nicks") or {}
             self.reply(n.RPL_WHOISUSER, found, found, self.host, "*", found)
+            if nicks:
+                self.send(*n.replies(self.server, self.nick, n.RPL_WHOISCHANNELS, (found,),
+                                     " ".join(channel(room) for room in nicks)))
             self.reply(n.RPL_WHOISSERVER, found, self.server, self.info.network)
-            if users[found]:
-                self.reply(n.RPL_WHOISCHANNELS, found, channel(users[found] or ""))
+            renamed = [f"{nick} in {channel(room)}" for room, nick in nicks.items()
+                       if nick != found]
+            if renamed:  # play nicks are per room; on IRC the account name is the nick
+                self.send(*n.replies(self.server, self.nick, n.RPL_WHOISSPECIAL, (found,),
+                                     "goes by " + ", ".join(renamed)))
+            if whois.get("away"):
+                self.reply(n.RPL_AWAY, found, str(whois["away"]))
             self.reply(n.RPL_WHOISACCOUNT, found, found, "is logged in as")
         self.reply(n.RPL_ENDOFWHOIS, target, "End of /WHOIS list")
 

@@ -28,6 +28,7 @@ RPL_ENDOFWHO = "315"
 RPL_WHOISIDLE = "317"
 RPL_ENDOFWHOIS = "318"
 RPL_WHOISCHANNELS = "319"
+RPL_WHOISSPECIAL = "320"
 RPL_LISTSTART = "321"
 RPL_LIST = "322"
 RPL_LISTEND = "323"
@@ -100,7 +101,7 @@ class ServerInfo:
     created: str  # a date as text, e.g. "Tue Dec 1 2026 at 14:00:00 UTC"
     motd: tuple[str, ...] = ()
     user_modes: str = "i"
-    channel_modes: str = "nt"
+    channel_modes: str = "int"
 
 
 def isupport_tokens(tokens: Mapping[str, str | None]) -> list[str]:
