@@ -94,6 +94,7 @@ class RawIrc:
         self.decoder = LineDecoder(max_input=1 << 20)
         self.lines: list[Message] = []
         self.times: list[float] = []  # when each line arrived
+        self.history: list[Message] = []  # every line, in order, none ever taken
 
     @classmethod
     async def connect(cls, port: int, tls: bool = False) -> RawIrc:
@@ -133,6 +134,7 @@ class RawIrc:
             for item in self.decoder.feed(data):
                 if isinstance(item, Message):
                     self.lines.append(item)
+                    self.history.append(item)
                     self.times.append(now)
 
     async def closed(self, timeout: float = WAIT) -> bool:

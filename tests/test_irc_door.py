@@ -532,6 +532,32 @@ def test_a_topic_change_is_a_topic_line_on_irc_and_a_notice_on_play(tmp_path: Pa
     run(body())
 
 
+def test_a_join_burst_is_join_topic_then_names_and_no_331_without_a_topic(
+        tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            await bob.command("join", "games")
+            await bob.expect("room", room="games")
+            await bob.command("topic", "tonight: connect four")
+            (await irc_user(door, "erin")).close()
+            raw = await RawIrc.connect(door.port)
+            await raw.send("PASS secret", "NICK erin", "USER e 0 * :Erin")
+            await raw.expect("366", lambda m: m.params[1] == "#lobby")
+            await raw.send("JOIN #games")
+            await raw.expect("366", lambda m: m.params[1] == "#games")
+            await raw.send("PING :end")
+            await raw.expect("PONG")
+            raw.close()
+            seen = [m.verb for m in raw.history if m.verb in ("JOIN", "331", "332", "353", "366")]
+            assert seen == ["JOIN", "353", "366", "JOIN", "332", "353", "366"]
+            topic = next(m for m in raw.history if m.verb == "332")
+            assert topic.params[1:] == ("#games", "tonight: connect four")
+            await bob.close()
+
+    run(body())
+
+
 def test_registration_and_ping_deadlines_come_from_the_settings(tmp_path: Path) -> None:
     async def body() -> None:
         door = IrcDoor("127.0.0.1", 0)

@@ -520,8 +520,8 @@ class IrcClient:
         self.rooms[room] = list(seen)
         self.send(Message(verb="JOIN", params=(channel(room),),
                           source=mask(self.nick, self.host)))
-        self.core(Command, "topic", channel(room), name="topic", args="", room=room)  # 332/331
-        self._names(room)
+        # 332 (if there is a topic; no 331 on a join), then NAMES: the order clients expect.
+        self.core(Command, "join-topic", room, name="topic", args="", room=room)
 
     def _on_Left(self, event: Left) -> None:
         """We left a channel (PART): the core tells only us; others hear it shared."""
@@ -551,6 +551,11 @@ class IrcClient:
             pass
         elif what == "list":
             self._list((event.data or {}).get("rooms", {}))
+        elif what == "join-topic":
+            prefix = f"topic of {channel(detail)}: "
+            if event.text and event.text.lower().startswith(prefix.lower()):
+                self.reply(n.RPL_TOPIC, channel(detail), event.text[len(prefix):])
+            self._names(detail)
         elif what == "topic":
             prefix = f"topic of {detail}: "
             if event.text and event.text.lower().startswith(prefix.lower()):
@@ -608,6 +613,8 @@ class IrcClient:
             self.reply(n.ERR_CHANOPRIVSNEEDED, detail, event.text)
         elif what == "topic":
             self.reply(n.RPL_NOTOPIC, detail, "No topic is set")
+        elif what == "join-topic":
+            self._names(detail)
         else:
             self.notice(f"! {event.text}")
 
