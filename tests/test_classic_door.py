@@ -235,6 +235,10 @@ def test_join_answers_1_for_every_refusal_and_0_for_the_room_you_are_in(tmp_path
             assert await g.lines(4) == ["1", "1", "1", "0"]  # banned, invite-only, too long
             await g.send("/who")
             assert sorted(await g.lines(2)) == ["carol", "gus"]  # still in the lobby
+            other = await guest(door)  # a new guest from the same address: banned too
+            await other.send("/join den")
+            assert await other.line() == "1"
+            other.close()
             assert (await carol.command("invite", name, room="vip"))["type"] == "ok"
             assert "invites you to #vip" in await g.line()
             await g.send("/join vip")

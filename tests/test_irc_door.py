@@ -203,6 +203,45 @@ def test_irc_and_play_users_chat_in_one_room(tmp_path: Path) -> None:
     run(body())
 
 
+def test_broadcasts_cross_doors_and_history_is_the_same_from_either_door(
+        tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            alice = await irc_user(door, "alice")
+            alice.conn.send_raw("ALL hello everyone from irc")  # a play command as a verb
+            heard = await bob.expect("bm")
+            assert heard["sender"] == "alice" and heard["text"] == "hello everyone from irc"
+            await bob.command("all", "and hello from play")
+            told = await alice.expect("privnotice", lambda e: e.source.nick == "bob")
+            assert told.arguments == ["[to everyone] and hello from play"]
+            alice.conn.privmsg("#lobby", "said on irc")
+            await bob.expect("room_msg", text="said on irc")
+            alice.close()
+            await bob.expect("left", user="alice")
+            # the same account on the play door: what it did on IRC is its history
+            again = await logged_in(server.port, "alice")
+            await again.say("said on play")
+            msg_id = again.next_id()
+            await again.send({"type": "cmd", "id": msg_id, "name": "history", "args": ""})
+            page = await again.expect("history", id=msg_id)
+            got = [(e["type"], e["sender"], e["text"]) for e in page["entries"]]
+            assert got == [("BM", "alice", "hello everyone from irc"),
+                           ("BM", "bob", "and hello from play"),
+                           ("ROOM", "alice", "said on irc"), ("ROOM", "alice", "said on play")]
+            await again.close()
+            # and back on IRC, HISTORY (a play command) shows the same, as notices
+            irc_again = await irc_user(door, "alice")
+            irc_again.conn.send_raw("HISTORY")
+            shown = [(await irc_again.expect("privnotice", lambda e: text in e.arguments[0]))
+                     for text in ("hello everyone from irc", "said on irc", "said on play")]
+            assert all("<alice>" in e.arguments[0] for e in shown)
+            irc_again.close()
+            await bob.close()
+
+    run(body())
+
+
 def test_long_message_lines_stay_within_512_bytes(tmp_path: Path) -> None:
     async def body() -> None:
         async with irc_server(tmp_path) as (server, door):
