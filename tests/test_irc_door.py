@@ -233,7 +233,7 @@ def test_broadcasts_cross_doors_and_history_is_the_same_from_either_door(
             # and back on IRC, HISTORY (a play command) shows the same, as notices
             irc_again = await irc_user(door, "alice")
             irc_again.conn.send_raw("HISTORY")
-            shown = [(await irc_again.expect("privnotice", lambda e: text in e.arguments[0]))
+            shown = [(await irc_again.expect("privnotice", lambda e, t=text: t in e.arguments[0]))
                      for text in ("hello everyone from irc", "said on irc", "said on play")]
             assert all("<alice>" in e.arguments[0] for e in shown)
             irc_again.close()
