@@ -319,6 +319,7 @@ def test_the_standard_error_numerics(tmp_path: Path) -> None:
             alice.conn.nick("Bob")  # another account's name, online: in use
             assert (await alice.expect("nicknameinuse")).arguments[0] == "Bob"
             await bob.close()
+            await alice.expect("part", lambda e: e.source.nick == "bob")
             alice.conn.privmsg("nobody", "hi")
             assert (await alice.expect("nosuchnick")).arguments[0] == "nobody"
             alice.conn.privmsg("#elsewhere", "hi")
@@ -337,6 +338,10 @@ def test_the_standard_error_numerics(tmp_path: Path) -> None:
             await alice.expect("alreadyregistered")
             alice.conn.ping("tok")
             assert (await alice.expect("pong")).arguments[-1] == "tok"
+            alice.conn.lusers()  # bob has gone: alice alone, in #lobby
+            assert (await alice.expect("luserclient")).arguments[0].startswith("There are 1 ")
+            assert (await alice.expect("luserchannels")).arguments[0] == "1"
+            await alice.expect("luserme")
             alice.close()
 
     run(body())
