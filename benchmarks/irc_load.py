@@ -3,7 +3,10 @@
 500 IRC clients in one channel, one of them saying 100 messages a second for 10 s:
 the server's CPU while they are said and the latency of every delivery, printed
 beside the play door's scenario B from the same sitting (benchmarks/load.py) and, if
-ngircd is installed, beside ngircd's.
+ngircd is installed, beside ngircd's. The runs come one after the other: on a shared
+machine their ratio swings with whatever else runs meanwhile (1.23x, 2.76x and 0.73x in
+three runs of the same code); benchmarks/irc_pair.py alternates the doors of one server
+window by window, and its ratio is the one to quote.
 """
 
 from __future__ import annotations
