@@ -270,7 +270,8 @@ def test_channels_are_rooms(tmp_path: Path) -> None:
             alice.conn.join("#games")  # one more channel; #lobby stays
             await alice.expect("join", lambda e: e.target == "#games")
             alice.conn.part(["#lobby"])
-            await alice.expect("part", lambda e: e.target == "#lobby")
+            parted = await alice.expect("part", lambda e: e.target == "#lobby")
+            assert parted.arguments == []  # a plain PART tells no reason
             assert (await bob.expect("left", user="alice"))["room"] == "lobby"
             await bob.command("join", "games")
             await alice.expect("join", lambda e: e.source.nick == "bob")
@@ -338,6 +339,9 @@ def test_the_standard_error_numerics(tmp_path: Path) -> None:
             await alice.expect("alreadyregistered")
             alice.conn.ping("tok")
             assert (await alice.expect("pong")).arguments[-1] == "tok"
+            alice.conn.whowas("nobody")  # no WHOWAS here, but the numerics clients wait for
+            assert (await alice.expect("wasnosuchnick")).arguments[0] == "nobody"
+            await alice.expect("endofwhowas")
             alice.conn.lusers()  # bob has gone: alice alone, in #lobby
             assert (await alice.expect("luserclient")).arguments[0].startswith("There are 1 ")
             assert (await alice.expect("luserchannels")).arguments[0] == "1"

@@ -46,6 +46,7 @@ IRC_VERBS = frozenset({
 ACTION_PREFIX = "/me "  # how the core marks an action (core/socialcommands.py)
 CTCP_ACTION = "\x01ACTION "
 BANG = "!"  # `!game tictactoe bob` in a channel is the play command /game tictactoe bob
+PLAIN_PART = "left"  # the core's reason for a /part of one's own (hub.part_room)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def channel(room: str) -> str:
 
 def room_of(target: str) -> str:
     return target[1:] if target.startswith("#") else target
+
+
+def part_params(room: str, reason: str | None) -> tuple[str, ...]:
+    """PART's parameters: a reason only when there is one to tell (a plain /part has none)."""
+    return (channel(room), reason) if reason and reason != PLAIN_PART else (channel(room),)
 
 
 def _lines(messages: list[Message]) -> bytes:
@@ -95,8 +101,7 @@ def shared_lines(event: Any, host: str, server: str, colour: bool = True
         return Message(verb="JOIN", params=(channel(event.room),),
                        source=mask(event.user, host)).to_bytes(), event.user, False
     if kind is Left:
-        params = (channel(event.room), event.reason) if event.reason else (channel(event.room),)
-        return Message(verb="PART", params=params,
+        return Message(verb="PART", params=part_params(event.room, event.reason),
                        source=mask(event.user, host)).to_bytes(), event.user, False
     if kind is Presence:
         return b"".join(presence_lines(event, host, server)), None, False
@@ -126,9 +131,8 @@ def presence_lines(event: Presence, host: str, server: str) -> list[bytes]:
             out.append(Message(verb="JOIN", params=(channel(event.room),),
                                source=mask(user, host)).to_bytes())
         elif op == "left":
-            reason = change.get("reason")
-            params = (channel(event.room), reason) if reason else (channel(event.room),)
-            out.append(Message(verb="PART", params=params, source=mask(user, host)).to_bytes())
+            out.append(Message(verb="PART", params=part_params(event.room, change.get("reason")),
+                               source=mask(user, host)).to_bytes())
         elif op == "renamed":
             text = f"{user} is now known as {change.get('new')} in {channel(event.room)}"
             out.append(_lines(fit_lines(Message(verb="NOTICE", params=(channel(event.room),),
@@ -464,6 +468,15 @@ class IrcClient:
     def _irc_VERSION(self, message: Message) -> None:
         self.reply("351", self.info.version, self.server, "play")
 
+    def _irc_WHOWAS(self, message: Message) -> None:
+        target = message.param(0)
+        if not target:
+            self.reply(n.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        self.reply(n.ERR_WASNOSUCHNICK, target, "There was no such nickname (no WHOWAS here:"
+                   " /WHOIS an account, or /quote HISTORY)")
+        self.reply(n.RPL_ENDOFWHOWAS, target, "End of WHOWAS")
+
     def _irc_AWAY(self, message: Message) -> None:
         self.command("away", message.param(0), "away", "on" if message.param(0) else "")
 
@@ -530,9 +543,8 @@ class IrcClient:
             del self.rooms[event.room]
             if self.room == event.room:
                 self.room = next(reversed(self.rooms), None)
-            params = (channel(event.room), event.reason) if event.reason else (
-                channel(event.room),)
-            self.send(Message(verb="PART", params=params, source=mask(self.nick, self.host)))
+            self.send(Message(verb="PART", params=part_params(event.room, event.reason),
+                              source=mask(self.nick, self.host)))
             return
         shared = shared_lines(event, self.host, self.server, self.colour)
         if shared is not None:
