@@ -51,6 +51,18 @@ _PLAY_SAID = re.compile(rb'"type":"room_msg"[^\n]*?"text":"m(\d+)"')
 _PLAY_READY = b'{"type":"room","room":"' + PLAY_ROOM.encode() + b'"'
 
 
+def write_calls(pid: int) -> int:
+    """Write syscalls the process has made (Linux /proc/PID/io), 0 where unknown."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("syscw:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class PlayClient(asyncio.Protocol):
     """One play-door connection (JSON Lines, resumed with a token): counts the bench lines."""
 
@@ -103,6 +115,7 @@ async def window(party: Party, rate: float, duration: float, senders: int) -> di
     for client in party.clients:
         client.bench = bench
     receivers = party.receivers
+    writes0 = write_calls(party.pid)
     (user0, sys0), busy0, t0 = cpu_times(party.pid), machine_busy_seconds(), time.perf_counter()
     total = int(rate * duration)
     for seq in range(total):
@@ -116,12 +129,15 @@ async def window(party: Party, rate: float, duration: float, senders: int) -> di
         await asyncio.sleep(0.05)
     wall = time.perf_counter() - t0
     user1, sys1 = cpu_times(party.pid)
+    writes = write_calls(party.pid) - writes0
     cpu = user1 - user0 + sys1 - sys0
     values = sorted(bench.latencies)
     return {"cpu_s": cpu, "user_s": user1 - user0, "sys_s": sys1 - sys0,
             "core_pct": 100 * cpu / wall, "deliveries": bench.deliveries,
             "lost": total * receivers - bench.deliveries,
             "us_per_delivery": 1e6 * cpu / max(1, bench.deliveries),
+            # A server that fell behind writes several lines per write: cheaper per line.
+            "per_write": bench.deliveries / writes if writes else float("nan"),
             "p50_ms": percentile(values, 0.5) * 1e3, "p99_ms": percentile(values, 0.99) * 1e3,
             "others_pct": 100 * max(0.0, machine_busy_seconds() - busy0 - cpu) / wall}
 
@@ -223,7 +239,8 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[int, str, dict
                 rows.append((round_, label, fig))
                 print(f"round {round_} {label:24} CPU {fig['core_pct']:5.1f}% of a core"
                       f" ({fig['user_s']:.2f} user + {fig['sys_s']:.2f} sys s)"
-                      f" {fig['us_per_delivery']:5.2f} us/delivery p99 {fig['p99_ms']:6.1f} ms"
+                      f" {fig['us_per_delivery']:5.2f} us/delivery"
+                      f" ({fig['per_write']:.2f} per write) p99 {fig['p99_ms']:6.1f} ms"
                       f" lost {fig['lost']} others {fig['others_pct']:.0f}%", flush=True)
                 await asyncio.sleep(1.0)
     finally:
