@@ -267,13 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nscenario B: {args.clients} clients per party, {args.rate:g} msg/s for "
           f"{args.duration:g} s per window, {args.rounds} rounds (loopback; the load generator"
           " shares the machine)")
-    print(f"{'server':26} {'CPU %core':>10} {'us/deliv':>9} {'p50 ms':>8} {'p99 ms':>8}"
-          "   (medians of the rounds)")
+    print(f"{'server':26} {'CPU %core':>10} {'us/deliv':>9} {'per write':>9} {'p50 ms':>8}"
+          f" {'p99 ms':>8}   (medians of the rounds)")
     labels = list(dict.fromkeys(label for _, label, _ in rows))
     for label in labels:
         figs = [f for _, name, f in rows if name == label]
         print(f"{label:26} {statistics.median(f['core_pct'] for f in figs):10.1f}"
               f" {statistics.median(f['us_per_delivery'] for f in figs):9.2f}"
+              f" {statistics.median(f['per_write'] for f in figs):9.2f}"
               f" {statistics.median(f['p50_ms'] for f in figs):8.1f}"
               f" {statistics.median(f['p99_ms'] for f in figs):8.1f}")
     by_round: dict[int, dict[str, dict[str, float]]] = {}
@@ -285,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         print("IRC door / play door, CPU per delivery, per round: "
               + ", ".join(f"{x:.2f}x" for x in ratios)
               + f"; median {statistics.median(ratios):.2f}x (target: within 1.2x)")
+        per_write = [(r["IRC door"]["us_per_delivery"] * r["IRC door"]["per_write"])
+                     / (r["play door"]["us_per_delivery"] * r["play door"]["per_write"])
+                     for r in by_round.values() if "IRC door" in r and "play door" in r]
+        print("IRC door / play door, CPU per write (one per member per pass), per round: "
+              + ", ".join(f"{x:.2f}x" for x in per_write)
+              + f"; median {statistics.median(per_write):.2f}x")
     return 0
 
 
