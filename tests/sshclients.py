@@ -107,3 +107,70 @@ class Lines:
     async def rest(self, timeout: float = WAIT) -> str:
         """Everything until the session ends."""
         return await asyncio.wait_for(self.process.stdout.read(), timeout)
+
+
+class Terminal:
+    """A pty session read back through pyte: what the far terminal shows, and what it got."""
+
+    def __init__(self, cols: int = 80, rows: int = 24) -> None:
+        import pyte
+
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.raw = bytearray()
+        self.changed = asyncio.Event()
+        self.chan: Any = None
+        self.closed = asyncio.Event()
+
+    @classmethod
+    async def open(cls, conn: asyncssh.SSHClientConnection, cols: int = 80, rows: int = 24,
+                   term: str = "xterm-256color", env: dict[str, str] | None = None
+                   ) -> Terminal:
+        terminal = cls(cols, rows)
+
+        class Session(asyncssh.SSHClientSession):  # type: ignore[type-arg]
+            def data_received(self, data: bytes, datatype: Any) -> None:
+                terminal.raw += data
+                terminal.stream.feed(data)
+                terminal.changed.set()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                terminal.closed.set()
+                terminal.changed.set()
+
+        terminal.chan, _ = await conn.create_session(
+            Session, term_type=term, term_size=(cols, rows), env=env or {}, encoding=None)
+        return terminal
+
+    @property
+    def rows(self) -> list[str]:
+        return list(self.screen.display)
+
+    def text(self) -> str:
+        return "\n".join(self.rows)
+
+    def type(self, keys: str | bytes) -> None:
+        self.chan.write(keys.encode() if isinstance(keys, str) else keys)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.screen.resize(rows, cols)
+        self.chan.change_terminal_size(cols, rows)
+
+    async def until(self, check: Any, timeout: float = WAIT) -> str:
+        """Wait until `check` (a text, or a function of the screen's text) holds."""
+        test = (lambda text: check in text) if isinstance(check, str) else check
+
+        async def wait() -> str:
+            while True:
+                text = self.text()
+                if test(text):
+                    return text
+                if self.closed.is_set():
+                    raise EOFError(f"the session closed; the screen:\n{text}")
+                self.changed.clear()
+                await self.changed.wait()
+
+        try:
+            return await asyncio.wait_for(wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"not seen: {check!r}; the screen:\n{self.text()}") from None

@@ -77,6 +77,7 @@ class SSHClient(asyncssh.SSHServer):
         self.conn: asyncssh.SSHServerConnection | None = None
         self.session: Session | None = None
         self.label = ""
+        self.server_label = "ssh"
         self.address: str | None = None  # counted by the door until connection_lost
         self.refusal: str | None = None
         self.early: list[Any] = []  # events for a channel that is not open yet
@@ -100,6 +101,10 @@ class SSHClient(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.address = address_key(self.label)
+        here = conn.get_extra_info("sockname")
+        if isinstance(here, tuple):  # what the status bar names, as the curses client does
+            host = f"[{here[0]}]" if ":" in str(here[0]) else str(here[0])
+            self.server_label = f"{host}:{here[1]}"
         self.refusal = self.door.count_in(self.address)
         door = self.door
         door.clients.add(self)
