@@ -45,7 +45,7 @@ log = logging.getLogger("play.ssh")
 
 MAX_EARLY = 2000  # events kept for a channel not open yet (a login's burst is far smaller)
 PM_COMMANDS = frozenset({"msg", "query", "r"})
-PLAIN_PMS = ("* private messages from an SSH session are not end-to-end encrypted: it holds "
+PLAIN_PMS = ("private messages from an SSH session are not end-to-end encrypted: it holds "
              "no device keys (the play client does, on your own machine)")
 KbdChallenge = tuple[str, str, str, list[tuple[str, bool]]]
 _clock = time.perf_counter
