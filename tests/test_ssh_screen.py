@@ -164,3 +164,27 @@ def test_a_vanished_terminal_is_dropped_and_the_room_told(tmp_path: Path) -> Non
             assert "carl" not in server.hub.online
 
     run(body())
+
+
+def test_keys_and_other_doors_events_are_drawn_without_waiting_for_the_tick(
+        tmp_path: Path) -> None:
+    """With the once-a-second tick off, a PM from a play-door client and a key that only
+    changes the screen (Alt-2) are drawn at once: nothing waits for a later redraw."""
+    async def body() -> None:
+        async with ssh_server(tmp_path) as (server, door):
+            alice = await screen_of(door, "alice")
+            bob = await RawClient.connect(server.port)
+            await bob.hello()
+            await bob.login("bob")
+            await alice.until("bob joined")
+            server.runtime._tick.cancel()  # only the door's own wake can draw it now
+            await bob.command("msg", "alice are you there?")
+            await alice.until("@bob (1!)")
+            alice.type("\x1b2")  # Alt-2: the conversation with bob
+            await alice.until("[PM from bob] are you there?")
+            alice.type("\x1b[5~")  # PgUp: nothing but the screen changes either
+            alice.type("draft")
+            await alice.until(lambda t: t.splitlines()[-1].startswith("> draft"))
+            await bob.close()
+
+    run(body())

@@ -202,6 +202,7 @@ class SSHDoor:
 
     def send(self, sink: SSHClient, event: Event) -> None:
         sink.event(event)
+        self.wake()  # another door's input may have caused it: that door wakes only itself
 
     def deliver(self, event: Event, sinks: Sequence[SSHClient]) -> None:
         for sink in sinks:

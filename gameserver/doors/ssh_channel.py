@@ -113,6 +113,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         else:
             view.feed(data)
             self._watch_escape(view)
+            self.client.door.dirty.add(self.client)  # a key may change the screen
         self.client.door.wake()
 
     def _watch_escape(self, view: Any) -> None:
@@ -133,6 +134,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             self.typed(lines)
         elif view is not None:
             view.flush_keys()
+            self.client.door.dirty.add(self.client)
         self.client.door.wake()
 
     def eof_received(self) -> bool:
