@@ -188,3 +188,26 @@ def test_keys_and_other_doors_events_are_drawn_without_waiting_for_the_tick(
             await bob.close()
 
     run(body())
+
+
+def test_tab_completes_accounts_and_a_secret_word_is_asked_hidden(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with ssh_server(tmp_path) as (server, door):
+            zelda = await RawClient.connect(server.port)
+            await zelda.hello()
+            await zelda.login("zelda")
+            await zelda.close()  # offline now: Tab still knows the account
+            alice = await screen_of(door, "alice")
+            bob = await screen_of(door, "bob")
+            alice.type("/msg zel\t")
+            await alice.until(lambda t: t.splitlines()[-1].startswith("> /msg zelda "))
+            alice.type("\x15")  # Ctrl-U: the line is gone
+            await alice.until(lambda t: t.splitlines()[-1].rstrip() == ">")
+            alice.type("/game hangman --secret\r")
+            await alice.until("secret word")  # asked once the server said the game can start
+            alice.type("zebra\r")
+            await bob.until("hangman")
+            assert "zebra" not in alice.text() and "zebra" not in bob.text()
+            assert b"zebra" not in bytes(alice.raw)  # never echoed, not even as it was typed
+
+    run(body())

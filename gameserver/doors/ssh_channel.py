@@ -15,6 +15,7 @@ import asyncssh
 
 from gameclient.model import ClientModel
 from gameclient.panes import send_to_pane
+from gameserver.doors.ssh_client import Learned
 from gameserver.doors.ssh_lines import LineView, typed_lines
 from gameserver.protocol import Bye
 
@@ -185,6 +186,9 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
     def take(self, event: Any) -> None:
         """One server event for the view."""
         view = self.view
+        if isinstance(event, Learned):
+            view.model.learn(event.data)
+            return
         if isinstance(view, LineView):
             text = view.show(event)
             if text:

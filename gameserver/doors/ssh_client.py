@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
@@ -47,6 +48,7 @@ MAX_EARLY = 2000  # events kept for a channel not open yet (a login's burst is f
 PM_COMMANDS = frozenset({"msg", "query", "r"})
 PLAIN_PMS = ("private messages from an SSH session are not end-to-end encrypted: it holds "
              "no device keys (the play client does, on your own machine)")
+LEARN_COMMANDS = ("list", "users", "accounts")  # what the play clients ask at start
 KbdChallenge = tuple[str, str, str, list[tuple[str, bool]]]
 _clock = time.perf_counter
 
@@ -69,6 +71,13 @@ def as_message(event: Any) -> Any:
     return event
 
 
+@dataclass(frozen=True)
+class Learned:
+    """Names for Tab (rooms, users, accounts) from an answer the user never asked for."""
+
+    data: dict[str, Any]
+
+
 class SSHClient(asyncssh.SSHServer):
     """asyncssh's server callbacks for one connection, and the hub's sink for its session."""
 
@@ -83,6 +92,7 @@ class SSHClient(asyncssh.SSHServer):
         self.early: list[Any] = []  # events for a channel that is not open yet
         self.channel: SSHChannel | None = None
         self.waiting: dict[int, asyncio.Future[Any]] = {}
+        self.quiet: set[int] = set()  # requests whose answers only teach the model names
         self.next_id = 0
         self.key_user: str | None = None  # the account whose key was accepted
         self.registering = ""  # the new name keyboard-interactive asks two passwords for
@@ -162,12 +172,21 @@ class SSHClient(asyncssh.SSHServer):
         """One event of the core for this session (the door's send and deliver call it)."""
         event = as_message(event)
         kind = type(event)
-        if (kind is Ok or kind is Error) and event.id in self.waiting:
-            future = self.waiting.pop(event.id)
-            if not future.done():
-                future.set_result(event)
-            if kind is Error:
-                return  # a refused login is said in a banner, not in the chat
+        if kind is Ok or kind is Error:
+            msg_id = event.id
+            if msg_id in self.quiet:
+                self.quiet.discard(msg_id)
+                if kind is Error:
+                    return
+                event = Learned(event.data or {})
+            else:
+                if kind is Ok and event.data and "token" in event.data:
+                    self.learn_names()  # logged in (any method): as the play clients do
+                future = self.waiting.pop(msg_id, None) if msg_id is not None else None
+                if future is not None and not future.done():
+                    future.set_result(event)
+                if future is not None and kind is Error:
+                    return  # a refused login is said in a banner, not in the chat
         channel = self.channel
         if channel is not None and channel.view is not None:
             channel.take(event)
@@ -176,6 +195,13 @@ class SSHClient(asyncssh.SSHServer):
         if len(self.early) > MAX_EARLY and self.session is not None:
             self.early.clear()
             self.door.hub.kick(self.session, "you did not open a session in time", "timeout")
+
+    def learn_names(self) -> None:
+        """Rooms, who is online and the accounts, asked unseen, so Tab completes them."""
+        for name in LEARN_COMMANDS:
+            msg_id = self.new_id()
+            self.quiet.add(msg_id)
+            self.submit(Command(id=msg_id, name=name))
 
     def take_early(self) -> list[Any]:
         early, self.early = self.early, []

@@ -7,6 +7,7 @@ redraws what changed (gameclient/ansiscreen.py). Nothing here blocks or does I/O
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from gameclient.controller import Controller
 from gameclient.model import ClientModel
 from gameclient.panes import send_to_pane
 from gameclient.termkeys import KeyDecoder
+from gameserver.protocol import Command
 
 if TYPE_CHECKING:
     from gameserver.doors.ssh_channel import SSHChannel
@@ -32,7 +34,7 @@ class ScreenView:
         self.canvas = AnsiCanvas(rows, cols, self.caps)
         self.keys = KeyDecoder()
         self.controller = Controller(model, self.send, bell=self.ring, quit=self.quit,
-                                     server=channel.client.server_label)
+                                     server=channel.client.server_label, check=self.check)
         self.entered = False  # the alternate screen is on (ENTER sent)
         self.bells = 0
 
@@ -70,6 +72,19 @@ class ScreenView:
             return False
         send_to_pane(client, self.model, typed, secret)
         return True
+
+    def check(self, typed: Any) -> int | None:
+        """Ask the hub whether `typed` could be done (a secret game word waits for its ok)."""
+        client = self.channel.client
+        if client.closing or client.session is None or client.session.closed:
+            return None
+        room, _peer = self.model.target()
+        msg_id = client.new_id()
+        # The hub answers in this very call; the controller learns the id only once we
+        # return, so the question goes at the end of this loop pass.
+        asyncio.get_running_loop().call_soon(client.submit, Command(
+            id=msg_id, name=typed.name or "", args=typed.args, room=room, check=True))
+        return msg_id
 
     def ring(self) -> None:
         self.bells = 1  # one bell per frame is enough
