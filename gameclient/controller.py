@@ -27,6 +27,7 @@ from gameclient.commands import (
     secret_option,
     set_command,
 )
+from gameclient.completion import Completer, LookUp
 from gameclient.layout import Layout, Rect, compute_layout
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line
@@ -103,16 +104,20 @@ class Controller:
     `check(typed)`, if given, asks the server whether a command could be done (a `cmd`
     with check: true) and returns its id: a game option that is secret is asked for only
     once the server said ok, so nobody types a word for a game that cannot start.
+    `look_up(prefix)`, if given, asks the server for accounts when Tab finds nothing;
+    the host calls `learned()` once the names have come (gameclient/completion.py).
     """
 
     def __init__(self, model: ClientModel, send: Send, *,
                  bell: Callable[[], None] | None = None,
                  quit: Callable[[str], None] | None = None,
                  clock: Callable[[], float] = time.time, server: str | None = None,
-                 games: Sequence[Mapping[str, Any]] = (), check: Check | None = None) -> None:
+                 games: Sequence[Mapping[str, Any]] = (), check: Check | None = None,
+                 look_up: LookUp | None = None) -> None:
         self.model = model
         self._send = send
         self._check = check
+        self.completer = Completer(look_up)
         self.checking: tuple[int, Typed, str] | None = None  # (id, command, secret's name)
         self._bell = bell
         self._quit = quit
@@ -236,7 +241,7 @@ class Controller:
             self.offset = self.unseen = 0
         elif name == "tab":
             if self.secret is None:
-                self.editor.complete(completion_words(self.model, self.games))
+                self.completer.tab(self.editor, completion_words(self.model, self.games))
         elif name == "ctrl-l":
             self._repaint = True
         elif name in ("page_up", "page_down"):
@@ -247,6 +252,11 @@ class Controller:
                 getattr(editor, action)()
         else:  # a key that does nothing here (F5, alt-x) changes nothing
             self.dirty = was_dirty
+
+    def learned(self) -> None:
+        """Names the server was asked for have come (the model has them): Tab again."""
+        if self.completer.learned(self.editor, completion_words(self.model, self.games)):
+            self.dirty = True
 
     def scroll(self, pages: int) -> None:
         height = self.layout.chat.height if self.layout else 1

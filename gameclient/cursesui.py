@@ -97,7 +97,8 @@ class CursesClient:
         self.screen = screen or Screen()
         self.controller = Controller(model, self.send, bell=lambda: self.screen.bell(),
                                      quit=lambda reason: self.finish(0, reason),
-                                     server=server, games=conn.games, check=self.check)
+                                     server=server, games=conn.games, check=self.check,
+                                     look_up=self.look_up)
         self.result: asyncio.Future[tuple[int, str]] | None = None
         self._redraw_pending = False
         self._undo: list[Callable[[], Any]] = []
@@ -278,6 +279,21 @@ class CursesClient:
         except ConnectionFailed:
             return None
         return msg_id
+
+    def look_up(self, prefix: str) -> None:
+        """Tab found nothing: ask the server for accounts starting with `prefix`."""
+        async def ask() -> None:
+            msg_id = self.conn.new_id()
+            try:
+                reply = await self.conn.request(Command(id=msg_id, name="accounts", args=prefix),
+                                                msg_id)
+            except Exception:  # noqa: BLE001 - only a convenience: Tab completes less
+                return
+            self.model.learn(reply.data)
+            self.controller.learned()
+            self.request_redraw()
+
+        self._asking = asyncio.create_task(ask())
 
     def on_input(self) -> None:
         keys = self.screen.read_keys()

@@ -112,6 +112,21 @@ class LineClient:
     def candidates(self) -> list[str]:
         return completion_words(self.model, self.conn.games)
 
+    def look_up(self, prefix: str) -> None:
+        """Tab found nothing: ask the server for accounts starting with `prefix`."""
+        async def ask() -> None:
+            msg_id = self.conn.new_id()
+            try:
+                reply = await self.conn.request(Command(id=msg_id, name="accounts", args=prefix),
+                                                msg_id)
+            except Exception:  # noqa: BLE001 - only a convenience: Tab completes less
+                return
+            self.model.learn(reply.data)
+            if self.terminal is not None:
+                self.terminal.learned()
+
+        self._asking = asyncio.create_task(ask())
+
     def request_quit(self) -> None:
         """Ctrl-C: leave as if /quit was typed."""
         if self.inputs is not None:
@@ -140,7 +155,7 @@ class LineClient:
         if TerminalInput.usable(self.stdin, self.out):
             inputs = self.inputs = asyncio.Queue()
             self.terminal = TerminalInput(self.stdin, self.out, inputs.put_nowait,
-                                          self.candidates)
+                                          self.candidates, self.look_up)
             self.terminal.start()
         else:
             inputs = self.inputs = start_stdin_reader(self.stdin)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from gameclient.completion import Completer, LookUp
 from gameclient.lineedit import LineEditor
 from gameclient.termkeys import EDIT_ACTIONS, Key, KeyDecoder, Paste, Text
 from gameclient.textwidth import cell_width, clusters
@@ -31,11 +32,13 @@ class TerminalInput:
     """Owns a terminal's input while the line client runs; writes every line through `show`."""
 
     def __init__(self, stdin: TextIO, out: TextIO, on_line: Callable[[str | None], None],
-                 candidates: Callable[[], Iterable[str]] = tuple) -> None:
+                 candidates: Callable[[], Iterable[str]] = tuple,
+                 look_up: LookUp | None = None) -> None:
         self.stdin = stdin
         self.out = out
         self.on_line = on_line  # a finished line; None when input ends (Ctrl-D)
         self.candidates = candidates
+        self.completer = Completer(look_up)  # asks the server when Tab finds nothing
         self.editor = LineEditor()
         self.secret: LineEditor | None = None
         self.question: str | None = None  # a visible question being asked (/msg alone)
@@ -83,6 +86,11 @@ class TerminalInput:
         self._write("\r\x1b[K")
 
     # ------------------------------------------------------------ output
+
+    def learned(self) -> None:
+        """Names the server was asked for have come: Tab again if the line is as it was."""
+        if self.secret is None and self.completer.learned(self.editor, self.candidates()):
+            self._draw()
 
     def show(self, text: str) -> None:
         """Print a line above the prompt, then draw the prompt and the typed text again."""
@@ -185,7 +193,7 @@ class TerminalInput:
                 self._enter(prompt, self.secret)
         elif action == "complete":
             if self.secret is None:
-                editor.complete(self.candidates())
+                self.completer.tab(editor, self.candidates())
         elif action == "redraw":
             self._write("\x1b[H\x1b[2J")
         elif action.startswith("history") and self.secret is not None:

@@ -53,3 +53,57 @@ def test_the_model_learns_accounts_and_tab_completes_an_offline_one(pair: Pair) 
     editor.insert("/msg Zel")
     editor.complete(completion_words(model, []))
     assert editor.text == "/msg Zelda "
+
+
+def test_the_completer_asks_only_when_nothing_completes() -> None:
+    from gameclient.completion import Completer, unmatched
+
+    asked: list[str] = []
+    completer = Completer(asked.append)
+    editor = LineEditor()
+    editor.insert("/msg zel")
+    completer.tab(editor, ["/msg", "bob"])
+    assert asked == ["zel"] and editor.text == "/msg zel"
+    assert completer.learned(editor, ["/msg", "bob", "Zelda"])  # the names came: completed
+    assert editor.text == "/msg Zelda "
+    editor.insert("b")
+    completer.tab(editor, ["bob"])  # a known name: no question
+    assert editor.text == "/msg Zelda bob " and asked == ["zel"]
+    for typed in ("/nosuch", "#room", "@"):
+        assert unmatched(_typed(typed), []) is None
+    assert unmatched(_typed("hi @ze"), []) == "ze"
+
+
+def test_a_late_answer_does_not_change_a_line_typed_on() -> None:
+    from gameclient.completion import Completer
+
+    completer = Completer(lambda prefix: None)
+    editor = _typed("zel")
+    completer.tab(editor, [])
+    editor.insert("ig")  # typed on before the names came
+    assert not completer.learned(editor, ["Zelda"]) and editor.text == "zelig"
+
+
+def _typed(text: str) -> LineEditor:
+    editor = LineEditor()
+    editor.insert(text)
+    return editor
+
+
+def test_the_controller_asks_the_server_and_completes(pair: Pair) -> None:
+    from gameclient.controller import Controller
+    from gameclient.termkeys import Key, Text
+
+    me = pair.user("me")
+    for n in range(3):
+        pair.store.create_account(f"zed{n}", "x")  # never seen by this client
+    model = ClientModel(user="me", nick="me", room="lobby")
+
+    def look_up(prefix: str) -> None:
+        model.learn(me.cmd("accounts", prefix).data)  # the reply, as the host hands it on
+        controller.learned()
+
+    controller = Controller(model, lambda typed, secret: True, look_up=look_up)
+    controller.key(Text("/whois zed1"))
+    controller.key(Key("tab"))
+    assert controller.editor.text == "/whois zed1 "

@@ -200,10 +200,12 @@ class CommunityHost(Extension):
             return
         if room.name not in target.rooms:
             return
-        self.hub.send(target, Notice(text=why, kind="warn"))
         if len(target.rooms) == 1:  # always in one room: the lobby takes them in
             self.hub.join_room(target, LOBBY)
         self.hub.part_room(target, room, code)  # the room heard why from the announcement
+        # Told after leaving, so the sentence lands where they are now (not in the pane of
+        # the room they were put out of, which their client closes).
+        self.hub.send(target, Notice(text=why, kind="warn"))
 
     def is_host_rank(self, user: str) -> bool:
         return self.community.rank(user) == HOST

@@ -1,0 +1,60 @@
+"""Tab beyond the names a client has seen: the word it found nothing for is asked of the
+server (/accounts PREFIX, bounded there), and Tab completes once the names have come."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from gameclient.lineedit import LineEditor
+
+LookUp = Callable[[str], None]  # ask the server for accounts starting with this prefix
+
+
+def word_before_cursor(editor: LineEditor) -> tuple[str, bool]:
+    """The word Tab completes, and whether it is the line's first word."""
+    start = editor.cursor
+    while start > 0 and not editor.text[start - 1].isspace():
+        start -= 1
+    return editor.text[start:editor.cursor], not editor.text[:start].strip()
+
+
+def unmatched(editor: LineEditor, words: Iterable[str]) -> str | None:
+    """The prefix to ask the server about, when none of `words` completes the word typed.
+
+    Only what could be a username: not a command, not a #room, not empty.
+    """
+    word, first = word_before_cursor(editor)
+    prefix = word.lstrip("@")
+    if not prefix or (first and word.startswith("/")) or word.startswith("#"):
+        return None
+    folded = word.casefold()
+    if any(w.casefold().startswith(folded) for w in words if not w.startswith("/")):
+        return None
+    return prefix
+
+
+class Completer:
+    """Tab on one line editor: complete from what is known, else ask, then complete again."""
+
+    def __init__(self, look_up: LookUp | None = None) -> None:
+        self.look_up = look_up
+        self._waiting: tuple[str, int] | None = None  # the line as it was when we asked
+
+    def tab(self, editor: LineEditor, words: Iterable[str]) -> None:
+        words = list(words)
+        before = (editor.text, editor.cursor)
+        editor.complete(words)
+        if (editor.text, editor.cursor) != before or self.look_up is None:
+            return
+        prefix = unmatched(editor, words)
+        if prefix is not None:
+            self._waiting = before
+            self.look_up(prefix)
+
+    def learned(self, editor: LineEditor, words: Iterable[str]) -> bool:
+        """The server's names came: Tab again if the line is still as it was; True if so."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is None or waiting != (editor.text, editor.cursor):
+            return False
+        editor.complete(words)
+        return True
