@@ -24,7 +24,8 @@ async def reconnect(reopen: Opener, token: str, say: Callable[[str], None],
     while True:
         delay = backoff[min(attempt, len(backoff) - 1)]
         attempt += 1
-        say(f"* reconnecting in {delay:g} s (try {attempt}; Ctrl-C leaves)")
+        unit = "second" if delay == 1 else "seconds"  # said as the server says durations
+        say(f"* reconnecting in {delay:g} {unit} (try {attempt}; Ctrl-C leaves)")
         await asyncio.sleep(delay)
         conn = None
         try:

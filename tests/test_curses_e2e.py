@@ -204,8 +204,8 @@ def test_a_lost_connection_is_retried_with_backoff(server: ServerProcess,
     alice = join(terms, server.port, "alice")
     server.kill()
     alice.wait_for("connection lost")
-    alice.wait_for("reconnecting in 1 s (try 1", timeout=10)
-    alice.wait_for("reconnecting in 2 s (try 2", timeout=10)  # backing off
+    alice.wait_for("reconnecting in 1 second (try 1", timeout=10)
+    alice.wait_for("reconnecting in 2 seconds (try 2", timeout=10)  # backing off
     alice.send("\x03")  # Ctrl-C leaves while it waits
     assert alice.wait_exit() == 0
     assert_sane(alice)
