@@ -1,11 +1,14 @@
 """Tab beyond the names a client has seen: the word it found nothing for is asked of the
-server (/accounts PREFIX, bounded there), and Tab completes once the names have come."""
+server (/accounts PREFIX, bounded there, and /list for rooms made since), and Tab
+completes once the names have come."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from gameclient.lineedit import LineEditor
+from gameserver.protocol import Command
 
 LookUp = Callable[[str], None]  # ask the server for accounts starting with this prefix
 
@@ -21,11 +24,11 @@ def word_before_cursor(editor: LineEditor) -> tuple[str, bool]:
 def unmatched(editor: LineEditor, words: Iterable[str]) -> str | None:
     """The prefix to ask the server about, when none of `words` completes the word typed.
 
-    Only what could be a username: not a command, not a #room, not empty.
+    Only what could be a username or a room: not a command, not empty.
     """
     word, first = word_before_cursor(editor)
-    prefix = word.lstrip("@")
-    if not prefix or (first and word.startswith("/")) or word.startswith("#"):
+    prefix = word.lstrip("@#")
+    if not prefix or (first and word.startswith("/")):
         return None
     folded = word.casefold()
     if any(w.casefold().startswith(folded) for w in words if not w.startswith("/")):
@@ -58,3 +61,16 @@ class Completer:
             return False
         editor.complete(words)
         return True
+
+
+async def ask_server(conn: Any, model: Any, prefix: str) -> bool:
+    """The accounts starting with `prefix` and today's rooms, learned by `model` for Tab;
+    False if the server could not be asked (Tab then just completes less)."""
+    for name, args in (("accounts", prefix), ("list", "")):
+        msg_id = conn.new_id()
+        try:
+            reply = await conn.request(Command(id=msg_id, name=name, args=args), msg_id)
+        except Exception:  # noqa: BLE001 - only a convenience: Tab completes less
+            return False
+        model.learn(reply.data)
+    return True

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gameclient.commands import Typed
+from gameclient.completion import ask_server
 from gameclient.connection import ClientConnection, ConnectionFailed
 from gameclient.controller import Controller
 from gameclient.lineclient import CLEAN_EXITS, learn_names
@@ -281,17 +282,11 @@ class CursesClient:
         return msg_id
 
     def look_up(self, prefix: str) -> None:
-        """Tab found nothing: ask the server for accounts starting with `prefix`."""
+        """Tab found nothing: ask the server for accounts (and rooms) starting with `prefix`."""
         async def ask() -> None:
-            msg_id = self.conn.new_id()
-            try:
-                reply = await self.conn.request(Command(id=msg_id, name="accounts", args=prefix),
-                                                msg_id)
-            except Exception:  # noqa: BLE001 - only a convenience: Tab completes less
-                return
-            self.model.learn(reply.data)
-            self.controller.learned()
-            self.request_redraw()
+            if await ask_server(self.conn, self.model, prefix):
+                self.controller.learned()
+                self.request_redraw()
 
         self._asking = asyncio.create_task(ask())
 

@@ -23,6 +23,7 @@ from gameclient.commands import (
     secret_option,
     set_command,
 )
+from gameclient.completion import ask_server
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
 from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.panes import rooms_lines, send_to_pane
@@ -113,16 +114,9 @@ class LineClient:
         return completion_words(self.model, self.conn.games)
 
     def look_up(self, prefix: str) -> None:
-        """Tab found nothing: ask the server for accounts starting with `prefix`."""
+        """Tab found nothing: ask the server for accounts (and rooms) starting with `prefix`."""
         async def ask() -> None:
-            msg_id = self.conn.new_id()
-            try:
-                reply = await self.conn.request(Command(id=msg_id, name="accounts", args=prefix),
-                                                msg_id)
-            except Exception:  # noqa: BLE001 - only a convenience: Tab completes less
-                return
-            self.model.learn(reply.data)
-            if self.terminal is not None:
+            if await ask_server(self.conn, self.model, prefix) and self.terminal is not None:
                 self.terminal.learned()
 
         self._asking = asyncio.create_task(ask())

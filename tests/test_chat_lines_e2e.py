@@ -140,6 +140,13 @@ def test_tab_completes_an_account_the_client_never_saw(server: ServerProcess,
                                  for line in t.lines), what="the completed offline account")
     ann.key("enter")
     ann.wait_for("offline (a PM is kept for their next login)", 10)
+    bob = client(terms, server.port, "bob", plain=True)  # a room made after ann came
+    bob.type_line("/join gazebo")
+    bob.wait_for("you are in #gazebo as bob", 10)
+    ann.send("/join gaz")
+    ann.key("tab")
+    ann.wait_until(lambda t: any(line.rstrip().endswith("> /join gazebo")
+                                 for line in t.lines), what="the completed new room")
 
 
 def test_a_kicked_user_reads_why_where_they_land(server: ServerProcess,

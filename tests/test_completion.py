@@ -69,9 +69,9 @@ def test_the_completer_asks_only_when_nothing_completes() -> None:
     editor.insert("b")
     completer.tab(editor, ["bob"])  # a known name: no question
     assert editor.text == "/msg Zelda bob " and asked == ["zel"]
-    for typed in ("/nosuch", "#room", "@"):
+    for typed in ("/nosuch", "@", "#"):
         assert unmatched(_typed(typed), []) is None
-    assert unmatched(_typed("hi @ze"), []) == "ze"
+    assert unmatched(_typed("hi @ze"), []) == "ze" and unmatched(_typed("/join #ga"), []) == "ga"
 
 
 def test_a_late_answer_does_not_change_a_line_typed_on() -> None:
