@@ -75,6 +75,18 @@ def test_pass_registers_a_new_account_and_lands_in_lobby(tmp_path: Path) -> None
     run(body())
 
 
+def test_a_new_name_that_looks_like_an_account_is_432_with_the_reason(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (_server, door):
+            (await irc_user(door, "mary")).close()
+            client = await IrcLibClient.connect(door.port, "rnary", password="pw")
+            refused = await client.expect("erroneusnickname")
+            assert refused.arguments[0] == "rnary" and "looks like mary" in refused.arguments[1]
+            await client.expect("disconnect")
+
+    run(body())
+
+
 def test_no_password_is_refused_with_a_sentence(tmp_path: Path) -> None:
     async def body() -> None:
         async with irc_server(tmp_path) as (_server, door):

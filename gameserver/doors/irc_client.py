@@ -602,8 +602,9 @@ class IrcClient:
     def _on_Error(self, event: Error) -> None:
         what, detail = self._pending.pop(event.id, ("", "")) if event.id is not None else ("", "")
         if what == "login":
-            code = n.ERR_PASSWDMISMATCH if event.code == "bad_password" else \
-                n.ERR_ERRONEUSNICKNAME if event.code == "bad_name" else n.ERR_PASSWDMISMATCH
+            # A name no account may take (reserved, a guest's, a look-alike of one): 432.
+            code = n.ERR_ERRONEUSNICKNAME if event.code in ("bad_name", "lookalike") \
+                else n.ERR_PASSWDMISMATCH
             params = (self.nick, event.text) if code == n.ERR_ERRONEUSNICKNAME else (event.text,)
             self.reply(code, *params)
             self.quit(event.text)
