@@ -254,6 +254,30 @@ def test_broadcasts_cross_doors_and_history_is_the_same_from_either_door(
     run(body())
 
 
+def test_away_both_ways(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            alice = await irc_user(door, "alice")
+            assert (await bob.command("away", "lunch"))["type"] == "ok"
+            alice.conn.privmsg("bob", "are you there?")
+            away = await alice.expect("away")  # 301, as IRC servers answer a PM to the away
+            assert away.arguments == ["bob", "lunch"]
+            alice.conn.whois(["bob"])
+            assert (await alice.expect("away")).arguments == ["bob", "lunch"]
+            await alice.expect("endofwhois")
+            alice.conn.send_raw("AWAY :in a meeting")
+            await alice.expect("nowaway")
+            told = await bob.command("msg", "alice ping")  # the play door's sender is told
+            assert told["lines"] == ["alice is away: in a meeting"]
+            alice.conn.send_raw("AWAY")
+            await alice.expect("unaway")
+            alice.close()
+            await bob.close()
+
+    run(body())
+
+
 def test_long_message_lines_stay_within_512_bytes(tmp_path: Path) -> None:
     async def body() -> None:
         async with irc_server(tmp_path) as (server, door):

@@ -589,6 +589,12 @@ class IrcClient:
             if not (event.data or {}).get("delivered", True) and what == "msg":
                 self.notice(f"{detail} is offline; your message waits for their next login")
             if what == "msg":
+                for line in event.lines or []:  # "bob is away: lunch" -> 301, as servers say it
+                    head, _, away = line.partition(" is away: ")
+                    if away:
+                        self.reply(n.RPL_AWAY, head, away)
+                    else:
+                        self.notice(line)
                 self.plain_pm_note(detail)
         else:
             self._say_ok(event)
