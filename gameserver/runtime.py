@@ -298,6 +298,8 @@ class Runtime:
             raise ServerError(str(exc)) from None
         link = self.cluster = ClusterLink.install(self.hub, self.node, self.bus.publish,
                                                   time.monotonic)
+        if hasattr(self.store, "claim_nick"):  # a dead node's nicks are free to take
+            self.store.live_nodes = link.live_nodes
         storage = getattr(self.hub.community, "storage", None)
         if storage is not None and hasattr(storage, "on_change"):
             storage.on_change = link.community_changed

@@ -121,17 +121,27 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
         raise CommandError("reserved", f"the nick {new} is reserved (the server's speakers and"
                                        " the classic door's guests); choose another")
 
-    def rename(owner: tuple[str, str] | None) -> None:
+    def claim(owner: tuple[str, str] | None) -> None:
         if owner is not None and owner[0].casefold() != user.casefold():
             raise CommandError("nick_taken", f"{new} is another user's name; choose another nick")
+        logins.check_nick_lookalike(hub, session, new, room)
+        # A cluster: the store holds each room's nicks, so two nodes never both give one.
+        hub.lookups.claim_nick(room.name, names.key(new), user).then(
+            hub.guarded(session, message.id, rename))
+
+    def rename(claimed: bool | None) -> None:
+        if claimed is False:
+            raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
         if room.name not in session.rooms:
             raise CommandError("moved", f"you left #{room.name} before the nick was checked")
         holder = room.members.get(names.key(new))
-        if holder is not None and holder is not session:
+        # None: one process, whose members are the truth. True: the cluster's store gave
+        # it to us; a holder here is a mirror a moment behind (its own claim fails).
+        if claimed is None and holder is not None and holder is not session:
             raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
-        logins.check_nick_lookalike(hub, session, new, room)
         old = session.nick_in(room.name)
-        del room.members[names.key(old)]
+        if room.members.get(names.key(old)) is session:
+            del room.members[names.key(old)]
         room.members[names.key(new)] = session
         session.nicks[room.name] = new
         hub.presence.tell(room, Renamed(room=room.name, old=old, new=new, user=user))
@@ -139,7 +149,7 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
         hub.send(session, Ok(id=message.id, text=f"your nick in #{room.name} is now {new}",
                              data={"room": room.name, "nick": new}))
 
-    hub.lookups.account_hash(new).then(hub.guarded(session, message.id, rename))
+    hub.lookups.account_hash(new).then(hub.guarded(session, message.id, claim))
 
 
 @command("who", "/who [ROOM]", "who is in this room (or ROOM, if you are in it)")

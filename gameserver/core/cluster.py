@@ -85,8 +85,6 @@ class BusDoor:
     def deliver(self, event: Event, sinks: Sequence[RemoteSink]) -> None:
         if type(event) is RoomView:  # only ever sent to a session of this node
             return
-        if type(event) in MEMBERSHIP_EVENTS:  # the others' mirrors first, then the news
-            self.link.announce()
         to: dict[str, list[str]] = {}
         for sink in sinks:
             to.setdefault(sink.node, []).append(sink.key)
@@ -122,6 +120,7 @@ class ClusterLink(Extension):
         link = cls(hub, node, publish, clock)
         hub.add_extension(link)
         link.publish({"k": "hello"})
+        link._announce_before_telling()
         community = hub.community
         if community is not None and hasattr(community, "move_out"):
             link._route_move_out(community)
@@ -138,6 +137,24 @@ class ClusterLink(Extension):
     def publish(self, message: dict[str, Any]) -> None:
         message["from"] = self.node
         self._publish(message)
+
+    def _announce_before_telling(self) -> None:
+        """Who is where reaches the other nodes before the news of it (a join, a part, a
+        rename) reaches anyone: a node that hears "bob joined" can act on it (/game bob),
+        and a user who just came in here is known there before anyone else comes."""
+        presence = self.hub.presence
+        tell = presence.tell
+
+        def told(room: Room, event: Any) -> None:
+            if type(event) in MEMBERSHIP_EVENTS and not self.is_proxy_user(
+                    getattr(event, "user", None)):
+                self.announce(joining=event if type(event) is Joined else None)
+            tell(room, event)
+
+        presence.tell = told  # type: ignore[method-assign]
+
+    def is_proxy_user(self, user: str | None) -> bool:
+        return user is not None and user.casefold() in self.proxies
 
     def set_address(self, address: str | None) -> None:
         """This node's public address: told to the others now and in every snapshot."""
@@ -175,9 +192,16 @@ class ClusterLink(Extension):
         return next((e for e in self.hub.extensions if hasattr(e, "tables")
                      and hasattr(e, "show_room")), None)
 
-    def announce(self, force: bool = False) -> None:
-        """Publish this node's presence if it changed (or `force`, as a heartbeat)."""
+    def announce(self, force: bool = False, joining: Any = None) -> None:
+        """Publish this node's presence if it changed (or `force`, as a heartbeat).
+
+        `joining`: a Joined being told now, before the hub puts its session in the room.
+        """
         places = self.places()
+        if joining is not None and joining.user.casefold() in places:
+            user, rooms = places[joining.user.casefold()]
+            if all(name != joining.room for name, _ in rooms):
+                places[joining.user.casefold()] = (user, (*rooms, (joining.room, joining.nick)))
         games = self.game_rooms()
         if force or places != self._last_places or games != self._last_games:
             self._last_places, self._last_games = places, games
@@ -191,10 +215,39 @@ class ClusterLink(Extension):
         if self.is_proxy(session):
             return
         self.announce()
+        self._claim_entered(session, room)
         owner = self.remote_games.get(room.name)
         if owner is not None and session.user is not None:  # its boards are on that node
             self.publish({"k": "show", "node": owner, "user": session.user.casefold(),
                           "room": room.name})
+
+    def _claim_entered(self, session: Session, room: Room) -> None:
+        """A nick other than the username (unique anyway) is held in the store; if another
+        node gave it first, this session takes its username (or a free variant) instead."""
+        user, nick = session.user, session.nicks.get(room.name)
+        if user is None or nick is None or nick.casefold() == user.casefold():
+            return
+
+        def claimed(ok: bool | None) -> None:
+            if ok is not False or session.closed or session.nicks.get(room.name) != nick:
+                return
+            hub = self.hub
+            other = hub._free_nick(room, user)
+            if room.members.get(names.key(nick)) is session:  # not displaced by the winner
+                del room.members[names.key(nick)]
+            room.members[names.key(other)] = session
+            session.nicks[room.name] = other
+            hub.presence.tell(room, Renamed(room=room.name, old=nick, new=other, user=user))
+            hub.send(session, Notice(text=f"the nick {nick} was taken in #{room.name} at the "
+                                          f"same moment on another node; you are {other} "
+                                          "there (/nick to choose another)", room=room.name))
+
+        self.hub.lookups.claim_nick(room.name, names.key(nick), user).then(
+            self.hub.guarded(session, None, claimed))
+
+    def live_nodes(self) -> list[str]:
+        """This node and those heard from lately (a dead node's nicks are free)."""
+        return [self.node, *self.nodes]
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
         """A line in a room whose games another node hosts is played (or said) there."""

@@ -111,6 +111,7 @@ class Lookups(Protocol):
                        limit: int) -> Pending[list[tuple[int, dict[str, Any]]]]: ...
     def saved_game(self, game_id: int) -> Pending[tuple[str, bool, dict[str, Any]] | None]: ...
     def device_keys(self, user: str) -> Pending[list[tuple[str, str, float]]]: ...
+    def claim_nick(self, room: str, nick_key: str, user: str) -> Pending[bool | None]: ...
 
 
 class Immediate:
@@ -155,3 +156,8 @@ class Immediate:
 
     def device_keys(self, user: str) -> Pending[list[tuple[str, str, float]]]:
         return Pending.ready(self.store.device_keys(user))
+
+    def claim_nick(self, room: str, nick_key: str, user: str) -> Pending[bool | None]:
+        """None: one process, whose room members are the whole truth; else the store decides."""
+        claim = getattr(self.store, "claim_nick", None)
+        return Pending.ready(None if claim is None else claim(room, nick_key, user))

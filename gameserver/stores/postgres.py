@@ -80,6 +80,11 @@ CREATE TABLE IF NOT EXISTS ratings (
     PRIMARY KEY ("user", game)
 );
 CREATE INDEX IF NOT EXISTS ratings_game ON ratings (game, rating);
+CREATE TABLE IF NOT EXISTS nick_claims (
+    room TEXT NOT NULL, nick_key TEXT NOT NULL, user_key TEXT NOT NULL, node TEXT NOT NULL,
+    PRIMARY KEY (room, nick_key)
+);
+CREATE INDEX IF NOT EXISTS nick_claims_user ON nick_claims (user_key, room);
 CREATE TABLE IF NOT EXISTS shared (
     name TEXT PRIMARY KEY, value TEXT NOT NULL
 );
@@ -163,6 +168,7 @@ class PostgresStore:
                 # This node's users still "in" a scope were cut off by a crash: close them.
                 db.execute("UPDATE memberships SET end_id = (SELECT COALESCE(MAX(id), 0)"
                            " FROM messages) WHERE end_id IS NULL AND node = %s", (node,))
+                db.execute("DELETE FROM nick_claims WHERE node = %s", (node,))  # theirs too
         except psycopg.Error as exc:
             self._forget_broken()
             raise StorageError(f"cannot use the database: {describe(exc)}") from exc
@@ -229,13 +235,54 @@ class PostgresStore:
                           (user, self._scope(scope), _Pos(len(self._messages)), self.node)))
 
     def leave_scope(self, user: str, scope: str) -> None:
-        """Close `user`'s span that this node opened (another node's session is its own)."""
+        """Close `user`'s span that this node opened (another node's session is its own).
+
+        Its nicks there go too (all of them when it leaves the server).
+        """
         self._ops.append((
             _STATE_OP,
             'UPDATE memberships SET end_id = %s WHERE "user" = %s AND scope = %s'
             " AND end_id IS NULL AND node = %s",
             (_Pos(len(self._messages)), user, self._scope(scope), self.node),
         ))
+        if scope == EVERYONE:
+            self._ops.append((_STATE_OP, "DELETE FROM nick_claims WHERE user_key = %s"
+                              " AND node = %s", (user.casefold(), self.node)))
+        else:
+            self._ops.append((_STATE_OP, "DELETE FROM nick_claims WHERE room = %s"
+                              " AND user_key = %s AND node = %s",
+                              (scope, user.casefold(), self.node)))
+
+    # ------------------------------------------------------------ nicks, cluster-wide
+
+    live_nodes: Callable[[], list[str]] | None = None  # the cluster's, as this node hears
+
+    @_guarded
+    def claim_nick(self, room: str, nick_key: str, user: str,
+                   live: list[str] | None = None) -> bool:
+        """Hold `nick_key` in `room` for `user` (their other nick there is let go).
+
+        False if another user holds it on a node that is alive (`live`; a dead node's
+        claims are free to take). One row per (room, nick): two nodes that accept the
+        same nick at the same moment cannot both get it.
+        """
+        if live is None and self.live_nodes is not None:
+            live = self.live_nodes()
+        # Without a list of live nodes, every claim is taken as alive.
+        alive = None if live is None else list({self.node, *live})
+        db = self.db
+        with db.transaction():
+            row = db.execute(
+                "INSERT INTO nick_claims AS r VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (room, nick_key) DO UPDATE SET user_key = EXCLUDED.user_key,"
+                " node = EXCLUDED.node WHERE r.user_key = EXCLUDED.user_key"
+                " OR (%s::text[] IS NOT NULL AND NOT (r.node = ANY(%s::text[]))) RETURNING 1",
+                (room, nick_key, user.casefold(), self.node, alive, alive)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM nick_claims WHERE room = %s AND user_key = %s"
+                       " AND nick_key <> %s", (room, user.casefold(), nick_key))
+        return True
 
     def commit(self) -> None:
         """Write everything queued in one transaction, or raise StorageError and keep it."""
