@@ -16,15 +16,18 @@ def _precision(seconds: float) -> int:
     return 3600
 
 
-def say_duration(seconds: float, *, round_up: bool = False) -> str:
+def say_duration(seconds: float, *, round_up: bool = False, tenths: bool = False) -> str:
     """A duration as a person writes it: at most two units, the larger first.
 
     3600 is '1 hour' (never '60 minutes'), 5400 '1 hour 30 minutes', 90 '1 minute 30
     seconds', 3599.4 (a ban's time left) '1 hour'. Short ones are said to the second,
     long ones to the minute or the hour. `round_up` is for waits: 'try again in' is
-    never shorter than the wait. Never less than '1 second'.
+    never shorter than the wait. `tenths`: a setting under 10 seconds keeps its tenth
+    (a timeout of 1.5 seconds). Never less than '1 second' otherwise.
     """
     seconds = max(0.0, float(seconds))
+    if tenths and 0 < seconds < 10 and round(seconds, 1) != round(seconds):
+        return f"{max(0.1, round(seconds, 1)):g} seconds"  # a timeout set to 1.5 s is not '2'
     step = _precision(seconds)
     count = math.ceil(seconds / step - 1e-9) if round_up else round(seconds / step)
     total = max(1, count) * step

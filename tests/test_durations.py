@@ -12,7 +12,8 @@ from gameserver.throttle import say_wait
 
 
 @pytest.mark.parametrize(("seconds", "words"), [
-    (1, "1 second"), (0.2, "1 second"), (45, "45 seconds"), (60, "1 minute"),
+    (1, "1 second"), (0.2, "1 second"), (1.5, "2 seconds"), (45, "45 seconds"),
+    (9.96, "10 seconds"), (60, "1 minute"),
     (90, "1 minute 30 seconds"), (599.6, "10 minutes"), (600, "10 minutes"),
     (3600, "1 hour"), (3599.4, "1 hour"), (3660, "1 hour 1 minute"),
     (5400, "1 hour 30 minutes"), (7200, "2 hours"), (86399, "1 day"), (86400, "1 day"),
@@ -56,3 +57,8 @@ def test_how_often() -> None:
     assert [say_every(s) for s in (1, 30, 60, 90, 3600, 7200)] == [
         "every second", "every 30 seconds", "every minute", "every 1 minute 30 seconds",
         "every hour", "every 2 hours"]
+
+
+def test_a_short_setting_keeps_its_tenth() -> None:
+    assert [say_duration(s, tenths=True) for s in (0.5, 1.5, 2, 9.96, 30)] == [
+        "0.5 seconds", "1.5 seconds", "2 seconds", "10 seconds", "30 seconds"]

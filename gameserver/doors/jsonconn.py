@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from gameserver.durations import say_duration
 from gameserver.protocol import (
     CLIENT_MESSAGES,
     MAX_FRAME,
@@ -219,10 +220,10 @@ class Connection(asyncio.Protocol):
         hub = self.door.hub
         if session.user is None:
             if not session.greeted and now - self.born > settings.hello_timeout:
-                hub.kick(session, f"you did not say hello within {settings.hello_timeout:g} s",
-                         "timeout")
+                hub.kick(session, "you did not say hello within"
+                                  f" {_said(settings.hello_timeout)}", "timeout")
             elif now - self.born > settings.login_timeout and not session.busy:
-                hub.kick(session, f"you did not log in within {settings.login_timeout:g} s",
+                hub.kick(session, f"you did not log in within {_said(settings.login_timeout)}",
                          "timeout")
             return
         quiet = now - self.quiet_since
@@ -232,8 +233,8 @@ class Connection(asyncio.Protocol):
                 hub.send(session, Ping())
         elif quiet >= settings.ping_after + settings.ping_timeout:
             log.info("%s: no answer to a ping, disconnected", self.label)
-            hub.kick(session, f"no answer to a ping for {settings.ping_timeout:g} s", "timeout",
-                     "lost")
+            hub.kick(session, f"no answer to a ping for {_said(settings.ping_timeout)}",
+                     "timeout", "lost")
 
     def _frames(self, data: bytes) -> list[dict[str, Any] | ProtocolError]:
         """Whole lines go straight to json.loads; anything unusual goes through the Decoder."""
@@ -345,3 +346,8 @@ class Connection(asyncio.Protocol):
         if transport is not None:
             transport.close()
             self._abort = asyncio.get_running_loop().call_later(CLOSE_GRACE, transport.abort)
+
+
+def _said(seconds: float) -> str:
+    """A configured timeout in words, as every duration is said (0.5 seconds, 1 minute)."""
+    return say_duration(seconds, tenths=True)
