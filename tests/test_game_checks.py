@@ -114,3 +114,29 @@ def test_a_rematch_offer_to_someone_already_invited_is_refused(pair: Any) -> Non
     reply = alice.cmd("rematch")
     assert reply.TYPE == "error" and reply.code == "already_invited", reply
     del host
+
+
+def test_a_muted_person_starts_no_game_and_a_check_says_so(tmp_path: Any) -> None:
+    from gameserver.communitystore import CommunityStore
+    from gameserver.core.community import CommunityHost
+    from gameserver.core.roles import Community
+
+    pair = Pair(tmp_path)
+    kept = CommunityStore(pair.store.db)
+    CommunityHost.install(pair.hub, Community(kept), kept)
+    host = pair.extend_games()
+    try:
+        olga, mal, bob = pair.user("olga"), pair.user("mal"), pair.user("bob")
+        for user in (olga, mal, bob):
+            assert user.cmd("join", "den").TYPE == "ok"
+        assert olga.cmd("mute", "mal 1h", room="den").TYPE == "ok"
+        for args in ("hangman --secret", "tictactoe bob", "hangman"):
+            reply = mal.cmd("game", args, room="den", check=args.endswith("--secret"))
+            assert reply.TYPE == "error" and reply.code == "muted", reply
+            assert reply.text == "you are muted in #den for 1 hour"
+        assert not host.tables
+        assert mal.cmd("game", "hangman", room="lobby").TYPE == "ok"  # muted in #den only
+        assert olga.cmd("unmute", "mal", room="den").TYPE == "ok"
+        assert mal.cmd("game", "tictactoe bob", room="den").TYPE == "ok"
+    finally:
+        pair.close()

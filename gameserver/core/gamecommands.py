@@ -167,6 +167,7 @@ def game(host: GameHost, session: Session, message: Command) -> None:
     """
     room, user = _room(session), _user(session)
     checking = bool(message.check)
+    host.check_may_offer(room.name, user)
     words, clock = gameservice.take_clock(message.args.split())
     flags = [w for w in words if w.startswith("--")]
     words = [w for w in words if not w.startswith("--")]
@@ -392,6 +393,7 @@ def rematch(host: GameHost, session: Session, message: Command) -> None:
     if last.room != room.name:
         raise CommandError("other_room", f"your last game was in #{last.room};"
                                          f" /join {last.room} to offer a rematch")
+    host.check_may_offer(room.name, user)
     host.check_room_free_for(room.name, last.kind)
     old = list(last.game.players)
     if last.kind.seats == 1 or BOT in old:

@@ -256,6 +256,13 @@ class GameHost(Extension):
                                                f" (game {running.id}); join in, or wait for"
                                                " it to end")
 
+    def check_may_offer(self, room: str, user: str) -> None:
+        """A muted person starts no game here: its invitation and board speak to the room."""
+        community = self.hub.community
+        refusal = community.community.mute_refusal(user, room) if community is not None else None
+        if refusal is not None:
+            raise CommandError("muted", refusal)
+
     def check_not_invited(self, room: str, host: str, invitee: str) -> None:
         """One open invitation at a time from one person to another in a room (any game)."""
         for table in self.room_tables(room):

@@ -256,17 +256,25 @@ class Community:
             return f"#{room} is invite-only; ask one of its ops for an /invite"
         return None
 
-    def speech_refusal(self, user: str, room: str) -> str | None:
-        """Why `user` may not speak in `room` now (muted, or slow mode), or None.
-
-        A message that is let through counts for slow mode.
-        """
+    def mute_refusal(self, user: str, room: str) -> str | None:
+        """Why `user` is muted in `room` (here or server-wide), or None. No side effect."""
         rank = self.rank(user, room)
         for scope in (SERVER, room):
             mute = self.active("mute", scope, user)
             if mute is not None and rank < (ADMIN if scope == SERVER else OP):
                 where = "on this server" if scope == SERVER else f"in #{room}"
                 return f"you are muted {where} {mute.left(self.clock())}"
+        return None
+
+    def speech_refusal(self, user: str, room: str) -> str | None:
+        """Why `user` may not speak in `room` now (muted, or slow mode), or None.
+
+        A message that is let through counts for slow mode.
+        """
+        muted = self.mute_refusal(user, room)
+        if muted is not None:
+            return muted
+        rank = self.rank(user, room)
         rules = self.rooms.get(room)
         now = self.clock()
         key = (room, user.casefold())
