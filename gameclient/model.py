@@ -295,8 +295,8 @@ class ClientModel:
         nicks = list(self.members)
         seen = {n.casefold() for n in nicks}
         users = sorted((u for u in self.known_users if u.casefold() not in seen), key=str.casefold)
-        rooms = {*self.known_rooms, *(p.name for p in self.rooms())}
-        return [*nicks, *users, *sorted(rooms)]
+        rooms = sorted({*self.known_rooms, *(p.name for p in self.rooms())})
+        return [*nicks, *users, *rooms, *("#" + r for r in rooms)]  # "/join #de" too
 
     def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
             body: str = "", mention: bool = False, where: str | None = None) -> Line:

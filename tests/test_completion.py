@@ -107,3 +107,13 @@ def test_the_controller_asks_the_server_and_completes(pair: Pair) -> None:
     controller.key(Text("/whois zed1"))
     controller.key(Key("tab"))
     assert controller.editor.text == "/whois zed1 "
+
+
+def test_a_room_completes_with_or_without_its_hash() -> None:
+    model = ClientModel(user="me", nick="me", room="lobby")
+    model.learn({"rooms": {"gazebo": 1, "lobby": 3}})
+    for typed, done in (("/join gaz", "/join gazebo "), ("/join #gaz", "/join #gazebo ")):
+        editor = LineEditor()
+        editor.insert(typed)
+        editor.complete(completion_words(model, []))
+        assert editor.text == done
