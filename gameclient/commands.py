@@ -26,7 +26,7 @@ KNOWN_COMMANDS = (
     "/key", "/whois", "/trust",
     "/me", "/away", "/ignore", "/unignore", "/query", "/r", "/op", "/deop", "/kick",
     "/ban", "/unban", "/mute", "/unmute", "/topic", "/mode", "/invite", "/slow", "/modlog",
-    "/admin", "/password", "/deleteaccount", "/set",
+    "/admin", "/password", "/deleteaccount", "/set", "/accounts",
 )
 LOCAL_COMMANDS = frozenset({"set"})  # done by the client itself, never sent
 QUIT_GRACE = 3.0  # seconds to wait for the server's goodbye after /quit or end of input
