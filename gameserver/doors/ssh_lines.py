@@ -12,10 +12,11 @@ import codecs
 
 from gameclient.commands import Typed, parse_typed, set_command
 from gameclient.lineedit import LineEditor
-from gameclient.model import ClientModel, Line, board_lines
+from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.panes import rooms_lines
 from gameclient.termkeys import EDIT_ACTIONS, Key, KeyDecoder, Paste, Text
 from gameclient.textwidth import sanitize
+from gameclient.views import stamped
 from gameserver.protocol import GameState
 
 MAX_LINE = 64 * 1024  # characters of one typed line before the rest is dropped
@@ -61,6 +62,8 @@ class LineView:
                 pane.unread = pane.mentions = 0  # printed: seen
             where = line.where if line.where.startswith("@") else "#" + line.where
             text = f"[{where}] {text}"
+        if stamped(line) and (self.terminal or line.kind == "scrollback"):
+            text = f"{clock(line.ts)} {text}"  # as the play line client: a pipe, earlier lines
         return text
 
     def say(self, *texts: str) -> str:
