@@ -308,15 +308,17 @@ class Hub:
 
         Words of someone a member ignores are not handed to that member (core/ignoring.py).
         """
-        deaf = self.ignoring.deaf_to(speaker_of(event) or "") if self.ignoring else None
+        deaf = self.ignoring.deaf_to(speaker_of(event) or "") if self.ignoring.by_ignored \
+            else None
         for door, sinks in room.members.sinks.items():
             door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
 
     def deliver_to_all(self, event: Event) -> None:
         by_door: dict[Door, list[Any]] = {}
-        speaker = speaker_of(event) if self.ignoring else None
+        deaf = self.ignoring.deaf_to(speaker_of(event) or "") if self.ignoring.by_ignored \
+            else None
         for member in self.online.values():
-            if not member.closed and not self.ignoring.hides(member, speaker):
+            if not member.closed and (deaf is None or member not in deaf):
                 by_door.setdefault(member.door, []).append(member.sink)
         for door, sinks in by_door.items():
             door.deliver(event, sinks)
@@ -598,7 +600,7 @@ class Hub:
 
         def deliver(entry: NewEntry) -> None:
             event = trusted(RoomMessage, room=name, nick=nick, user=user, text=text, ts=entry.ts)
-            deaf = self.ignoring.deaf_to(user) if self.ignoring else None
+            deaf = self.ignoring.deaf_to(user) if self.ignoring.by_ignored else None
             for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
                 door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
             if not session.closed:
