@@ -33,6 +33,13 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def profile(pid: int, start: bool) -> None:
+    """With PLAY_BENCH_PROFILE=PATH set: start the server's profile, or dump it to PATH.N."""
+    if os.environ.get("PLAY_BENCH_PROFILE"):
+        os.kill(pid, signal.SIGUSR1 if start else signal.SIGUSR2)
+        time.sleep(0.05)  # the handler runs on the server's next pass
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds every process on the machine has used so far (from /proc/stat)."""
     with open("/proc/stat") as f:
@@ -112,10 +119,21 @@ SERVE_CODE = (
     "import gameserver.doors.jsonlines as door, gameserver.doors.jsonconn as conn\n"
     "import gameserver.runtime as runtime\n"
     "import gameserver.tuning as tuning, gameserver.listener as listener\n"
+    "import gameserver.core.presence as presence, gameserver.doors.flushing as flushing\n"
     "for name, value in json.loads(os.environ.get('PLAY_BENCH_SET', '{}')).items():\n"
-    "    where = [m for m in (door, conn, runtime, tuning, listener) if hasattr(m, name)]\n"
+    "    modules = (door, conn, runtime, tuning, listener, presence, flushing)\n"
+    "    where = [m for m in modules if hasattr(m, name)]\n"
     "    assert where, f'no server module has {name}'\n"
     "    setattr(where[0], name, ast.literal_eval(value))\n"
+    "if os.environ.get('PLAY_BENCH_PROFILE'):  # SIGUSR1 starts a profile, SIGUSR2 dumps it\n"
+    "    import cProfile, signal\n"
+    "    prof, dumps = cProfile.Profile(), [0]\n"
+    "    def _dump(*_):\n"
+    "        prof.disable(); dumps[0] += 1\n"
+    "        prof.dump_stats(f\"{os.environ['PLAY_BENCH_PROFILE']}.{dumps[0]}\")\n"
+    "        prof.clear()\n"
+    "    signal.signal(signal.SIGUSR1, lambda *_: prof.enable())\n"
+    "    signal.signal(signal.SIGUSR2, _dump)\n"
     "print('loop:', runtime.use_fast_loop(), flush=True)\n"
     "from gameclient.cli import main\n"
     "sys.argv[0] = 'play'\n"

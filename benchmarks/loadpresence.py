@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from loadclients import Client
-from loadhost import cpu_seconds
+from loadhost import cpu_seconds, profile
 
 if TYPE_CHECKING:
     from loadrun import Bench
@@ -31,6 +31,7 @@ async def arrivals(bench: Bench, clients: list[Client], rate: float,
             c.transport.close()
     await asyncio.sleep(SETTLE)  # the leaves are told and batched; not part of either figure
     again = [Client(bench, c.user) for c in clients]
+    profile(bench.pid, True)
     cpu0 = cpu_seconds(bench.pid)
     start = time.perf_counter()
 
@@ -42,6 +43,7 @@ async def arrivals(bench: Bench, clients: list[Client], rate: float,
     fig["paced_s"] = time.perf_counter() - start
     await asyncio.sleep(SETTLE)  # the last batch goes out
     paced = cpu_seconds(bench.pid) - cpu0
+    profile(bench.pid, False)
     fig["paced_cpu_ms_per_join"] = 1e3 * paced / max(n, 1)
     fig["arrival_ratio"] = fig["paced_cpu_ms_per_join"] / max(fig["burst_cpu_ms_per_join"], 1e-9)
     fig["arrival_rate"] = rate

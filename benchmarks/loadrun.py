@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadclients import Client, Sender, _client_tls
-from loadhost import cpu_seconds, cpu_times, machine_busy_seconds, rss_kib
+from loadhost import cpu_seconds, cpu_times, machine_busy_seconds, profile, rss_kib
 from loadpresence import arrivals
 from loadspec import DRAIN_SECONDS, LAG_CAP, WINDOW, Config
 
@@ -156,9 +156,11 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
     users = [f"{cfg.prefix}{i:05d}" for i in range(cfg.clients)]
     clients = [Client(bench, u) for u in users]
     fig["rss_kib_start"] = rss_kib(pid)
+    profile(pid, True)
     cpu0 = cpu_seconds(pid)
     fig["login_s"] = await bench.log_in_all(clients, tokens)
     fig["login_cpu_s"] = cpu_seconds(pid) - cpu0
+    profile(pid, False)
     await asyncio.sleep(0.5)  # let the joins settle before measuring memory
     fig["rss_kib_logged_in"] = rss_kib(pid)
     fig["rss_kib_per_conn"] = (fig["rss_kib_logged_in"] - fig["rss_kib_start"]) / max(

@@ -30,6 +30,9 @@ log = logging.getLogger("play.server")
 store_log = logging.getLogger("play.store")  # commit incidents are the store's
 
 PATIENCE = 1.0  # seconds a failing commit is retried before its messages are refused
+# A login's commit (no message in it) waits until this long after the last commit, so that
+# a crowd arriving at a few hundred a second shares transactions (see CommitSchedule.request).
+GROUP_COMMIT = 0.025
 RETRY_EVERY = 0.1  # seconds between retries while the store fails
 
 
@@ -76,6 +79,8 @@ class CommitSchedule:
         self.retry_every = retry_every
         self.clock = clock
         self._soon = False
+        self._grouped: asyncio.TimerHandle | None = None  # a lazy commit waiting for company
+        self._last = -GROUP_COMMIT  # when the last commit ran (clock)
         self._retry: asyncio.TimerHandle | None = None
         self._failing_since: float | None = None  # this round of retries
         self._incident_since: float | None = None
@@ -87,16 +92,37 @@ class CommitSchedule:
     def failing(self) -> bool:
         return self._incident_since is not None
 
-    def request(self) -> None:
-        """Something was queued: commit at the end of this pass (or at the next retry)."""
+    def request(self, lazy: bool = False) -> None:
+        """Something was queued: commit at the end of this pass (or at the next retry).
+
+        `lazy` (logins, moves between rooms; never a message): if the last commit ran
+        less than GROUP_COMMIT ago, wait until GROUP_COMMIT after it, so that people
+        arriving a few milliseconds apart share one transaction instead of one each;
+        anything not lazy queued meanwhile commits them all at once. A lone login on a
+        quiet server does not wait at all.
+        """
         if self._soon or self._retry is not None:
             return
+        if self._grouped is not None:
+            if lazy:
+                return
+            self._grouped.cancel()
+            self._grouped = None
+        elif lazy:
+            wait = self._last + GROUP_COMMIT - self.clock()
+            if wait > 0:
+                self._grouped = self.loop.call_later(wait, self.run)
+                return
         self._soon = True
         self.loop.call_soon(self.run)
 
     def run(self) -> None:
         self._soon = False
         self._retry = None
+        if self._grouped is not None:
+            self._grouped.cancel()
+            self._grouped = None
+        self._last = self.clock()
         if self.writer is None:
             self._finished(self.hub.commit())
             return
@@ -161,6 +187,9 @@ class CommitSchedule:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        if self._grouped is not None:
+            self._grouped.cancel()
+            self._grouped = None
 
 
 TICK_SECONDS = 1.0
@@ -422,9 +451,9 @@ class Runtime:
 
         self._loop.call_later(delay, run)
 
-    def _request_commit(self) -> None:
+    def _request_commit(self, lazy: bool = False) -> None:
         assert self.commits is not None
-        self.commits.request()  # once per loop pass: the hub asks once
+        self.commits.request(lazy)  # once per loop pass: the hub asks once
 
     def run_work(self, work: Work) -> None:
         """Run slow work in the hash pool; its `done` runs on the loop, then doors flush."""

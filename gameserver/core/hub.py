@@ -56,6 +56,7 @@ RESERVED_NAMES = frozenset({
     "game", "games", "lobby", "nobody", "anonymous", "moderator", "operator", "nickserv",
     "chanserv", "memoserv", "operserv", "services",
 })
+LAZY, SOON = 1, 2  # how soon a commit is asked for (see after_commit)
 STORAGE_LOG_EVERY = 60.0
 STORAGE_TEXT = ("the server could not store that (its disk is full or failing), so it was not"
                 " sent; try again later")
@@ -72,7 +73,7 @@ class Hub:
     def __init__(self, store: Store, *, server_name: str = "play",
                  hasher: Callable[[str], str] = hash_password,
                  verifier: Callable[[str, str], bool] = verify_password,
-                 request_commit: Callable[[], None] | None = None,
+                 request_commit: Callable[[bool], None] | None = None,
                  run_work: Callable[[Work], None] | None = None,
                  lookups: Lookups | None = None, settings: Settings | None = None,
                  clock: Callable[[], float] = time.monotonic,
@@ -110,7 +111,7 @@ class Hub:
         # same; whose request it was). `_acting`: whose frame (or answer) runs now.
         self._after_commit: list[Waiting] = []
         self._acting: Session | None = None
-        self._commit_requested = False
+        self._commit_requested = 0  # 0: none; LAZY: may wait for others (group commit); SOON
         # A commit made elsewhere (a store thread): what it stores, what waits for it.
         self._in_flight: tuple[Any, list[Waiting]] | None = None
         self.storage_error = ""  # what the store said when a commit last failed
@@ -179,7 +180,7 @@ class Hub:
         False if the store failed: everything stays queued and nothing is confirmed;
         the caller retries, and past its patience calls `refuse_pending`.
         """
-        self._commit_requested = False
+        self._commit_requested = 0
         try:
             self.store.commit()
         except StorageError as exc:
@@ -197,7 +198,7 @@ class Hub:
         `commit_done(error)` on the loop once the batch is written (or failed).
         """
         assert self._in_flight is None, "one commit at a time"
-        self._commit_requested = False
+        self._commit_requested = 0
         batch = self.store.take_batch()
         waiting, self._after_commit = self._after_commit, []
         self._in_flight = (batch, waiting)
@@ -229,7 +230,7 @@ class Hub:
         Nothing refused was delivered or confirmed, and none of it is stored; who is in
         which room stays queued for the next commit. Returns how many messages it was.
         """
-        self._commit_requested = False
+        self._commit_requested = 0
         dropped = self.store.discard_messages()
         self._run_waiting(refused=True)
         return dropped
@@ -299,7 +300,7 @@ class Hub:
         acting = self._acting
         if session.owed or (acting is not None and acting.owed):
             self.after_commit(lambda: None if session.closed
-                              else session.door.send(session.sink, event))
+                              else session.door.send(session.sink, event), lazy=True)
         elif not session.closed:
             session.door.send(session.sink, event)
 
@@ -344,15 +345,22 @@ class Hub:
         return lambda: self.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
 
     def after_commit(self, callback: Callable[[], None],
-                     refused: Callable[[], None] | None = None) -> None:
-        """Run `callback` after the next commit; if it is refused, `refused` (default: the same)."""
+                     refused: Callable[[], None] | None = None, *, lazy: bool = False) -> None:
+        """Run `callback` after the next commit; if it is refused, `refused` (default: the same).
+
+        `lazy`: what waits is a login, a move between rooms or what waits behind one,
+        not a message: while commits come thick and fast (a crowd arriving), it may
+        wait a few milliseconds for the next ones to share one transaction (see
+        CommitSchedule.request).
+        """
         owner = self._acting
         if owner is not None:
             owner.owed += 1
         self._after_commit.append((callback, refused, owner))
-        if not self._commit_requested and self.request_commit is not None:
-            self._commit_requested = True
-            self.request_commit()
+        wanted = LAZY if lazy else SOON
+        if self._commit_requested < wanted and self.request_commit is not None:
+            self._commit_requested = wanted
+            self.request_commit(lazy)
 
     def kick(self, session: Session, reason: str, code: str = "bye",
              told_room: str | None = None) -> None:
@@ -360,7 +368,7 @@ class Hub:
         if session.closed:
             return
         if self._after_commit or self._in_flight:  # what this session is owed goes first
-            self.after_commit(lambda: self.kick(session, reason, code, told_room))
+            self.after_commit(lambda: self.kick(session, reason, code, told_room), lazy=True)
             return
         self.send(session, Bye(reason=reason, code=code))
         session.close(reason)
@@ -471,7 +479,7 @@ class Hub:
         if self.online.get(user.casefold()) is session:
             del self.online[user.casefold()]
         self.store.leave_scope(user, EVERYONE)
-        self.after_commit(lambda: None)
+        self.after_commit(lambda: None, lazy=True)
 
     # ------------------------------------------------------------ rooms
 

@@ -332,7 +332,7 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
         hub.kick(session, "the server cannot store anything right now", "storage")
 
     # The ok (and its token) goes out once the login is stored; what follows waits too.
-    hub.after_commit(lambda: hub.send(session, welcome), refused)
+    hub.after_commit(lambda: hub.send(session, welcome), refused, lazy=True)
 
     def join(index: int) -> None:
         if session.closed:
@@ -370,7 +370,7 @@ def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None
                                      f" you, from {', '.join(senders)}"))
             for entry in waiting:
                 hub.send(session, pm_of_entry(entry, queued=True))  # sealed or plain
-            hub.after_commit(lambda: None)  # the pending rows are deleted at the next commit
+            hub.after_commit(lambda: None, lazy=True)  # the rows go at the next commit
         then(None)
 
     hub.lookups.take_pending_pms(session.user).then(hub.guarded(session, None, deliver))

@@ -50,6 +50,16 @@ _new = object.__new__  # a Say from a checked dict without re-checking it (see e
 _set = object.__setattr__
 
 
+class Outbox(list[bytes]):
+    """A connection's output list; its `append` is the session's sink, `conn` says whose."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__()
+        self.conn = conn
+
+
 class Connection(asyncio.Protocol):
     """One client socket: decode what arrives, buffer what leaves, flush once per loop pass.
 
@@ -66,7 +76,7 @@ class Connection(asyncio.Protocol):
         self.decoder = Decoder(max_frame=door.settings.prelogin_frame)
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None
-        self.out: list[bytes] = []
+        self.out: list[bytes] = Outbox(self)
         self.closing = False
         self.slow = False  # over OUTPUT_LIMIT: being disconnected
         self.fd = -1  # the socket, for writes made directly while the transport is idle

@@ -7,7 +7,7 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("play.server")
 
 _clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
+WIDE = 8  # an event for over 1/WIDE of the connections: the next flush walks them all
 
 
 class ServerError(Exception):
@@ -66,6 +67,8 @@ class JSONLinesDoor(FlushingDoor):
         self.tls: ServerTLS | None = None  # once started with TLS: the context, fingerprint
         self.listener: Listener | None = None
         self.connections: set[Connection] = set()
+        self._dirty: list[Connection] = []  # written to since the last flush (repeats too)
+        self._all_dirty = False  # ... or too many of them to list: flush walks them all
         super().__init__()  # the flush: passes, writes, inputs (frames and connections)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runtime: Runtime | None = None
@@ -124,13 +127,29 @@ class JSONLinesDoor(FlushingDoor):
 
     # the core's side: events for one sink (a connection's output list's append) or many
 
+    # A sink is an Outbox's append: its __self__.conn is the connection written to, so
+    # a flush visits only those (a crowd of idle members costs nothing per pass) unless
+    # an event went to a good share of everyone, when walking them all is cheaper.
+
     def send(self, sink: Callable[[bytes], None], event: Event) -> None:
         sink(encode_event(event))
+        if not self._all_dirty:
+            self._dirty.append(sink.__self__.conn)  # type: ignore[attr-defined]
 
     def deliver(self, event: Event, sinks: Sequence[Callable[[bytes], None]]) -> None:
         frame = encode_event(event)
         for sink in sinks:
             sink(frame)
+        if not self._all_dirty:
+            if len(sinks) * WIDE >= len(self.connections):
+                self._all_dirty = True
+            else:
+                self._dirty.extend([sink.__self__.conn for sink in sinks])  # type: ignore[attr-defined]
 
-    def flushables(self) -> set[Connection]:
-        return self.connections
+    def flushables(self) -> Iterable[Connection]:
+        """The connections written to since the last flush (or all of them; see send)."""
+        dirty, self._dirty = self._dirty, []
+        if self._all_dirty:
+            self._all_dirty = False
+            return self.connections
+        return dirty

@@ -1,0 +1,140 @@
+"""What keeps a crowd's arrival cheap at any rate: flushes, grouped commits, presence batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from helpers import RawClient, logged_in, run, running_server
+
+from gameserver.core.presence import INTERVAL, MAX_INTERVAL, interval_for
+from gameserver.runtime import GROUP_COMMIT, CommitSchedule
+
+
+class Counting:
+    """A committer that counts its commits (the schedule's side of the hub)."""
+
+    storage_error = ""
+
+    def __init__(self) -> None:
+        self.commits: list[float] = []
+
+    def commit(self) -> bool:
+        self.commits.append(time.monotonic())
+        return True
+
+    def refuse_pending(self) -> int:
+        return 0
+
+
+def test_lazy_commits_close_together_share_one_transaction():
+    async def body():
+        loop = asyncio.get_running_loop()
+        hub = Counting()
+        schedule = CommitSchedule(hub, loop, lambda: None)
+        schedule.request(lazy=True)  # nothing committed lately: at once
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 1
+        for _ in range(5):  # a crowd arriving a millisecond apart
+            schedule.request(lazy=True)
+            await asyncio.sleep(0.001)
+            schedule._soon = False  # as if each came in a pass of its own  # noqa: SLF001
+        assert len(hub.commits) == 1  # they wait for each other ...
+        await asyncio.sleep(GROUP_COMMIT * 2)
+        assert len(hub.commits) == 2  # ... and share one commit
+        assert hub.commits[1] - hub.commits[0] >= GROUP_COMMIT * 0.9
+
+    run(body())
+
+
+def test_a_message_does_not_wait_for_the_group_commit():
+    async def body():
+        loop = asyncio.get_running_loop()
+        hub = Counting()
+        schedule = CommitSchedule(hub, loop, lambda: None)
+        schedule.request(lazy=True)
+        await asyncio.sleep(0)
+        schedule.request(lazy=True)  # waits for company ...
+        schedule.request(lazy=False)  # ... until a message comes: then everything, now
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 2
+        assert hub.commits[1] - hub.commits[0] < GROUP_COMMIT / 2
+        await asyncio.sleep(GROUP_COMMIT * 2)
+        assert len(hub.commits) == 2  # the cancelled wait commits nothing more
+
+    run(body())
+
+
+def test_a_flush_visits_only_the_connections_written_to(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            door = server.door
+            clients = [await logged_in(server.port, f"u{i}") for i in range(10)]
+            for c in clients:
+                await c.drain_frames(0.1)
+            visited: list[list[object]] = []
+            flushables = door.flushables
+
+            def recording():
+                conns = list(flushables())
+                visited.append(conns)
+                return conns
+
+            door.flushables = recording  # type: ignore[method-assign]
+            reply = await clients[3].command("help")  # answered to one connection only
+            assert reply["type"] == "ok"
+            written = [conns for conns in visited if conns]
+            assert written and all(len(set(conns)) == 1 for conns in written)
+            [only] = {conn for conns in written for conn in conns}
+            assert only.session is not None and only.session.user == "u3"
+            visited.clear()
+            said = await clients[0].say("hello all")  # everyone: the flush walks them all
+            assert said["type"] == "ok"
+            for c in clients[1:]:
+                assert (await c.expect("room_msg"))["text"] == "hello all"
+            assert any(len(conns) == len(door.connections) for conns in visited)
+            for c in clients:
+                await c.close()
+
+    run(body())
+
+
+def test_resumes_arriving_close_together_are_confirmed_and_share_commits(tmp_path):
+    async def body():
+        async with running_server(tmp_path) as server:
+            tokens = []
+            for i in range(12):
+                c = await RawClient.connect(server.port)
+                await c.hello()
+                reply = await c.request({"type": "login", "user": f"r{i}", "password": "pw"})
+                tokens.append(reply["data"]["token"])
+                await c.close()
+            await asyncio.sleep(0.1)
+            commits = []
+            hub_commit = server.hub.commit
+
+            def counted() -> bool:
+                commits.append(time.monotonic())
+                return hub_commit()
+
+            server.hub.commit = counted  # type: ignore[method-assign]
+            again = [await RawClient.connect(server.port) for _ in tokens]
+            for c in again:
+                await c.hello()
+            for c, token in zip(again, tokens, strict=True):  # a few milliseconds apart
+                await c.send({"type": "resume", "token": token, "id": 1})
+                await asyncio.sleep(0.003)
+            for c in again:
+                reply = await c.expect_reply(1)
+                assert reply["type"] == "ok", reply
+            assert 1 <= len(commits) < len(tokens)
+            for c in again:
+                await c.close()
+
+    run(body())
+
+
+def test_a_big_rooms_presence_costs_a_bounded_number_of_frames_a_second():
+    assert interval_for(64) == INTERVAL
+    assert interval_for(1500) == 1.5  # 1000 member-frames a second
+    assert interval_for(100_000) == MAX_INTERVAL
