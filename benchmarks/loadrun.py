@@ -160,8 +160,8 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
     cpu0 = cpu_seconds(pid)
     fig["login_s"] = await bench.log_in_all(clients, tokens)
     fig["login_cpu_s"] = cpu_seconds(pid) - cpu0
-    profile(pid, False)
     await asyncio.sleep(0.5)  # let the joins settle before measuring memory
+    profile(pid, False)
     fig["rss_kib_logged_in"] = rss_kib(pid)
     fig["rss_kib_per_conn"] = (fig["rss_kib_logged_in"] - fig["rss_kib_start"]) / max(
         cfg.clients, 1)
