@@ -251,6 +251,10 @@ class SQLiteStore:
         self.readonly = readonly
         self._messages: list[NewEntry] = []
         self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
+        # Tokens taken and users whose tokens were dropped, until the DELETE is committed:
+        # a token is single-use from the moment it is taken, not from the next commit.
+        self._spent: set[str] = set()
+        self._dropped: set[str] = set()
         if readonly:
             self.db = _open_readonly(self.path)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -354,6 +358,8 @@ class SQLiteStore:
         for n, entry in enumerate(messages, start=1):
             entry.id = base + n
         self._messages, self._ops = [], []
+        self._spent.clear()
+        self._dropped.clear()
 
     def discard_messages(self) -> int:
         """Give up on the queued messages (refused); keep who-is-where for the next commit."""
@@ -525,12 +531,18 @@ class SQLiteStore:
         """Look a token up and delete it (tokens are single-use)."""
         row = self.db.execute("SELECT user, expires, state FROM tokens WHERE digest = ?",
                               (digest,)).fetchone()
-        if row is None:
+        if row is None or digest in self._spent or row[0] in self._dropped:
             return None
+        self._spent.add(digest)
         self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE digest = ?", (digest,)))
         return row[0], row[1], json.loads(row[2])
 
     def drop_tokens(self, user: str) -> None:
+        """Every stored token of `user` is void now (deleted at the next commit).
+
+        (A token saved after this in the same batch is not in the file yet: its owner
+        gets it only once the batch is committed.)"""
+        self._dropped.add(user)
         self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE user = ?", (user,)))
 
     # ------------------------------------------------------------ ratings and replays

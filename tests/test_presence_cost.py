@@ -138,3 +138,21 @@ def test_a_big_rooms_presence_costs_a_bounded_number_of_frames_a_second():
     assert interval_for(64) == INTERVAL
     assert interval_for(1500) == 1.5  # 1000 member-frames a second
     assert interval_for(100_000) == MAX_INTERVAL
+
+
+def test_a_token_is_spent_when_taken_not_at_the_next_commit(tmp_path):
+    from gameserver.store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "play.db")
+    store.save_token("d1", "ann", time.time() + 60, {})
+    store.save_token("d2", "ann", time.time() + 60, {})
+    store.save_token("d3", "bob", time.time() + 60, {})
+    store.commit()
+    assert store.take_token("d1") is not None
+    assert store.take_token("d1") is None  # a second resume before the commit: refused
+    store.drop_tokens("ann")  # /quit: every token of ann's is void at once
+    assert store.take_token("d2") is None
+    assert store.take_token("d3") is not None
+    store.commit()
+    assert store.take_token("d1") is None and store.take_token("d2") is None
+    store.close()

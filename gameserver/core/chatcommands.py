@@ -323,5 +323,6 @@ def history(hub: Hub, session: Session, message: Command) -> None:
 def quit_(hub: Hub, session: Session, message: Command) -> None:
     assert session.user is not None
     hub.store.drop_tokens(session.user)  # logging out ends every resumable session
+    hub.after_commit(lambda: None)  # ... stored at once, never in a lazy group commit
     hub.send(session, Ok(id=message.id, text="goodbye"))
     hub.kick(session, "you left", "quit", "quit")
