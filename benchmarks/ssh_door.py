@@ -118,6 +118,10 @@ def serve(data_dir: Path) -> None:
 
 # ---------------------------------------------------------------- the clients (this process)
 
+def progress(text: str) -> None:
+    print(f"  ... {text}", file=sys.stderr, flush=True)
+
+
 class Screen:
     """One SSH session's bytes, and the markers seen in them."""
 
@@ -184,6 +188,7 @@ async def bench(n: int, messages: int) -> dict[str, float]:
             conns += await asyncio.gather(*batch)
         await asyncio.sleep(2.0)
         rss1 = rss_kib(pid)
+        progress(f"{n} connections logged in")
 
         async def screen_for(conn: object, screen: Screen) -> None:
             class Reader(asyncssh.SSHClientSession):  # type: ignore[type-arg]
@@ -202,6 +207,7 @@ async def bench(n: int, messages: int) -> dict[str, float]:
         await wait_for(screens, b"#lobby", 60)
         await asyncio.sleep(2.0)
         rss2 = rss_kib(pid)
+        progress(f"{n} screens drawn")
 
         # One play-door speaker in the lobby.
         reader, writer = await asyncio.open_connection("127.0.0.1", play_port)
@@ -220,6 +226,7 @@ async def bench(n: int, messages: int) -> dict[str, float]:
             await writer.drain()
             await wait_for(screens, marker.encode(), 60)
         wall = time.monotonic() - wall
+        progress(f"{messages} messages on every screen in {wall:.1f} s")
         cpu = cpu_seconds(pid) - cpu_before - idle_rate * wall
         after = stats()
         writer.close()
