@@ -211,3 +211,40 @@ def test_tab_completes_accounts_and_a_secret_word_is_asked_hidden(tmp_path: Path
             assert b"zebra" not in bytes(alice.raw)  # never echoed, not even as it was typed
 
     run(body())
+
+
+def test_a_screen_that_stops_reading_skips_frames_and_catches_up(tmp_path: Path) -> None:
+    """A slow reader's output stays bounded: frames are skipped, never queued; when it reads
+    again its screen shows the latest state."""
+    async def body() -> None:
+        async with ssh_server(tmp_path) as (server, door):
+            bob = await RawClient.connect(server.port)
+            await bob.hello()
+            await bob.login("bob")
+            conn, _ = await connect(door, "alice", answers=["pw", "pw"])
+            alice = Terminal(80, 24)
+            import asyncssh
+
+            class Session(asyncssh.SSHClientSession):  # type: ignore[type-arg]
+                def data_received(self, data: bytes, datatype: object) -> None:
+                    alice.raw += data
+                    alice.stream.feed(data)
+                    alice.changed.set()
+
+            alice.chan, _ = await conn.create_session(
+                Session, term_type="xterm", term_size=(80, 24), encoding=None, window=16384)
+            await alice.until("you are in #lobby as alice")
+            (client,) = [c for c in door.clients if c.session.user == "alice"]
+            server.runtime._tick.cancel()  # no redraw once a second: the catching up is its own
+            transport = conn._transport  # the client's socket: stop reading it (no window
+            transport.pause_reading()  # adjustments go back, so the server's window runs out)
+            for n in range(300):  # one at a time: each is a frame of its own, most of the
+                await bob.say(f"line {n} " + f"{n} " * 250)  # chat rewritten each time
+            await asyncio.sleep(0.3)
+            waiting = client.channel.chan.get_write_buffer_size()
+            assert waiting < 64 * 1024 + 16 * 1024, waiting  # bounded, whatever was said
+            transport.resume_reading()
+            await alice.until("<bob> line 299 ", timeout=30)
+            await bob.close()
+
+    run(body())

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("play.ssh")
 
 OUTPUT_LIMIT = 1024 * 1024  # bytes waiting for one client before it counts as not reading
-DRAW_BACKLOG = 64 * 1024  # a screen is not redrawn while this much still waits to leave
 ESC_WAIT = 0.025  # seconds a lone Esc waits to be told from the start of a key sequence
 DUMB_TERMS = ("dumb", "unknown", "")
 CLEAN_EXIT = frozenset({"quit", "shutdown", "replaced"})
@@ -44,6 +43,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
         self.out: list[str] = []
         self.ended = False
         self.finished = False  # the session ended: its last words are queued
+        self.paused = False  # a slow reader: frames are skipped until its channel drains
         self.code = 0
         self._esc: asyncio.TimerHandle | None = None
 
@@ -158,6 +158,18 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             view.resize(height, width)
             self.client.door.flush_now(self.client)  # redraw at once
 
+    def pause_writing(self) -> None:
+        """Over 64 KiB wait in the channel (asyncssh's high-water mark): draw no more frames."""
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        """A slow reader caught up: draw what it missed (the frames skipped meanwhile)."""
+        self.paused = False
+        view = self.view
+        if view is not None and not isinstance(view, LineView) and not self.ended:
+            self.client.door.dirty.add(self.client)
+            self.client.door.wake()
+
     def break_received(self, msec: int) -> bool:
         return True
 
@@ -228,7 +240,7 @@ class SSHChannel(asyncssh.SSHServerSession):  # type: ignore[type-arg]
             return
         view = self.view
         if view is not None and not isinstance(view, LineView) and not self.finished \
-                and chan.get_write_buffer_size() < DRAW_BACKLOG:
+                and not self.paused:
             frame = view.frame()
             if frame:
                 self.out.append(frame)
