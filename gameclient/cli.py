@@ -508,11 +508,17 @@ def host(
                        "unencrypted; use it only for local tests", err=True)
         for door in doors:
             typer.echo(door_banner(door, address))
-        stop = lambda why: asyncio.ensure_future(server.stop(why))  # noqa: E731
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # Ctrl-C (and the host's /quit below) ends the server for good: its clients end
+        # with the sentence. SIGTERM is what a service manager sends to restart it too:
+        # its clients try to come back (as after a lost connection) and resume.
+        for sig, why, restart in (
+                (signal.SIGINT, "the server is shutting down", False),
+                (signal.SIGTERM, "the server is restarting or stopping", True)):
             with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-                loop.add_signal_handler(sig, stop, "the server is shutting down")
+                loop.add_signal_handler(
+                    sig, lambda why=why, restart=restart: asyncio.ensure_future(
+                        server.stop(why, restart)))
         if headless:
             await server.wait_stopped()
             typer.echo("server stopped")

@@ -227,8 +227,9 @@ class CursesClient:
                 self.controller.take(event)
                 self.request_redraw()
                 if isinstance(event, Bye):
-                    if event.code == "shutdown" and self.reopen is not None and not self.leaving:
-                        self.restarting = True  # a restart, maybe: wait for it to come back
+                    if event.code == "shutdown" and event.restart and self.reopen is not None \
+                            and not self.leaving:
+                        self.restarting = True  # a restart: wait for it to come back
                         continue
                     self.finish(0 if event.code in CLEAN_EXITS else 1, event.reason)
                     return

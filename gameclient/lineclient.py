@@ -102,7 +102,7 @@ class LineClient:
                  stdin: TextIO = sys.stdin, reopen: Opener | None = None) -> None:
         self.conn = conn
         self.reopen = reopen  # how to connect again after a lost connection
-        self.restarting = False  # the server said it is shutting down (maybe a restart)
+        self.restarting = False  # the server said it restarts: wait for it to come back
         self.leaving = False  # /quit or the end of input: no coming back
         self.model = model
         self.out = out
@@ -178,8 +178,11 @@ class LineClient:
             self.emit(text)
 
     def _comes_back(self, bye: Bye | None = None) -> bool:
-        """After a server's shutdown, a client on a terminal waits for it to come back."""
-        if bye is not None and bye.code == "shutdown" and self.terminal is not None:
+        """After a server's restart, a client on a terminal waits for it to come back.
+
+        (A shutdown without `restart` is the host leaving for good: the client ends.)"""
+        if bye is not None and bye.code == "shutdown" and bye.restart \
+                and self.terminal is not None:
             self.restarting = True
         return self.restarting and self.reopen is not None and bool(self.model.token)
 

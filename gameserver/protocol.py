@@ -360,11 +360,16 @@ class GameList(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class Bye(Message):
-    """The server is closing this connection; `reason` says why."""
+    """The server is closing this connection; `reason` says why.
+
+    With code "shutdown", `restart` is true only when the server will be back (a
+    restart): clients then reconnect and resume; otherwise the host left for good.
+    """
 
     TYPE: ClassVar[str] = "bye"
     reason: str
     code: str = "bye"
+    restart: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

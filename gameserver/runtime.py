@@ -390,8 +390,12 @@ class Runtime:
     def stopped(self) -> bool:
         return self._stopped is None or self._stopped.is_set()
 
-    async def stop(self, reason: str) -> None:
-        """Tell every client why, close every door, store everything."""
+    async def stop(self, reason: str, restart: bool = False) -> None:
+        """Tell every client why, close every door, store everything.
+
+        `restart`: this process will be back (clients reconnect and resume); otherwise
+        the server is gone for good and clients end with `reason`.
+        """
         if self.stopped:
             return
         for door in self.doors:
@@ -399,7 +403,7 @@ class Runtime:
         if self.commits is not None:
             await self.commits.drain()  # the batch being written first: order holds
         if self._hub is not None:
-            self.hub.shutdown(reason)
+            self.hub.shutdown(reason, restart)
         for door in self.doors:
             door.flush_all()
         await asyncio.sleep(0.05)  # let the goodbyes leave

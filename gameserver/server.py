@@ -86,9 +86,12 @@ class ChatServer:
     async def wait_stopped(self) -> None:
         await self.runtime.wait_stopped()
 
-    async def stop(self, reason: str) -> None:
-        """Tell every client why, close them, stop listening, store everything."""
-        await self.runtime.stop(reason)
+    async def stop(self, reason: str, restart: bool = False) -> None:
+        """Tell every client why, close them, stop listening, store everything.
+
+        `restart`: the server will be back, so its clients reconnect and resume.
+        """
+        await self.runtime.stop(reason, restart)
 
 
 def default_address(host: str, port: int) -> str | None:

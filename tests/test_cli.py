@@ -148,7 +148,8 @@ def test_line_client_through_a_pipe(server):
 
 
 def test_line_client_exits_0_on_shutdown_notice_and_1_on_lost_connection(tmp_path):
-    for how, code, text in ((signal.SIGTERM, 0, "the server is shutting down"),
+    for how, code, text in ((signal.SIGINT, 0, "the server is shutting down"),
+                            (signal.SIGTERM, 0, "the server is restarting"),  # a pipe: ends
                             (signal.SIGKILL, 1, "connection lost")):
         server = ServerProcess(tmp_path / how.name)
         client = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import termios
@@ -182,9 +183,9 @@ def test_a_server_restart_is_ridden_out_and_the_rooms_come_back(
     alice = join(terms, server.port, "alice")
     alice.type_line("/join den")
     alice.wait_until(lambda t: "[2 #den]" in status(t), what="two rooms")
-    server.proc.send_signal(signal.SIGTERM)
+    server.proc.send_signal(signal.SIGTERM)  # a service manager's restart
     server.proc.wait(10)
-    alice.wait_for("shutting down")
+    alice.wait_for("restarting")
     alice.wait_for("reconnecting in", timeout=10)
     again = ServerProcess(tmp_path / "server", port=server.port)  # the same data and port
     try:
@@ -197,6 +198,42 @@ def test_a_server_restart_is_ridden_out_and_the_rooms_come_back(
         assert_sane(alice)
     finally:
         again.kill()
+
+
+def test_a_server_stopped_for_good_ends_the_client_with_its_sentence(
+        server: ServerProcess, terms: list[PtyTerm]) -> None:
+    alice = join(terms, server.port, "alice")
+    server.proc.send_signal(signal.SIGINT)  # Ctrl-C on the server: it is not coming back
+    server.proc.wait(10)
+    assert alice.wait_exit() == 0
+    assert "the server is shutting down" in alice.text
+    assert "reconnecting" not in alice.text
+    assert_sane(alice)
+
+
+def test_the_hosts_quit_ends_everyone_elses_client(tmp_path: Path,
+                                                   terms: list[PtyTerm]) -> None:
+    host = PtyTerm(play_command("host", "--host", "127.0.0.1", "--port", "0", "--name", "hana",
+                                "--data-dir",
+                                str(tmp_path / "host")), 24, 100,
+                   child_env(PLAY_PASSWORD=PASSWORD, TERM="xterm-256color"))
+    terms.append(host)
+    host.wait_until(lambda t: "#lobby" in t.lines[0] and t.lines[-1].startswith(">"),
+                    what="the host's screen")
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", host.lines[0]).group(1))  # type: ignore[union-attr]
+    bob = join(terms, port, "bob")
+    line = PtyTerm(play_command("join", "127.0.0.1", str(port), "cy", "--plain"), 24, 80,
+                   child_env(PLAY_PASSWORD=PASSWORD, TERM="xterm-256color"))
+    terms.append(line)
+    line.wait_for("you are in #lobby")
+    host.wait_for("cy joined")
+    host.type_line("/quit")
+    assert host.wait_exit() == 0
+    for term in (bob, line):  # both clients end, with the host's sentence
+        assert term.wait_exit() == 0
+        assert "the host has left" in term.text
+        assert "reconnecting" not in term.text
+    assert_sane(bob)
 
 
 def test_a_lost_connection_is_retried_with_backoff(server: ServerProcess,

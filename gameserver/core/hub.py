@@ -272,12 +272,12 @@ class Hub:
         for ext in self.extensions:
             ext.on_tick(now)
 
-    def shutdown(self, reason: str) -> None:
-        """Tell every client why and close them all."""
+    def shutdown(self, reason: str, restart: bool = False) -> None:
+        """Tell every client why and close them all; `restart`: the server will be back."""
         if not self.commit():
             self.refuse_pending()
         for session in list(self.sessions):
-            self.kick(session, reason, "shutdown", "server shutting down")
+            self.kick(session, reason, "shutdown", "server shutting down", restart=restart)
         if not self.commit():
             self.refuse_pending()
 
@@ -363,14 +363,18 @@ class Hub:
             self.request_commit(lazy)
 
     def kick(self, session: Session, reason: str, code: str = "bye",
-             told_room: str | None = None) -> None:
-        """Say goodbye with a reason and close; the room hears `told_room` (default: reason)."""
+             told_room: str | None = None, *, restart: bool = False) -> None:
+        """Say goodbye with a reason and close; the room hears `told_room` (default: reason).
+
+        `restart` (code "shutdown"): the server will be back, so clients reconnect.
+        """
         if session.closed:
             return
         if self._after_commit or self._in_flight:  # what this session is owed goes first
-            self.after_commit(lambda: self.kick(session, reason, code, told_room), lazy=True)
+            self.after_commit(lambda: self.kick(session, reason, code, told_room,
+                                                restart=restart), lazy=True)
             return
-        self.send(session, Bye(reason=reason, code=code))
+        self.send(session, Bye(reason=reason, code=code, restart=True if restart else None))
         session.close(reason)
         self.disconnected(session, told_room or reason)
 
