@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 from wcwidth import wcwidth
 
@@ -170,21 +172,33 @@ class AnsiCanvas:
             row[left:right] = [BLANK] * (right - left)
             self._touched.add(y)
 
-    def scroll(self, top: int, bottom: int, count: int) -> None:
+    def scroll(self, top: int, bottom: int, count: int,
+               keep: tuple[int, int] | None = None) -> None:
         """Move rows [top, bottom) up by `count`, blank rows coming in at the bottom.
 
         The far terminal is told to scroll the same rows (a scrolling region), so a chat
-        that moves up by a line costs the new line, not every row again.
+        that moves up by a line costs the new line, not every row again. Columns
+        [keep[0], keep[1]) stay where they are in this frame (a board beside the chat):
+        the far terminal scrolls whole rows, so they are sent again, but not redrawn.
         """
         top, bottom = max(0, top), min(self.rows, bottom)
         if count <= 0 or bottom - top <= count:
             return
         cells = self._cells
+        old = cells[top:bottom]
         cells[top:bottom] = cells[top + count:bottom] + [[BLANK] * self.cols
                                                          for _ in range(count)]
         self._touched = {y - count if top + count <= y < bottom else y
                          for y in self._touched if not top <= y < top + count}
         self._touched.update(range(bottom - count, bottom))
+        left, right = keep if keep is not None else (0, 0)
+        left, right = max(0, left), min(self.cols, right)
+        if left < right:
+            for y, kept in zip(range(top, bottom), old, strict=True):
+                row = cells[y] = list(cells[y])  # a copy: `old` holds the moved rows too
+                self._unsplit(row, left, right)
+                row[left:right] = _whole(kept[left:right])
+            self._touched.update(range(top, bottom))
         sent = self._sent
         if sent is None or len(sent) != self.rows or (self.rows and len(sent[0]) != self.cols):
             return  # the next render draws everything anyway
@@ -327,24 +341,33 @@ class AnsiCanvas:
             while end < cols and row[end][0] == "":
                 end += 1
             pen.move(y, start, out)
-            styles = self._styles
-            for x in range(start, end):
-                cluster, style = row[x]
-                if not cluster:
-                    continue  # the right half of a wide cluster
-                if pen.x != x:
-                    pen.move(y, x, out)
-                sgr = styles.get(style) or self._sgr_for(style)
+            x = start
+            for style, group in groupby(row[start:end], _STYLE):  # one SGR per styled run
+                cells = list(group)
+                sgr = self._styles.get(style) or self._sgr_for(style)
                 if sgr != pen.sgr:
                     out.append(sgr)
                     pen.sgr = sgr
-                out.append(cluster)
-                if cluster.isascii():
-                    pen.x = x + 1
-                elif len(cluster) > 1:
-                    pen.x = -1  # terminals disagree on sequences' widths: move explicitly
-                else:
-                    pen.x = x + cluster_width(cluster)
+                text = "".join(map(_CLUSTER, cells))
+                if len(text) == len(cells) and text.isascii():  # one column each: at once
+                    if pen.x != x:
+                        pen.move(y, x, out)
+                    out.append(text)
+                    x += len(cells)
+                    pen.x = x
+                    continue
+                for cluster, _ in cells:
+                    if cluster:  # not the right half of a wide cluster
+                        if pen.x != x:
+                            pen.move(y, x, out)
+                        out.append(cluster)
+                        if cluster.isascii():
+                            pen.x = x + 1
+                        elif len(cluster) > 1:
+                            pen.x = -1  # terminals disagree on sequences' widths: move
+                        else:
+                            pen.x = x + cluster_width(cluster)
+                    x += 1
             if end >= cols:
                 pen.y = -1  # at the right margin the cursor's place is not certain
         if clear_tail:
@@ -364,8 +387,23 @@ class AnsiCanvas:
         return self._styles[""]
 
 
+def _whole(block: list[Cell]) -> list[Cell]:
+    """Cells cut out of a row, without the halves of wide clusters the cut split."""
+    start = 0
+    while start < len(block) and block[start][0] == "":
+        block[start] = BLANK
+        start += 1
+    last = len(block) - 1
+    while last > start and block[last][0] == "":
+        last -= 1
+    if 0 <= last and block[last][0] and cluster_width(block[last][0]) > len(block) - last:
+        block[last:] = [BLANK] * (len(block) - last)
+    return block
+
+
 _CELLS: dict[tuple[str, str, int, bool], list[Cell]] = {}
 _BLANK_CHUNK = [BLANK] * CHUNK
+_CLUSTER, _STYLE = itemgetter(0), itemgetter(1)
 
 
 def _cells_of(text: str, style: str, room: int, unicode: bool) -> list[Cell]:

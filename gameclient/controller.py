@@ -79,7 +79,8 @@ class RetainedCanvas(ScreenCanvas, Protocol):
 
     def clear(self, top: int, left: int, height: int, width: int) -> None: ...
 
-    def scroll(self, top: int, bottom: int, count: int) -> None: ...
+    def scroll(self, top: int, bottom: int, count: int,
+               keep: tuple[int, int] | None = None) -> None: ...
 
 
 def _shift(old: list[Row | None], new: list[Row | None]) -> int | None:
@@ -140,6 +141,7 @@ class Controller:
         self._drawn_size = (0, 0, 0)  # rows, columns and resets of the canvas drawn on
         self._retains = False  # that canvas keeps its cells and scrolls (RetainedCanvas)
         self._chat_rows: list[Row | None] | None = None  # what each chat row shows now
+        self._board_drawn: tuple[Any, ...] | None = None  # what the board pane shows now
         self.leaving = False
         self.quit_by: float | None = None  # when to stop waiting for the server's Bye
         self.dirty = True  # something changed since the last draw
@@ -426,7 +428,7 @@ class Controller:
         self.layout, self._drawn_on, self._drawn_size = layout, canvas, size
         if not retained:
             canvas.erase()
-            self._chat_rows = None
+            self._chat_rows = self._board_drawn = None
         if layout.too_small:
             draw_too_small(canvas, rows, cols)
             return None
@@ -436,10 +438,15 @@ class Controller:
         draw_status(canvas, layout.status, self.model, self.server)
         self._draw_chat(canvas, layout.chat, retained)
         if layout.board is not None:
-            if clear is not None:
-                board = layout.board
-                clear(board.top, board.left, board.height, board.width)
-            draw_board(canvas, layout.board, layout.board_side, games, self.model)
+            board = layout.board
+            model = self.model
+            key = (board, layout.board_side, model.user, model.nick, tuple(games),
+                   tuple(tuple(model.clock_lines(game)) for game in games))
+            if clear is None or key != self._board_drawn:  # else it is on the canvas still
+                if clear is not None:
+                    clear(board.top, board.left, board.height, board.width)
+                draw_board(canvas, board, layout.board_side, games, model)
+            self._board_drawn = key
         prompt = self.prompt()
         visible, column = self.input_view(input_field_width(layout.input, prompt))
         if clear is not None:
@@ -473,7 +480,10 @@ class Controller:
             shift = _shift(old, shown) if old is not None and len(old) == height else None
             if shift is not None:
                 if shift:
-                    canvas.scroll(rect.top, rect.top + height, shift)
+                    board = self.layout.board if self.layout is not None else None
+                    beside = (board.left, board.right) if board is not None \
+                        and board.left >= rect.right else None
+                    canvas.scroll(rect.top, rect.top + height, shift, beside)
                 fresh = range(height - shift, height)
                 if height < rect.height:
                     canvas.clear(rect.bottom - 1, rect.left, 1, rect.width)

@@ -111,6 +111,11 @@ def wrap_segments(segs: Row, width: int, indent: int = 0) -> list[Row]:
     return rows
 
 
+# Wrapped rows by the line's value: every SSH screen in a room gets an equal Line for one
+# message, so the door wraps it once for all of them (rows are never changed once made).
+_SHARED_ROWS: dict[tuple[Line, int], list[Row]] = {}
+
+
 class ChatView:
     """Wraps transcript lines for the chat pane, caching the result per line and width."""
 
@@ -126,8 +131,12 @@ class ChatView:
             return hit[1]
         if len(self._cache) > WRAP_CACHE_MAX:
             self._cache.clear()
-        segs, indent = line_segments(line)
-        rows = wrap_segments(segs, width, indent)
+        rows = _SHARED_ROWS.get((line, width))  # the same line, wrapped for another screen
+        if rows is None:
+            if len(_SHARED_ROWS) > WRAP_CACHE_MAX:
+                _SHARED_ROWS.clear()
+            segs, indent = line_segments(line)
+            rows = _SHARED_ROWS[(line, width)] = wrap_segments(segs, width, indent)
         self._cache[key] = (line, rows)
         return rows
 

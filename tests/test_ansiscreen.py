@@ -322,7 +322,8 @@ WRITE = st.tuples(st.integers(0, 5), st.integers(0, 13),
                   st.lists(ALPHABET, max_size=16).map("".join),
                   st.sampled_from(["", "status", "error", "nick:7", "board_turn", "time"]),
                   st.one_of(st.none(), st.integers(0, 14)))
-SCROLL = st.tuples(st.just("scroll"), st.integers(0, 5), st.integers(1, 6), st.integers(1, 3))
+SCROLL = st.tuples(st.just("scroll"), st.integers(0, 5), st.integers(1, 6), st.integers(1, 3),
+                   st.one_of(st.none(), st.tuples(st.integers(0, 14), st.integers(0, 14))))
 CLEAR = st.tuples(st.just("clear"), st.integers(0, 5), st.integers(0, 13), st.integers(0, 4),
                   st.integers(0, 14))
 FRAME = st.tuples(st.booleans(), st.lists(st.one_of(WRITE, WRITE, SCROLL, CLEAR), max_size=8),
