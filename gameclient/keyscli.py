@@ -17,7 +17,7 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="where the keys
 
 
 def _passphrase(confirm: bool) -> str:
-    from gameclient.cli import PASSPHRASE_ENV
+    from gameclient.prompts import PASSPHRASE_ENV
 
     env = os.environ.get(PASSPHRASE_ENV)
     if env is not None:
@@ -45,8 +45,8 @@ def export(
     force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
 ) -> None:
     """Write every device key (and whom you trust) to FILE, sealed with a passphrase."""
-    from gameclient.cli import data_dir_for
     from gameclient.e2e import E2EError, export_keys, keys_root, write_private
+    from gameclient.prompts import data_dir_for
 
     directory = data_dir_for(data_dir)
     if file.exists() and not force:
@@ -71,8 +71,8 @@ def import_(
     data_dir: DataDir = None,
 ) -> None:
     """Restore the keys in FILE on this device (a key this device had is kept too)."""
-    from gameclient.cli import data_dir_for
     from gameclient.e2e import E2EError, import_keys
+    from gameclient.prompts import data_dir_for
 
     try:
         blob = file.read_bytes()
