@@ -77,6 +77,8 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
     model = ClientModel(user=user, bell=bell)
     model.apply(reply)
     if want_curses(plain):
+        if conn.pin_notice:  # said on stderr too, but curses clears the screen at once
+            model.add("notice", "* " + " ".join(conn.pin_notice.split()))
         from gameclient.cursesui import CursesClient
 
         return await CursesClient(conn, model, server=f"{host}:{port}", reopen=reopen).run()
