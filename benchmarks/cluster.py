@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -165,12 +166,109 @@ async def drive(ports: list[int], tokens: dict[str, str], rate: float,
     }
 
 
+async def _frames(reader: asyncio.StreamReader, want: Callable[[dict], bool],
+                  timeout: float = 30.0) -> dict:
+    """Read JSON frames until one that `want`s; the others are dropped."""
+    async with asyncio.timeout(timeout):
+        while True:
+            line = await reader.readline()
+            if not line:
+                raise SystemExit("a node closed the connection")
+            frame = json.loads(line)
+            if want(frame):
+                return frame
+
+
+async def one_failover(pg: object, redis: object, work: Path) -> tuple[float, float]:
+    """Two nodes; a game on node 0 between ann (node 0) and bob (node 1); SIGKILL node 0.
+
+    Returns (seconds from the kill to bob's room told the game goes on on node 1,
+    seconds from the kill to ann's client resumed on node 1 with its token). ann's
+    side is the play client's own code (gameclient.targets and .reconnect), its
+    backoff included: it waits 1 s before its first try.
+    """
+    from gameclient.reconnect import reconnect
+    from gameclient.targets import Targets
+    from gameserver.protocol import Command
+
+    url = pg.new_database()  # type: ignore[attr-defined]
+    nodes = [Node(work / f"f{i}", "--store", url, "--bus", redis.url)  # type: ignore
+             for i in range(2)]
+    try:
+        await asyncio.sleep(1.0)  # the nodes hear each other (and each other's addresses)
+        where = Targets([("127.0.0.1", nodes[0].port)], tls=False)
+        ann = await where.open()
+        await ann.hello()
+        await ann.login("ann", PASSWORD)
+        if len(ann.login_data.get("cluster", [])) != 2:
+            raise SystemExit(f"the login did not list both nodes: {ann.login_data}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", nodes[1].port)
+        for frame in ({"type": "hello", "version": 1},
+                      {"type": "login", "id": 1, "user": "bob", "password": PASSWORD}):
+            writer.write(json.dumps(frame).encode() + b"\n")
+        await _frames(reader, lambda f: f.get("type") == "room")
+        for _ in range(100):  # node 0 mirrors bob, node 1 announced its address
+            asked = ann.new_id()
+            who = await ann.request(Command(id=asked, name="who", args=""), asked)
+            if "bob" in " ".join(who.lines or ()):
+                break
+            await asyncio.sleep(0.05)
+        asked = ann.new_id()
+        game = await ann.request(Command(id=asked, name="game", args="tictactoe bob"), asked)
+        gid = (game.data or {})["game_id"]
+        for n in range(100):  # bob's node learns the lobby's games are on node 0
+            writer.write(json.dumps({"type": "cmd", "id": 10 + n, "name": "accept",
+                                     "args": str(gid)}).encode() + b"\n")
+            reply = await _frames(reader, lambda f, n=n: f.get("id") == 10 + n)
+            if reply["type"] == "ok":
+                break
+            await asyncio.sleep(0.05)
+        asked = ann.new_id()
+        await ann.request(Command(id=asked, name="move", args=f"{gid} b2"), asked)
+        await asyncio.sleep(2.5)  # a lease renewal has passed since the game began
+        token = ann.login_data["token"]
+        nodes[0].proc.kill()
+        killed = time.perf_counter()
+        told = asyncio.ensure_future(_frames(
+            reader, lambda f: f.get("type") == "notice" and f"game {gid} goes on" in
+            f.get("text", "")))
+        where.learn(ann.login_data)
+        back = await reconnect(where.open, token, lambda _: None)
+        resumed = time.perf_counter() - killed
+        await told
+        taken = time.perf_counter() - killed
+        if back is None:
+            raise SystemExit("ann's client did not resume on node 1")
+        await back[0].close()
+        writer.close()
+        return taken if told.done() else float("nan"), resumed
+    finally:
+        for node in nodes:
+            if node.proc.poll() is None:
+                node.stop()
+
+
+def failover(pg: object, redis: object, runs: int) -> dict[str, list[float]]:
+    work = Path(tempfile.mkdtemp(prefix="play-failover-"))
+    taken, resumed = [], []
+    for run in range(runs):
+        a, b = asyncio.run(one_failover(pg, redis, work / str(run)))
+        taken.append(a)
+        resumed.append(b)
+        print(f"failover {run + 1}: game taken over and the room told {a:.2f} s after the"
+              f" SIGKILL; ann's client resumed on the other node after {b:.2f} s", flush=True)
+    return {"taken_over_s": taken, "resumed_s": resumed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--failover-runs", type=int, default=3,
+                        help="SIGKILL a node mid-game this many times (0: no failover)")
+    parser.add_argument("--only-failover", action="store_true", help="skip scenario B")
     args = parser.parse_args()
     raise_fd_limit(args.clients * 2 + 100)
     from engines import PostgresServer, RedisServer
@@ -180,10 +278,14 @@ def main() -> None:
 
     pg, redis = PostgresServer().start(), RedisServer().start()
     users = [f"u{i}" for i in range(args.clients)]
-    results = {}
+    results: dict[str, object] = {}
+    setups = () if args.only_failover else (
+        ("one process, SQLite", 0), ("1 node, PostgreSQL + Redis", 1),
+        ("2 nodes, PostgreSQL + Redis", 2))
     try:
-        for label, count in (("one process, SQLite", 0), ("1 node, PostgreSQL + Redis", 1),
-                             ("2 nodes, PostgreSQL + Redis", 2)):
+        if args.failover_runs:
+            results["failover"] = failover(pg, redis, args.failover_runs)
+        for label, count in setups:
             work = Path(tempfile.mkdtemp(prefix="play-cluster-bench-"))
             if count == 0:
                 (work / "n0").mkdir(mode=0o700)
@@ -205,9 +307,9 @@ def main() -> None:
                 for node in nodes:
                     node.stop()
             results[label] = figures
-            per = ", ".join(f"{us:.1f}" for us in figures["node_us_per_delivery"])
-            cores = ", ".join(f"{c:.0f}%" for c in figures["node_core_pct"])
-            eng = ", ".join(f"{c:.0f}%" for c in figures["engines_core_pct"]) or "-"
+            per = ", ".join(f"{us:.1f}" for us in figures["node_us_per_delivery"])  # type: ignore
+            cores = ", ".join(f"{c:.0f}%" for c in figures["node_core_pct"])  # type: ignore
+            eng = ", ".join(f"{c:.0f}%" for c in figures["engines_core_pct"]) or "-"  # type: ignore
             print(f"{label:30} us/delivery per node: {per:14} node CPU: {cores:10}"
                   f" p99 {figures['p99_ms']:.1f} ms  lost {figures['lost']}"
                   f"  PostgreSQL, Redis: {eng}", flush=True)

@@ -67,8 +67,10 @@ class CommitSchedule:
                  after: Callable[[], None], *, patience: float = PATIENCE,
                  retry_every: float = RETRY_EVERY,
                  clock: Callable[[], float] = time.monotonic,
-                 writer: Writer | None = None) -> None:
+                 writer: Writer | None = None,
+                 news: Callable[[bool], None] | None = None) -> None:
         self.hub = hub
+        self.news = news  # told False when an incident starts, True when it ends
         self.writer = writer  # None: the store commits on the loop (SQLite, in-process)
         self._writing = False  # a batch is being written off the loop
         self._again = False  # ... and more was queued meanwhile
@@ -161,6 +163,8 @@ class CommitSchedule:
                 store_log.warning("storage: recovered after %.1f s; %d message(s) were refused",
                             self.clock() - self._incident_since, self.refused)
                 self._incident_since = None
+                if self.news is not None:
+                    self.news(True)
             self._failing_since = None
             self.after()
             return
@@ -172,6 +176,8 @@ class CommitSchedule:
             store_log.error("storage: a commit failed (%s); confirmations wait, and what cannot be"
                       " stored within %.1f s is refused", self.hub.storage_error or "error",
                       self.patience)
+            if self.news is not None:
+                self.news(False)
         if self._failing_since is None:
             self._failing_since = now
         if now - self._failing_since >= self.patience:
@@ -292,7 +298,8 @@ class Runtime:
                         lookups=lookups)
         if self.store_threads is not None:
             self._hub.run_store = self.store_threads.run_work
-        self.commits = CommitSchedule(self._hub, loop, self.wake, writer=writer)
+        self.commits = CommitSchedule(self._hub, loop, self.wake, writer=writer,
+                                      news=self._storage_news if writer else None)
         self._install_extensions()
         if self.bus_url is not None:
             await self._join_cluster()
@@ -351,6 +358,23 @@ class Runtime:
             self.bus = None
             self.close_resources()
             raise ServerError(str(exc)) from None
+
+    def _storage_news(self, back: bool) -> None:
+        """A cluster's database went away (or came back): every user of this node is told."""
+        from gameserver.protocol import Notice
+
+        text = ("the server is storing again: what you send is kept and confirmed" if back
+                else "the server cannot store anything right now (its database does not "
+                     "answer): what you send waits, and is refused if it cannot be stored "
+                     "soon; you will be told when it is back")
+        event = Notice(text=text, kind="info" if back else "warn")
+        by_door: dict[Any, list[Any]] = {}
+        for session in self.hub.sessions:
+            if session.user is not None and not session.closed:
+                by_door.setdefault(session.door, []).append(session.sink)
+        for door, sinks in by_door.items():
+            door.deliver(event, sinks)
+        self.wake()
 
     def announce_address(self, address: str | None) -> None:
         """Where clients reach this node; on a cluster, every node's login tells them all."""

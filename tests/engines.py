@@ -87,8 +87,13 @@ class PostgresServer:
             os.chown(self.dir, *self.user)
         self._run(str(self.bindir / "initdb"), "-D", str(data), "-U", "play",
                   "--auth=trust", "-E", "UTF8", "--locale=C")
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        data = self.dir / "data"
         log = self.dir / "postgres.log"
-        with open(log, "wb") as out:
+        with open(log, "ab") as out:
             # Durability is PostgreSQL's own business; the tests need it fast, not crash-safe.
             self.proc = subprocess.Popen(
                 [str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port),
@@ -98,7 +103,15 @@ class PostgresServer:
                 stdout=out, stderr=subprocess.STDOUT, preexec_fn=self._demote)
         _wait_port(self.port, self.proc, "PostgreSQL", log)
         self._wait_ready()
-        return self
+
+    def halt(self) -> None:
+        """Stop the engine (its connections are cut), keeping its data for `resume()`."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown: clients are disconnected
+            self.proc.wait(20)
+
+    def resume(self) -> None:
+        self._launch()
 
     def _wait_ready(self) -> None:
         import psycopg

@@ -125,6 +125,15 @@ class ClusterLink(Extension):
         if community is not None and hasattr(community, "move_out"):
             link._route_move_out(community)
         host = link.game_host()
+        if host is not None:  # a new game is known everywhere before its invitation
+            create = host.create
+
+            def created(*args: Any, **kwargs: Any) -> Any:
+                table = create(*args, **kwargs)
+                link.announce()
+                return table
+
+            host.create = created
         if host is not None:  # a room's games are played where they are hosted
             from gameserver.core import gamecommands
 

@@ -529,6 +529,9 @@ class Hub:
         session.room = room
         room.members[names.key(nick)] = session
         self.store.enter_scope(session.user, name)
+        # Its replies wait until the span is stored: what it is then shown, it may read
+        # in its history (a store that commits later, a cluster's, would reorder them).
+        self.after_commit(_nothing)
         self.send(session, RoomView(room=room, nick=nick, online=len(self.online)))
 
         def entered(earlier: list[Entry]) -> None:

@@ -1,0 +1,83 @@
+"""The end-to-end acceptance tests of rooms, PMs, broadcasts, games and history, run again on a
+cluster of three nodes with their clients spread over the nodes.
+
+Each test below is the single-server test itself (imported from its module), with that
+module's `running_server` swapped for three nodes sharing one PostgreSQL database and
+one Redis: `server.port` hands out the nodes' ports in turn, so the test's first client
+logs in on node 0, the second on node 1, the third on node 2, and so on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_chat_server as chat
+import test_games_over_network as games
+import test_history as history
+from helpers import running_server
+
+NODES = 3
+
+ACCEPTANCE = [
+    chat.test_login_room_and_chat,
+    chat.test_three_clients_two_rooms,
+    chat.test_nicks_are_unique_per_room,
+    chat.test_private_message_and_broadcast_confirmations,
+    chat.test_quit_is_announced_and_aliases_work,
+    chat.test_second_login_replaces_the_first,
+    history.test_history_after_a_conversation_in_two_rooms,
+    history.test_scrollback_on_join_and_login,
+    history.test_offline_pm_is_queued_and_delivered_at_next_login,
+    games.test_tictactoe_to_a_win_watched_by_a_spectator,
+    games.test_tictactoe_to_a_draw_and_stats,
+    games.test_hangman_with_a_secret_word_to_its_end,
+    games.test_two_games_in_one_room,
+    games.test_disconnect_and_resume,
+]
+
+
+class Spread:
+    """Looks like one ChatServer to a test; each read of `.port` is the next node's."""
+
+    def __init__(self, servers: list[Any]) -> None:
+        self.servers = servers
+        self._turn = itertools.cycle(range(len(servers)))
+
+    @property
+    def port(self) -> int:
+        return self.servers[next(self._turn)].port
+
+
+def cluster_of(store: str, bus: str):
+    @contextlib.asynccontextmanager
+    async def running_cluster(data_dir: Path, **kwargs: Any):
+        async with contextlib.AsyncExitStack() as stack:
+            servers = [await stack.enter_async_context(running_server(
+                Path(data_dir) / f"node{n}", store_url=store, bus_url=bus, **kwargs))
+                for n in range(NODES)]
+            await until_all_know_each_other(servers)
+            yield Spread(servers)
+    return running_cluster
+
+
+async def until_all_know_each_other(servers: list[Any]) -> None:
+    """Each node has heard every other (their first snapshots): a cluster that is up."""
+    import asyncio
+
+    for _ in range(200):
+        if all(len(s.runtime.cluster.nodes) == len(servers) - 1 for s in servers):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the nodes never heard of each other")
+
+
+@pytest.mark.parametrize("test", ACCEPTANCE, ids=lambda t: f"{t.__module__}.{t.__name__}")
+def test_on_three_nodes(test, tmp_path, monkeypatch, postgres_url, redis_server):
+    monkeypatch.setattr(sys.modules[test.__module__], "running_server",
+                        cluster_of(postgres_url, redis_server.url))
+    test(tmp_path)
