@@ -298,6 +298,7 @@ class Runtime:
                         lookups=lookups)
         if self.store_threads is not None:
             self._hub.run_store = self.store_threads.run_work
+            self._hub.commits_off_loop = True
         self.commits = CommitSchedule(self._hub, loop, self.wake, writer=writer,
                                       news=self._storage_news if writer else None)
         self._install_extensions()

@@ -114,6 +114,7 @@ class Hub:
         self._commit_requested = 0  # 0: none; LAZY: may wait for others (group commit); SOON
         # A commit made elsewhere (a store thread): what it stores, what waits for it.
         self._in_flight: tuple[Any, list[Waiting]] | None = None
+        self.commits_off_loop = False  # the runtime's store threads commit (a cluster)
         self.storage_error = ""  # what the store said when a commit last failed
         self._storage_logged = -STORAGE_LOG_EVERY
         # Where each user was when their connection went (room, nick), for a resume.
@@ -529,9 +530,10 @@ class Hub:
         session.room = room
         room.members[names.key(nick)] = session
         self.store.enter_scope(session.user, name)
-        # Its replies wait until the span is stored: what it is then shown, it may read
-        # in its history (a store that commits later, a cluster's, would reorder them).
-        self.after_commit(_nothing)
+        if self.commits_off_loop:
+            # Its replies wait until the span is stored: what it is then shown, it may
+            # read in its history (a commit off the loop may land after another node's).
+            self.after_commit(_nothing)
         self.send(session, RoomView(room=room, nick=nick, online=len(self.online)))
 
         def entered(earlier: list[Entry]) -> None:
