@@ -117,6 +117,13 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
         try:
             return method(self, *args, **kwargs)
         except psycopg.Error as exc:
+            if not self._forget_broken():
+                raise StorageError(describe(exc)) from exc
+        # The connection had died (the database restarted since it was last used): the
+        # request never ran; once more on a new one, so nobody is refused for a stale one.
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.Error as exc:
             self._forget_broken()
             raise StorageError(describe(exc)) from exc
 
@@ -189,13 +196,16 @@ class PostgresStore:
                 self._connections.append(db)
         return db
 
-    def _forget_broken(self) -> None:
+    def _forget_broken(self) -> bool:
+        """Drop this thread's connection if it is broken; True if it was."""
         db = getattr(self._local, "db", None)
         if db is not None and (db.closed or db.broken):
             self._local.db = None
             with self._lock:
                 if db in self._connections:
                     self._connections.remove(db)
+            return True
+        return False
 
     # ------------------------------------------------------------ writing
 
