@@ -234,7 +234,9 @@ async def bench(n: int, messages: int) -> dict[str, float]:
         for conn in conns:
             conn.close()  # type: ignore[attr-defined]
         per = messages * n
+        cipher = conns[0].get_extra_info("recv_cipher")  # type: ignore[attr-defined]
         return {
+            "cipher": str(cipher),
             "sessions": n, "messages": messages,
             "rss_start_mib": rss0 / 1024,
             "connection_kib": (rss1 - rss0) / n, "session_kib": (rss2 - rss1) / n,
@@ -274,7 +276,7 @@ def main() -> None:
           f"   (target < 0.5 ms with encryption)")
     print(f"    model update {figures['update_ms_per_session']:.3f} ms, drawing + ANSI diff "
           f"{figures['draw_ms_per_session']:.3f} ms, SSH channel writes (packets, encryption) "
-          f"{figures['ssh_write_ms_per_session']:.3f} ms")
+          f"{figures['ssh_write_ms_per_session']:.3f} ms ({figures['cipher']})")
     print(f"  frames drawn: {figures['frames']}, channel writes: {figures['writes']}")
     print(json.dumps(figures))
 
