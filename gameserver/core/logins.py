@@ -334,28 +334,46 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     # The ok (and its token) goes out once the login is stored; what follows waits too.
     hub.after_commit(lambda: hub.send(session, welcome), refused, lazy=True)
 
-    def join(index: int) -> None:
+    entering = _Entering(hub, session, rooms, looked_at)
+    deliver_queued_pms(hub, session, then=lambda _: entering.join(0))
+
+
+class _Entering:
+    """A login's rooms, entered one after the other (each once its scrollback is read).
+
+    An object, not closures that call themselves: those would be a reference cycle per
+    login, kept (with the token's state and the place) until the cycle collector ran.
+    """
+
+    __slots__ = ("hub", "session", "rooms", "looked_at")
+
+    def __init__(self, hub: Hub, session: Session, rooms: list[tuple[str, str | None]],
+                 looked_at: Any) -> None:
+        self.hub, self.session, self.rooms, self.looked_at = hub, session, rooms, looked_at
+
+    def join(self, index: int) -> None:
+        session = self.session
         if session.closed:
             return
-        if index == len(rooms):
-            done()
+        if index == len(self.rooms):
+            self.done()
             return
-        name, nick = rooms[index]
+        name, nick = self.rooms[index]
         try:
-            hub.join_room(session, name, then=lambda _room: join(index + 1), nick=nick)
+            self.hub.join_room(session, name, then=lambda _room: self.join(index + 1),
+                               nick=nick)
         except CommandError:  # gone bad meanwhile (a rule changed): the others still come
-            join(index + 1)
+            self.join(index + 1)
 
-    def done() -> None:
+    def done(self) -> None:
+        session, hub = self.session, self.hub
         if not session.rooms:
-            hub.join_room(session, LOBBY, then=lambda _room: done())
+            hub.join_room(session, LOBBY, then=lambda _room: self.done())
             return
-        if looked_at in session.rooms:
-            session.room = session.rooms[looked_at]
+        if self.looked_at in session.rooms:
+            session.room = session.rooms[self.looked_at]
         for ext in hub.extensions:
             ext.on_login(session)
-
-    deliver_queued_pms(hub, session, then=lambda _: join(0))
 
 
 def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None]) -> None:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from gameserver.core.events import Door
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # one per connection: no __dict__ each
 class Session:
     """One connection, as the core sees it.
 
