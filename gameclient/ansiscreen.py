@@ -195,10 +195,13 @@ class AnsiCanvas:
         left, right = max(0, left), min(self.cols, right)
         if left < right:
             for y, kept in zip(range(top, bottom), old, strict=True):
+                block = kept[left:right]
+                if cells[y][left:right] == block:
+                    continue  # the same there before and after (blank below a board)
                 row = cells[y] = list(cells[y])  # a copy: `old` holds the moved rows too
                 self._unsplit(row, left, right)
-                row[left:right] = _whole(kept[left:right])
-            self._touched.update(range(top, bottom))
+                row[left:right] = _whole(block)
+                self._touched.add(y)
         sent = self._sent
         if sent is None or len(sent) != self.rows or (self.rows and len(sent[0]) != self.cols):
             return  # the next render draws everything anyway
