@@ -1,14 +1,19 @@
-"""Shared pytest setup: make `tests/helpers.py` importable, keep children off user data."""
+"""Shared pytest setup: make `tests/helpers.py` importable, keep children off user data;
+the `server` (a real `play host --headless`) and `terms` (ptys closed after) fixtures."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import ServerProcess  # noqa: E402  (importable from the line above)
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +22,27 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("PLAY_DATA_DIR", str(home / "data"))
     monkeypatch.delenv("PLAY_PASSWORD", raising=False)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real server process (`play host --headless`, TLS) with its data in tmp_path/server;
+    killed after the test if it still runs. A test module may define its own `server`."""
+    proc = ServerProcess(tmp_path / "server")
+    try:
+        yield proc
+    finally:
+        if proc.proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture
+def terms() -> Iterator[list[Any]]:
+    """The pseudo-terminals (tests/ptyterm.py's PtyTerm) a test opens; all closed after it."""
+    opened: list[Any] = []
+    yield opened
+    for term in opened:
+        term.close()
 
 
 def _skip_or_fail(reason: str) -> None:

@@ -259,6 +259,7 @@ class ServerProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env or child_env(), text=True, preexec_fn=preexec_fn,
         )
+        self.data_dir = data_dir
         self.output: list[str] = []
         self.fingerprint: str | None = None
         self.port = self._wait_for_port()

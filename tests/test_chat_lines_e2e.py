@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,22 +21,6 @@ pytestmark = pytest.mark.timeout(90)
 STAMP = re.compile(r"^\d\d:\d\d ")
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server")
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
-
-
-@pytest.fixture
-def terms() -> Iterator[list[PtyTerm]]:
-    opened: list[PtyTerm] = []
-    yield opened
-    for term in opened:
-        term.close()
 
 
 def client(terms: list[PtyTerm], port: int, user: str, plain: bool, rows: int = 30) -> PtyTerm:

@@ -7,8 +7,6 @@ invite-only room, the modlog; the bell (the BEL byte) and the badge in the curse
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,23 +20,6 @@ from ptyterm import PtyTerm  # noqa: E402
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-def terms() -> Iterator[list[PtyTerm]]:
-    opened: list[PtyTerm] = []
-    yield opened
-    for term in opened:
-        term.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server")
-    proc.data_dir = tmp_path / "server"
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
 
 
 def plain(terms: list[PtyTerm], port: int, user: str) -> PtyTerm:

@@ -6,7 +6,6 @@ import re
 import signal
 import sys
 import termios
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,22 +21,6 @@ pytestmark = pytest.mark.timeout(30)
 PASSWORD = "correct horse"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server")
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
-
-
-@pytest.fixture
-def terms() -> Iterator[list[PtyTerm]]:
-    opened: list[PtyTerm] = []
-    yield opened
-    for term in opened:
-        term.close()
 
 
 def join(terms: list[PtyTerm], port: int, user: str, rows: int = 24, cols: int = 80,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,22 +17,6 @@ from test_curses_e2e import join, status  # noqa: E402
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server")
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
-
-
-@pytest.fixture
-def terms() -> Iterator[list[PtyTerm]]:
-    opened: list[PtyTerm] = []
-    yield opened
-    for term in opened:
-        term.close()
 
 
 def chat_text(term: PtyTerm) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,15 +17,6 @@ from ptyterm import PtyTerm  # noqa: E402
 
 pytestmark = pytest.mark.timeout(40)
 
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server")
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
 
 
 @pytest.fixture

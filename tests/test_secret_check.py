@@ -5,7 +5,6 @@ clients in ptys against a real server."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,26 +118,10 @@ def test_without_a_check_the_host_asks_at_once(pair: Any) -> None:
 
 if sys.platform != "win32":
     pytest.importorskip("pyte")
-    from helpers import ServerProcess, child_env, play_command
+    from helpers import child_env, play_command
     from ptyterm import PtyTerm
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Any]:
-    proc = ServerProcess(tmp_path / "server")
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
-
-
-@pytest.fixture
-def terms() -> Iterator[list[Any]]:
-    opened: list[Any] = []
-    yield opened
-    for term in opened:
-        term.close()
 
 
 def open_client(terms: list[Any], port: int, user: str, *extra: str) -> Any:
