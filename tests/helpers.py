@@ -52,6 +52,16 @@ async def running_server(data_dir: Path, **kwargs: Any) -> AsyncIterator[ChatSer
         yield server
 
 
+@contextlib.asynccontextmanager
+async def cluster_nodes(tmp_path: Path, store: str, bus: str, count: int = 2,
+                        **kwargs: Any) -> AsyncIterator[list[ChatServer]]:
+    """`count` running_server nodes of one cluster (one store, one bus), data in node0, ..."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(running_server(
+            tmp_path / f"node{n}", store_url=store, bus_url=bus, **kwargs))
+            for n in range(count)]
+
+
 # Ports of TLS test servers -> their certificate's fingerprint: RawClient.connect(port)
 # speaks TLS to them and checks the certificate is the one the server printed.
 TLS_PORTS: dict[int, str] = {}

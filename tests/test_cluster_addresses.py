@@ -6,20 +6,20 @@ import asyncio
 import contextlib
 
 import pytest
-from helpers import ServerProcess, child_env, logged_in, play_command, run, running_server
+from helpers import (
+    ServerProcess,
+    child_env,
+    cluster_nodes,
+    logged_in,
+    play_command,
+    run,
+    running_server,
+)
 
 from gameclient.connection import ClientConnection, ConnectionFailed
 from gameclient.pinning import KnownHosts
 from gameclient.reconnect import reconnect
 from gameclient.targets import Targets, parse_targets
-
-
-@contextlib.asynccontextmanager
-async def tls_nodes(tmp_path, store: str, bus: str, count: int = 2, **kwargs):
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(running_server(
-            tmp_path / f"node{n}", store_url=store, bus_url=bus, tls=True, **kwargs))
-            for n in range(count)]
 
 
 async def until_listed(server, count: int) -> None:
@@ -41,7 +41,7 @@ def test_parse_targets_takes_hosts_ports_and_ipv6():
 
 def test_every_node_serves_the_first_nodes_certificate(tmp_path, postgres_url, redis_server):
     async def body():
-        async with tls_nodes(tmp_path, postgres_url, redis_server.url, 3) as servers:
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url, 3, tls=True) as servers:
             prints = {s.tls.fingerprint for s in servers}
             assert len(prints) == 1, prints
             made = [s.tls.created for s in servers]
@@ -51,7 +51,7 @@ def test_every_node_serves_the_first_nodes_certificate(tmp_path, postgres_url, r
                 key = tmp_path / f"node{n}" / "key.pem"
                 assert key.stat().st_mode & 0o077 == 0
         # a restart (and a node with its own old pair) takes the cluster's again
-        async with tls_nodes(tmp_path, postgres_url, redis_server.url, 1) as (again,):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url, 1, tls=True) as (again,):
             assert again.tls.fingerprint in prints
     run(body(), timeout=90)
 
@@ -98,7 +98,7 @@ def test_login_lists_the_nodes_and_a_client_moves_to_another_with_its_pin(
 def test_a_listed_node_with_another_certificate_is_refused(tmp_path, postgres_url,
                                                           redis_server):
     async def body():
-        async with tls_nodes(tmp_path, postgres_url, redis_server.url, 1) as (node,):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url, 1, tls=True) as (node,):
             async with running_server(tmp_path / "stranger", tls=True) as stranger:
                 pins = KnownHosts(tmp_path / "known_hosts")
                 where = Targets([("127.0.0.1", node.port)], known_hosts=pins)

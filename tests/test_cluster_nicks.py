@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
-from helpers import logged_in, run, running_server
+from helpers import cluster_nodes, logged_in, run
 
 ROUNDS = 6
-
-
-@contextlib.asynccontextmanager
-async def two_nodes(tmp_path, store: str, bus: str):
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(running_server(
-            tmp_path / f"node{n}", store_url=store, bus_url=bus)) for n in range(2)]
 
 
 async def both_see(clients, room: str, predicate) -> list[list[str]]:
@@ -31,7 +23,7 @@ async def both_see(clients, room: str, predicate) -> list[list[str]]:
 def test_the_same_nick_asked_on_two_nodes_at_once_goes_to_one(tmp_path, postgres_url,
                                                              redis_server):
     async def body():
-        async with two_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
             ann = await logged_in(n0.port, "ann")
             bob = await logged_in(n1.port, "bob")
             await both_see([ann, bob], "lobby", lambda ls: all(len(x) == 2 for x in ls))
@@ -67,7 +59,7 @@ def test_a_nick_taken_by_a_join_and_a_rename_at_once_is_kept_by_one(tmp_path, po
                                                                    redis_server):
     """A session entering a room with a nick of its own claims it too; the loser is told."""
     async def body():
-        async with two_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
             ann = await logged_in(n0.port, "ann")
             bob = await logged_in(n1.port, "bob")
             assert (await ann.command("nick", "kay"))["type"] == "ok"  # ann is kay in lobby
@@ -89,7 +81,7 @@ def test_a_nick_taken_by_a_join_and_a_rename_at_once_is_kept_by_one(tmp_path, po
 def test_a_dead_nodes_nicks_are_free(tmp_path, postgres_url, redis_server):
     """A nick held by a user of a node that stopped is not held against the living."""
     async def body():
-        async with two_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
             ann = await logged_in(n0.port, "ann")
             assert (await ann.command("nick", "ghost"))["type"] == "ok"
             import psycopg

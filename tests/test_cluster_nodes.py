@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import contextlib
 
-from helpers import ServerProcess, child_env, logged_in, run, running_server
+from helpers import ServerProcess, child_env, cluster_nodes, logged_in, run, running_server
 
 from gameserver.runtime import ServerError
 
 
-@contextlib.asynccontextmanager
-async def nodes(tmp_path, store: str, bus: str, count: int = 2):
-    async with contextlib.AsyncExitStack() as stack:
-        servers = []
+@contextlib.contextmanager
+def node_processes(tmp_path, store: str, bus: str, count: int = 2):
+    """`count` `play host --headless --no-tls` processes of one cluster; stopped after."""
+    procs: list[ServerProcess] = []
+    try:
         for n in range(count):
-            servers.append(await stack.enter_async_context(
-                running_server(tmp_path / f"node{n}", store_url=store, bus_url=bus)))
-        yield servers
+            procs.append(ServerProcess(tmp_path / f"p{n}", "--no-tls", "--store", store,
+                                       "--bus", bus, env=child_env()))
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.proc.poll() is None:
+                proc.stop()
 
 
 async def users_of(client) -> str:
@@ -36,7 +41,7 @@ async def until(predicate, client, tries: int = 50) -> None:
 
 def test_two_nodes_chat_pms_broadcasts_and_replacement(tmp_path, postgres_url, redis_server):
     async def body():
-        async with nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
             ann = await logged_in(n0.port, "ann")
             bob = await logged_in(n1.port, "bob")
             await ann.expect("joined", nick="bob", room="lobby")
@@ -69,7 +74,7 @@ def test_two_nodes_chat_pms_broadcasts_and_replacement(tmp_path, postgres_url, r
 def test_redis_restarted_mid_chat_the_nodes_say_so_and_recover(tmp_path, postgres_url,
                                                                redis_server):
     async def body():
-        async with nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
+        async with cluster_nodes(tmp_path, postgres_url, redis_server.url) as (n0, n1):
             ann = await logged_in(n0.port, "ann")
             bob = await logged_in(n1.port, "bob")
             await ann.expect("joined", nick="bob")
@@ -106,9 +111,7 @@ def test_a_node_refuses_to_start_without_its_engines_and_says_why(tmp_path, post
 
 
 def test_play_host_with_store_and_bus_flags_is_a_node(tmp_path, postgres_url, redis_server):
-    procs = [ServerProcess(tmp_path / f"p{n}", "--no-tls", "--store", postgres_url,
-                           "--bus", redis_server.url, env=child_env()) for n in range(2)]
-    try:
+    with node_processes(tmp_path, postgres_url, redis_server.url) as procs:
         async def body():
             ann = await logged_in(procs[0].port, "ann")
             bob = await logged_in(procs[1].port, "bob")
@@ -118,18 +121,13 @@ def test_play_host_with_store_and_bus_flags_is_a_node(tmp_path, postgres_url, re
             await ann.close()
             await bob.close()
         run(body(), timeout=60)
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 def test_a_node_sigkilled_mid_game_its_game_goes_on_on_another(tmp_path, postgres_url,
                                                                redis_server):
     import time
 
-    procs = [ServerProcess(tmp_path / f"p{n}", "--no-tls", "--store", postgres_url,
-                           "--bus", redis_server.url, env=child_env()) for n in range(2)]
-    try:
+    with node_processes(tmp_path, postgres_url, redis_server.url) as procs:
         async def body():
             ann = await logged_in(procs[0].port, "ann")
             bob = await logged_in(procs[1].port, "bob")
@@ -167,7 +165,3 @@ def test_a_node_sigkilled_mid_game_its_game_goes_on_on_another(tmp_path, postgre
             for client in (bob, ann2):
                 await client.close()
         run(body(), timeout=90)
-    finally:
-        for proc in procs:
-            if proc.proc.poll() is None:
-                proc.stop()
