@@ -6,7 +6,7 @@ import asyncio
 import re
 from pathlib import Path
 
-from helpers import RawClient, run
+from helpers import logged_in, run
 from sshclients import Terminal, connect, ssh_server
 
 PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
@@ -23,9 +23,7 @@ async def screen_of(door, user: str, cols: int = 80, rows: int = 24, **kwargs) -
 def test_the_screen_at_80x24_and_after_window_changes(tmp_path: Path) -> None:
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):
-            bob = await RawClient.connect(server.port)
-            await bob.hello()
-            await bob.login("bob")
+            bob = await logged_in(server.port, "bob")
             alice = await screen_of(door, "alice")
             rows = alice.rows
             assert len(rows) == 24 and len(rows[0]) == 80
@@ -88,9 +86,7 @@ def test_two_ssh_users_play_tictactoe_to_the_end(tmp_path: Path) -> None:
 def test_a_bracketed_paste_is_typed_line_by_line(tmp_path: Path) -> None:
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):
-            bob = await RawClient.connect(server.port)
-            await bob.hello()
-            await bob.login("bob")
+            bob = await logged_in(server.port, "bob")
             alice = await screen_of(door, "alice")
             assert "\x1b[?2004h" in alice.raw.decode(errors="replace")  # paste marks asked for
             alice.type(f"{PASTE_START}first line\r\nsecond line\r\nstill typing{PASTE_END}")
@@ -106,9 +102,7 @@ def test_a_bracketed_paste_is_typed_line_by_line(tmp_path: Path) -> None:
 def test_ctrl_c_leaves_cleanly_and_the_room_is_told(tmp_path: Path) -> None:
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):
-            bob = await RawClient.connect(server.port)
-            await bob.hello()
-            await bob.login("bob")
+            bob = await logged_in(server.port, "bob")
             alice = await screen_of(door, "alice")
             alice.type("\x03")
             await bob.expect("left", user="alice")
@@ -173,9 +167,7 @@ def test_keys_and_other_doors_events_are_drawn_without_waiting_for_the_tick(
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):
             alice = await screen_of(door, "alice")
-            bob = await RawClient.connect(server.port)
-            await bob.hello()
-            await bob.login("bob")
+            bob = await logged_in(server.port, "bob")
             await alice.until("bob joined")
             server.runtime._tick.cancel()  # only the door's own wake can draw it now
             await bob.command("msg", "alice are you there?")
@@ -193,9 +185,7 @@ def test_keys_and_other_doors_events_are_drawn_without_waiting_for_the_tick(
 def test_tab_completes_accounts_and_a_secret_word_is_asked_hidden(tmp_path: Path) -> None:
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):
-            zelda = await RawClient.connect(server.port)
-            await zelda.hello()
-            await zelda.login("zelda")
+            zelda = await logged_in(server.port, "zelda")
             await zelda.close()  # offline now: Tab still knows the account
             alice = await screen_of(door, "alice")
             bob = await screen_of(door, "bob")
@@ -218,9 +208,7 @@ def test_a_screen_that_stops_reading_skips_frames_and_catches_up(tmp_path: Path)
     again its screen shows the latest state."""
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):
-            bob = await RawClient.connect(server.port)
-            await bob.hello()
-            await bob.login("bob")
+            bob = await logged_in(server.port, "bob")
             conn, _ = await connect(door, "alice", answers=["pw", "pw"])
             alice = Terminal(80, 24)
             import asyncssh
