@@ -1,25 +1,24 @@
-"""Games carried by chat: tables, seats, move routing, turn timers and saving. No I/O."""
+"""Games carried by chat: seats, starting and playing, saving, the hub's hooks. No I/O."""
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from games.base import Game, GameError, Outcome, Termination
 from games.registry import find_games
-from gameserver.core import bots, clocks, ladder
+from gameserver.core import bots, clocks, gametimers, ladder, moverouting
 from gameserver.core.bots import BOT
 from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
+from gameserver.core.tables import SAVE_VERSION, Table, describe, describe_kind, move_verb, results
 from gameserver.durations import say_duration
 from gameserver.protocol import GameClosed, GameList, GameState, Message, Notice, Ok
 from gameserver.store import StorageError
@@ -32,77 +31,13 @@ log = logging.getLogger("play.games")
 TURN_TIMEOUT = 300.0  # seconds a turn may stay unplayed before the room is told
 CLOSE_AFTER = 120.0  # seconds a finished board stays on screen
 BOT_SECONDS = 1.0  # the time a bot may think about one move (off the event loop)
-SAVE_VERSION = 1
+__all__ = ["BOT", "SAVE_VERSION", "GameHost", "Table", "describe_kind", "duration", "move_verb",
+           "results"]
 
 
 def duration(seconds: float) -> str:
     """Seconds as words: '5 minutes', '1 minute', '30 seconds' (gameserver.durations)."""
     return say_duration(seconds)
-
-
-@dataclass(eq=False)
-class Table:
-    """One game in a room: an invitation while a seat is free, then the game itself.
-
-    `seats` is the seat order the game will use; None marks a free seat. Players are
-    account usernames (seats belong to accounts, not connections) or BOT.
-    """
-
-    id: int
-    room: str
-    kind: type[Game]
-    host: str
-    seats: list[str | None]
-    invitee: str | None = None  # who may take a free seat; None = anyone in the room
-    game: Game | None = None
-    since: float = 0.0  # when the current turn (or the invitation) began
-    warned: bool = False  # the room was told this turn is overdue
-    ended_at: float | None = None
-    clock: float | None = None  # seconds per move; None: no move clock (idle timer only)
-    away: dict[str, float] = field(default_factory=dict)  # player -> end of their grace
-    start: dict[str, Any] | None = None  # the game as it began, for replays
-    moves: list[list[Any]] = field(default_factory=list)  # [player, move] in order
-    thinking: bool = False  # a bot's move is being searched off the loop
-    summary: str | None = None
-    saved: dict[str, Any] | None = field(default=None, repr=False)  # as last stored
-
-    @property
-    def name(self) -> str:
-        return self.kind.name
-
-    @property
-    def live(self) -> bool:
-        return self.game is not None and not self.game.is_over
-
-    @property
-    def over(self) -> bool:
-        return self.game is not None and self.game.is_over
-
-    def humans(self) -> list[str]:
-        return [p for p in self.seats if p is not None and p != BOT]
-
-    def has_seat(self, user: str) -> bool:
-        return user in self.seats
-
-    def label(self) -> str:
-        return f"game {self.id} ({self.name})"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "v": SAVE_VERSION,
-            "game_name": self.name,
-            "host": self.host,
-            "seats": list(self.seats),
-            "invitee": self.invitee,
-            "since": self.since,
-            "warned": self.warned,
-            "game": None if self.game is None else self.game.to_json(),
-            "clock": self.clock,
-            "start": self.start,
-            "moves": self.moves,
-            "ended_at": self.ended_at,
-            "summary": self.summary,
-        }
 
 
 class GameHost(Extension):
@@ -300,7 +235,7 @@ class GameHost(Extension):
                 if table.live and not self._online(p)}
         return GameState(game_id=table.id, game=table.name, room=table.room,
                          players=list(game.players), turn=turn, board=game.render(),
-                         status=game.status(), over=game.is_over, text=_describe(game),
+                         status=game.status(), over=game.is_over, text=describe(game),
                          clock=table.clock, time_left=left, away=away or None)
 
     def _online(self, user: str) -> bool:
@@ -459,70 +394,8 @@ class GameHost(Extension):
     # ------------------------------------------------------------ hub hooks
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
-        """A plain line that is a move in the sender's games here is played, not chatted.
-
-        Parsing decides whether it is a move at all. If it parses in several games,
-        legality decides: it is played in the one game where it is legal; /move ID is
-        asked for only when it is legal in more than one. Legal in none: the error
-        of the game that most likely meant it (your turn, then your seat) is shown.
-        """
-        room, user = session.room, session.user
-        if not self.tables or room is None or user is None:  # most chat: no game anywhere
-            return False
-        candidates: list[tuple[Table, Any]] = []
-        for table in self.room_tables(room.name):
-            game = table.game
-            if game is None or game.is_over:
-                continue
-            if not (table.kind.open_play or user in game.players):
-                continue
-            try:
-                candidates.append((table, game.parse_move(text)))
-            except GameError:
-                continue
-            except Exception as exc:  # a plugin bug must not turn chat into an error
-                log.error("%s.parse_move(%r) failed: %r", table.name, text, exc)
-        if not candidates:
-            return False
-        if len(candidates) > 1:
-            candidates = self._pick_legal(candidates, user, text)
-        table, move = candidates[0]
-        self.move(session, table, move, msg_id)
-        return True
-
-    def _pick_legal(self, candidates: list[tuple[Table, Any]], user: str,
-                    text: str) -> list[tuple[Table, Any]]:
-        """The one candidate where the move is legal, or a CommandError saying why not."""
-        legal: list[tuple[Table, Any]] = []
-        refused: list[tuple[Table, GameError]] = []
-        for table, move in candidates:
-            game = table.game
-            assert game is not None
-            try:
-                game.check_move(move, user)
-            except GameError as exc:
-                refused.append((table, exc))
-                continue
-            except Exception as exc:  # a plugin bug: that game cannot take the move
-                log.error("%s.check_move(%r) failed: %r", table.name, move, exc)
-                continue
-            legal.append((table, move))
-        if len(legal) == 1:
-            return legal
-        if legal:
-            ids = ", ".join(str(t.id) for t, _ in legal)
-            raise CommandError("which_game", f"{text!r} could be a move in games {ids};"
-                                             f" say which: /move ID {text}")
-        if not refused:  # every check crashed; let the first game report it
-            return candidates[:1]
-
-        def likely(item: tuple[Table, GameError]) -> tuple[bool, bool]:
-            game = item[0].game
-            assert game is not None
-            return (game.turn() != user, user not in game.players)
-
-        table, why = min(refused, key=likely)  # min is stable: ties keep room order
-        raise CommandError("illegal_move", f"game {table.id}: {why}")
+        """A plain line that is a move in the sender's games here is played (moverouting)."""
+        return moverouting.play_said(self, session, msg_id, text)
 
     def on_hello(self, session: Session) -> None:
         """Clients learn the games first: a secret option is asked for without echo."""
@@ -532,152 +405,16 @@ class GameHost(Extension):
         self.show_room(session, room.name)
 
     def on_logout(self, session: Session) -> None:
-        """Tell the rooms of the user's live games that their seat waits for them.
-
-        Said after the store commit, and only if they are still gone by then, so a
-        reconnection that replaces the session at once says nothing.
-        """
-        user = session.user
-        if user is None:
-            return
-        tables = [t for t in self.user_tables(user) if t.live and user in t.humans()]
-        if not tables:
-            return
-
-        def tell() -> None:
-            again = self.hub.session_of(user)
-            if again is not None and not again.closed:
-                return
-            for table in tables:
-                if not table.live or self.tables.get(table.id) is not table:
-                    continue
-                self.away.setdefault(user, set()).add(table.id)
-                if table.kind.open_play:
-                    text = (f"game {table.id} goes on without {user} (disconnected);"
-                            " their seat is kept")
-                else:
-                    # The grace period: back in time, the game goes on; else the seat is lost.
-                    table.away[user] = self.clock() + self.grace
-                    wait = clocks.seconds_text(self.grace)
-                    text = (f"game {table.id} waits for {user} (disconnected); their seat is"
-                            f" kept for {wait}, then {user} forfeits")
-                    if table.clock is not None and table.game is not None \
-                            and table.game.turn() == user:
-                        text += f" (or sooner, if {user}'s move clock runs out)"
-                    self.to_room(table.room, self.state_of(table))
-                self.notify(table.room, text)
-
-        self.hub.after_commit(tell)
+        """Tell the rooms of the user's live games that their seat waits (gametimers)."""
+        gametimers.seats_wait(self, session)
 
     def on_login(self, session: Session) -> None:
         """Welcome a player back to games that waited; point at those in other rooms."""
-        user = session.user
-        here = set(session.rooms)
-        if user is None:
-            return
-        for game_id in sorted(self.away.pop(user, ())):
-            table = self.tables.get(game_id)
-            if table is not None and table.live:
-                table.away.pop(user, None)
-                self.notify(table.room, f"{user} is back for game {table.id}")
-                self.to_room(table.room, self.state_of(table))
-        for table in self.user_tables(user):
-            if table.room not in here and table.game is not None:
-                self.hub.send(session, Notice(
-                    kind="game", text=f"your {table.label()} is waiting in #{table.room}:"
-                                      f" /join {table.room}"))
+        gametimers.seats_back(self, session)
 
     def on_tick(self, now: float) -> None:
-        for table in list(self.tables.values()):
-            try:
-                self._tick_table(table, now)
-            except Exception as exc:  # one broken game must not stop the others' clocks
-                log.error("timer of game %d failed: %r", table.id, exc)
-
-    def _tick_table(self, table: Table, now: float) -> None:
-        waited = now - table.since
-        if table.over:
-            if table.ended_at is not None and now - table.ended_at >= self.close_after:
-                self.close(table)
-            return
-        if table.game is None:
-            if waited >= 2 * self.turn_timeout:
-                self.cancel(table, f"{table.host}'s invitation to {table.name}"
-                                   f" (game {table.id}) expired")
-            return
-        turn = table.game.turn()
-        if turn == BOT:
-            self._bot_turns(table)  # no-op while it thinks; retries a move the store refused
-        if table.clock is not None or table.away:
-            self._tick_clock(table, turn, now)
-            if table.clock is not None or not table.live:
-                return
-        absent = turn if turn is not None else table.game.players[0]
-        if absent == BOT:
-            return
-        if waited >= 2 * self.turn_timeout:
-            self.end_by(table, absent, Termination.FORFEIT)
-        elif waited >= self.turn_timeout and not table.warned:
-            table.warned = True
-            self.save(table)
-            period = duration(self.turn_timeout)
-            who = f"{absent} has not moved" if turn is not None else "nobody has moved"
-            self.notify(table.room, f"{table.label()}: {who} for {period};"
-                                    f" {absent} forfeits if there is no move in {period} more")
-
-    def _tick_clock(self, table: Table, turn: str | None, now: float) -> None:
-        """Warn at 10 s left, end a game lost on time or by a seat left too long."""
-        decision = clocks.decide(per_move=table.clock, since=table.since, warned=table.warned,
-                                 turn=None if turn == BOT else turn, away=table.away, now=now)
-        if isinstance(decision, clocks.Warn):
-            table.warned = True
-            self.notify(table.room, f"{table.label()}: {decision.player} has"
-                                    f" {clocks.seconds_text(math.ceil(decision.left))}"
-                                    " left to move")
-        elif isinstance(decision, clocks.OutOfTime):
-            self.end_by(table, decision.player, Termination.FORFEIT)
-        elif isinstance(decision, clocks.GraceOver):
-            player = decision.player
-            table.away.pop(player, None)
-            self.notify(table.room, f"{table.label()}: {player} did not come back in"
-                                    f" {clocks.seconds_text(self.grace)} and forfeits")
-            self.end_by(table, player, Termination.FORFEIT)
+        """Expire invitations, warn and forfeit slow turns, close old boards (gametimers)."""
+        gametimers.tick(self, now)
 
     def room_in_use(self, room_name: str) -> bool:
         return any(t.room == room_name for t in self.tables.values())
-
-
-def describe_kind(kind: type[Game]) -> dict[str, Any]:
-    """What a client learns of a game: how to start it, its options and its commands."""
-    return {"name": kind.name, "description": kind.description, "how_to_play": kind.how_to_play,
-            "seats": kind.seats, "aliases": list(kind.aliases), "open_play": kind.open_play,
-            "bot": kind.supports_bot, "options": [o.to_json() for o in kind.options],
-            "commands": [c.to_json() for c in kind.commands]}
-
-
-def move_verb(kind: type[Game]) -> str:
-    """How the room is told of a move: "bob played b2", or the game's own verb."""
-    verb = getattr(kind, "move_verb", "played")
-    return verb if isinstance(verb, str) and verb.strip() else "played"
-
-
-def results(outcome: Outcome, players: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(user, 'win'|'loss'|'draw') for every human the outcome concerns; bots don't count.
-
-    Winners and losers may include people without a seat (hangman's guessers).
-    """
-    if outcome.termination is Termination.DRAW:
-        pairs = [(p, "draw") for p in players]
-    else:
-        pairs = [(p, "win") for p in outcome.winners] + [(p, "loss") for p in outcome.losers]
-    return [(user, result) for user, result in pairs if user != BOT]
-
-
-def _describe(game: Game) -> str:
-    """The game's one-line description, or its status if the plugin's describe() fails."""
-    try:
-        text = game.describe()
-    except Exception as exc:
-        log.error("%s.describe() failed: %r", game.name, exc)
-        return game.status()
-    return text if isinstance(text, str) and text.strip() and "\n" not in text else game.status()
