@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from helpers import ServerProcess, child_env, play_command  # noqa: E402
 from ptyterm import PtyTerm  # noqa: E402
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path / "server")
-    try:
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.kill()
 
 
 def screen_of(tmp_path: Path, port: int) -> PtyTerm:
