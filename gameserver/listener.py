@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gameserver.throttle import address_key
+from gameserver.throttle import AddressCounts, address_key
 
 log = logging.getLogger("play.server")
 
@@ -72,19 +72,19 @@ class Listener:
 
     With TLS on, the first byte decides: a TLS handshake goes through the context, a
     plain client gets a protocol that tells it (in a frame it can read) to use TLS.
-    Each source address may hold `max_per_address` connections; past it a connection
-    is told why and closed (past twice that, closed at once). Running out of file
-    descriptors pauses accepting, is logged once per burst, and ends by itself.
+    Connections are counted per source address in `counts`, the runtime's one count
+    for every door (so an address cannot hold the cap on each door): past the cap a
+    connection is told why and closed (past twice that, closed at once). Running out
+    of file descriptors pauses accepting, is logged once per burst, and ends by itself.
     """
 
     def __init__(self, make_protocol: ProtocolFactory, tls: ssl.SSLContext | None,
-                 max_per_address: int, handshake_timeout: float) -> None:
+                 counts: AddressCounts, handshake_timeout: float) -> None:
         self.make_protocol = make_protocol
         self.tls = tls
-        self.max_per_address = max_per_address
+        self.counts = counts
         self.handshake_timeout = handshake_timeout
         self.sockets: list[socket.socket] = []
-        self.per_address: dict[str, int] = {}
         self.waiting: dict[socket.socket, _Waiting] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exhausted_since: float | None = None  # the burst's start
@@ -157,7 +157,7 @@ class Listener:
             self._exhausted_tries = 0
             log.error("out of file descriptors (%s; %d connections open, limit %s): new "
                       "connections wait in the backlog until some close", exc.strerror,
-                      sum(self.per_address.values()), fd_limit())
+                      self.counts.total, fd_limit())
         self._exhausted_tries += 1
         self._unwatch()
         self._retry = self._loop.call_later(FD_RETRY, self._try_again)
@@ -170,15 +170,11 @@ class Listener:
     def _admit(self, sock: socket.socket, peer: Any) -> None:
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         address = address_key(label)
-        count = self.per_address.get(address, 0)
-        cap = self.max_per_address
-        if count >= 2 * cap:
+        counted, refusal = self.counts.take(address)
+        if not counted:
             self.refused += 1
             sock.close()
             return
-        self.per_address[address] = count + 1
-        refusal = None if count < cap else (
-            f"too many connections from your address (at most {cap}); close some and try again")
         if self.tls is None:
             self._start(sock, label, refusal, False)
             return
@@ -242,11 +238,7 @@ class Listener:
 
     def release(self, address: str) -> None:
         """A connection from `address` is gone."""
-        count = self.per_address.get(address, 0) - 1
-        if count > 0:
-            self.per_address[address] = count
-        else:
-            self.per_address.pop(address, None)
+        self.counts.release(address)
 
     # ------------------------------------------------------------ housekeeping
 

@@ -24,6 +24,7 @@ from gameserver.datadir import DataDir, DataDirInUse
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.settings import Settings
 from gameserver.store import SQLiteStore, StorageError
+from gameserver.throttle import AddressCounts, address_key
 
 log = logging.getLogger("play.server")
 
@@ -246,6 +247,8 @@ class Runtime:
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.doors: list[AttachedDoor] = []
+        # Connections per source address, one count for every door (see admit).
+        self.connection_counts = AddressCounts(self.settings.max_per_address)
         self.store: Any = None  # SQLiteStore, or PostgresStore on a cluster
         self.data: DataDir | None = None
         self.commits: CommitSchedule | None = None
@@ -386,6 +389,31 @@ class Runtime:
         """A door shares this runtime from now on (its sessions meet everyone else's)."""
         self.doors.append(door)
         tuning.settle_gc()
+
+    def admit(self, peer: str) -> Callable[[], None] | str:
+        """A new connection from `peer` ("ip:port" or an ip), on any door: may it stay?
+
+        Every door of this process shares one count per source address (IPv6 by /64),
+        so an address cannot hold the cap on each door. Returns a release callable
+        (call it once the connection has ended; calling it again does nothing) or, when
+        the address is at its cap, the sentence to tell the client before closing; a
+        refused connection is not counted. The listener of the play, IRC and classic
+        doors counts through the same table; a door with its own acceptor (SSH) calls this.
+        """
+        counts = self.connection_counts
+        address = address_key(peer)
+        if counts.count(address) >= counts.cap:
+            return counts.refusal()
+        counts.take(address)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                counts.release(address)
+
+        return release
 
     def _install_extensions(self) -> None:
         from gameserver.core.community import CommunityHost

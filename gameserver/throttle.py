@@ -238,3 +238,42 @@ class FloodGate:
 
     def describe(self) -> str:
         return f"{self.rate:g} lines a second"
+
+
+class AddressCounts:
+    """Connections open per source address, one count for every door of a process.
+
+    Past `cap` a connection is refused with a sentence; past twice the cap it is not
+    even told (it costs a socket, nothing more). `take` counts a connection in (call
+    `release` once when it ends); a refusal is counted too, until its socket closes.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.open: dict[str, int] = {}
+
+    def take(self, address: str) -> tuple[bool, str | None]:
+        """(counted, refusal): refusal None means admitted; not counted means close at once."""
+        count = self.open.get(address, 0)
+        if count >= 2 * self.cap:
+            return False, self.refusal()
+        self.open[address] = count + 1
+        return True, None if count < self.cap else self.refusal()
+
+    def release(self, address: str) -> None:
+        count = self.open.get(address, 0) - 1
+        if count > 0:
+            self.open[address] = count
+        else:
+            self.open.pop(address, None)
+
+    def count(self, address: str) -> int:
+        return self.open.get(address, 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.open.values())
+
+    def refusal(self) -> str:
+        return (f"too many connections from your address (at most {self.cap}); "
+                "close some and try again")

@@ -545,7 +545,7 @@ def test_connections_per_address_are_capped_as_on_the_play_door(tmp_path: Path) 
     async def body() -> None:
         door = IrcDoor("127.0.0.1", 0)
         settings = dataclasses.replace(ROOMY, max_per_address=2)
-        async with running_server(tmp_path / "data", doors=[door], settings=settings):
+        async with running_server(tmp_path / "data", doors=[door], settings=settings) as server:
             first, second = await RawIrc.connect(door.port), await RawIrc.connect(door.port)
             third = await RawIrc.connect(door.port)
             refused = await third.expect("ERROR")
@@ -553,13 +553,12 @@ def test_connections_per_address_are_capped_as_on_the_play_door(tmp_path: Path) 
             assert await third.closed()
             first.close()
             third.close()
-            listener = door.listener
-            assert listener is not None  # the play door's Listener counts for this door too
+            counts = server.runtime.connection_counts  # one count for every door
             for _ in range(100):  # until the server has seen both go
-                if sum(listener.per_address.values()) == 1:
+                if counts.total == 1:
                     break
                 await asyncio.sleep(0.05)
-            assert sum(listener.per_address.values()) == 1
+            assert counts.total == 1
             again = await RawIrc.connect(door.port)
             await again.send("PASS pw", "NICK max", "USER m 0 * :M")
             await again.expect("001")
@@ -669,13 +668,13 @@ def test_the_tls_port_drops_a_socket_that_never_speaks_as_the_play_door_does(
     async def body() -> None:
         door = IrcDoor("127.0.0.1", 0, tls=True)
         settings = dataclasses.replace(ROOMY, hello_timeout=0.5)
-        async with running_server(tmp_path / "data", doors=[door], settings=settings):
+        async with running_server(tmp_path / "data", doors=[door], settings=settings) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", door.port)
-            assert door.listener is not None
-            assert sum(door.listener.per_address.values()) == 1
+            counts = server.runtime.connection_counts
+            assert counts.total == 1
             # says nothing (not even a TLS hello): closed by the listener's sweep
             assert await asyncio.wait_for(reader.read(), 10) == b""
-            assert door.listener.per_address == {}
+            assert counts.open == {}
             writer.close()
 
     run(body())

@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 
 from helpers import ROOMY, RawClient, logged_in, run, running_server
+from ircclients import RawIrc
 
+from gameserver.doors.classic import ClassicDoor
+from gameserver.doors.irc import IrcDoor
 from gameserver.settings import Settings
 
 
@@ -137,6 +140,49 @@ def test_connections_per_address_are_capped_loopback_included(tmp_path: Path) ->
                 await asyncio.sleep(0.05)
             else:
                 raise AssertionError("the freed place was never given back")
+
+    run(main())
+
+
+def test_one_count_per_address_across_every_door(tmp_path: Path) -> None:
+    """An address at its cap on the play door is refused on the IRC and classic doors too."""
+    async def main() -> None:
+        irc, classic = IrcDoor("127.0.0.1", 0), ClassicDoor("127.0.0.1", 0)
+        async with running_server(tmp_path, settings=limits(max_per_address=2),
+                                  doors=[irc, classic]) as s:
+            play = await RawClient.connect(s.port)
+            await play.hello()
+            chat = await RawIrc.connect(irc.port)
+            await chat.send("PASS pw", "NICK held", "USER h 0 * :H")
+            await chat.expect("001")
+            extra = await RawIrc.connect(irc.port)  # the third from 127.0.0.1, on any door
+            refused = await extra.expect("ERROR")
+            assert "too many connections from your address (at most 2)" in refused.params[-1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", classic.port)
+            said = await asyncio.wait_for(reader.read(), 10)
+            assert b"too many connections from your address (at most 2)" in said
+            writer.close()
+            extra.close()
+            counts = s.runtime.connection_counts
+            for _ in range(100):  # the refused ones are counted until their sockets close
+                if counts.count("127.0.0.1") == 2:
+                    break
+                await asyncio.sleep(0.05)
+            late = await RawClient.connect(s.port)
+            frames = await late.wait_closed()
+            assert frames[0]["code"] == "refused"
+            await late.close()
+            other = await RawClient.connect(s.port, source="127.0.0.2")  # another address
+            await other.hello()
+            await play.close()  # a place comes free for 127.0.0.1 on every door
+            for _ in range(100):
+                if counts.count("127.0.0.1") <= 1:
+                    break
+                await asyncio.sleep(0.05)
+            reader, writer = await asyncio.open_connection("127.0.0.1", classic.port)
+            writer.write(b"/nick zed\n")  # a guest now: the assignment's 0 for a good nick
+            assert await asyncio.wait_for(reader.readline(), 10) == b"0\n"
+            writer.close()
 
     run(main())
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from gameserver import settings as settings_
+from gameserver.runtime import Runtime
 from gameserver.settings import Settings, SettingsError
 from gameserver.throttle import (
+    AddressCounts,
     Backoff,
     FloodGate,
     LoginThrottle,
@@ -184,3 +186,33 @@ def test_settings_errors_are_sentences(tmp_path: Path, text: str, words: str) ->
     (tmp_path / "play.toml").write_text(text)
     with pytest.raises(SettingsError, match=words):
         settings_.load(tmp_path)
+
+
+def test_one_connection_count_per_address_with_a_refusal_sentence() -> None:
+    counts = AddressCounts(2)
+    assert counts.take("10.0.0.1") == (True, None)
+    assert counts.take("10.0.0.1") == (True, None)
+    counted, refusal = counts.take("10.0.0.1")  # told why, counted until its socket closes
+    assert counted and refusal is not None and "at most 2" in refusal
+    assert counts.take("10.0.0.2") == (True, None)  # another address is another count
+    counts.take("10.0.0.1")
+    assert counts.take("10.0.0.1")[0] is False  # past twice the cap: closed, never counted
+    assert counts.count("10.0.0.1") == 4
+    for _ in range(4):
+        counts.release("10.0.0.1")
+    assert counts.count("10.0.0.1") == 0 and counts.total == 1
+
+
+def test_runtime_admit_shares_the_doors_count_and_releases_once(tmp_path: Path) -> None:
+    runtime = Runtime(data_dir=tmp_path, settings=Settings(max_per_address=2))
+    first = runtime.admit("127.0.0.9:4000")
+    second = runtime.admit("127.0.0.9:4001")
+    assert callable(first) and callable(second)
+    refused = runtime.admit("127.0.0.9:4002")
+    assert isinstance(refused, str) and "too many connections from your address" in refused
+    assert runtime.connection_counts.count("127.0.0.9") == 2  # a refusal is not counted
+    assert callable(runtime.admit("[::1]:5000"))  # IPv6 loopback is its own address
+    first()
+    first()  # a second call does nothing
+    assert runtime.connection_counts.count("127.0.0.9") == 1
+    assert callable(runtime.admit("127.0.0.9"))  # a bare address works too

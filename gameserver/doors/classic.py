@@ -307,7 +307,7 @@ class ClassicDoor(FlushingDoor):
         loop = asyncio.get_running_loop()
         self._loop, self._runtime = loop, runtime
         self.listener = Listener(lambda label, refusal: ClassicConnection(self, label, refusal),
-                                 None, runtime.hub.settings.max_per_address,
+                                 None, runtime.connection_counts,
                                  runtime.hub.settings.hello_timeout)
         try:
             self.listener.start(self.host, self.requested_port)

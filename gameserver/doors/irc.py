@@ -344,7 +344,7 @@ class IrcDoor(FlushingDoor):
         self._runtime = runtime
         settings = runtime.hub.settings
         self.listener = Listener(lambda label, refusal: IrcConnection(self, label, refusal),
-                                 self.ssl_context, settings.max_per_address,
+                                 self.ssl_context, runtime.connection_counts,
                                  settings.hello_timeout)
         try:
             self.listener.start(self.host, self.requested_port)

@@ -94,7 +94,7 @@ class JSONLinesDoor(FlushingDoor):
         self.listener = Listener(
             lambda label, refusal: Connection(self, label, refusal),
             self.tls.context if self.tls is not None else None,
-            self.settings.max_per_address, self.settings.hello_timeout)
+            runtime.connection_counts, self.settings.hello_timeout)
         try:
             self.listener.start(self.host, self.requested_port)
         except OSError as exc:
