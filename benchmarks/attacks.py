@@ -209,6 +209,8 @@ async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool,
     await register(host, "real", "real-password")
     delays: list[float] = []
     greeted: list[float] = []  # of which: connected and welcomed (no password check yet)
+    checked: list[float] = []  # ... and the last login request's round trip
+    busy = 0  # 'busy' answers the real user had to retry after
     sent = 0
     stop = time.monotonic() + seconds
     held: list[Conn] = []
@@ -242,18 +244,22 @@ async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool,
             await asyncio.sleep(0.25)
 
     async def real_user() -> None:
+        nonlocal busy
         while time.monotonic() < stop:
             t = time.monotonic()
             conn = await Conn.open(host)
             await conn.hello()
             greeted.append(time.monotonic() - t)
             for retry in range(6):  # as the play client does on 'busy'
+                asked = time.monotonic()
                 reply = await conn.login("real", "real-password")
                 if reply.get("code") != "busy":
                     break
+                busy += 1
                 await asyncio.sleep(min(2 ** retry, 4))
             if reply.get("type") == "ok":
                 delays.append(time.monotonic() - t)
+                checked.append(time.monotonic() - asked)
             conn.close()
             await asyncio.sleep(0.5)
 
@@ -261,6 +267,8 @@ async def flood(host: Host, seconds: float, per_wave: int, hang_up: bool,
     how = flood_name(hang_up, addresses)
     return {f"{how}_logins_sent": sent, f"{how}_real_logins": len(delays),
             f"{how}_hello_p50_s": statistics.median(greeted) if greeted else None,
+            f"{how}_check_p50_s": statistics.median(checked) if checked else None,
+            f"{how}_real_busy": busy,
             f"{how}_delay_p50_s": statistics.median(delays) if delays else None,
             f"{how}_delay_max_s": max(delays) if delays else None}
 
@@ -326,8 +334,9 @@ def report(fig: dict[str, Any]) -> str:
         if key in fig:
             lines.append(f"login flood ({how[6:].replace('_', ' ')}): "
                          f"{fig[f'{how}_logins_sent']} logins sent; a real login took p50 "
-                         f"{f(f'{how}_delay_p50_s')} s (hello p50 {f(f'{how}_hello_p50_s')} s), "
-                         f"max {f(key)} s over "
+                         f"{f(f'{how}_delay_p50_s')} s (hello p50 {f(f'{how}_hello_p50_s')} s, "
+                         f"login request p50 {f(f'{how}_check_p50_s')} s, "
+                         f"{fig[f'{how}_real_busy']} busy), max {f(key)} s over "
                          f"{fig[f'{how}_real_logins']} logins{met(key, 'login_delay_max_s')}")
     for kind in ("plain", "tls"):
         key = f"stuck_mib_per_1000_{kind}"

@@ -243,7 +243,7 @@ class Runtime:
         self.cluster: Any = None  # the hub's ClusterLink, on a node of a cluster
         self.settings = settings or settings_.DEFAULTS
         self.name = name
-        # Hash threads only take CPU the event loop leaves idle (see tuning.lower_priority).
+        # Hash threads yield to the event loop but are never starved (tuning.lower_priority).
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.doors: list[AttachedDoor] = []
@@ -298,7 +298,7 @@ class Runtime:
                         hasher=lambda password: hash_password(password, n),
                         request_commit=self._request_commit, run_work=self.run_work,
                         settings=self.settings, clock=time.monotonic, schedule=self.later,
-                        lookups=lookups)
+                        lookups=lookups, hash_slots=self.hash_workers)
         if self.store_threads is not None:
             self._hub.run_store = self.store_threads.run_work
             self._hub.commits_off_loop = True
@@ -523,7 +523,7 @@ class Runtime:
         A pure-Python search in a thread would hold the interpreter lock against the
         event loop (chat latency went from 1 ms to 16 ms at p50, 100 ms at worst, in
         benchmarks/botlag.py); in a process it shares nothing. If no process can be
-        started, one thread at normal priority does it (never the idle-priority hash
+        started, one thread at normal priority does it (never the low-priority hash
         pool: holding the lock there could keep the loop waiting). A search that has
         not answered after BOT_DEADLINE seconds is given up: the bot forfeits.
         """
@@ -587,8 +587,11 @@ class Runtime:
                     work.cancelled()
                 return
             exc = fut.exception()
-            if exc is not None:
+            if exc is not None:  # its session must not wait for ever, nor its queue's place
                 log.error("background work failed: %s", exc)
+                if work.cancelled is not None and not self.stopped:
+                    work.cancelled()
+                    self.wake()
                 return
             if self.stopped:
                 return

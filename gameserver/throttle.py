@@ -32,6 +32,19 @@ def address_key(peer: str) -> str:
     return str(ip)
 
 
+def prefix_key(address: str) -> str:
+    """The network an address key belongs to, for fair shares: IPv4 /24, IPv6 /48."""
+    try:
+        network = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return address
+    if network.version == 4:
+        return str(network.supernet(new_prefix=24)) if network.prefixlen > 24 else str(network)
+    if network.network_address.is_loopback:
+        return str(network)
+    return str(network.supernet(new_prefix=48)) if network.prefixlen > 48 else str(network)
+
+
 def say_wait(seconds: float) -> str:
     """'8 seconds', '3 minutes', '1 hour': a wait in words, rounded up (never shorter)."""
     return say_duration(seconds, round_up=True)

@@ -13,6 +13,7 @@ from gameserver.core import logins
 from gameserver.core.commands import CommandError, CommandSpec, checked, clean_message
 from gameserver.core.events import Door, Event, RoomView, trusted
 from gameserver.core.extensions import Extension, check_extension, overrides
+from gameserver.core.hashqueue import HashQueue
 from gameserver.core.ignoring import Ignoring, speaker_of
 from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Immediate, Lookups, Work
@@ -77,13 +78,12 @@ class Hub:
                  run_work: Callable[[Work], None] | None = None,
                  lookups: Lookups | None = None, settings: Settings | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 schedule: Schedule | None = None) -> None:
+                 schedule: Schedule | None = None, hash_slots: int | None = None) -> None:
         self.store = store
         self.settings = settings = settings or settings_.DEFAULTS
         self.login_throttle = LoginThrottle(settings, clock)
         self.registrations = RateLimit(settings.registrations_per_hour, 3600.0, clock)
-        self.hashing = 0  # password checks queued or running
-        self.registering = 0  # ... of them for new accounts
+        self.registering = 0  # password hashes queued or running for new accounts
         self.lookalikes = LookalikeIndex(store.account_names())
         self.lookups: Lookups = lookups if lookups is not None else Immediate(store)
         self.server_name = server_name
@@ -93,6 +93,9 @@ class Hub:
         self.run_work: Callable[[Work], None] = run_work or _run_inline
         # The store's own slow work (a cluster's lease renewals): in a store thread, or here.
         self.run_store: Callable[[Work], None] = _run_inline
+        # Every password hash or check waits here, fair between addresses; the runtime
+        # is handed `hash_slots` at a time (its hash threads).
+        self.hashes = HashQueue(self.run_work, settings.hash_queue, hash_slots)
         self.sessions: set[Session] = set()
         self.online: dict[str, Session] = {}  # username key -> session
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
@@ -161,6 +164,11 @@ class Hub:
         self.send(session, Error(code=error.code, text=error.message, id=msg_id))
         if session.bad_frames >= MAX_BAD_FRAMES:
             self.kick(session, "too many invalid frames", "protocol")
+
+    @property
+    def hashing(self) -> int:
+        """Password hashes and checks queued or running."""
+        return len(self.hashes)
 
     def disconnected(self, session: Session, reason: str) -> None:
         """The connection is gone (closed, lost, or kicked)."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("play.hub")
 
 MAX_LOGIN_FAILURES = 5  # per connection, then it is closed
+BUSY = "the server is busy checking other logins; try again in a few seconds"
 TOKEN_LIFETIME = 24 * 3600.0
 LOBBY = "lobby"
 GUEST_PREFIX = "guest-"  # guest-1, guest-2 ...: the classic door's guests, never an account
@@ -77,9 +78,8 @@ def login(hub: Hub, session: Session, message: Login) -> None:
     def found(account: tuple[str, str] | None) -> None:
         if account is None and user.casefold() in hub.reserved_names:
             raise CommandError("bad_name", f"the name {user} is reserved; choose another")
-        if hub.hashing >= hub.settings.hash_queue:
-            raise CommandError("busy", "the server is busy checking other logins; "
-                                       "try again in a few seconds")
+        if not hub.hashes.has_room(address):
+            raise CommandError("busy", BUSY)
         if account is None:
             check_new_name(hub, user)
             # New names (the cheapest way to make the server hash) get half the queue:
@@ -91,7 +91,6 @@ def login(hub: Hub, session: Session, message: Login) -> None:
             if wait > 0:
                 raise CommandError("throttled", "too many new accounts from your address; "
                                                 f"try again in {say_wait(wait)}")
-            hub.hashing += 1
             hub.registering += 1
 
             def done(pwhash: str) -> None:
@@ -102,21 +101,21 @@ def login(hub: Hub, session: Session, message: Login) -> None:
                 hub.registering -= 1
                 unhashed(hub, session)
 
-            hub.run_work(Work(run=lambda: hub.hasher(password),
-                              done=hub.guarded(session, msg_id, done),
-                              cancelled=never_ran, session=session))
+            queue_hash(hub, session, msg_id, address, Work(
+                run=lambda: hub.hasher(password), done=hub.guarded(session, msg_id, done),
+                cancelled=never_ran, session=session))
             return
         name, pwhash = account
+        # Refused here, before any hashing: a guess that must wait costs no CPU.
         refused = hub.login_throttle.begin(name, address)
         if refused is not None:
             raise CommandError("throttled", refused)
-        hub.hashing += 1
 
         def cancelled() -> None:
             unhashed(hub, session)
             hub.login_throttle.end(name, address, None)
 
-        hub.run_work(Work(
+        queue_hash(hub, session, msg_id, address, Work(
             run=lambda: hub.verifier(password, pwhash),
             done=hub.guarded(session, msg_id,
                              lambda ok: verified(hub, session, msg_id, name, ok)),
@@ -138,9 +137,20 @@ def login(hub: Hub, session: Session, message: Login) -> None:
     pending.then(hub.guarded(session, msg_id, settle))
 
 
+def queue_hash(hub: Hub, session: Session, msg_id: int | None, address: str,
+               work: Work) -> None:
+    """Into the hash queue (fair between addresses); displaced later, the client hears busy."""
+    def displaced() -> None:
+        hub.send(session, Error(code="busy", id=msg_id, text=BUSY))
+
+    if not hub.hashes.submit(work, address, displaced):
+        if work.cancelled is not None:
+            work.cancelled()
+        raise CommandError("busy", BUSY)
+
+
 def unhashed(hub: Hub, session: Session) -> None:
     session.busy = False
-    hub.hashing -= 1
 
 
 def check_new_name(hub: Hub, user: str) -> None:

@@ -8,9 +8,11 @@ import time
 from gameserver.core.chatcommands import send_pm
 from gameserver.core.commands import CommandError, CommandSet, clean_message
 from gameserver.core.community import CommunityHost
+from gameserver.core.logins import BUSY
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Session
-from gameserver.protocol import Command, Notice, Ok
+from gameserver.protocol import Command, Error, Notice, Ok
+from gameserver.throttle import address_key
 
 COMMANDS: CommandSet[CommunityHost] = CommandSet()
 command = COMMANDS.command
@@ -193,8 +195,13 @@ def password(host: CommunityHost, session: Session, message: Command) -> None:
     def check(account: tuple[str, str] | None) -> None:
         if account is None:
             raise CommandError("no_such_user", "your account is gone")
-        hub.run_work(Work(run=lambda: (hub.verifier(old, account[1]) and hub.hasher(new)),
-                          done=hub.guarded(session, message.id, store), session=session))
+        # Two hashes: through the same bounded, fair queue as logins.
+        if not hub.hashes.submit(
+                Work(run=lambda: (hub.verifier(old, account[1]) and hub.hasher(new)),
+                     done=hub.guarded(session, message.id, store), session=session),
+                address_key(session.peer), lambda: hub.send(session, Error(
+                    code="busy", id=message.id, text=BUSY))):
+            raise CommandError("busy", BUSY)
 
     def store(pwhash: str | bool) -> None:
         if not pwhash:

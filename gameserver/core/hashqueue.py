@@ -1,0 +1,179 @@
+"""Password checks waiting for a hash thread: bounded, and fair between source addresses.
+
+A login flood must not hold a real user's login behind it. The queue is kept here,
+in the core, not in the runtime's thread pool (first in, first out): the runtime is
+handed only as many checks as it has threads, and the next one to run is taken in
+turn from each address prefix (IPv4 /24, IPv6 /48), then from each address within
+it. When the queue is full, a login from a prefix with fewer checks waiting takes the
+place of the newest check of the prefix with the most (that one is told `busy`), so
+one prefix's flood cannot keep everyone else out. Many prefixes with one check each
+are equal shares: then the bound says `busy` to the newest, as before.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gameserver.core.pending import Work
+from gameserver.throttle import prefix_key
+
+
+@dataclass(eq=False)
+class _Job:
+    work: Work
+    group: str  # the address prefix (fair shares are kept between these first)
+    address: str
+    evicted: Callable[[], None]  # tell its client `busy` (after work.cancelled)
+    seq: int  # the order of arrival
+
+
+class HashQueue:
+    """`submit` a check for an address; at most `slots` run at once, `bound` in all."""
+
+    def __init__(self, run: Callable[[Work], None], bound: int, slots: int | None = None
+                 ) -> None:
+        self.run = run  # the runtime's: runs work.run off the loop, then done or cancelled
+        self.bound = bound
+        self.slots = slots if slots is not None else bound
+        self.running = 0
+        self.waiting = 0
+        self.evictions = 0
+        self._seq = 0
+        # prefix -> address -> its checks, oldest first; both levels taken in turn
+        self._groups: OrderedDict[str, OrderedDict[str, deque[_Job]]] = OrderedDict()
+        self._group_waiting: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        """Checks queued or running."""
+        return self.running + self.waiting
+
+    def has_room(self, address: str) -> bool:
+        """Would a check from `address` be taken now (at once, or in another's place)?"""
+        return len(self) < self.bound or self._victim(address) is not None
+
+    def submit(self, work: Work, address: str, evicted: Callable[[], None]) -> bool:
+        """Queue `work` (an address key); False if there is no room (tell the client busy).
+
+        `work.cancelled` runs if the check never runs (its connection went, or it was
+        displaced; then `evicted` runs too, to tell its client).
+        """
+        if len(self) >= self.bound:
+            victim = self._victim(address)
+            if victim is None:
+                return False
+            self._remove(victim)
+            self.evictions += 1
+            if victim.work.cancelled is not None:
+                victim.work.cancelled()
+            victim.evicted()
+        self._seq += 1
+        job = _Job(work, prefix_key(address), address, evicted, self._seq)
+        addresses = self._groups.setdefault(job.group, OrderedDict())
+        addresses.setdefault(address, deque()).append(job)
+        self._group_waiting[job.group] = self._group_waiting.get(job.group, 0) + 1
+        self.waiting += 1
+        session = work.session
+        if session is not None:
+            session.cancel_work = lambda: self._cancel(job)
+        self._pump()
+        return True
+
+    # ------------------------------------------------------------ inside
+
+    def _victim(self, address: str) -> _Job | None:
+        """The newest check of the fattest share, if it is fatter than the newcomer's would be."""
+        group = prefix_key(address)
+        mine = self._group_waiting.get(group, 0)
+        fattest = max(self._group_waiting, key=self._group_waiting.__getitem__, default=None)
+        if fattest is None:
+            return None
+        if fattest != group:
+            if self._group_waiting[fattest] <= mine + 1:
+                return None
+            addresses = self._groups[fattest]
+            return addresses[_heaviest(addresses)][-1]
+        # the newcomer's own prefix is the fattest: fair between its addresses
+        addresses = self._groups[group]
+        mine = len(addresses.get(address, ()))
+        heaviest = _heaviest(addresses)
+        if heaviest == address or len(addresses[heaviest]) <= mine + 1:
+            return None
+        return addresses[heaviest][-1]
+
+    def _remove(self, job: _Job) -> None:
+        addresses = self._groups[job.group]
+        jobs = addresses[job.address]
+        jobs.remove(job)
+        if not jobs:
+            del addresses[job.address]
+        if not addresses:
+            del self._groups[job.group]
+        left = self._group_waiting[job.group] - 1
+        if left:
+            self._group_waiting[job.group] = left
+        else:
+            del self._group_waiting[job.group]
+        self.waiting -= 1
+        session = job.work.session
+        if session is not None and session.cancel_work is not None:
+            session.cancel_work = None
+
+    def _cancel(self, job: _Job) -> None:
+        """Its connection went before the check ran: the CPU is not spent."""
+        addresses = self._groups.get(job.group)
+        if addresses is None or job not in addresses.get(job.address, ()):
+            return
+        self._remove(job)
+        if job.work.cancelled is not None:
+            job.work.cancelled()
+
+    def _next(self) -> _Job:
+        """The oldest check of the next address of the next prefix, in turn."""
+        group, addresses = next(iter(self._groups.items()))
+        address, jobs = next(iter(addresses.items()))
+        job = jobs[0]
+        self._remove(job)
+        if address in addresses:
+            addresses.move_to_end(address)
+        if group in self._groups:
+            self._groups.move_to_end(group)
+        return job
+
+    def _pump(self) -> None:
+        while self.running < self.slots and self.waiting:
+            job = self._next()
+            self.running += 1
+            self.run(self._started(job.work))
+
+    def _started(self, work: Work) -> Work:
+        finished = False
+
+        def finish() -> None:
+            nonlocal finished
+            if not finished:
+                finished = True
+                self.running -= 1
+                self._pump()
+
+        def done(result: Any) -> None:
+            try:
+                work.done(result)
+            finally:
+                finish()
+
+        def cancelled() -> None:
+            try:
+                if work.cancelled is not None:
+                    work.cancelled()
+            finally:
+                finish()
+
+        return replace(work, done=done, cancelled=cancelled)
+
+
+def _heaviest(addresses: OrderedDict[str, deque[_Job]]) -> str:
+    """The address with the most checks waiting (of equals, the one with the newest)."""
+    return max(addresses, key=lambda a: (len(addresses[a]), addresses[a][-1].seq))
