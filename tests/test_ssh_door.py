@@ -163,7 +163,8 @@ def test_a_vanished_ssh_client_is_dropped_and_the_room_told(tmp_path: Path) -> N
             assert left["reason"] == "connection lost"
             assert "erin" not in server.hub.online
             await asyncio.sleep(0.1)
-            assert not door.clients and not door.per_address
+            assert not door.clients  # and only bob is counted now
+            assert server.runtime.connection_counts.open == {"127.0.0.1": 1}
             await bob.close()
 
     run(body())
@@ -273,6 +274,28 @@ def test_too_many_connections_from_one_address_are_told(tmp_path: Path) -> None:
             assert any("too many connections" in b for b in refused.value.banners)
             for conn in kept:
                 conn.close()
+
+    run(body())
+
+
+def test_the_per_address_count_is_shared_with_the_other_doors(tmp_path: Path) -> None:
+    """An address at its cap on the play door is refused on SSH too (one count per process)."""
+    async def body() -> None:
+        async with ssh_server(tmp_path, settings=ROOMY.replace(max_per_address=1)) as (
+                server, door):
+            play = await RawClient.connect(server.port)
+            await play.hello()
+            with pytest.raises(asyncssh.Error) as refused:
+                await connect(door, "ivy", password="pw")
+            assert any("too many connections from your address (at most 1)" in b
+                       for b in refused.value.banners)
+            await play.close()
+            for _ in range(100):
+                if not server.runtime.connection_counts.open:
+                    break
+                await asyncio.sleep(0.05)
+            conn = await register(door, "ivy")  # its place came free
+            conn.close()
 
     run(body())
 

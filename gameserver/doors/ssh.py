@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,6 @@ log = logging.getLogger("play.ssh")
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 CLOSE_GRACE = 2.0  # seconds the goodbyes get to leave when the door closes
-TOO_MANY = "too many connections from your address"
 
 
 class HostKeyError(Exception):
@@ -76,7 +75,6 @@ class SSHDoor:
         self.key_created = False
         self.clients: set[SSHClient] = set()
         self.dirty: set[SSHClient] = set()  # clients with something to draw or write
-        self.per_address: dict[str, int] = {}
         self.passes = 0  # flush passes that wrote something (the runtime's idle trim)
         self._runtime: Runtime | None = None
         self._server: Any = None
@@ -127,21 +125,16 @@ class SSHDoor:
 
     # ------------------------------------------------------------ connections
 
-    def count_in(self, address: str) -> str | None:
-        """One more connection from `address`; the refusal if it is over the cap."""
-        count = self.per_address.get(address, 0) + 1
-        self.per_address[address] = count
-        if count > self.hub.settings.max_per_address:
-            log.info("SSH %s: refused: %s", address, TOO_MANY)
-            return f"{TOO_MANY} ({self.hub.settings.max_per_address})"
-        return None
+    def admit(self, label: str) -> Callable[[], None] | str:
+        """Count a connection in: the runtime's one count per address for every door.
 
-    def count_out(self, address: str) -> None:
-        count = self.per_address.get(address, 0) - 1
-        if count > 0:
-            self.per_address[address] = count
-        else:
-            self.per_address.pop(address, None)
+        The release to call once it is gone, or the refusal to tell it (not counted).
+        """
+        assert self._runtime is not None, "door not started"
+        admitted = self._runtime.admit(label)
+        if isinstance(admitted, str):
+            log.info("SSH %s: refused: %s", label, admitted)
+        return admitted
 
     # ------------------------------------------------------------ the runtime's side
 

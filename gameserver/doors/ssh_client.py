@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from gameserver.protocol import (
     Say,
 )
 from gameserver.sshkeys import fingerprint
-from gameserver.throttle import FloodGate, Verdict, address_key
+from gameserver.throttle import FloodGate, Verdict
 
 if TYPE_CHECKING:
     from gameserver.doors.ssh import SSHDoor
@@ -87,7 +88,7 @@ class SSHClient(asyncssh.SSHServer):
         self.session: Session | None = None
         self.label = ""
         self.server_label = "ssh"
-        self.address: str | None = None  # counted by the door until connection_lost
+        self.count_out: Callable[[], None] | None = None  # out of the per-address count
         self.refusal: str | None = None
         self.early: list[Any] = []  # events for a channel that is not open yet
         self.channel: SSHChannel | None = None
@@ -110,12 +111,15 @@ class SSHClient(asyncssh.SSHServer):
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.address = address_key(self.label)
         here = conn.get_extra_info("sockname")
         if isinstance(here, tuple):  # what the status bar names, as the curses client does
             host = f"[{here[0]}]" if ":" in str(here[0]) else str(here[0])
             self.server_label = f"{host}:{here[1]}"
-        self.refusal = self.door.count_in(self.address)
+        admitted = self.door.admit(self.label)  # counted until connection_lost
+        if isinstance(admitted, str):
+            self.refusal = admitted
+        else:
+            self.count_out = admitted
         door = self.door
         door.clients.add(self)
         self.session = door.hub.connect(door, self, self.close, self.label)
@@ -123,9 +127,9 @@ class SSHClient(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         door = self.door
-        if self.address is not None:
-            door.count_out(self.address)
-            self.address = None
+        if self.count_out is not None:
+            self.count_out()
+            self.count_out = None
         door.clients.discard(self)
         if self._release is not None:
             self._release.cancel()
