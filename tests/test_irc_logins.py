@@ -46,10 +46,10 @@ def test_password_guessing_over_irc_waits_as_on_the_play_door(tmp_path: Path) ->
                 reply = await pass_login(door, "alice", "wrong")
                 assert reply.verb == "464"
                 assert reply.params[-1].startswith("wrong password for alice")
-            assert "the next try must wait 1 s" in reply.params[-1]  # the play door's words
+            assert "the next try must wait 1 second" in reply.params[-1]  # the play door's words
             refused = await pass_login(door, "alice", "right")  # the owner, too soon
             assert refused.verb == "464"
-            assert refused.params[-1] == "too many failed logins for alice; try again in 1 s"
+            assert refused.params[-1] == "too many failed logins for alice; try again in 1 second"
             # the play door sees the same wait: one throttle, whichever door guessed
             assert s.hub.login_throttle.wait("alice", "127.0.0.1") > 0
             await asyncio.sleep(1.05)
@@ -73,9 +73,10 @@ def test_sasl_guesses_count_in_the_same_throttle(tmp_path: Path) -> None:
                 texts.append((await raw.expect("904")).params[-1])
                 raw.close()
             assert texts[0] == "SASL authentication failed: wrong password for bob"
-            assert texts[1].endswith("; after too many failed logins the next try must wait 1 s")
+            assert texts[1].endswith(
+                "; after too many failed logins the next try must wait 1 second")
             assert texts[2] == ("SASL authentication failed: too many failed logins for bob; "
-                                "try again in 1 s")
+                                "try again in 1 second")
 
     run(body())
 
@@ -121,6 +122,6 @@ def test_new_accounts_over_irc_count_against_the_address(tmp_path: Path) -> None
             refused = await pass_login(door, "fay", "pw")
             assert refused.verb == "464"
             assert refused.params[-1] == ("too many new accounts from your address; "
-                                          "try again in 30 min")
+                                          "try again in 30 minutes")
 
     run(body())
