@@ -51,6 +51,7 @@ class ClassicConnection(asyncio.Protocol):
         self.label = label  # "ip:port", as the listener labels every door's peers
         self.refusal = refusal  # the listener's: too many connections from this address
         self.fd = -1  # the socket, for direct writes (see FlushingDoor.flush_all)
+        self.tls_write = None  # plain TCP only
         self.decoder = wire.ClassicDecoder()
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 # Storms (see FlushingDoor.wake): over STORM_RATE inputs (frames, lines, connections) a
@@ -26,6 +26,9 @@ class Flushable(Protocol):
     out: list[bytes]
     closing: bool
     fd: int  # the socket for direct writes, or -1 (TLS, or not yet / no longer known)
+    # TLS: encrypt and write a record straight to the socket (False: not now, use the
+    # transport); the listener's TLS layer offers it (listener._SmallSSLProtocol.write_now)
+    tls_write: Callable[[bytes], bool] | None
 
     @property
     def transport(self) -> asyncio.Transport | None: ...
@@ -91,7 +94,8 @@ class FlushingDoor:
         Members of one room usually got the very same bytes: comparing the list
         (object identity first, in C) is much cheaper than joining it again. While a
         transport holds nothing, the socket is written directly (one syscall, none of
-        the transport's bookkeeping); only what the socket does not take goes through it.
+        the transport's bookkeeping), through TLS too (one record, encrypted here); only
+        what the socket does not take goes through the transport.
         """
         self._flush_scheduled = False
         start = _clock()
@@ -117,14 +121,19 @@ class FlushingDoor:
                 last_out = out.copy()
             out.clear()
             fd = conn.fd
-            if fd >= 0 and not transport.get_write_buffer_size():
-                try:
-                    sent = write(fd, data)
-                except OSError:  # EAGAIN, or an error the transport will report properly
-                    sent = 0
-                if sent == len(data):
+            if fd >= 0:
+                if not transport.get_write_buffer_size():
+                    try:
+                        sent = write(fd, data)
+                    except OSError:  # EAGAIN, or an error the transport will report properly
+                        sent = 0
+                    if sent == len(data):
+                        continue
+                    data = data[sent:]
+            else:
+                tls_write = conn.tls_write
+                if tls_write is not None and tls_write(data):
                     continue
-                data = data[sent:]
             conn.write_rest(data)
         if writes:
             self.passes += 1

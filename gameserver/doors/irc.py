@@ -10,7 +10,7 @@ import ssl
 import sys
 import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver import names
@@ -47,7 +47,7 @@ class IrcConnection(asyncio.Protocol):
     # read a few fields of every member for every line said.
     __slots__ = ("door", "label", "refusal", "decoder", "transport", "session", "client",
                  "out", "paced", "pacer", "_pace_timer", "opened", "last_heard", "pinged",
-                 "closing", "fd", "address", "slow", "_abort")
+                 "closing", "fd", "tls_write", "address", "slow", "_abort")
 
     def __init__(self, door: IrcDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
@@ -65,6 +65,7 @@ class IrcConnection(asyncio.Protocol):
         self.pinged = False
         self.closing = False
         self.fd = -1  # the socket, for direct writes (plain TCP only)
+        self.tls_write: Callable[[bytes], bool] | None = None  # the same, through TLS
         self.address: str | None = None  # whom the per-address cap counts this as
         self.slow = False
         self._abort: asyncio.TimerHandle | None = None
@@ -81,6 +82,8 @@ class IrcConnection(asyncio.Protocol):
                 pass
             if DIRECT_WRITES and transport.get_extra_info("ssl_object") is None:
                 self.fd = sock.fileno()  # (through TLS, every write goes via the transport)
+        # The listener's TLS layer writes a record straight to the socket when it can.
+        self.tls_write = getattr(getattr(transport, "_ssl_protocol", None), "write_now", None)
         label = self.label
         if not label:
             peer = transport.get_extra_info("peername")
@@ -210,6 +213,8 @@ class IrcConnection(asyncio.Protocol):
             if sent == len(data):
                 return
             data = data[sent:]
+        elif self.tls_write is not None and self.tls_write(data):
+            return
         self.write_rest(data)
 
     def write_rest(self, data: bytes) -> None:

@@ -69,7 +69,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("door", "decoder", "transport", "session", "out", "closing", "slow", "fd",
                  "_abort", "label", "refusal", "gate", "held", "_release", "born", "heard",
-                 "quiet_since", "pinged", "counted")
+                 "quiet_since", "pinged", "counted", "tls_write")
 
     def __init__(self, door: JSONLinesDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
@@ -80,6 +80,7 @@ class Connection(asyncio.Protocol):
         self.closing = False
         self.slow = False  # over OUTPUT_LIMIT: being disconnected
         self.fd = -1  # the socket, for writes made directly while the transport is idle
+        self.tls_write: Callable[[bytes], bool] | None = None  # the same, through TLS
         self._abort: asyncio.TimerHandle | None = None
         self.label = label
         self.refusal = refusal  # said, then closed, as soon as the connection is made
@@ -104,6 +105,8 @@ class Connection(asyncio.Protocol):
                 pass
             if DIRECT_WRITES and transport.get_extra_info("ssl_object") is None:
                 self.fd = sock.fileno()  # (through TLS, every write goes via the transport)
+        # The listener's TLS layer writes a record straight to the socket when it can.
+        self.tls_write = getattr(getattr(transport, "_ssl_protocol", None), "write_now", None)
         if not self.label:
             peer = transport.get_extra_info("peername")
             self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -319,6 +322,8 @@ class Connection(asyncio.Protocol):
                 if sent == len(data):
                     return
                 data = data[sent:]
+            elif self.tls_write is not None and self.tls_write(data):
+                return
             self.write_rest(data)
         out.clear()
 
