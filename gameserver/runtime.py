@@ -257,6 +257,7 @@ class Runtime:
         self._hub: Hub | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._express: ThreadPoolExecutor | None = None
         self._bot_executor: Executor | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
@@ -298,7 +299,8 @@ class Runtime:
                         hasher=lambda password: hash_password(password, n),
                         request_commit=self._request_commit, run_work=self.run_work,
                         settings=self.settings, clock=time.monotonic, schedule=self.later,
-                        lookups=lookups, hash_slots=self.hash_workers)
+                        lookups=lookups, hash_slots=self.hash_workers,
+                        run_express=self.run_express_work)
         if self.store_threads is not None:
             self._hub.run_store = self.store_threads.run_work
             self._hub.commits_off_loop = True
@@ -309,6 +311,8 @@ class Runtime:
             await self._join_cluster()
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
                                             initializer=tuning.lower_priority)
+        # One more, at normal priority, for checks the hash queue keeps from floods.
+        self._express = ThreadPoolExecutor(1, thread_name_prefix="play-hash-express")
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
 
     @property
@@ -474,8 +478,9 @@ class Runtime:
             self._tick.cancel()
         if self.commits is not None:
             self.commits.cancel()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._executor, self._express):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
         if self._bot_executor is not None:
             self._bot_executor.shutdown(wait=False, cancel_futures=True)
         if self.store_threads is not None:
@@ -516,6 +521,11 @@ class Runtime:
         """Run slow work in the hash pool; its `done` runs on the loop, then doors flush."""
         assert self._executor is not None
         self._run_in(self._executor, work)
+
+    def run_express_work(self, work: Work) -> None:
+        """A password check from a quiet address: on the one normal-priority hash thread."""
+        assert self._express is not None
+        self._run_in(self._express, work)
 
     def run_bot_work(self, work: Work) -> None:
         """A game bot's search, in a worker process (see docs/games.md, "Bots").

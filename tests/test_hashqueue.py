@@ -171,11 +171,35 @@ def test_hash_threads_yield_to_the_loop_but_are_never_idle_class(tmp_path: Path)
             await logged_in(server.port, "ann")
             hashing = [t for t in threading.enumerate() if t.name.startswith("play-hash")]
             assert hashing
+            ours = os.getpriority(os.PRIO_PROCESS, 0)
             for thread in hashing:
                 assert thread.native_id is not None
                 assert os.sched_getscheduler(thread.native_id) == os.SCHED_OTHER
-                assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == max(
-                    tuning.HASH_NICE, os.getpriority(os.PRIO_PROCESS, 0))
+                nice = os.getpriority(os.PRIO_PROCESS, thread.native_id)
+                if thread.name.startswith("play-hash-express"):  # a quiet address's check
+                    assert nice == ours
+                else:
+                    assert nice == max(tuning.HASH_NICE, ours)
+            assert server.hub.hashes.expressed == 1  # ann's login took the express thread
             assert server.hub.hashes.slots == server.runtime.hash_workers
 
     run(main())
+
+
+def test_the_express_runner_serves_quiet_prefixes_never_the_flood() -> None:
+    bulk, express, ran = Threads(), Threads(), []
+    queue = HashQueue(bulk, bound=10, slots=1, express=express)
+    queue.submit(job(ran, "flood0"), "198.51.100.1", lambda: None)  # quiet yet: express
+    assert len(express.running) == 1 and not bulk.running
+    for n in range(1, 5):
+        queue.submit(job(ran, f"flood{n}"), f"198.51.100.{n}", lambda: None)
+    assert len(bulk.running) == 1  # the flood's next check; the rest wait for the bulk thread
+    express.finish_one()
+    assert not express.running  # its prefix is running in bulk: not quiet, express stays free
+    queue.submit(job(ran, "real"), "192.0.2.7", lambda: None)
+    assert len(express.running) == 1 and express.finish_one() == "real"  # at once
+    assert queue.expressed == 2
+    while bulk.running or express.running:
+        (bulk if bulk.running else express).finish_one()
+    assert sorted(ran) == sorted(["flood0", "real"] + [f"flood{n}" for n in range(1, 5)])
+    assert len(queue) == 0

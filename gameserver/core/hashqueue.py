@@ -8,6 +8,11 @@ it. When the queue is full, a login from a prefix with fewer checks waiting take
 place of the newest check of the prefix with the most (that one is told `busy`), so
 one prefix's flood cannot keep everyone else out. Many prefixes with one check each
 are equal shares: then the bound says `busy` to the newest, as before.
+
+The runtime's hash threads run at a low priority (a flood must not take the CPU from
+chat), so on a busy machine a check there waits for scraps. An `express` runner (one
+thread at normal priority) is kept for checks from prefixes that have nothing running:
+a real user's login during a flood from elsewhere takes it, the flood cannot.
 """
 
 from __future__ import annotations
@@ -33,12 +38,17 @@ class _Job:
 class HashQueue:
     """`submit` a check for an address; at most `slots` run at once, `bound` in all."""
 
-    def __init__(self, run: Callable[[Work], None], bound: int, slots: int | None = None
-                 ) -> None:
+    def __init__(self, run: Callable[[Work], None], bound: int, slots: int | None = None,
+                 express: Callable[[Work], None] | None = None) -> None:
         self.run = run  # the runtime's: runs work.run off the loop, then done or cancelled
+        self.express = express  # the same, on its one thread at normal priority
         self.bound = bound
         self.slots = slots if slots is not None else bound
-        self.running = 0
+        self.running = 0  # in both
+        self._bulk = 0  # running through `run`
+        self._express_busy = False
+        self.expressed = 0  # checks that took the express runner
+        self._serving: dict[str, int] = {}  # prefix -> its checks running
         self.waiting = 0
         self.evictions = 0
         self._seq = 0
@@ -142,13 +152,37 @@ class HashQueue:
             self._groups.move_to_end(group)
         return job
 
-    def _pump(self) -> None:
-        while self.running < self.slots and self.waiting:
-            job = self._next()
-            self.running += 1
-            self.run(self._started(job.work))
+    def _next_quiet(self) -> _Job | None:
+        """The next check of the first prefix in turn that has nothing running, if any."""
+        for group, addresses in self._groups.items():
+            if not self._serving.get(group):
+                address, jobs = next(iter(addresses.items()))
+                job = jobs[0]
+                self._remove(job)
+                if address in addresses:
+                    addresses.move_to_end(address)
+                if group in self._groups:
+                    self._groups.move_to_end(group)
+                return job
+        return None
 
-    def _started(self, work: Work) -> Work:
+    def _pump(self) -> None:
+        if self.express is not None and not self._express_busy and self.waiting:
+            job = self._next_quiet()
+            if job is not None:
+                self._express_busy = True
+                self.expressed += 1
+                self._start(job, self.express, express=True)
+        while self._bulk < self.slots and self.waiting:
+            self._bulk += 1
+            self._start(self._next(), self.run, express=False)
+
+    def _start(self, job: _Job, run: Callable[[Work], None], express: bool) -> None:
+        self.running += 1
+        self._serving[job.group] = self._serving.get(job.group, 0) + 1
+        run(self._started(job.work, job.group, express))
+
+    def _started(self, work: Work, group: str, express: bool) -> Work:
         finished = False
 
         def finish() -> None:
@@ -156,6 +190,15 @@ class HashQueue:
             if not finished:
                 finished = True
                 self.running -= 1
+                left = self._serving[group] - 1
+                if left:
+                    self._serving[group] = left
+                else:
+                    del self._serving[group]
+                if express:
+                    self._express_busy = False
+                else:
+                    self._bulk -= 1
                 self._pump()
 
         def done(result: Any) -> None:

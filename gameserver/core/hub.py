@@ -78,7 +78,8 @@ class Hub:
                  run_work: Callable[[Work], None] | None = None,
                  lookups: Lookups | None = None, settings: Settings | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 schedule: Schedule | None = None, hash_slots: int | None = None) -> None:
+                 schedule: Schedule | None = None, hash_slots: int | None = None,
+                 run_express: Callable[[Work], None] | None = None) -> None:
         self.store = store
         self.settings = settings = settings or settings_.DEFAULTS
         self.login_throttle = LoginThrottle(settings, clock)
@@ -94,8 +95,9 @@ class Hub:
         # The store's own slow work (a cluster's lease renewals): in a store thread, or here.
         self.run_store: Callable[[Work], None] = _run_inline
         # Every password hash or check waits here, fair between addresses; the runtime
-        # is handed `hash_slots` at a time (its hash threads).
-        self.hashes = HashQueue(self.run_work, settings.hash_queue, hash_slots)
+        # is handed `hash_slots` at a time (its hash threads), and one more to its
+        # express thread from a prefix that has nothing running (see hashqueue).
+        self.hashes = HashQueue(self.run_work, settings.hash_queue, hash_slots, run_express)
         self.sessions: set[Session] = set()
         self.online: dict[str, Session] = {}  # username key -> session
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
