@@ -337,8 +337,12 @@ class PrivateMessages:
         reply = await self.conn.request(Command(id=msg_id, name="whois", args=target), msg_id)
         self.emit(reply)
         user = ((reply.data or {}).get("whois") or {}).get("user")
-        if user:
+        if not user:
+            return
+        try:  # the keys are an extra beside the answer: a failed look-up is no error of /whois
             await self.show_keys(self.conn.new_id(), f"@{user}")
+        except (ProtocolError, E2EError) as exc:
+            log.info("keys of %s not shown after /whois: %s", user, exc)
 
     async def trust(self, msg_id: int, target: str) -> None:
         """/trust USER: accept every device key USER has now (after comparing fingerprints)."""

@@ -513,3 +513,34 @@ def test_an_envelope_sealed_long_before_it_came_is_marked_as_sent_again(tmp_path
             await bob.close()
 
     run(body())
+
+
+def test_whois_and_key_of_a_guest_of_the_classic_door_need_no_account(tmp_path):
+    """A guest has no account and no device keys: /whois and /key from the play client
+    answer (no device key) without "there is no user called guest-1"."""
+    from test_classic_door import guest
+
+    from gameserver.doors.classic import ClassicDoor
+
+    async def body() -> None:
+        door = ClassicDoor("127.0.0.1", 0)
+        async with running_server(tmp_path / "srv", doors=[door]) as server:
+            gus = await guest(door, "gus")  # "0": logged in as guest-1, nick gus
+            alice = await Device.join(server.port, "alice", tmp_path / "alice")
+            for asked in ("gus", "@guest-1"):  # a nick in the room, then the guest's name
+                whois_id = alice.type(f"/whois {asked}")
+                answer = await alice.reply_to(whois_id)
+                assert isinstance(answer, Ok) and answer.text == "guest-1:", answer
+                keys = await alice.expect(
+                    Ok, lambda e: "device keys of guest-1" in (e.text or ""))
+                assert keys.lines == ["no device key: PMs to them go not end-to-end encrypted"]
+            ok = await alice.reply_to(alice.type("/key guest-1"))
+            assert isinstance(ok, Ok) and "device keys of guest-1" in (ok.text or "")
+            assert not [e for e in alice.seen if isinstance(e, Error)]
+            # A guest cannot leave a key under a name the next run's guest-1 gets.
+            await gus.send("/devicekey " + "A" * 43 + "=")
+            assert "guest has no account" in await gus.line()
+            gus.close()
+            await alice.close()
+
+    run(body())

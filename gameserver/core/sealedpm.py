@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gameserver import names
+from gameserver.core import logins
 from gameserver.core.chatcommands import send_pm
 from gameserver.core.commands import CommandError, CommandSet, checked
 from gameserver.core.rooms import Session
@@ -45,6 +46,10 @@ def _account_then(hub: Hub, session: Session, msg_id: int, name: str, then) -> N
         then(present.user)
         return
     user = checked(names.check_username, name.lstrip("@"))
+    guest = hub.session_of(user)
+    if guest is not None and guest.guest and guest.user is not None:
+        then(guest.user)  # a guest of the classic door: no account, but there to PM
+        return
 
     def found(account: tuple[str, str] | None) -> None:
         if account is None:
@@ -55,6 +60,9 @@ def _account_then(hub: Hub, session: Session, msg_id: int, name: str, then) -> N
 
 
 def _keys_then(hub: Hub, session: Session, msg_id: int, user: str, then) -> None:  # type: ignore[no-untyped-def]
+    if logins.is_guest_name(user):  # a guest has no device keys (nor an account to keep them)
+        then([])
+        return
     hub.lookups.device_keys(user).then(hub.guarded(session, msg_id, then))
 
 
@@ -62,6 +70,9 @@ def _keys_then(hub: Hub, session: Session, msg_id: int, user: str, then) -> None
          "publish this device's key (the play client does it)")
 def devicekey(hub: Hub, session: Session, message: Command) -> None:
     """Publish this device's public key on my account."""
+    if session.guest or logins.is_guest_name(session.user or ""):
+        raise CommandError("guest", "a guest has no account to keep a device key on; "
+                           "log in with an account to publish one")
     key_text, _, device = message.args.strip().partition(" ")
     if not key_text:
         raise CommandError("usage", "usage: /devicekey KEY [DEVICE NAME]")
