@@ -101,7 +101,7 @@ def test_tictactoe_board_updates_and_survives_resizes(server: ServerProcess,
         term.wait_for("alice vs bob")
         term.wait_for("a   b   c")
     alice.wait_until(lambda t: "your move" in status(t), what="alice's turn")
-    assert "alice's move" in status(bob)
+    bob.wait_until(lambda t: "alice's move" in status(t), what="alice's move on bob's bar")
     board_left = alice.text.split("\n")[3].index("a   b")
     assert board_left > 40, "the board sits beside the chat at 80 columns"
 
@@ -119,12 +119,15 @@ def test_tictactoe_board_updates_and_survives_resizes(server: ServerProcess,
     alice.wait_for("terminal too small")
     alice.resize(43, 132)
     alice.wait_until(lambda t: "#1 tictactoe" in t.text and "terminal too small" not in t.text
-                     and len(t.lines) == 43, what="board back at 132x43")
-    assert " 2  . | X | ." in alice.text
+                     and len(t.lines) == 43 and " 2  . | X | ." in t.text,
+                     what="board back at 132x43")
 
-    for who, move in ((bob, "a1"), (alice, "b1"), (bob, "a2"), (alice, "b3")):
+    for who, name, move in ((bob, "bob", "a1"), (alice, "alice", "b1"), (bob, "bob", "a2"),
+                            (alice, "alice", "b3")):
         who.type_line(move)
-        who.wait_until(lambda t, m=move: any(m in line for line in t.lines), what=move)
+        # The server's word that the move was played, not the typed line's echo: the other
+        # player's next move must not reach the server before this one.
+        who.wait_for(f"game 1: {name} played {move}")
     for term in (alice, bob):
         term.wait_until(lambda t: "wins" in t.text or "won" in t.text, what="the end")
         assert "your move" not in status(term)
