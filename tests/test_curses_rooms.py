@@ -31,14 +31,18 @@ def test_three_rooms_switching_unread_and_a_board_in_one(server: ServerProcess,
     alice.type_line("/join games")
     alice.wait_until(lambda t: "1 #lobby 2 #den [3 #games]" in status(t), what="the room bar")
     alice.type_line("/game tictactoe bot")
-    alice.wait_for("game 1 (tictactoe) started")  # the reply, in #games
-    alice.settle()  # the board and every notice of the start have arrived
+    # The reply and the start's notice in #games, and the whole board beside the chat.
+    alice.wait_until(lambda t: "game 1 (tictactoe) started" in t.text
+                     and "game 1 (tictactoe) begins" in t.text and "│" in t.text
+                     and " 3  . | . | ." in t.text, what="the game's start and its board")
     board_in_games = alice.text
-    assert "│" in board_in_games  # the board pane beside the chat
 
     alice.send("\x1b1")  # Alt-1: the lobby
-    alice.wait_until(lambda t: "[1 #lobby] 2 #den 3 #games" in status(t), what="Alt-1")
-    assert "game 1 (tictactoe)" not in chat_text(alice)  # each room has its own transcript
+    # Each room has its own transcript: the lobby's, without #games' (the status bar is
+    # drawn before the rest of the screen, so wait for the redraw to finish).
+    alice.wait_until(lambda t: "[1 #lobby] 2 #den 3 #games" in status(t)
+                     and "bob joined #lobby" in chat_text(t)
+                     and "game 1 (tictactoe)" not in chat_text(t), what="Alt-1: the lobby")
     bob.type_line("hello lobby")
     alice.wait_for("<bob> hello lobby")
 
@@ -59,8 +63,9 @@ def test_three_rooms_switching_unread_and_a_board_in_one(server: ServerProcess,
 
     alice.type_line("/switch games")
     alice.wait_until(lambda t: "[3 #games]" in status(t), what="/switch")
-    alice.wait_for("game 1 (tictactoe)")
-    assert any(row in alice.text for row in board_in_games.splitlines() if "|" in row)
+    alice.wait_until(lambda t: "game 1 (tictactoe)" in t.text and any(
+        row in t.text for row in board_in_games.splitlines() if "|" in row),
+        what="#games with its board again")
 
     alice.send("\x10")  # Ctrl-P: back to #den
     alice.wait_until(lambda t: "[2 #den]" in status(t), what="Ctrl-P")
