@@ -29,7 +29,7 @@ COMMANDS = {"game", "accept", "msg", "join", "who", "list", "users", "quit", "he
 
 
 def client() -> IrcClient:
-    return IrcClient(INFO, {"CHANTYPES": "#"}, lambda: COMMANDS, lambda: (1, 1))
+    return IrcClient(INFO, {"CHANTYPES": "#"}, lambda: COMMANDS, lambda: (1, 1, 1))
 
 
 def lines(c: IrcClient) -> list[Message]:

@@ -678,3 +678,48 @@ def test_the_tls_port_drops_a_socket_that_never_speaks_as_the_play_door_does(
             writer.close()
 
     run(body())
+
+
+def test_mode_list_who_and_lusers_tell_the_rooms_real_state(tmp_path: Path) -> None:
+    """324 is the room's real modes (+i, slow mode), 322 carries the topic, WHO says G for
+    the away, and 265/266's max is the most users online at once since start."""
+    async def body() -> None:
+        async with irc_server(tmp_path) as (server, door):
+            bob = await logged_in(server.port, "bob")
+            carol = await logged_in(server.port, "carol")
+            alice = await irc_user(door, "alice")
+            alice.conn.send_raw("MODE #lobby")
+            assert (await alice.expect("channelmodeis")).arguments == ["#lobby", "+nt"]
+            await bob.command("join", "games")  # bob made the room: he sets its rules
+            await bob.expect("room", room="games")
+            for command, args in (("topic", "tonight: chess"), ("mode", "+i"), ("slow", "30")):
+                assert (await bob.command(command, args))["type"] == "ok", command
+            alice.conn.send_raw("MODE #games")  # not a member: the modes are public anyway
+            assert (await alice.expect("channelmodeis")).arguments == ["#games", "+int"]
+            slow = await alice.expect("privnotice", lambda e: "slow mode" in e.arguments[0])
+            assert "30 s" in slow.arguments[0]
+            alice.conn.list()
+            listed = {e.arguments[0]: e.arguments[1:]
+                      for e in await alice.collect("list", until="listend")}
+            assert listed == {"#lobby": ["3", ""], "#games": ["1", "tonight: chess"]}
+            assert (await bob.command("mode", "-i"))["type"] == "ok"
+            alice.conn.send_raw("MODE #games")
+            assert (await alice.expect("channelmodeis")).arguments == ["#games", "+nt"]
+
+            assert (await bob.command("away", "lunch"))["type"] == "ok"
+            alice.conn.who("#lobby")
+            flags = {e.arguments[4]: e.arguments[5]
+                     for e in await alice.collect("whoreply", until="endofwho")}
+            assert flags == {"alice": "H", "bob": "G", "carol": "H"}
+
+            await carol.close()  # three were online at once; two are now
+            await alice.expect("part", lambda e: e.source.nick == "carol")
+            alice.conn.send_raw("LUSERS")
+            for kind in ("n_local", "n_global"):
+                counts = await alice.expect(kind)
+                assert counts.arguments[:2] == ["2", "3"], counts.arguments
+                assert counts.arguments[2].endswith("users 2, max 3")
+            alice.close()
+            await bob.close()
+
+    run(body())

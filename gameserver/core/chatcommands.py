@@ -56,8 +56,11 @@ def list_(hub: Hub, session: Session, message: Command) -> None:
     lines = [f"#{r.name}  {len(r.members)} member{'s' if len(r.members) != 1 else ''}"
              for r in rooms]
     plural = "s" if len(rooms) != 1 else ""
+    data: dict[str, object] = {"rooms": {r.name: len(r.members) for r in rooms}}
+    if hub.community is not None:  # what the owners and ops decided: topic, invite-only, slow
+        data["rules"] = hub.community.room_rules([r.name for r in rooms])
     hub.send(session, Ok(id=message.id, text=f"{len(rooms)} room{plural}:", lines=lines,
-                         data={"rooms": {r.name: len(r.members) for r in rooms}}))
+                         data=data))
 
 
 def room_arg(hub: Hub, session: Session, name: str) -> Room:
@@ -160,9 +163,11 @@ def who(hub: Hub, session: Session, message: Command) -> None:
     if hub.community is not None:  # roles: [op], [owner], [admin]
         lines = [line + hub.community.role_mark(user, room.name)
                  for line, (_, user) in zip(lines, members, strict=True)]
+    away = hub.community.away if hub.community is not None else {}
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} in #{room.name}:", lines=lines,
                          data={"room": room.name,
-                               "members": [{"nick": n, "user": u} for n, u in members]}))
+                               "members": [{"nick": n, "user": u, "away": u.casefold() in away}
+                                           for n, u in members]}))
 
 
 @command("users", "/users", "everyone online and their rooms")

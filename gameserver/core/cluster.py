@@ -490,6 +490,7 @@ class ClusterLink(Extension):
                                 user=user, greeted=True)
                 self.proxies[key] = proxy
                 self.hub.online[key] = proxy
+                self.hub.most_online = max(self.hub.most_online, len(self.hub.online))
             self._place(proxy, {name: nick for name, nick in rooms})
 
     def _place(self, proxy: Session, rooms: dict[str, str]) -> None:

@@ -141,6 +141,16 @@ class CommunityHost(Extension):
         return Roles(room=room, roles=self.community.roles_in(room),
                      topic=rules.topic if rules else "")
 
+    def room_rules(self, rooms: list[str]) -> dict[str, dict[str, object]]:
+        """Each room's topic, invite-only flag and slow mode (rooms nobody set any of: left out)."""
+        out: dict[str, dict[str, object]] = {}
+        for name in rooms:
+            rules = self.community.rooms.get(name)
+            if rules is not None and (rules.topic or rules.invite_only or rules.slow):
+                out[name] = {"topic": rules.topic, "invite_only": rules.invite_only,
+                             "slow": rules.slow}
+        return out
+
     def roles_changed(self, room: str | None = None) -> None:
         """Tell a room (or every room, for a server role) who has which role now."""
         rooms = [self.hub.rooms[room]] if room in self.hub.rooms else (

@@ -111,6 +111,7 @@ class Hub:
         self.reserved_names: set[str] = set(RESERVED_NAMES)
         # Where clients can reach this server: a cluster's nodes (told at login); [] alone.
         self.addresses: list[str] = []
+        self.most_online = 0  # the most users online at once since start (IRC's LUSERS max)
         self.guests = 0  # guests let in so far (guest-1, guest-2 ...): names, not stored ids
         # What waits for the next commit: (run once stored, run if refused, None: the
         # same; whose request it was). `_acting`: whose frame (or answer) runs now.

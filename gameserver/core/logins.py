@@ -320,6 +320,7 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     session.user = user
     session.home_nick = next((n for _, n in rooms if n), None) or user
     hub.online[user.casefold()] = session
+    hub.most_online = max(hub.most_online, len(hub.online))
     if hub.community is not None and not session.guest:  # before PMs and scrollback
         hub.ignoring.set(session, hub.community.ignores(user))
     hub.store.enter_scope(user, EVERYONE)

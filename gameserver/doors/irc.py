@@ -106,7 +106,7 @@ class IrcConnection(asyncio.Protocol):
         door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
         self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts,
-                                online=door.is_online)
+                                online=door.is_online, rules=door.room_rules)
         self.pump()
 
     def data_received(self, data: bytes) -> None:
@@ -339,9 +339,16 @@ class IrcDoor(FlushingDoor):
     def is_online(self, user: str) -> bool:
         return self.hub.session_of(user) is not None
 
-    def counts(self) -> tuple[int, int]:
+    def counts(self) -> tuple[int, int, int]:
+        """Users online, rooms, and the most users online at once since start."""
         hub = self.hub
-        return len(hub.online), len(hub.rooms)
+        return len(hub.online), len(hub.rooms), max(hub.most_online, len(hub.online))
+
+    def room_rules(self, room: str) -> dict[str, Any]:
+        """What a room's owner and ops set (topic, invite-only, slow mode); {} if nothing."""
+        community = self.hub.community
+        found = community.room_rules([room]) if community is not None else {}
+        return found.get(room, {})
 
     async def start(self, runtime: Runtime) -> None:
         loop = asyncio.get_running_loop()

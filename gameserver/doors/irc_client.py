@@ -164,14 +164,17 @@ class IrcClient:
     """
 
     def __init__(self, info: n.ServerInfo, isupport: dict[str, str | None],
-                 commands: Callable[[], Collection[str]], counts: Callable[[], tuple[int, int]],
-                 host: str | None = None, online: Callable[[str], bool] | None = None) -> None:
+                 commands: Callable[[], Collection[str]],
+                 counts: Callable[[], tuple[int, int, int]],
+                 host: str | None = None, online: Callable[[str], bool] | None = None,
+                 rules: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.info = info
         self.server = info.name
         self.host = host or info.name
         self.isupport = isupport
         self.commands = commands  # the core's command names, for GAME and !game
-        self.counts = counts  # (users online, rooms) for LUSERS
+        self.counts = counts  # (users online, rooms, most users online since start): LUSERS
+        self.rules = rules or (lambda room: {})  # a room's topic, invite-only, slow mode
         self.online = online or (lambda user: False)  # is this account online (NICK: 433)
         self.registration = Registration(info.name)
         self.out: list[Out] = []
@@ -261,8 +264,8 @@ class IrcClient:
         assert self.account is not None
         self.nick = self.account
         self.registered = True
-        users, rooms = self.counts()
-        self.send(*n.welcome_burst(self.info, self.nick, self.isupport, users, rooms))
+        users, rooms, most = self.counts()
+        self.send(*n.welcome_burst(self.info, self.nick, self.isupport, users, rooms, most))
         early, self._early = self._early, []
         for event in early:
             self.event(event)
@@ -440,7 +443,7 @@ class IrcClient:
             self.reply(n.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
         elif target.startswith("#"):
             if len(message.params) == 1:
-                self.reply(n.RPL_CHANNELMODEIS, target, "+nt")
+                self._channel_modes(target)
             elif message.params[1].lstrip("+") in ("b", "e", "I"):
                 end = {"b": "368", "e": "349", "I": "347"}[message.params[1].lstrip("+")]
                 self.reply(end, target, "End of list")
@@ -458,6 +461,16 @@ class IrcClient:
                               source=mask(self.nick, self.host)))
         else:
             self.reply(n.ERR_UMODEUNKNOWNFLAG, "Only +i is a user mode here")
+
+    def _channel_modes(self, target: str) -> None:
+        """324: the room's real modes. +n and +t always hold (only members speak, only ops
+        set the topic); +i if invite-only. Slow mode has no IRC letter: a notice says it."""
+        rules = self.rules(room_of(target).lower())
+        self.reply(n.RPL_CHANNELMODEIS, target, "+" + ("i" if rules.get("invite_only") else "")
+                   + "nt")
+        if rules.get("slow"):
+            self.notice(f"{target} is in slow mode: {rules['slow']} s between one person's "
+                        "messages (ops are exempt)")
 
     def _irc_MOTD(self, message: Message) -> None:
         self.send(*n.motd(self.info, self.nick))
@@ -562,7 +575,7 @@ class IrcClient:
         elif what in ("say", "notice", "join", "quit", "play-quiet"):
             pass
         elif what == "list":
-            self._list((event.data or {}).get("rooms", {}))
+            self._list((event.data or {}).get("rooms", {}), (event.data or {}).get("rules", {}))
         elif what == "join-topic":
             prefix = f"topic of {channel(detail)}: "
             if event.text and event.text.lower().startswith(prefix.lower()):
@@ -637,11 +650,12 @@ class IrcClient:
         else:
             self.notice(f"! {event.text}")
 
-    def _list(self, rooms: dict[str, int]) -> None:
+    def _list(self, rooms: dict[str, int], rules: dict[str, dict[str, Any]]) -> None:
         self.reply(n.RPL_LISTSTART, "Channel", "Users  Name")
         for name, count in rooms.items():
-            self.send(n.reply(self.server, self.nick, n.RPL_LIST, channel(name), str(count), ""),
-                      paced=len(rooms) > 20)
+            topic = str((rules.get(name) or {}).get("topic") or "")
+            self.send(n.reply(self.server, self.nick, n.RPL_LIST, channel(name), str(count),
+                              topic), paced=len(rooms) > 20)
         self.reply(n.RPL_LISTEND, "End of /LIST")
 
     def _who(self, mask_: str, members: list[dict[str, str]]) -> None:
@@ -651,7 +665,8 @@ class IrcClient:
                 realname = nick if nick == user else f"{nick} (room nick of {user})"
                 where = room_of(mask_).lower() if mask_ != "*" else (self.room or "")
                 self.send(n.reply(self.server, self.nick, n.RPL_WHOREPLY, channel(where),
-                                  user, self.host, self.server, user, "H", f"0 {realname}"))
+                                  user, self.host, self.server, user,
+                                  "G" if member.get("away") else "H", f"0 {realname}"))
         self.reply(n.RPL_ENDOFWHO, mask_, "End of /WHO list")
 
     def _whois(self, target: str, whois: dict[str, Any]) -> None:

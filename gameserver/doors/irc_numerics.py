@@ -112,7 +112,7 @@ def isupport_tokens(tokens: Mapping[str, str | None]) -> list[str]:
 
 
 def welcome_burst(info: ServerInfo, nick: str, isupport: Mapping[str, str | None],
-                  users: int, channels: int) -> list[Message]:
+                  users: int, channels: int, most: int | None = None) -> list[Message]:
     """001-005, LUSERS and MOTD (or 422): what a client waits for after registering."""
     s = info.name
     out = [
@@ -125,22 +125,25 @@ def welcome_burst(info: ServerInfo, nick: str, isupport: Mapping[str, str | None
     for start in range(0, len(tokens), ISUPPORT_PER_LINE):
         out.append(reply(s, nick, RPL_ISUPPORT, *tokens[start:start + ISUPPORT_PER_LINE],
                          "are supported by this server"))
-    out += lusers(info, nick, users, channels)
+    out += lusers(info, nick, users, channels, most)
     out += motd(info, nick)
     return out
 
 
-def lusers(info: ServerInfo, nick: str, users: int, channels: int) -> list[Message]:
+def lusers(info: ServerInfo, nick: str, users: int, channels: int,
+           most: int | None = None) -> list[Message]:
+    """251-255 and 265/266, whose max is the most users online at once since start."""
     s = info.name
+    most = users if most is None else max(most, users)
     return [
         reply(s, nick, RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers"),
         reply(s, nick, RPL_LUSEROP, "0", "operator(s) online"),
         reply(s, nick, RPL_LUSERCHANNELS, str(channels), "channels formed"),
         reply(s, nick, RPL_LUSERME, f"I have {users} clients and 0 servers"),
-        reply(s, nick, RPL_LOCALUSERS, str(users), str(users),
-              f"Current local users {users}, max {users}"),
-        reply(s, nick, RPL_GLOBALUSERS, str(users), str(users),
-              f"Current global users {users}, max {users}"),
+        reply(s, nick, RPL_LOCALUSERS, str(users), str(most),
+              f"Current local users {users}, max {most}"),
+        reply(s, nick, RPL_GLOBALUSERS, str(users), str(most),
+              f"Current global users {users}, max {most}"),
     ]
 
 
