@@ -166,7 +166,8 @@ def who(hub: Hub, session: Session, message: Command) -> None:
     away = hub.community.away if hub.community is not None else {}
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} in #{room.name}:", lines=lines,
                          data={"room": room.name,
-                               "members": [{"nick": n, "user": u, "away": u.casefold() in away}
+                               "members": [{"nick": n, "user": u}
+                                           | ({"away": True} if u.casefold() in away else {})
                                            for n, u in members]}))
 
 
