@@ -102,15 +102,8 @@ class ThreadedLookups:
         return self._ask("room_scrollback", room, limit)
 
     def take_pending_pms(self, user: str) -> Pending[list[Entry]]:
-        """Read in a thread; the rows' deletion is queued on the loop (for the next commit)."""
-        taken: Pending[list[Entry]] = Pending()
-
-        def read(entries: list[Entry]) -> None:
-            self.store.forget_pending_pms(user, entries)
-            taken.resolve(entries)
-
-        self._ask("pending_pms", user).then(read, taken.fail)
-        return taken
+        """Taken in a thread, read and deleted in one statement (no second taker)."""
+        return self._ask("take_pending_pms", user)
 
     def stats(self, user: str) -> Pending[list[tuple[str, int, int, int]]]:
         return self._ask("stats", user)

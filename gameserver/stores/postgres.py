@@ -444,10 +444,20 @@ class PostgresStore:
             ("#" + room, limit),
         )
 
+    @_guarded
     def take_pending_pms(self, user: str) -> list[Entry]:
-        entries = self.pending_pms(user)
-        self.forget_pending_pms(user, entries)
-        return entries
+        """Take the PMs that wait for `user` in one statement (a write: any thread).
+
+        Read-then-delete-at-the-next-commit let a login on another node, a moment later,
+        take the same PMs again; the rows' deletion is now the read itself.
+        """
+        rows = self.db.execute(
+            'WITH taken AS (DELETE FROM pending_pms WHERE "user" = %s RETURNING message_id)'
+            " SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text FROM taken t"
+            " JOIN messages m ON m.id = t.message_id ORDER BY m.id",
+            (user,),
+        ).fetchall()
+        return [Entry(*row) for row in rows]
 
     @_guarded
     def pending_pms(self, user: str) -> list[Entry]:
