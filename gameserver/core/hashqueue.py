@@ -142,7 +142,18 @@ class HashQueue:
 
     def _next(self) -> _Job:
         """The oldest check of the next address of the next prefix, in turn."""
-        group, addresses = next(iter(self._groups.items()))
+        return self._take_from(next(iter(self._groups)))
+
+    def _next_quiet(self) -> _Job | None:
+        """The next check of the first prefix in turn that has nothing running, if any."""
+        for group in self._groups:
+            if not self._serving.get(group):
+                return self._take_from(group)
+        return None
+
+    def _take_from(self, group: str) -> _Job:
+        """The oldest check of `group`'s next address; both move to the back of the turn."""
+        addresses = self._groups[group]
         address, jobs = next(iter(addresses.items()))
         job = jobs[0]
         self._remove(job)
@@ -151,20 +162,6 @@ class HashQueue:
         if group in self._groups:
             self._groups.move_to_end(group)
         return job
-
-    def _next_quiet(self) -> _Job | None:
-        """The next check of the first prefix in turn that has nothing running, if any."""
-        for group, addresses in self._groups.items():
-            if not self._serving.get(group):
-                address, jobs = next(iter(addresses.items()))
-                job = jobs[0]
-                self._remove(job)
-                if address in addresses:
-                    addresses.move_to_end(address)
-                if group in self._groups:
-                    self._groups.move_to_end(group)
-                return job
-        return None
 
     def _pump(self) -> None:
         if self.express is not None and not self._express_busy and self.waiting:
