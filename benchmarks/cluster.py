@@ -159,6 +159,7 @@ async def drive(ports: list[int], tokens: dict[str, str], rate: float,
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
     return {
         "sent": sent, "deliveries": count[0], "lost": expected - count[0], "p99_ms": p99,
+        "clients_per_node": per_node, "node_cpu_s": used[:len(ports)],
         "node_us_per_delivery": [used[i] * 1e6 / max(1, sent * per_node[i])
                                  for i in range(len(ports))],
         "node_core_pct": [used[i] * 100 / duration for i in range(len(ports))],
@@ -260,6 +261,15 @@ def failover(pg: object, redis: object, runs: int) -> dict[str, list[float]]:
     return {"taken_over_s": taken, "resumed_s": resumed}
 
 
+def bus_cost(one: object, two: object) -> float | None:
+    """The CPU two nodes spend beyond one node's, per delivery made on the second node."""
+    if not isinstance(one, dict) or not isinstance(two, dict):
+        return None
+    extra = sum(two["node_cpu_s"]) - sum(one["node_cpu_s"])
+    remote = two["sent"] * sum(two["clients_per_node"][1:])
+    return extra * 1e6 / max(1, remote)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
@@ -313,6 +323,12 @@ def main() -> None:
             print(f"{label:30} us/delivery per node: {per:14} node CPU: {cores:10}"
                   f" p99 {figures['p99_ms']:.1f} ms  lost {figures['lost']}"
                   f"  PostgreSQL, Redis: {eng}", flush=True)
+        bus = bus_cost(results.get("1 node, PostgreSQL + Redis"),
+                       results.get("2 nodes, PostgreSQL + Redis"))
+        if bus is not None:
+            results["bus_us_per_remote_delivery"] = bus
+            print(f"the bus: {bus:.1f} us of node CPU more per delivery made on the other node"
+                  " (2 nodes' CPU minus 1 node's, for the same lines)", flush=True)
     finally:
         pg.stop()
         redis.stop()

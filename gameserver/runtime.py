@@ -425,7 +425,8 @@ class Runtime:
         from gameserver.stores.pgcommunity import community_store_for
 
         assert self.store is not None
-        kept = community_store_for(self.store)  # roles and bans first: they can refuse a move
+        # roles and bans first: they can refuse a move
+        kept = community_store_for(self.store, self.hub)
         CommunityHost.install(self.hub, kept.load(Community(kept)), kept)
         from gameserver.core.sshkeycommands import COMMANDS as SSH_KEY_COMMANDS
         from gameserver.core.sshkeycommands import SSHKeys

@@ -8,14 +8,29 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from gameserver.protocol_e2e import SEALED_TEXT
+from gameserver.storeapi import (
+    EVERYONE,
+    ROOM_TYPES,
+    SEALED_PM,
+    STATE_OP,
+    CommonReads,
+    Entry,
+    NewEntry,
+    Pos,
+    QueuedWrites,
+    StorageError,
+    Store,
+    UnstorableValue,
+    check_storable,
+    storable,
+)
 
-EVERYONE = "*"  # receiver of a broadcast, and the scope of being online at all
-ROOM_TYPES = ("ROOM", "GAME")  # entries whose receiver is a room
+__all__ = ["EVERYONE", "ROOM_TYPES", "SEALED_PM", "Entry", "NewEntry", "SQLiteStore",
+           "StorageError", "Store", "UnstorableValue", "describe", "storable"]
+
 SCHEMA_VERSION = 1
 T = TypeVar("T")
 
@@ -61,13 +76,6 @@ UPDATE messages SET receiver = '#' || receiver
 """
 
 
-class StorageError(Exception):
-    """The store could not read or write (disk full, I/O error, locked); a sentence."""
-
-
-class UnstorableValue(ValueError):
-    """A value the store cannot take (text that is not valid Unicode); refused before a commit."""
-
 # End-to-end PMs: the public device keys each account published (never a private key).
 _E2E_SCHEMA = """
 CREATE TABLE IF NOT EXISTS device_keys (
@@ -75,7 +83,6 @@ CREATE TABLE IF NOT EXISTS device_keys (
     PRIMARY KEY (user, key)
 );
 """
-SEALED_PM = "EPM"  # an end-to-end encrypted PM: its text is the envelope, opaque to us
 
 
 # Ratings and replays (games/ratings work): kept apart from _SCHEMA on purpose.
@@ -93,112 +100,7 @@ CREATE INDEX IF NOT EXISTS games_room ON games (room, id);
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One history record: a room, private, broadcast or game message."""
-
-    id: int
-    ts: float
-    type: str  # ROOM, PM, EPM (end-to-end encrypted PM), BM, GAME
-    sender: str
-    receiver: str  # a room, a username, or EVERYONE
-    text: str
-    nick: str | None = None  # a room line's speaker as the room saw them then, if not sender
-
-    def to_wire(self) -> dict[str, Any]:
-        if self.type == SEALED_PM:  # a PM; only the owners' clients can read its text
-            return {"id": self.id, "ts": self.ts, "type": "PM", "sender": self.sender,
-                    "receiver": self.receiver, "text": SEALED_TEXT, "e2e": self.text}
-        wire = {
-            "id": self.id, "ts": self.ts, "type": self.type,
-            "sender": self.sender, "receiver": self.receiver, "text": self.text,
-        }
-        if self.nick:
-            wire["nick"] = self.nick
-        return wire
-
-
-class NewEntry:
-    """A history entry waiting for its commit; `id` is the store's, set once it is stored."""
-
-    __slots__ = ("id", "ts", "type", "sender", "receiver", "text", "nick")
-
-    def __init__(self, ts: float, type_: str, sender: str, receiver: str, text: str,
-                 nick: str | None = None) -> None:
-        self.id: int | None = None
-        self.ts = ts
-        self.type = type_
-        self.sender = sender
-        self.receiver = receiver
-        self.text = text
-        self.nick = nick
-
-
-class Store(Protocol):
-    """What the hub and game host need from storage; SQLiteStore is the embedded default.
-
-    Another backend (a server-grade database) is a new class with these methods.
-    Writes are queued; `commit()` makes everything queued durable at once or raises
-    StorageError and keeps it all queued; `discard_messages()` gives up on the queued
-    messages (they were refused) and keeps the rest (who is where) for the next commit.
-    """
-
-    def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None, queue_for: str | None = None,
-                    nick: str | None = None) -> NewEntry: ...
-    def queue_pm(self, entry: NewEntry, user: str) -> None: ...
-    def enter_scope(self, user: str, scope: str) -> None: ...
-    def leave_scope(self, user: str, scope: str) -> None: ...
-    def commit(self) -> None: ...
-    def discard_messages(self) -> int: ...
-    def account_hash(self, user: str) -> tuple[str, str] | None: ...
-    def account_names(self) -> list[str]: ...
-    def account_names_from(self, prefix: str, limit: int) -> list[str]: ...
-    def create_account(self, user: str, pwhash: str) -> bool: ...
-    def name_used(self, user: str) -> bool: ...
-    def history(self, user: str, limit: int, room: str | None = None,
-                peer: str | None = None) -> list[Entry]: ...
-    def room_scrollback(self, room: str, limit: int) -> list[Entry]: ...
-    def take_pending_pms(self, user: str) -> list[Entry]: ...
-    def save_game(self, game_id: int | None, room: str, state: dict[str, Any],
-                  over: bool) -> int: ...
-    def live_games(self) -> list[tuple[int, str, dict[str, Any]]]: ...
-    def add_result(self, user: str, game: str, result: str) -> None: ...
-    def stats(self, user: str) -> list[tuple[str, int, int, int]]: ...
-    def save_token(self, digest: str, user: str, expires: float,
-                   state: dict[str, Any]) -> None: ...
-    def take_token(self, digest: str) -> tuple[str, float, dict[str, Any]] | None: ...
-    # ratings and replays
-    def record_rating(self, game_id: int, game: str, ts: float, a: str, b: str,
-                      score_a: float,
-                      ratings: list[tuple[str, float, float, float, int]]) -> bool: ...
-    def rated_results(self) -> list[tuple[int, str, str, str, float]]: ...
-    def replace_ratings(self, rows: list[tuple[str, str, float, float, float, int]]) -> None: ...
-    def ratings_of(self, user: str) -> dict[str, tuple[float, float, float, int]]: ...
-    def leaderboard(self, game: str, limit: int) -> list[tuple[str, float, float, int]]: ...
-    def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]: ...
-    def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None: ...
-    def drop_tokens(self, user: str) -> None: ...
-    def add_device_key(self, user: str, key: str, device: str) -> None: ...
-    def device_keys(self, user: str) -> list[tuple[str, str, float]]: ...
-    def close(self) -> None: ...
-
-
-def storable(text: str) -> bool:
-    """Can this string be stored (and sent) as UTF-8? False for lone surrogates."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check(*values: str) -> None:
-    for value in values:
-        if not storable(value):
-            raise UnstorableValue(f"{value!r} is not valid Unicode text")
+_check = check_storable
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -220,20 +122,7 @@ def describe(exc: BaseException) -> str:
     return text[:200]
 
 
-class _Pos:
-    """A place in the queued batch: `offset` messages in; the id is known only at commit."""
-
-    __slots__ = ("offset",)
-
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
-
-
-# op kinds: a message's own op is dropped with it; a state op is kept until it is stored.
-_MESSAGE_OP, _STATE_OP = 0, 1
-
-
-class SQLiteStore:
+class SQLiteStore(QueuedWrites, CommonReads):
     """The embedded store: one SQLite file in WAL mode, written in batches.
 
     Writes are queued in memory and reach the file in one transaction at `commit()`;
@@ -249,8 +138,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_ms: int = 20) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        self._messages: list[NewEntry] = []
-        self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
+        super().__init__()
         # Tokens taken and users whose tokens were dropped, until the DELETE is committed:
         # a token is single-use from the moment it is taken, not from the next commit.
         self._spent: set[str] = set()
@@ -281,51 +169,32 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ writing
 
-    @property
-    def dirty(self) -> bool:
-        return bool(self._messages or self._ops)
+    @_guarded
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        return self.db.execute(sql, args).fetchall()
+
+    @_guarded
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self.db.execute(sql, args).fetchone()
 
     def _scope(self, scope: str) -> str:
         return scope if scope == EVERYONE else self._room_prefix + scope
 
-    def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None, queue_for: str | None = None,
-                    nick: str | None = None) -> NewEntry:
-        """Queue a history entry (and, with `queue_for`, its pending delivery to that user).
-
-        `nick`: a room line's speaker as the room saw them (kept where it is not `sender`),
-        so the scrollback names them as the live chat did. Its id is set once the
-        commit that stores it succeeds.
-        """
-        _check(sender, receiver, text)
-        nick = nick if nick and nick != sender else None
-        if nick is not None:
-            _check(nick)
-        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text, nick)
-        self._messages.append(entry)
-        if queue_for is not None:
-            self._ops.append((_MESSAGE_OP, "INSERT INTO pending_pms VALUES (?, ?)",
-                              (_Pos(len(self._messages)), queue_for)))
-        if nick is not None:
-            self._ops.append((_MESSAGE_OP, "INSERT INTO room_nicks VALUES (?, ?)",
-                              (_Pos(len(self._messages)), nick)))
-        return entry
-
     def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
         """Keep a stored PM for `user`'s next login."""
         assert entry.id is not None, "queue_pm of a stored entry; see add_message(queue_for=)"
-        self._ops.append((_STATE_OP, "INSERT INTO pending_pms VALUES (?, ?)", (entry.id, user)))
+        self._ops.append((STATE_OP, "INSERT INTO pending_pms VALUES (?, ?)", (entry.id, user)))
 
     def enter_scope(self, user: str, scope: str) -> None:
         """From now on, `user` receives what is sent to `scope` (a room, or EVERYONE)."""
-        self._ops.append((_STATE_OP, "INSERT INTO memberships VALUES (?, ?, ?, NULL)",
-                          (user, self._scope(scope), _Pos(len(self._messages)))))
+        self._ops.append((STATE_OP, "INSERT INTO memberships VALUES (?, ?, ?, NULL)",
+                          (user, self._scope(scope), Pos(len(self._messages)))))
 
     def leave_scope(self, user: str, scope: str) -> None:
         self._ops.append((
-            _STATE_OP,
+            STATE_OP,
             "UPDATE memberships SET end_id = ? WHERE user = ? AND scope = ? AND end_id IS NULL",
-            (_Pos(len(self._messages)), user, self._scope(scope)),
+            (Pos(len(self._messages)), user, self._scope(scope)),
         ))
 
     def commit(self) -> None:
@@ -346,7 +215,7 @@ class SQLiteStore:
                          rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
                         for n, e in enumerate(messages, start=1)])
                 for _kind, sql, args in ops:
-                    self.db.execute(sql, tuple(base + a.offset if type(a) is _Pos else a
+                    self.db.execute(sql, tuple(base + a.offset if type(a) is Pos else a
                                                for a in args))
                 self.db.execute("COMMIT")
             except BaseException:
@@ -361,28 +230,7 @@ class SQLiteStore:
         self._spent.clear()
         self._dropped.clear()
 
-    def discard_messages(self) -> int:
-        """Give up on the queued messages (refused); keep who-is-where for the next commit."""
-        dropped = len(self._messages)
-        self._messages = []
-        self._ops = [(kind, sql, tuple(_Pos(0) if type(a) is _Pos else a for a in args))
-                     for kind, sql, args in self._ops if kind == _STATE_OP]
-        return dropped
-
     # ------------------------------------------------------------ accounts
-
-    @_guarded
-    def account_hash(self, user: str) -> tuple[str, str] | None:
-        """(stored name, password hash) of an account, or None."""
-        row = self.db.execute(
-            "SELECT name, pwhash FROM accounts WHERE key = ?", (user.casefold(),)
-        ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    @_guarded
-    def account_names(self) -> list[str]:
-        """Every account's name (for the look-alike index at start)."""
-        return [row[0] for row in self.db.execute("SELECT name FROM accounts")]
 
     @_guarded
     def account_names_from(self, prefix: str, limit: int) -> list[str]:
@@ -412,10 +260,6 @@ class SQLiteStore:
             " OR EXISTS (SELECT 1 FROM messages WHERE receiver = :u AND type IN ('PM', 'EPM'))"
             " OR EXISTS (SELECT 1 FROM device_keys WHERE user = :k)",
             {"u": user, "k": user.casefold()}).fetchone()[0] == 1
-
-    @_guarded
-    def account_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
 
     # ------------------------------------------------------------ reading history
 
@@ -479,7 +323,7 @@ class SQLiteStore:
             (user,),
         ).fetchall()
         if rows:  # only what was read: one queued meanwhile stays pending
-            self._ops.append((_STATE_OP, "DELETE FROM pending_pms WHERE user = ?"
+            self._ops.append((STATE_OP, "DELETE FROM pending_pms WHERE user = ?"
                               " AND message_id <= ?", (user, rows[0][0])))
         return [Entry(*row) for row in reversed(rows)]
 
@@ -508,22 +352,16 @@ class SQLiteStore:
         """Count a win, loss or draw for `user` in `game` (at the next commit)."""
         column = {"win": "wins", "loss": "losses", "draw": "draws"}[result]
         self._ops.append((
-            _STATE_OP,
+            STATE_OP,
             f"INSERT INTO stats (user, game, {column}) VALUES (?, ?, 1)"
             f" ON CONFLICT (user, game) DO UPDATE SET {column} = {column} + 1",
             (user, game),
         ))
 
-    @_guarded
-    def stats(self, user: str) -> list[tuple[str, int, int, int]]:
-        return self.db.execute(
-            "SELECT game, wins, losses, draws FROM stats WHERE user = ? ORDER BY game", (user,)
-        ).fetchall()
-
     # ------------------------------------------------------------ session tokens
 
     def save_token(self, digest: str, user: str, expires: float, state: dict[str, Any]) -> None:
-        self._ops.append((_STATE_OP, "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)",
+        self._ops.append((STATE_OP, "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?)",
                           (digest, user, expires, json.dumps(state))))
 
     @_guarded
@@ -534,7 +372,7 @@ class SQLiteStore:
         if row is None or digest in self._spent or row[0] in self._dropped:
             return None
         self._spent.add(digest)
-        self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE digest = ?", (digest,)))
+        self._ops.append((STATE_OP, "DELETE FROM tokens WHERE digest = ?", (digest,)))
         return row[0], row[1], json.loads(row[2])
 
     def drop_tokens(self, user: str) -> None:
@@ -543,7 +381,7 @@ class SQLiteStore:
         (A token saved after this in the same batch is not in the file yet: its owner
         gets it only once the batch is committed.)"""
         self._dropped.add(user)
-        self._ops.append((_STATE_OP, "DELETE FROM tokens WHERE user = ?", (user,)))
+        self._ops.append((STATE_OP, "DELETE FROM tokens WHERE user = ?", (user,)))
 
     # ------------------------------------------------------------ ratings and replays
 
@@ -567,31 +405,11 @@ class SQLiteStore:
         return True
 
     @_guarded
-    def rated_results(self) -> list[tuple[int, str, str, str, float]]:
-        """Every rated result, oldest first: (game_id, game, a, b, score_a)."""
-        return self.db.execute(
-            "SELECT game_id, game, a, b, score_a FROM rated_results ORDER BY id").fetchall()
-
-    @_guarded
     def replace_ratings(self, rows: list[tuple[str, str, float, float, float, int]]) -> None:
         """Put recomputed (user, game, rating, rd, vol, games) rows in place of all, at once."""
         with _Transaction(self.db):
             self.db.execute("DELETE FROM ratings")
             self.db.executemany("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-    @_guarded
-    def ratings_of(self, user: str) -> dict[str, tuple[float, float, float, int]]:
-        """game -> (rating, rd, vol, games) for one user."""
-        rows = self.db.execute(
-            "SELECT game, rating, rd, vol, games FROM ratings WHERE user = ?", (user,))
-        return {game: (rating, rd, vol, games) for game, rating, rd, vol, games in rows}
-
-    @_guarded
-    def leaderboard(self, game: str, limit: int) -> list[tuple[str, float, float, int]]:
-        """The best (user, rating, rd, games) of a game, highest rating first."""
-        return self.db.execute(
-            "SELECT user, rating, rd, games FROM ratings WHERE game = ?"
-            " ORDER BY rating DESC, user LIMIT ?", (game, limit)).fetchall()
 
     @_guarded
     def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
@@ -602,27 +420,13 @@ class SQLiteStore:
             (room, limit))
         return [(gid, json.loads(state)) for gid, state in rows]
 
-    @_guarded
-    def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None:
-        """(room, over, state) of one game, or None."""
-        row = self.db.execute("SELECT room, over, state FROM games WHERE id = ?",
-                              (game_id,)).fetchone()
-        return None if row is None else (row[0], bool(row[1]), json.loads(row[2]))
-
     # ------------------------------------------------------------ device keys (e2e PMs)
 
     def add_device_key(self, user: str, key: str, device: str) -> None:
         """Publish a device's public key for `user` (at the next commit); known keys stay."""
         _check(key, device)
-        self._ops.append((_STATE_OP, "INSERT OR IGNORE INTO device_keys VALUES (?, ?, ?, ?)",
+        self._ops.append((STATE_OP, "INSERT OR IGNORE INTO device_keys VALUES (?, ?, ?, ?)",
                           (user.casefold(), key, device, time.time())))
-
-    @_guarded
-    def device_keys(self, user: str) -> list[tuple[str, str, float]]:
-        """(key, device name, when added) of each of `user`'s stored device keys, oldest first."""
-        return self.db.execute(
-            "SELECT key, device, added FROM device_keys WHERE user = ? ORDER BY added, key",
-            (user.casefold(),)).fetchall()
 
     def close(self) -> None:
         try:

@@ -192,17 +192,22 @@ def accounts(hub: Hub, session: Session, message: Command) -> None:
     prefix = message.args.strip().lstrip("@")
     if " " in prefix or len(prefix) > names.NICK_MAX:
         raise usage_error(hub, message)
-    found = hub.store.account_names_from(prefix, ACCOUNTS_SHOWN + 1)
-    more = len(found) > ACCOUNTS_SHOWN
-    found = found[:ACCOUNTS_SHOWN]
-    what = f" starting with {prefix!r}" if prefix else ""
-    if not found:
-        text = f"no account{what}"
-    else:
-        text = f"{len(found)} account{'s' if len(found) != 1 else ''}{what}"
-        text += " (the first ones; type more letters):" if more else ":"
-    hub.send(session, Ok(id=message.id, text=text, lines=[", ".join(found)] if found else None,
-                         data={"accounts": found, "more": more}))
+
+    def show(found: list[str]) -> None:
+        more = len(found) > ACCOUNTS_SHOWN
+        found = found[:ACCOUNTS_SHOWN]
+        what = f" starting with {prefix!r}" if prefix else ""
+        if not found:
+            text = f"no account{what}"
+        else:
+            text = f"{len(found)} account{'s' if len(found) != 1 else ''}{what}"
+            text += " (the first ones; type more letters):" if more else ":"
+        hub.send(session, Ok(id=message.id, text=text,
+                             lines=[", ".join(found)] if found else None,
+                             data={"accounts": found, "more": more}))
+
+    hub.lookups.account_names_from(prefix, ACCOUNTS_SHOWN + 1).then(
+        hub.guarded(session, message.id, show))
 
 
 @command("msg", "/msg NICK|USER TEXT", "private message (queued if offline)")

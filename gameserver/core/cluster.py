@@ -126,14 +126,13 @@ class ClusterLink(Extension):
             link._route_move_out(community)
         host = link.game_host()
         if host is not None:  # a new game is known everywhere before its invitation
-            create = host.create
+            add_table = host.add_table
 
-            def created(*args: Any, **kwargs: Any) -> Any:
-                table = create(*args, **kwargs)
+            def added(table: Any) -> None:
+                add_table(table)
                 link.announce()
-                return table
 
-            host.create = created
+            host.add_table = added
         if host is not None:  # a room's games are played where they are hosted
             from gameserver.core import gamecommands
 

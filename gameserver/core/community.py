@@ -14,6 +14,7 @@ from gameserver.core import logins
 from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.logins import LOBBY
+from gameserver.core.pending import Work
 from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Notice, Roles
@@ -58,6 +59,7 @@ class CommunityHost(Extension):
         self.last_pm_from: dict[str, str] = {}  # user key -> who last wrote to them
         self.confirm_delete: dict[str, float] = {}  # user key -> when they asked
         self._next_reload = 0.0
+        self._reloading = False  # the kept admins are being read
 
     @classmethod
     def install(cls, hub: Hub, community: Community, storage: CommunityStorage) -> CommunityHost:
@@ -114,16 +116,25 @@ class CommunityHost(Extension):
 
     def on_tick(self, now: float) -> None:
         """`play admin` on the server machine changes the kept admins: take them up."""
-        if now < self._next_reload:
+        if now < self._next_reload or self._reloading:
             return
         self._next_reload = now + ADMIN_RELOAD_SECONDS
-        try:
-            kept = self.storage.admins()
-        except StorageError:
-            return
-        if kept != self.community.admins:
-            self.community.admins = kept
-            self.roles_changed()
+        storage = self.storage
+
+        def read() -> Any:  # in a store thread on a cluster (the hub's run_store)
+            try:
+                return storage.admins()
+            except StorageError as exc:
+                return exc
+
+        def done(kept: Any) -> None:
+            self._reloading = False
+            if isinstance(kept, dict) and kept != self.community.admins:
+                self.community.admins = kept
+                self.roles_changed()
+
+        self._reloading = True
+        self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
 
     def on_login(self, session: Session) -> None:
         from gameserver.core.socialcommands import ignores_notice

@@ -84,7 +84,8 @@ command = COMMANDS.command
 
 def reply(host: GameHost, session: Session, message: Command, text: str,
           lines: list[str] | None = None, data: dict | None = None) -> None:
-    host.hub.send(session, Ok(id=message.id, text=text, lines=lines, data=data))
+    """The `ok`, once the game writes before it are stored (GameHost.confirm)."""
+    host.confirm(session, Ok(id=message.id, text=text, lines=lines, data=data), message.id)
 
 
 @command("games", "/games [recent]", "the games you can play, or the last ones here")
@@ -196,15 +197,20 @@ def game(host: GameHost, session: Session, message: Command) -> None:
         return
     if kind.seats == 1 or bot:
         seats: list[str | None] = [user, *[BOT] * (kind.seats - 1)]
-        table = host.create(room.name, kind, user, seats, clock=clock)
-        try:
-            host.start(table, options)
-        except GameError as exc:
-            host.tables.pop(table.id, None)
-            host.save(table, gone=True)
-            text = _scrub(exc, message.secret) if message.secret else str(exc)
-            raise CommandError("bad_option", text) from None
-        reply(host, session, message, f"{table.label()} started", data={"game_id": table.id})
+
+        def begin(table: Table) -> None:
+            try:
+                host.start(table, options)
+            except GameError as exc:
+                host.tables.pop(table.id, None)
+                host.save(table, gone=True)
+                text = _scrub(exc, message.secret) if message.secret else str(exc)
+                raise CommandError("bad_option", text) from None
+            reply(host, session, message, f"{table.label()} started",
+                  data={"game_id": table.id})
+
+        host.create(session, message.id, room.name, kind, user, seats, begin, clock=clock,
+                    check=lambda: host.check_room_free_for(room.name, kind))
         return
     invitee = None
     if opponent is not None:
@@ -217,11 +223,20 @@ def game(host: GameHost, session: Session, message: Command) -> None:
         ready(host, session, message, f"{kind.name} can be offered in #{room.name}")
         return
     seats = [user] + [None] * (kind.seats - 1)
-    table = host.create(room.name, kind, user, seats, invitee, clock=clock)
-    host.notify(room.name, host.invite_text(table))
-    who = f"{invitee} to /accept" if invitee else "someone to /accept"
-    reply(host, session, message, f"{table.label()}: waiting for {who}",
-          data={"game_id": table.id})
+
+    def offered(table: Table) -> None:
+        host.notify(room.name, host.invite_text(table))
+        who = f"{invitee} to /accept" if invitee else "someone to /accept"
+        reply(host, session, message, f"{table.label()}: waiting for {who}",
+              data={"game_id": table.id})
+
+    def still_free() -> None:
+        host.check_room_free_for(room.name, kind)
+        if invitee is not None:
+            host.check_not_invited(room.name, user, invitee)
+
+    host.create(session, message.id, room.name, kind, user, seats, offered, invitee,
+                clock=clock, check=still_free)
 
 
 @command("accept", "/accept [ID]", "take the seat you are offered")
@@ -396,21 +411,36 @@ def rematch(host: GameHost, session: Session, message: Command) -> None:
     host.check_may_offer(room.name, user)
     host.check_room_free_for(room.name, last.kind)
     old = list(last.game.players)
-    if last.kind.seats == 1 or BOT in old:
+    kind = last.kind
+    if kind.seats == 1 or BOT in old:
         seats: list[str | None] = list(reversed(old)) if BOT in old else [user]
-        table = host.create(room.name, last.kind, user, seats, clock=last.clock)
-        host.start(table)
-        reply(host, session, message, f"{table.label()} started", data={"game_id": table.id})
+
+        def begin(table: Table) -> None:
+            host.start(table)
+            reply(host, session, message, f"{table.label()} started",
+                  data={"game_id": table.id})
+
+        host.create(session, message.id, room.name, kind, user, seats, begin, clock=last.clock,
+                    check=lambda: host.check_room_free_for(room.name, kind))
         return
     others = [p for p in old if p != user]
     seats = [p if p == user else None for p in reversed(old)]
     invitee = others[0] if len(others) == 1 else None
     if invitee is not None:
         host.check_not_invited(room.name, user, invitee)
-    table = host.create(room.name, last.kind, user, seats, invitee, clock=last.clock)
-    host.notify(room.name, f"rematch! {host.invite_text(table)}")
-    reply(host, session, message, f"{table.label()}: rematch offered to {', '.join(others)}",
-          data={"game_id": table.id})
+
+    def offered(table: Table) -> None:
+        host.notify(room.name, f"rematch! {host.invite_text(table)}")
+        reply(host, session, message, f"{table.label()}: rematch offered to"
+                                      f" {', '.join(others)}", data={"game_id": table.id})
+
+    def still_free() -> None:
+        host.check_room_free_for(room.name, kind)
+        if invitee is not None:
+            host.check_not_invited(room.name, user, invitee)
+
+    host.create(session, message.id, room.name, kind, user, seats, offered, invitee,
+                clock=last.clock, check=still_free)
 
 
 @command("stats", "/stats [USER]", "wins, losses, draws and ratings per game")

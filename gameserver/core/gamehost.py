@@ -15,7 +15,9 @@ from games.registry import find_games
 from gameserver.core import bots, clocks, gametimers, ladder, moverouting
 from gameserver.core.bots import BOT
 from gameserver.core.commands import CommandError
+from gameserver.core.events import Event
 from gameserver.core.extensions import Extension
+from gameserver.core.gamesaves import GameSaves
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Room, Session
 from gameserver.core.tables import SAVE_VERSION, Table, describe, describe_kind, move_verb, results
@@ -63,6 +65,8 @@ class GameHost(Extension):
         self.tables: dict[int, Table] = {}
         self.last_finished: dict[str, Table] = {}  # user -> their latest finished game
         self.away: dict[str, set[int]] = {}  # user -> live games told they disconnected
+        # A networked store (the hub commits off the loop): game writes in store threads.
+        self.saves = GameSaves(self, deferred=bool(getattr(hub, "commits_off_loop", False)))
 
     @classmethod
     def install(cls, hub: Hub, **options: Any) -> GameHost:
@@ -130,22 +134,32 @@ class GameHost(Extension):
                      moves=list(moves) if isinstance(moves, list) else [])
 
     def save(self, table: Table, *, gone: bool = False) -> None:
-        """Write the table at once; `gone` marks it finished or cancelled (never resumed).
+        """Store the table; `gone` marks it finished or cancelled (never resumed).
 
         Confirmed means stored for games too: if the store refuses, the table goes back
         to what was last stored (the move, acceptance or cancellation did not happen, and
-        the StorageError becomes the player's `storage` reply), so memory never runs
-        ahead of the store and a restart resumes exactly what players were shown.
+        the player gets a `storage` reply), so memory never runs ahead of the store for
+        long and a restart resumes exactly what players were shown. On SQLite it is
+        written at once (a refusal raises StorageError here); on a cluster it is queued
+        for the store threads (gamesaves.GameSaves) and what it shows waits for it.
         """
         state = table.to_json()
+        if self.saves.deferred:
+            self.saves.save(table, state, table.over or gone)
+            return
         try:
             self.hub.store.save_game(table.id, table.room, state, table.over or gone)
         except StorageError:
-            self._roll_back(table)
+            self.roll_back(table)
             raise
         table.saved = copy.deepcopy(state)
 
-    def _roll_back(self, table: Table) -> None:
+    def confirm(self, session: Session, event: Event, msg_id: int | None) -> None:
+        """A reply once the game writes it follows are stored; `storage` if they are refused."""
+        refuse = self.hub.refuse(session, msg_id)
+        self.saves.then(lambda: self.hub.send(session, event), lambda _error: refuse())
+
+    def roll_back(self, table: Table) -> None:
         """Put a table back as it was last stored (after a refused save)."""
         saved = table.saved
         if saved is None:
@@ -160,17 +174,46 @@ class GameHost(Extension):
         table.thinking = False
         self.tables.setdefault(table.id, table)  # a refused cancel leaves it running
 
-    def create(self, room: str, kind: type[Game], host: str, seats: list[str | None],
-               invitee: str | None = None, clock: float | None | str = "default") -> Table:
+    def create(self, session: Session, msg_id: int | None, room: str, kind: type[Game],
+               host: str, seats: list[str | None], then: Callable[[Table], None],
+               invitee: str | None = None, clock: float | None | str = "default",
+               check: Callable[[], None] | None = None) -> None:
+        """Store a new table (its id is the store's), then `then(table)` for the session.
+
+        On a cluster the id comes from a store thread, later: `check` is asked again
+        then (the room may have changed meanwhile) and a refusal withdraws the table.
+        Errors in either become the session's reply (hub.guarded).
+        """
         per_move = kind.move_time if clock == "default" else clock
         table = Table(id=0, room=room, kind=kind, host=host, seats=seats, invitee=invitee,
                       since=self.clock(),
                       clock=None if per_move is None else float(per_move))
         state = table.to_json()
-        table.id = self.hub.store.save_game(None, room, state, False)
-        table.saved = copy.deepcopy(state)
+        answer = self.hub.guarded(session, msg_id, then)
+
+        def made(game_id: int) -> None:
+            table.id = int(game_id)
+            table.saved = copy.deepcopy(state)
+            if session.closed:  # nobody to start it for: withdrawn
+                self.save(table, gone=True)
+                return
+            if check is not None and self.saves.deferred:
+                try:
+                    check()
+                except CommandError as exc:
+                    self.save(table, gone=True)
+                    answer.failed(exc)  # type: ignore[attr-defined]
+                    return
+            self.add_table(table)
+            answer(table)
+
+        store = self.hub.store
+        self.saves.call(lambda: store.save_game(None, room, state, False), made,
+                        answer.failed)  # type: ignore[attr-defined]
+
+    def add_table(self, table: Table) -> None:
+        """A new table is stored: it is played from now on (a cluster announces it here)."""
         self.tables[table.id] = table
-        return table
 
     # ------------------------------------------------------------ looking up
 
@@ -216,9 +259,13 @@ class GameHost(Extension):
     # ------------------------------------------------------------ delivering
 
     def to_room(self, room: str, message: Message) -> None:
-        target: Room | None = self.hub.rooms.get(room)
-        if target is not None:  # nobody there (e.g. just after a restart): nothing to do
-            self.hub.deliver_to_room(target, message)
+        """Shown to the room once the game writes before it are stored (gamesaves)."""
+        def deliver() -> None:
+            target: Room | None = self.hub.rooms.get(room)
+            if target is not None:  # nobody there (e.g. just after a restart): nothing to do
+                self.hub.deliver_to_room(target, message)
+
+        self.saves.then(deliver)
 
     def notify(self, room: str, text: str) -> None:
         self.to_room(room, Notice(text=text, kind="game", room=room))
@@ -297,7 +344,11 @@ class GameHost(Extension):
             who = f"started by {players[0]}; anyone here may play"
         else:
             who = players[0]
-        self.notify(table.room, f"{table.label()} begins ({who}). {table.kind.how_to_play}")
+        text = f"{table.label()} begins ({who}). {table.kind.how_to_play}"
+        if self.saves.deferred:  # one save, then the line and the board wait for it
+            self.after_move(table, said=text)
+            return
+        self.notify(table.room, text)
         self._bot_turns(table)
         self.after_move(table)
 
@@ -314,11 +365,15 @@ class GameHost(Extension):
         except GameError as exc:
             raise CommandError("illegal_move", f"game {table.id}: {exc}") from None
         table.moves.append([user, move])
-        self.save(table)  # refused: the move is undone, and the player gets `storage`
-        self.notify(table.room, f"game {table.id}: {user} {move_verb(table.kind)} {move}")
-        self._bot_turns(table)
-        self.after_move(table)
-        self.hub.send(session, Ok(id=msg_id))
+        text = f"game {table.id}: {user} {move_verb(table.kind)} {move}"
+        if self.saves.deferred:  # one save, then the line, the board and the ok wait for it
+            self.after_move(table, said=text)
+        else:
+            self.save(table)  # refused: the move is undone, and the player gets `storage`
+            self.notify(table.room, text)
+            self._bot_turns(table)
+            self.after_move(table)
+        self.confirm(session, Ok(id=msg_id), msg_id)
 
     def _bot_turns(self, table: Table) -> None:
         """Start the bot's search if it is the bot's turn (see bots.start_search)."""
@@ -337,8 +392,9 @@ class GameHost(Extension):
             raise CommandError("cannot_resign", f"game {table.id}: {exc}") from None
         self.after_move(table)
 
-    def after_move(self, table: Table) -> None:
-        """The board changed: restart the turn clock, save, show the room, settle an end."""
+    def after_move(self, table: Table, said: str | None = None) -> None:
+        """The board changed: restart the turn clock, save, show the room (`said` first)
+        and settle an end."""
         table.since = self.clock()
         table.warned = False
         if table.over:
@@ -347,6 +403,8 @@ class GameHost(Extension):
             table.summary = outcome.summary if outcome is not None else None
             table.away.clear()
         self.save(table)
+        if said is not None:
+            self.notify(table.room, said)
         self.to_room(table.room, self.state_of(table))
         if table.over:
             self._finish(table)
@@ -359,22 +417,35 @@ class GameHost(Extension):
         outcome = game.outcome()
         assert outcome is not None
         counted = results(outcome, game.players)
-        for user, result in counted:
-            self.hub.store.add_result(user, table.name, result)
-        self._rate(table, outcome)
         # Everyone the result counts for may /rematch (hangman's guessers hold no seat).
         for user in dict.fromkeys([*table.humans(), *(user for user, _ in counted)]):
             self.last_finished[user] = table
         text = f"{table.label()} is over: {outcome.summary}"
         room = table.room
-        self.hub.record("GAME", table.name, room, text, then=lambda _entry: self.notify(room, text))
+
+        def settle() -> None:  # once the last save is stored (a refused one undid the end)
+            for user, result in counted:
+                self.hub.store.add_result(user, table.name, result)
+            self._rate(table, outcome)
+            self.hub.record("GAME", table.name, room, text,
+                            then=lambda _entry: self.notify(room, text))
+
+        self.saves.then(settle)
 
     def _rate(self, table: Table, outcome: Outcome) -> None:
         """Update both players' ratings if the game counts (see ratings.rated_result)."""
         game = table.game
         assert game is not None
-        ladder.record(self.hub.store, table.id, table.name, game.players, outcome,
-                      len(table.moves), table.ended_at or self.clock(), bots=(BOT,))
+        store, players, moves = self.hub.store, list(game.players), len(table.moves)
+        ended_at = table.ended_at or self.clock()
+
+        def failed(exc: StorageError) -> None:
+            log.error("the rating of game %d could not be stored: %s", table.id, exc)
+
+        # Read and written in a store thread on a cluster, one rating at a time.
+        self.saves.call(lambda: ladder.record(store, table.id, table.name, players, outcome,
+                                              moves, ended_at, bots=(BOT,)),
+                        lambda _rated: None, failed)
 
     def recompute_ratings(self) -> int:
         """Rebuild every rating from the stored rated results; how many results there were."""

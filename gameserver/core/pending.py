@@ -96,6 +96,7 @@ class Lookups(Protocol):
     """
 
     def account_hash(self, user: str) -> Pending[tuple[str, str] | None]: ...
+    def account_names_from(self, prefix: str, limit: int) -> Pending[list[str]]: ...
     def create_account(self, user: str, pwhash: str) -> Pending[bool]: ...
     def take_token(self, digest: str) -> Pending[tuple[str, float, dict[str, Any]] | None]: ...
     def history(self, user: str, limit: int, room: str | None = None,
@@ -122,6 +123,9 @@ class Immediate:
 
     def account_hash(self, user: str) -> Pending[tuple[str, str] | None]:
         return Pending.ready(self.store.account_hash(user))
+
+    def account_names_from(self, prefix: str, limit: int) -> Pending[list[str]]:
+        return Pending.ready(self.store.account_names_from(prefix, limit))
 
     def create_account(self, user: str, pwhash: str) -> Pending[bool]:
         return Pending.ready(self.store.create_account(user, pwhash))

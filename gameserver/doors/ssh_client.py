@@ -23,6 +23,7 @@ from gameclient.commands import Typed
 from gameserver import names
 from gameserver.core import logins
 from gameserver.core.events import RoomView, TopicChanged
+from gameserver.core.pending import Work
 from gameserver.core.rooms import Session
 from gameserver.protocol import (
     PROTOCOL_VERSION,
@@ -37,6 +38,7 @@ from gameserver.protocol import (
     Say,
 )
 from gameserver.sshkeys import fingerprint
+from gameserver.store import StorageError
 from gameserver.throttle import FloodGate, Verdict
 
 if TYPE_CHECKING:
@@ -317,14 +319,14 @@ class SSHClient(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return self.refusal is None
 
-    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         self.key_user = None
         table = self.door.keys
         if table is None:
             return False
         text = key_text(key)
         try:
-            owner = table.owner(text)
+            owner = await self._key_owner(table, text)
         except Exception as exc:  # noqa: BLE001 - a failing store: the password still works
             log.error("SSH key look-up failed: %s", exc)
             return False
@@ -339,6 +341,27 @@ class SSHClient(asyncssh.SSHServer):
             self.banner_once(f"play: the SSH key {print_} belongs to another account, not "
                              f"{username}; it cannot log you in as {username}.")
         return False
+
+    async def _key_owner(self, table: Any, text: str) -> str | None:
+        """Whose key it is, asked in a store thread on a cluster (the hub's run_store)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def read() -> Any:
+            try:
+                return table.owner(text)
+            except Exception as exc:  # noqa: BLE001 - handed back to the loop, said there
+                return exc
+
+        def done(result: Any) -> None:
+            if not future.done():
+                future.set_result(result)
+
+        self.door.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(
+            StorageError("the server is shutting down"))))
+        result = await future
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def password_auth_supported(self) -> bool:
         return self.refusal is None

@@ -88,6 +88,9 @@ class ThreadedLookups:
     def account_hash(self, user: str) -> Pending[tuple[str, str] | None]:
         return self._ask("account_hash", user)
 
+    def account_names_from(self, prefix: str, limit: int) -> Pending[list[str]]:
+        return self._ask("account_names_from", prefix, limit)
+
     def create_account(self, user: str, pwhash: str) -> Pending[bool]:
         return self._ask("create_account", user, pwhash)
 

@@ -62,8 +62,23 @@ class PostgresCommunityStore(CommunityStore):
             self.store._forget_broken()
             raise StorageError(describe(exc)) from exc
 
+    # On a node (the hub commits in a store thread): hub.after_commit. A change then goes
+    # into the hub's next commit, never a round trip on the loop; the reply of the command
+    # that made it waits for that commit, and so does the news to the other nodes.
+    after_commit: Callable[[Callable[[], None]], None] | None = None
+
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        if self.after_commit is None:
+            self._write_now(sql, args)
+            return
+        self.store.queue_write(sql, args)
+        self.after_commit(self._changed)
+
+    def _write_now(self, sql: str, args: tuple[object, ...]) -> None:
         self._run(sql, args)
+        self._changed()
+
+    def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
 
@@ -134,12 +149,13 @@ class PostgresCommunityStore(CommunityStore):
         return [row[0] for row in rows]
 
     def set_ignore(self, user: str, other: str, ignored: bool) -> None:
+        """At once: the list is read again right after (socialcommands.set_ignore)."""
         if ignored:
-            self._write("INSERT INTO ignores VALUES (%s, %s, %s) ON CONFLICT (key, ignored)"
+            self._write_now("INSERT INTO ignores VALUES (%s, %s, %s) ON CONFLICT (key, ignored)"
                         " DO UPDATE SET name = EXCLUDED.name",
                         (user.casefold(), other.casefold(), other))
         else:
-            self._write("DELETE FROM ignores WHERE key = %s AND ignored = %s",
+            self._write_now("DELETE FROM ignores WHERE key = %s AND ignored = %s",
                         (user.casefold(), other.casefold()))
 
     def set_password_hash(self, user: str, pwhash: str) -> bool:
@@ -187,8 +203,14 @@ class PostgresCommunityStore(CommunityStore):
         return True
 
 
-def community_store_for(store: Any) -> CommunityStore:
-    """The community's tables beside the store's: SQLite's connection, or the cluster's."""
+def community_store_for(store: Any, hub: Any = None) -> CommunityStore:
+    """The community's tables beside the store's: SQLite's connection, or the cluster's.
+
+    With the `hub` of a node whose commits run off the loop, changes join its commits.
+    """
     if isinstance(store, PostgresStore):
-        return PostgresCommunityStore(store)
+        kept = PostgresCommunityStore(store)
+        if hub is not None and getattr(hub, "commits_off_loop", False):
+            kept.after_commit = hub.after_commit
+        return kept
     return CommunityStore(store.db)

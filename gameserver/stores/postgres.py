@@ -3,37 +3,31 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from gameserver.store import (
+from gameserver.storeapi import (
     EVERYONE,
     ROOM_TYPES,
+    STATE_OP,
+    CommonReads,
     Entry,
     NewEntry,
+    Pos,
+    QueuedWrites,
     StorageError,
-    UnstorableValue,
-    storable,
 )
+from gameserver.stores.pgbase import _check, _guarded, describe, psycopg
+from gameserver.stores.pggames import PostgresGames
 
-try:
-    import psycopg
-except ImportError:  # the cluster extra is not installed
-    psycopg = None  # type: ignore[assignment]
-
-T = TypeVar("T")
 CONNECT_TIMEOUT = 3  # seconds; the store is used from the event loop's thread
 # Every commit that writes messages or spans holds this lock (one key, every node), so
 # message ids (from the sequence) are handed out in commit order and a span's bounds
 # are exact: who may read an entry never depends on which node committed first.
 COMMIT_LOCK = 0x706C6179  # 'play'
-# A live game is hosted by one node at a time: it holds the game's lease and renews it;
-# when a node dies its leases run out and another node takes the game over.
-LEASE_SECONDS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -96,55 +90,11 @@ CREATE TABLE IF NOT EXISTS device_keys (
 """
 
 
-def _check(*values: str) -> None:
-    for value in values:
-        # PostgreSQL's text cannot hold NUL either; both are refused before any commit.
-        if not storable(value) or "\x00" in value:
-            raise UnstorableValue(f"{value!r} is not valid Unicode text")
-
-
-def describe(exc: BaseException) -> str:
-    """One line of what PostgreSQL (or the network to it) said."""
-    text = (str(exc) or type(exc).__name__).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
-
-
-def _guarded(method: Callable[..., T]) -> Callable[..., T]:
-    """A failing database (or a lost connection) becomes one StorageError sentence."""
-
-    @functools.wraps(method)
-    def guarded(self: PostgresStore, *args: Any, **kwargs: Any) -> T:
-        try:
-            return method(self, *args, **kwargs)
-        except psycopg.Error as exc:
-            if not self._forget_broken():
-                raise StorageError(describe(exc)) from exc
-        # The connection had died (the database restarted since it was last used): the
-        # request never ran; once more on a new one, so nobody is refused for a stale one.
-        try:
-            return method(self, *args, **kwargs)
-        except psycopg.Error as exc:
-            self._forget_broken()
-            raise StorageError(describe(exc)) from exc
-
-    return guarded
-
-
-class _Pos:
-    """A place in the queued batch: `offset` messages in; the id is known only at commit."""
-
-    __slots__ = ("offset",)
-
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
-
-
-_MESSAGE_OP, _STATE_OP = 0, 1
 # What one commit writes: the queued messages, and the other writes (kind, sql, args).
 Batch = tuple[list[NewEntry], list[tuple[int, str, tuple[Any, ...]]]]
 
 
-class PostgresStore:
+class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
     """The Store interface on a PostgreSQL database that any number of nodes share.
 
     Like SQLiteStore, writes are queued and reach the database in one transaction at
@@ -154,14 +104,16 @@ class PostgresStore:
     closes its own open spans, never another node's.
     """
 
+    P = "%s"
+    _checked = staticmethod(_check)  # NUL refused too
+
     def __init__(self, url: str, *, node: str = "node", readonly: bool = False) -> None:
         if psycopg is None:
             raise StorageError("PostgreSQL needs the cluster extra: pip install 'play[cluster]'")
         self.url = url
         self.node = node
         self.readonly = readonly  # `play history`: every transaction read-only, no schema
-        self._messages: list[NewEntry] = []
-        self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
+        super().__init__()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []  # every thread's, closed at close()
@@ -209,40 +161,25 @@ class PostgresStore:
 
     # ------------------------------------------------------------ writing
 
-    @property
-    def dirty(self) -> bool:
-        return bool(self._messages or self._ops)
+    @_guarded
+    def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        return self.db.execute(sql, args).fetchall()
+
+    @_guarded
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self.db.execute(sql, args).fetchone()
 
     @staticmethod
     def _scope(scope: str) -> str:
         return scope if scope == EVERYONE else "#" + scope
 
-    def add_message(self, type_: str, sender: str, receiver: str, text: str,
-                    ts: float | None = None, queue_for: str | None = None,
-                    nick: str | None = None) -> NewEntry:
-        """Queue a history entry (and, with `queue_for`, its pending delivery to that user);
-        `nick` as SQLiteStore's."""
-        _check(sender, receiver, text)
-        nick = nick if nick and nick != sender else None
-        if nick is not None:
-            _check(nick)
-        entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text, nick)
-        self._messages.append(entry)
-        if queue_for is not None:
-            self._ops.append((_MESSAGE_OP, "INSERT INTO pending_pms VALUES (%s, %s)",
-                              (_Pos(len(self._messages)), queue_for)))
-        if nick is not None:
-            self._ops.append((_MESSAGE_OP, "INSERT INTO room_nicks VALUES (%s, %s)",
-                              (_Pos(len(self._messages)), nick)))
-        return entry
-
     def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
         assert entry.id is not None, "queue_pm of a stored entry; see add_message(queue_for=)"
-        self._ops.append((_STATE_OP, "INSERT INTO pending_pms VALUES (%s, %s)", (entry.id, user)))
+        self._ops.append((STATE_OP, "INSERT INTO pending_pms VALUES (%s, %s)", (entry.id, user)))
 
     def enter_scope(self, user: str, scope: str) -> None:
-        self._ops.append((_STATE_OP, "INSERT INTO memberships VALUES (%s, %s, %s, NULL, %s)",
-                          (user, self._scope(scope), _Pos(len(self._messages)), self.node)))
+        self._ops.append((STATE_OP, "INSERT INTO memberships VALUES (%s, %s, %s, NULL, %s)",
+                          (user, self._scope(scope), Pos(len(self._messages)), self.node)))
 
     def leave_scope(self, user: str, scope: str) -> None:
         """Close `user`'s span that this node opened (another node's session is its own).
@@ -250,16 +187,16 @@ class PostgresStore:
         Its nicks there go too (all of them when it leaves the server).
         """
         self._ops.append((
-            _STATE_OP,
+            STATE_OP,
             'UPDATE memberships SET end_id = %s WHERE "user" = %s AND scope = %s'
             " AND end_id IS NULL AND node = %s",
-            (_Pos(len(self._messages)), user, self._scope(scope), self.node),
+            (Pos(len(self._messages)), user, self._scope(scope), self.node),
         ))
         if scope == EVERYONE:
-            self._ops.append((_STATE_OP, "DELETE FROM nick_claims WHERE user_key = %s"
+            self._ops.append((STATE_OP, "DELETE FROM nick_claims WHERE user_key = %s"
                               " AND node = %s", (user.casefold(), self.node)))
         else:
-            self._ops.append((_STATE_OP, "DELETE FROM nick_claims WHERE room = %s"
+            self._ops.append((STATE_OP, "DELETE FROM nick_claims WHERE room = %s"
                               " AND user_key = %s AND node = %s",
                               (scope, user.casefold(), self.node)))
 
@@ -321,7 +258,7 @@ class PostgresStore:
         """A failed batch goes back in front of what was queued since (offsets follow)."""
         messages, ops = batch
         shift = len(messages)
-        later = [(kind, sql, tuple(_Pos(a.offset + shift) if type(a) is _Pos and a.offset
+        later = [(kind, sql, tuple(Pos(a.offset + shift) if type(a) is Pos and a.offset
                                    else a for a in args)) for kind, sql, args in self._ops]
         self._messages = messages + self._messages
         self._ops = ops + later
@@ -351,32 +288,14 @@ class PostgresStore:
                             for i, e in zip(ids, messages, strict=True)])
                 for _kind, sql, args in ops:
                     db.execute(sql, tuple(
-                        (ids[a.offset - 1] if a.offset else base) if type(a) is _Pos else a
+                        (ids[a.offset - 1] if a.offset else base) if type(a) is Pos else a
                         for a in args))
         except (psycopg.Error, OSError) as exc:
             self._forget_broken()
             raise StorageError(describe(exc)) from exc
         return ids
 
-    def discard_messages(self) -> int:
-        """Give up on the queued messages (refused); keep who-is-where for the next commit."""
-        dropped = len(self._messages)
-        self._messages = []
-        self._ops = [(kind, sql, tuple(_Pos(0) if type(a) is _Pos else a for a in args))
-                     for kind, sql, args in self._ops if kind == _STATE_OP]
-        return dropped
-
     # ------------------------------------------------------------ accounts
-
-    @_guarded
-    def account_hash(self, user: str) -> tuple[str, str] | None:
-        row = self.db.execute("SELECT name, pwhash FROM accounts WHERE key = %s",
-                              (user.casefold(),)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    @_guarded
-    def account_names(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT name FROM accounts")]
 
     @_guarded
     def account_names_from(self, prefix: str, limit: int) -> list[str]:
@@ -394,10 +313,6 @@ class PostgresStore:
                               " ON CONFLICT (key) DO NOTHING",
                               (user.casefold(), user, pwhash, time.time()))
         return cur.rowcount == 1
-
-    @_guarded
-    def account_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
 
     # ------------------------------------------------------------ reading history
 
@@ -472,67 +387,13 @@ class PostgresStore:
     def forget_pending_pms(self, user: str, entries: list[Entry]) -> None:
         """They were delivered: deleted at the next commit (the loop's thread)."""
         if entries:
-            self._ops.append((_STATE_OP, 'DELETE FROM pending_pms WHERE "user" = %s'
+            self._ops.append((STATE_OP, 'DELETE FROM pending_pms WHERE "user" = %s'
                               " AND message_id <= %s", (user, entries[-1].id)))
-
-    # ------------------------------------------------------------ games
-
-    @_guarded
-    def save_game(self, game_id: int | None, room: str, state: dict[str, Any],
-                  over: bool) -> int:
-        """Insert (leased to this node) or update a game; returns its id. Written at once."""
-        data = json.dumps(state)
-        if game_id is None:
-            row = self.db.execute(
-                "INSERT INTO games (room, state, over, owner, lease_until)"
-                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (room, data, over, self.node, time.time() + LEASE_SECONDS)).fetchone()
-            return int(row[0])
-        self.db.execute("UPDATE games SET room = %s, state = %s, over = %s WHERE id = %s",
-                        (room, data, over, game_id))
-        return game_id
-
-    @_guarded
-    def live_games(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """The live games this node hosts from now on: its own, and any whose lease ran out."""
-        return self._claim("(owner = %s OR lease_until < %s)", (self.node, time.time()))
-
-    @_guarded
-    def claim_orphan_games(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """Live games of other nodes whose lease ran out (their node died): ours now."""
-        return self._claim("owner <> %s AND lease_until < %s", (self.node, time.time()))
-
-    def _claim(self, where: str, args: tuple[Any, ...]) -> list[tuple[int, str, dict[str, Any]]]:
-        rows = self.db.execute(
-            f"UPDATE games SET owner = %s, lease_until = %s WHERE NOT over AND {where}"
-            " RETURNING id, room, state", (self.node, time.time() + LEASE_SECONDS, *args))
-        return sorted((gid, room, json.loads(state)) for gid, room, state in rows)
-
-    @_guarded
-    def renew_game_leases(self) -> set[int]:
-        """Hold this node's live games for another LEASE_SECONDS; the ids still held."""
-        rows = self.db.execute("UPDATE games SET lease_until = %s WHERE owner = %s AND NOT over"
-                               " RETURNING id", (time.time() + LEASE_SECONDS, self.node))
-        return {row[0] for row in rows}
-
-    def add_result(self, user: str, game: str, result: str) -> None:
-        column = {"win": "wins", "loss": "losses", "draw": "draws"}[result]
-        self._ops.append((
-            _STATE_OP,
-            f'INSERT INTO stats ("user", game, {column}) VALUES (%s, %s, 1)'
-            f' ON CONFLICT ("user", game) DO UPDATE SET {column} = stats.{column} + 1',
-            (user, game),
-        ))
-
-    @_guarded
-    def stats(self, user: str) -> list[tuple[str, int, int, int]]:
-        return self.db.execute('SELECT game, wins, losses, draws FROM stats WHERE "user" = %s'
-                               " ORDER BY game", (user,)).fetchall()
 
     # ------------------------------------------------------------ session tokens
 
     def save_token(self, digest: str, user: str, expires: float, state: dict[str, Any]) -> None:
-        self._ops.append((_STATE_OP, "INSERT INTO tokens VALUES (%s, %s, %s, %s)"
+        self._ops.append((STATE_OP, "INSERT INTO tokens VALUES (%s, %s, %s, %s)"
                           ' ON CONFLICT (digest) DO UPDATE SET "user" = EXCLUDED."user",'
                           " expires = EXCLUDED.expires, state = EXCLUDED.state",
                           (digest, user, expires, json.dumps(state))))
@@ -547,83 +408,20 @@ class PostgresStore:
         return row[0], row[1], json.loads(row[2])
 
     def drop_tokens(self, user: str) -> None:
-        self._ops.append((_STATE_OP, 'DELETE FROM tokens WHERE "user" = %s', (user,)))
+        self._ops.append((STATE_OP, 'DELETE FROM tokens WHERE "user" = %s', (user,)))
 
-    # ------------------------------------------------------------ ratings and replays
-
-    @_guarded
-    def record_rating(self, game_id: int, game: str, ts: float, a: str, b: str,
-                      score_a: float, ratings: list[tuple[str, float, float, float, int]]) -> bool:
-        _check(game, a, b, *(row[0] for row in ratings))
-        db = self.db
-        with db.transaction():
-            cur = db.execute(
-                "INSERT INTO rated_results (game_id, game, ts, a, b, score_a)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (game_id) DO NOTHING",
-                (game_id, game, ts, a, b, score_a))
-            if cur.rowcount != 1:
-                return False
-            with db.cursor() as many:
-                many.executemany(
-                    "INSERT INTO ratings VALUES (%s, %s, %s, %s, %s, %s)"
-                    ' ON CONFLICT ("user", game) DO UPDATE SET rating = EXCLUDED.rating,'
-                    " rd = EXCLUDED.rd, vol = EXCLUDED.vol, games = EXCLUDED.games",
-                    [(user, game, *values) for user, *values in ratings])
-        return True
-
-    @_guarded
-    def rated_results(self) -> list[tuple[int, str, str, str, float]]:
-        return self.db.execute(
-            "SELECT game_id, game, a, b, score_a FROM rated_results ORDER BY id").fetchall()
-
-    @_guarded
-    def replace_ratings(self, rows: list[tuple[str, str, float, float, float, int]]) -> None:
-        db = self.db
-        with db.transaction():
-            db.execute("DELETE FROM ratings")
-            with db.cursor() as many:
-                many.executemany("INSERT INTO ratings VALUES (%s, %s, %s, %s, %s, %s)", rows)
-
-    @_guarded
-    def ratings_of(self, user: str) -> dict[str, tuple[float, float, float, int]]:
-        rows = self.db.execute(
-            'SELECT game, rating, rd, vol, games FROM ratings WHERE "user" = %s', (user,))
-        return {game: (rating, rd, vol, games) for game, rating, rd, vol, games in rows}
-
-    @_guarded
-    def leaderboard(self, game: str, limit: int) -> list[tuple[str, float, float, int]]:
-        return self.db.execute(
-            'SELECT "user", rating, rd, games FROM ratings WHERE game = %s'
-            ' ORDER BY rating DESC, "user" LIMIT %s', (game, limit)).fetchall()
-
-    @_guarded
-    def finished_games(self, room: str, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        rows = self.db.execute(
-            "SELECT id, state FROM games WHERE room = %s AND over"
-            " AND (state::jsonb ->> 'game') IS NOT NULL ORDER BY id DESC LIMIT %s",
-            (room, limit))
-        return [(gid, json.loads(state)) for gid, state in rows]
-
-    @_guarded
-    def saved_game(self, game_id: int) -> tuple[str, bool, dict[str, Any]] | None:
-        row = self.db.execute("SELECT room, over, state FROM games WHERE id = %s",
-                              (game_id,)).fetchone()
-        return None if row is None else (row[0], bool(row[1]), json.loads(row[2]))
+    def queue_write(self, sql: str, args: tuple[Any, ...]) -> None:
+        """Another table's write (the community's), in the next commit; kept until stored."""
+        self._ops.append((STATE_OP, sql, args))
 
     # ------------------------------------------------------------ device keys (e2e PMs)
 
     def add_device_key(self, user: str, key: str, device: str) -> None:
         """Publish a device's public key for `user` (at the next commit); known keys stay."""
         _check(key, device)
-        self._ops.append((_STATE_OP, "INSERT INTO device_keys VALUES (%s, %s, %s, %s)"
+        self._ops.append((STATE_OP, "INSERT INTO device_keys VALUES (%s, %s, %s, %s)"
                           ' ON CONFLICT ("user", key) DO NOTHING',
                           (user.casefold(), key, device, time.time())))
-
-    @_guarded
-    def device_keys(self, user: str) -> list[tuple[str, str, float]]:
-        return self.db.execute(
-            'SELECT key, device, added FROM device_keys WHERE "user" = %s ORDER BY added, key',
-            (user.casefold(),)).fetchall()
 
     # ------------------------------------------------------------ what every node shares
 
