@@ -1,12 +1,17 @@
-"""The client's pure model: its rooms and PM conversations (panes), boards, fed by events."""
+"""The client's pure model: what the server's events say (its reducer), and the games' boards.
+
+The panes (rooms and PM conversations) it keeps are PaneSet's (paneset.py); the client's
+own events of the end-to-end layer are pmevents.py's. Both are importable from here.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from gameclient.boards import FINISHED_SHOWN, Replay, board_lines, mmss, still_shown
+from gameclient.paneset import COUNTED, TRANSCRIPT_MAX, Line, Pane, PaneSet, clock, mentions
+from gameclient.pmevents import E2E_MARK, PLAIN_MARK, KeyAlert, OpenedPM, pm_mark
 from gameserver.protocol import (
     Broadcast,
     Bye,
@@ -29,123 +34,13 @@ from gameserver.protocol import (
     Welcome,
 )
 
-TRANSCRIPT_MAX = 5000
-__all__ = ["FINISHED_SHOWN", "Replay", "board_lines", "mmss"]  # the boards' own module
+__all__ = [  # and, importable from here, names of the boards', panes' and PM events' modules
+    "ClientModel", "history_line",
+    "COUNTED", "E2E_MARK", "FINISHED_SHOWN", "PLAIN_MARK", "TRANSCRIPT_MAX", "KeyAlert",
+    "Line", "OpenedPM", "Pane", "Replay", "board_lines", "clock", "mentions", "mmss", "pm_mark",
+]
 WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
-
-
-@dataclass(frozen=True)
-class Line:
-    """One line of the transcript; `kind` says how a view should style it.
-
-    kinds: chat, own (my chat), action (/me), pm, pm_sent, bm, notice, error, alert (a key
-    warning), reply, scrollback (a room's earlier lines), history (/history: dated), game
-    """
-
-    kind: str
-    text: str
-    ts: float
-    nick: str = ""  # who said it, for chat/pm/bm, so a view can colour the nick
-    body: str = ""  # the text without the nick, for chat
-    where: str = ""  # the pane it belongs to: a room's name, or "@user" for a PM conversation
-    mention: bool = False  # it names me (or is a PM to me): highlighted, and it rings
-
-    @property
-    def wants_attention(self) -> bool:
-        return self.mention or self.kind == "pm"
-
-
-COUNTED = frozenset({"chat", "pm"})  # what makes a pane's unread count
-
-
-@dataclass
-class Pane:
-    """A room you are in, or a PM conversation ("@user"): its own transcript and counts."""
-
-    name: str
-    nick: str = ""
-    members: dict[str, str] = field(default_factory=dict)  # nick -> username
-    transcript: list[Line] = field(default_factory=list)
-    unread: int = 0
-    mentions: int = 0
-    roles: dict[str, str] = field(default_factory=dict)  # user key -> role in this room
-    topic: str = ""
-
-    @property
-    def is_pm(self) -> bool:
-        return self.name.startswith("@")
-
-    @property
-    def label(self) -> str:
-        return self.name if self.is_pm else f"#{self.name}"
-
-
 ACTION = "/me "  # a room message that is an action
-
-
-def mentions(text: str, *names: str) -> bool:
-    """Whether `text` names one of `names` as a word (any case): 'bob:', '@bob', 'bob!'."""
-    folded = text.casefold()
-    for name in names:
-        if not name:
-            continue
-        key = name.casefold()
-        start = folded.find(key)
-        while start >= 0:
-            end = start + len(key)
-            before = folded[start - 1] if start else " "
-            after = folded[end] if end < len(folded) else " "
-            if not (before.isalnum() or before in "_-") and not (after.isalnum() or after in "_"):
-                return True
-            start = folded.find(key, start + 1)
-    return False
-
-
-@dataclass(frozen=True)
-class OpenedPM:
-    """Client-side event: a PM as this client read it, opened or not (gameclient/privatemsg.py).
-
-    `text` is the plaintext of an end-to-end encrypted PM this device opened; when it
-    could not be opened, `problem` says why in a sentence. `new_key`: it was sealed
-    by a device key of the sender that is not trusted yet (/trust SENDER).
-    """
-
-    sender: str
-    to: str
-    ts: float
-    queued: bool = False
-    text: str = ""
-    problem: str = ""
-    new_key: bool = False
-    sealed_at: float | None = None  # set when it was sealed long before it came: sent again?
-
-
-@dataclass(frozen=True)
-class KeyAlert:
-    """Client-side event: a contact's device keys are new or changed, or now trusted again."""
-
-    user: str
-    text: str
-    unverified: bool  # the contact carries a mark until /trust USER
-    loud: bool = True
-
-
-E2E_MARK = "e2e"
-PLAIN_MARK = "not end-to-end encrypted"
-
-
-def pm_mark(new_key: bool, sender: str, sealed_at: float | None = None) -> str:
-    """The small mark beside an opened PM; loud when the key is new or the message old."""
-    mark = f"{E2E_MARK}, NEW KEY: /trust {sender}" if new_key else E2E_MARK
-    if sealed_at is not None:
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(sealed_at))
-        mark += f", SEALED {stamp}: an old message sent again?"
-    return mark
-
-
-def clock(ts: float) -> str:
-    """A timestamp as local HH:MM."""
-    return time.strftime("%H:%M", time.localtime(ts))
 
 
 def history_line(entry: dict) -> str:
@@ -162,21 +57,21 @@ def history_line(entry: dict) -> str:
             f"[{entry.get('sender', '?')} -> {receiver}] {text}{mark}")
 
 
-class ClientModel:
+class ClientModel(PaneSet):
     """State a client keeps; `apply` updates it from one server message.
 
-    Every room you are in and every PM conversation is a Pane with its own transcript;
-    `room`, `nick`, `members` and `transcript` are those of the pane you look at.
+    Every room you are in and every PM conversation is a Pane with its own transcript
+    (PaneSet); `room`, `nick`, `members` and `transcript` are those of the pane you look at.
     """
 
     def __init__(self, user: str = "", server: str = "", nick: str = "", room: str = "",
                  online: int = 0, draws_boards: bool = False,
                  now: Callable[[], float] = time.monotonic, bell: bool = True) -> None:
+        super().__init__(room, nick)
         self.user = user
         self.server = server
+        self.address = ""  # HOST:PORT of the node connected to now (the status bar's)
         self.online = online
-        self.panes: dict[str, Pane] = {room: Pane(room, nick)}
-        self.current = room
         self.games: dict[int, GameState] = {}
         self.ended: str | None = None  # why the session ended, once it has
         self.token = ""
@@ -187,135 +82,7 @@ class ClientModel:
         self.resuming: str | None = None  # after a reconnect: the pane to look at again
         self.unverified: dict[str, str] = {}  # contacts with an untrusted key
         self.ignores: set[str] = set()  # user keys whose words are hidden
-        self.unread = 0  # mentions and PMs since I last typed (the status bar's badge)
         self.bell = bell  # ring the terminal's bell on a mention or a PM (/set bell off)
-        self.known_rooms: set[str] = set()  # for Tab: rooms and users seen so far,
-        self.known_users: set[str] = set()  # online or not
-        self._added: list[Line] = []
-
-    # the pane being looked at
-
-    @property
-    def pane(self) -> Pane:
-        pane = self.panes.get(self.current)
-        if pane is None:
-            pane = self.panes[self.current] = Pane(self.current)
-        return pane
-
-    @property
-    def room(self) -> str:
-        """The room looked at ("" in a PM conversation, or before any room)."""
-        return "" if self.current.startswith("@") else self.current
-
-    @property
-    def nick(self) -> str:
-        return self.pane.nick
-
-    @nick.setter
-    def nick(self, value: str) -> None:
-        self.pane.nick = value
-
-    @property
-    def members(self) -> dict[str, str]:
-        return self.pane.members
-
-    @members.setter
-    def members(self, value: dict[str, str]) -> None:
-        self.pane.members = value
-
-    @property
-    def transcript(self) -> list[Line]:
-        return self.pane.transcript
-
-    @property
-    def roles(self) -> dict[str, str]:
-        return self.pane.roles
-
-    @property
-    def topic(self) -> str:
-        return self.pane.topic
-
-    def rooms(self) -> list[Pane]:
-        """The rooms you are in, in the order you joined them."""
-        return [p for p in self.panes.values() if p.name and not p.is_pm]
-
-    def bar(self) -> list[Pane]:
-        """What the room bar shows: rooms, then PM conversations."""
-        panes = [p for p in self.panes.values() if p.name]
-        return sorted(panes, key=lambda p: p.is_pm)  # stable: joined order within each
-
-    def switch(self, name: str) -> bool:
-        """Look at another pane (a room name, "#room", "@user" or a bar number from 1)."""
-        bar = self.bar()
-        key = name.strip()
-        if key.isdigit() and 1 <= int(key) <= len(bar):
-            key = bar[int(key) - 1].name
-        key = key.lstrip("#").lower() if not key.startswith("@") else key
-        if key not in self.panes:
-            match = next((p.name for p in bar if p.name.casefold() == key.casefold()), None)
-            if match is None:
-                return False
-            key = match
-        self.current = key
-        self.pane.unread = self.pane.mentions = 0
-        return True
-
-    def cycle(self, step: int) -> None:
-        """The next (or previous) pane of the bar."""
-        bar = self.bar()
-        if not bar:
-            return
-        names = [p.name for p in bar]
-        at = names.index(self.current) if self.current in names else 0
-        self.switch(names[(at + step) % len(names)])
-
-    def target(self) -> tuple[str | None, str | None]:
-        """Where a typed line goes: (room, None), or (None, user) in a PM conversation."""
-        if self.current.startswith("@"):
-            return None, self.current[1:]
-        return (self.current or None), None
-
-    def learn(self, data: dict | None) -> None:
-        """Rooms and users from a reply's data (/list, /users, /who, /whois)."""
-        data = data or {}
-        if isinstance(data.get("rooms"), dict):
-            self.known_rooms.update(str(r) for r in data["rooms"])
-        if isinstance(data.get("users"), dict):
-            self.known_users.update(str(u) for u in data["users"])
-        if isinstance(data.get("accounts"), list):  # /accounts: offline ones too
-            self.known_users.update(str(u) for u in data["accounts"])
-        for member in data.get("members") or ():
-            if isinstance(member, dict) and member.get("user"):
-                self.known_users.add(str(member["user"]))
-        if isinstance(data.get("whois"), dict) and data["whois"].get("user"):
-            self.known_users.add(str(data["whois"]["user"]))
-
-    def completions(self) -> list[str]:
-        """Words Tab completes besides commands: nicks here, then users and rooms seen."""
-        nicks = list(self.members)
-        seen = {n.casefold() for n in nicks}
-        users = sorted((u for u in self.known_users if u.casefold() not in seen), key=str.casefold)
-        rooms = sorted({*self.known_rooms, *(p.name for p in self.rooms())})
-        return [*nicks, *users, *rooms, *("#" + r for r in rooms)]  # "/join #de" too
-
-    def add(self, kind: str, text: str, ts: float | None = None, nick: str = "",
-            body: str = "", mention: bool = False, where: str | None = None) -> Line:
-        key = self.current if where is None else where
-        pane = self.panes.get(key)
-        if pane is None:
-            pane = self.panes[key] = Pane(key)
-        line = Line(kind, text, time.time() if ts is None else ts, nick, body, key, mention)
-        if line.wants_attention:
-            self.unread += 1
-        pane.transcript.append(line)
-        if len(pane.transcript) > TRANSCRIPT_MAX:
-            del pane.transcript[: len(pane.transcript) - TRANSCRIPT_MAX]
-        if key != self.current and kind in COUNTED:
-            pane.unread += 1
-        if key != self.current and line.wants_attention:
-            pane.mentions += 1
-        self._added.append(line)
-        return line
 
     def room_games(self) -> list[GameState]:
         """The boards of the room looked at; a finished one for a minute (boards.py)."""
@@ -481,9 +248,6 @@ class ClientModel:
         if first and here:
             self.add("notice", "* in charge here: " + ", ".join(
                 f"{user} ({pane.roles[user.casefold()]})" for user in here), where=pane.name)
-
-    def role_of(self, user: str) -> str:
-        return self.roles.get(user.casefold(), "")
 
     def _on_Notice(self, msg: Notice) -> None:
         where = msg.room if msg.room in self.panes else None

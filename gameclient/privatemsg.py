@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gameclient.commands import Typed
 from gameclient.connection import ConnectionFailed
 from gameclient.e2e import DeviceKeyring, E2EError, Opened, Tampered, open_envelope, seal
-from gameclient.model import PLAIN_MARK, KeyAlert, OpenedPM, pm_mark
+from gameclient.pmevents import PLAIN_MARK, KeyAlert, OpenedPM, pm_mark
 from gameclient.textwidth import sanitize
 from gameclient.trust import Contacts, KeyChange
 from gameserver.protocol import (
