@@ -254,7 +254,7 @@ class CursesClient:
         self.controller.games = list(self.conn.games)
         self.model.ended = None
         self.restarting = False
-        self.model.resuming = self.model.current
+        self.model.resume()
         self.model.apply(reply)
         say(f"* reconnected: resumed as {self.model.user}; your rooms come back")
         return True

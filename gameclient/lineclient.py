@@ -200,7 +200,7 @@ class LineClient:
         await old.close()
         self.model.ended = None
         self.restarting = False
-        self.model.resuming = self.model.current
+        self.model.resume()
         self.model.apply(reply)
         self.say(f"* reconnected: resumed as {self.model.user}, your rooms come back")
         return True

@@ -80,6 +80,7 @@ class ClientModel(PaneSet):
         self.game_seen: dict[int, float] = {}  # game id -> when its frame came
         self.replay: Replay | None = None
         self.resuming: str | None = None  # after a reconnect: the pane to look at again
+        self._coming_back: set[str] = set()  # the rooms a resume brings back, still to come
         self.unverified: dict[str, str] = {}  # contacts with an untrusted key
         self.ignores: set[str] = set()  # user keys whose words are hidden
         self.bell = bell  # ring the terminal's bell on a mention or a PM (/set bell off)
@@ -133,6 +134,12 @@ class ClientModel(PaneSet):
             if not game.over and game.turn and game.turn.casefold() == self.user.casefold():
                 return game
         return None
+
+    def resume(self) -> None:
+        """Before a resume's rooms come back (each a `room` frame, in the bar's order): the
+        pane looked at now stays the one looked at, whichever of them comes last."""
+        self.resuming = self.current
+        self._coming_back = {pane.name for pane in self.rooms()}
 
     def apply(self, msg: Message) -> list[Line]:
         """Update from one message; returns the transcript lines it added (in any pane)."""
@@ -263,9 +270,15 @@ class ClientModel(PaneSet):
         pane = self.panes.setdefault(msg.room, Pane(msg.room))
         pane.nick, self.online = msg.nick, msg.online
         pane.members = {m.get("nick", ""): m.get("user", "") for m in msg.members}
-        if self.resuming is None or msg.room == self.resuming:
+        if self.resuming is not None and msg.room in self._coming_back:
+            self._coming_back.discard(msg.room)  # one of a resume's: where it was in the bar
+            if msg.room == self.resuming:
+                self.switch(msg.room)
+            if not self._coming_back:
+                self.resuming = None
+        else:
             self.switch(msg.room)  # a room just joined is the one you look at
-            self.resuming = None
+            self.resuming, self._coming_back = None, set()
         self.known_rooms.add(msg.room)
         self.known_users.update(u for u in pane.members.values() if u)
         if not msg.more:

@@ -30,7 +30,7 @@ class Line:
         return self.mention or self.kind == "pm"
 
 
-COUNTED = frozenset({"chat", "pm"})  # what makes a pane's unread count
+COUNTED = frozenset({"chat", "action", "pm"})  # what makes a pane's unread count
 
 
 @dataclass

@@ -1,0 +1,111 @@
+"""The model's panes in memory: several rooms and PM conversations, their counts, switching."""
+
+from __future__ import annotations
+
+from gameclient.model import ClientModel
+from gameclient.panes import rooms_lines
+from gameclient.views import room_bar
+from gameserver.protocol import Left, PrivateMessage, RoomMessage, RoomState
+
+TS = 1_700_000_000.0
+
+
+def entered(model: ClientModel, room: str, *others: str) -> None:
+    members = [{"nick": model.user, "user": model.user}]
+    members += [{"nick": name, "user": name} for name in others]
+    model.apply(RoomState(room=room, nick=model.user, online=3, members=members))
+
+
+def said(model: ClientModel, room: str, nick: str, text: str) -> None:
+    model.apply(RoomMessage(room=room, nick=nick, user=nick, text=text, ts=TS))
+
+
+def three_rooms() -> ClientModel:
+    model = ClientModel(user="ann")
+    for room in ("lobby", "den", "games"):
+        entered(model, room, "bob")
+    return model
+
+
+def test_each_room_keeps_its_own_transcript_and_counts_what_came_unseen() -> None:
+    model = three_rooms()
+    assert [p.name for p in model.bar()] == ["lobby", "den", "games"]
+    assert model.current == "games"  # a room just entered is the one looked at
+    said(model, "den", "bob", "hello den")
+    said(model, "den", "bob", "ann: look here")
+    said(model, "games", "bob", "here, in view")
+    den = model.panes["den"]
+    assert (den.unread, den.mentions) == (2, 1)
+    assert model.panes["games"].unread == 0  # seen as it came
+    assert room_bar(model) == "1 #lobby 2 #den (2!) [3 #games]"
+    assert not any("hello den" in line.text for line in model.transcript)
+    assert model.switch("den")
+    assert [line.text for line in model.transcript][-2:] == ["<bob> hello den",
+                                                             "<bob> ann: look here"]
+    assert (den.unread, den.mentions) == (0, 0)
+    assert room_bar(model) == "1 #lobby [2 #den] 3 #games"
+
+
+def test_an_action_counts_as_unread_and_one_that_names_me_shows_its_mark() -> None:
+    model = three_rooms()
+    said(model, "lobby", "bob", "/me waves at ann")
+    lobby = model.panes["lobby"]
+    assert (lobby.unread, lobby.mentions) == (1, 1)
+    assert "1 #lobby (1!)" in room_bar(model)
+
+
+def test_pm_conversations_are_bar_entries_after_the_rooms() -> None:
+    model = three_rooms()
+    model.apply(PrivateMessage(sender="cat", to="ann", text="psst", ts=TS))
+    assert [p.label for p in model.bar()] == ["#lobby", "#den", "#games", "@cat"]
+    assert room_bar(model).endswith("4 @cat (1!)")  # a PM to me is always for me
+    entered(model, "attic")
+    assert [p.label for p in model.bar()][-2:] == ["#attic", "@cat"]  # rooms stay first
+    assert model.switch("@cat")
+    assert model.target() == (None, "cat")  # a plain line here is a PM to cat
+    assert model.switch("2") and model.target() == ("den", None)  # a bar number
+    assert model.switch("#GAMES") and model.current == "games"  # any case, with its #
+    assert not model.switch("attic2") and model.current == "games"
+    model.cycle(+1)
+    assert model.current == "attic"
+    model.cycle(+1)
+    assert model.current == "@cat"
+    model.cycle(+1)
+    assert model.current == "lobby"  # round again
+    model.cycle(-1)
+    assert model.current == "@cat"
+    lines = rooms_lines(model)
+    assert lines[0].startswith("you are in 4 rooms")
+    assert lines[-1] == "  5. @cat (PMs)  <- here"
+
+
+def test_parting_closes_the_pane_and_looks_at_the_last_room_left() -> None:
+    model = three_rooms()
+    assert model.switch("den")
+    model.apply(Left(room="den", nick="ann", user="ann", online=3))
+    assert "den" not in model.panes and model.current == "games"
+    assert model.transcript[-1].text == "* you left #den"
+    model.apply(Left(room="lobby", nick="bob", user="bob", online=2))  # someone else
+    assert "bob" not in model.panes["lobby"].members and "lobby" in model.panes
+
+
+def test_a_resume_brings_the_rooms_back_and_keeps_the_pane_looked_at() -> None:
+    model = three_rooms()
+    assert model.switch("den")
+    model.resume()  # what the clients do before a resume's rooms come
+    for room in ("lobby", "den", "games"):
+        entered(model, room, "bob")
+    assert model.current == "den" and model.resuming is None
+    assert [p.name for p in model.bar()] == ["lobby", "den", "games"]
+
+
+def test_a_resume_while_looking_at_a_pm_stays_there_and_a_join_after_it_switches() -> None:
+    model = three_rooms()
+    model.apply(PrivateMessage(sender="cat", to="ann", text="psst", ts=TS))
+    assert model.switch("@cat")
+    model.resume()
+    for room in ("lobby", "games"):  # den does not come back (closed meanwhile, say)
+        entered(model, room, "bob")
+    assert model.current == "@cat"
+    entered(model, "attic")  # a room the user joins afterwards is looked at, as ever
+    assert model.current == "attic" and model.resuming is None
