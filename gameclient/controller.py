@@ -123,7 +123,9 @@ class Controller:
         self._bell = bell
         self._quit = quit
         self.clock = clock
-        self.server = model.server if server is None else server  # shown in the status bar
+        # The status bar's address: the model's (the node connected to now, which a
+        # failover changes), else this label (the SSH door's own address).
+        self.server = model.server if server is None else server
         self.games: list[Mapping[str, Any]] = list(games)  # the server's game list
         self.editor = LineEditor()
         self.secret: LineEditor | None = None  # set while asking for a hidden secret word
@@ -435,7 +437,7 @@ class Controller:
         clear = cast(RetainedCanvas, canvas).clear if retained else None
         if clear is not None:
             clear(layout.status.top, 0, layout.status.height, cols)
-        draw_status(canvas, layout.status, self.model, self.server)
+        draw_status(canvas, layout.status, self.model, self.model.address or self.server)
         self._draw_chat(canvas, layout.chat, retained)
         if layout.board is not None:
             board = layout.board

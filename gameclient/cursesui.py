@@ -255,8 +255,10 @@ class CursesClient:
         self.model.ended = None
         self.restarting = False
         self.model.resume()
+        self.model.address = self.conn.address  # maybe another node of the cluster
         self.model.apply(reply)
-        say(f"* reconnected: resumed as {self.model.user}; your rooms come back")
+        say(f"* reconnected to {self.conn.address}: resumed as {self.model.user}; your rooms"
+            " come back")
         return True
 
     # ------------------------------------------------------------ reacting

@@ -201,8 +201,10 @@ class LineClient:
         self.model.ended = None
         self.restarting = False
         self.model.resume()
+        self.model.address = self.conn.address  # maybe another node of the cluster
         self.model.apply(reply)
-        self.say(f"* reconnected: resumed as {self.model.user}, your rooms come back")
+        self.say(f"* reconnected to {self.conn.address}: resumed as {self.model.user}, your"
+                 " rooms come back")
         return True
 
     async def _run(self, inputs: asyncio.Queue[str | None]) -> int:

@@ -14,7 +14,7 @@ import typer
 from gameclient.connection import ClientConnection
 from gameclient.lineclient import LineClient
 from gameclient.model import ClientModel
-from gameclient.pinning import KNOWN_HOSTS, Expected, KnownHosts
+from gameclient.pinning import KNOWN_HOSTS, Expected, KnownHosts, endpoint
 from gameclient.prompts import Exit, ask_password, data_dir_for
 from gameclient.targets import Targets
 
@@ -43,8 +43,12 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
     from gameclient.e2e import E2EError
     from gameclient.privatemsg import PrivateMessages, connect
 
-    if sys.stderr.isatty():  # never a blank screen while we wait for the server
-        typer.echo(f"connecting to {host}:{port} ...", err=True)
+    told = sys.stderr.isatty()
+    given = targets or [(host, port)]
+    if told:  # never a blank screen while we wait for the server
+        others = ", ".join(endpoint(*t) for t in given[1:])
+        typer.echo(f"connecting to {endpoint(*given[0])}{f' (or {others})' if others else ''}"
+                   " ...", err=True)
     if not tls:
         typer.echo("warning: --insecure: no TLS; your password and messages cross the network "
                    "unencrypted, and nothing proves which server you reached", err=True)
@@ -55,7 +59,7 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
             typer.echo(conn.pin_notice, err=True)
 
     current: list[ClientConnection] = []
-    where = Targets(targets or [(host, port)], tls=tls, known_hosts=known_hosts)
+    where = Targets(given, tls=tls, known_hosts=known_hosts)
 
     async def reopen() -> ClientConnection:
         """A new connection for a resume, with the same device keys as the first one."""
@@ -75,13 +79,16 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
         raise Exit(f"error: {exc}") from None
     current.append(conn)
     model = ClientModel(user=user, bell=bell)
+    model.address = conn.address  # the address that answered, not always the first given
+    if told and len(given) > 1:
+        typer.echo(f"connected to {conn.address}", err=True)
     model.apply(reply)
     if want_curses(plain):
         if conn.pin_notice:  # said on stderr too, but curses clears the screen at once
             model.add("notice", "* " + " ".join(conn.pin_notice.split()))
         from gameclient.cursesui import CursesClient
 
-        return await CursesClient(conn, model, server=f"{host}:{port}", reopen=reopen).run()
+        return await CursesClient(conn, model, reopen=reopen).run()
     client = LineClient(conn, model, reopen=reopen)
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, client.request_quit)

@@ -175,7 +175,7 @@ def test_a_server_restart_is_ridden_out_and_the_rooms_come_back(
     alice.wait_for("reconnecting in", timeout=10)
     again = ServerProcess(tmp_path / "server", port=server.port)  # the same data and port
     try:
-        alice.wait_for("reconnected: resumed as alice", timeout=20)
+        alice.wait_for(f"reconnected to 127.0.0.1:{server.port}: resumed as alice", timeout=20)
         alice.wait_until(lambda t: "1 #lobby [2 #den]" in status(t), what="both rooms back")
         alice.type_line("still here")
         alice.wait_for("<alice> still here")
