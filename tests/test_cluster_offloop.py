@@ -78,3 +78,42 @@ def test_a_failing_read_in_a_store_thread_still_gets_its_answer(tmp_path, postgr
             assert (await ann.say("and the node goes on"))["type"] == "ok"
             await ann.close()
     run(body(), timeout=60)
+
+
+def test_a_login_reads_its_ignore_list_off_the_loop(tmp_path, postgres_url):
+    """With the ignores table locked, a login waits for its list; nobody else does."""
+    async def body():
+        async with running_server(tmp_path / "node", store_url=postgres_url) as node:
+            bob = await logged_in(node.port, "bob")
+            held = threading.Event()
+            blocker = threading.Thread(target=hold_table,
+                                       args=(postgres_url, "ignores", held, SLOW))
+            blocker.start()
+            assert await asyncio.to_thread(held.wait, 10)
+            started = time.monotonic()
+            ann = await RawClient.connect(node.port)
+            await ann.hello()
+            await ann.send({"type": "login", "id": 1, "user": "ann", "password": "secret"})
+            await asyncio.sleep(0.2)
+            for _ in range(3):
+                asked = time.monotonic()
+                assert (await bob.command("users"))["type"] == "ok"
+                assert time.monotonic() - asked < 1.0, "the node waited on the database"
+            assert time.monotonic() - started < SLOW - 0.5
+            assert not [f for f in await ann.drain_frames(0.1) if f.get("type") == "room"]
+            # once the list is read, the login goes on into its rooms
+            await ann.expect("room", timeout=SLOW + 5)
+            assert time.monotonic() - started >= SLOW - 0.5
+            await asyncio.to_thread(blocker.join, 10)
+            for client in (ann, bob):
+                await client.close()
+    run(body(), timeout=60)
+
+
+def hold_table(url: str, table: str, held: threading.Event, seconds: float) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        db.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        held.set()
+        db.execute("SELECT pg_sleep(%s)", (seconds,))

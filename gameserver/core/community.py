@@ -248,3 +248,28 @@ class CommunityHost(Extension):
     def ignores(self, user: str) -> list[str]:
         return self.storage.ignores(user)
 
+    def load_ignores(self, session: Session, then: Callable[[], None]) -> None:
+        """A login: its account's ignore list into the hub, then `then()` (PMs, rooms).
+
+        Read in a store thread on a cluster (the hub's run_store); if it cannot be
+        read the login goes on, ignoring nobody until the next /ignore.
+        """
+        user, storage = session.user, self.storage
+        assert user is not None
+
+        def read() -> Any:
+            try:
+                return storage.ignores(user)
+            except StorageError as exc:
+                return exc
+
+        def done(found: Any) -> None:
+            if isinstance(found, StorageError):
+                self.hub.storage_failed(found)
+            if session.closed:
+                return
+            self.hub.ignoring.set(session, found if isinstance(found, list) else [])
+            then()
+
+        self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
+

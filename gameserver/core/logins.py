@@ -321,8 +321,6 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     session.home_nick = next((n for _, n in rooms if n), None) or user
     hub.online[user.casefold()] = session
     hub.most_online = max(hub.most_online, len(hub.online))
-    if hub.community is not None and not session.guest:  # before PMs and scrollback
-        hub.ignoring.set(session, hub.community.ignores(user))
     hub.store.enter_scope(user, EVERYONE)
     token = secrets.token_urlsafe(24)
     session.token = (token_digest(token), time.time() + TOKEN_LIFETIME)
@@ -346,7 +344,14 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     hub.after_commit(lambda: hub.send(session, welcome), refused, lazy=True)
 
     entering = _Entering(hub, session, rooms, looked_at)
-    deliver_queued_pms(hub, session, then=lambda _: entering.join(0))
+
+    def arrive() -> None:
+        deliver_queued_pms(hub, session, then=lambda _: entering.join(0))
+
+    if hub.community is not None and not session.guest:  # before PMs and scrollback
+        hub.community.load_ignores(session, arrive)
+    else:
+        arrive()
 
 
 class _Entering:

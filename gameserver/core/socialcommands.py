@@ -248,7 +248,7 @@ def deleteaccount(host: CommunityHost, session: Session, message: Command) -> No
 def ignores_notice(host: CommunityHost, session: Session) -> None:
     """At login: the client hides what those it ignores say."""
     if session.user is not None:
-        ignored = ignores_of(host, session)
+        ignored = host.hub.ignoring.names(session)  # read at login (CommunityHost.load_ignores)
         if ignored:
             host.hub.send(session, Ok(data={"ignores": ignored}))
             host.hub.send(session, Notice(text=f"you ignore {', '.join(ignored)}"))
