@@ -9,10 +9,19 @@ import icu  # PyICU: ICU's UTS #39 implementation and confusables data, kept cur
 
 _checker = icu.SpoofChecker()
 _ANY_CASE = 0  # getSkeleton's type argument (USPOOF_ANY_CASE; the type is otherwise unused)
+# TR39's General Security Profile: the characters identifiers are made of. What lies outside
+# it (a Braille blank, a musical null notehead, a Khitan filler) can draw nothing at all, so
+# a name is also compared without it. ASCII and emoji are kept: `bob!` and `bob🎲` are seen.
+_ALLOWED = icu.UnicodeSet("[[:Identifier_Status=Allowed:][:ASCII:][:Extended_Pictographic:]]")
+_ALLOWED.freeze()  # read-only: safe to share between threads
 
 
 def _skeleton(text: str) -> str:
     return str(_checker.getSkeleton(_ANY_CASE, text))
+
+
+def _skeletons(folded: str) -> set[str]:
+    return {_skeleton(folded), _skeleton(unicodedata.normalize("NFKC", folded.casefold()))}
 
 
 def keys(name: str) -> frozenset[str]:
@@ -20,11 +29,17 @@ def keys(name: str) -> frozenset[str]:
 
     Fullwidth and other compatibility forms fold by NFKC first (TR39 leaves some of
     them alone); the skeleton of the name as written catches I/l, and the skeleton of
-    its case fold catches a capital look-alike of a lower-case letter.
+    its case fold catches a capital look-alike of a lower-case letter. A name with
+    characters outside TR39's identifier profile is also keyed without them: `dave`
+    followed by a Braille blank (which draws nothing) looks like dave.
     """
     folded = unicodedata.normalize("NFKC", name)
-    return frozenset({_skeleton(folded), _skeleton(unicodedata.normalize(
-        "NFKC", folded.casefold()))})
+    found = _skeletons(folded)
+    if not folded.isascii():
+        kept = "".join(c for c in folded if _ALLOWED.contains(c))
+        if kept and kept != folded:
+            found |= _skeletons(kept)
+    return frozenset(found)
 
 
 class LookalikeIndex:

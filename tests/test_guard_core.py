@@ -185,6 +185,8 @@ def nick(peer: Peer, name: str) -> Any:
     ("d\u0430ve", "dave"),  # Cyrillic a: mixed scripts
     ("\uff44\uff41\uff56\uff45", "dave"),  # fullwidth
     ("dave\u034f", "dave"),  # an invisible combining mark
+    ("dave\u2800", "dave"),  # a Braille blank: a symbol that draws nothing
+    ("da\U0001d159ve", "dave"),  # a musical null notehead, also blank, inside the name
     ("Jose\u0301", "Jos\u00e9"),  # the same letter, spelled with a combining accent
 ])
 def test_lookalike_nicks_are_refused(tmp_path, clock, wanted, like):
