@@ -54,6 +54,10 @@ class ConnectionFailed(Exception):
     """The connection could not be made or was lost; the message is for the user."""
 
 
+class CertificateRefused(ConnectionFailed):
+    """The server showed a certificate other than the pinned one: trying again cannot help."""
+
+
 class LoginFailed(Exception):
     """Logging in did not work; the message is for the user."""
 
@@ -151,7 +155,7 @@ class ClientConnection:
                 conn.fingerprint = fingerprint(der)
             except PinMismatch as exc:
                 writer.close()
-                raise ConnectionFailed(str(exc)) from None
+                raise CertificateRefused(str(exc)) from None
         conn._reader_task = asyncio.create_task(conn._read_loop())
         return conn
 

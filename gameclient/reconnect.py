@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.connection import CertificateRefused, ClientConnection, ConnectionFailed
 from gameserver.protocol import Ok, ProtocolError
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds before each try; the last repeats
@@ -40,6 +40,11 @@ async def reconnect(reopen: Opener, token: str, say: Callable[[str], None],
             say(f"! cannot resume: {exc.message}; run play join again to log in")
             if conn is not None:
                 await conn.close()
+            return None
+        except CertificateRefused as exc:  # not this server, or a new certificate: say so, stop
+            for line in str(exc).splitlines():
+                say(f"! {line.strip()}")
+            say("! not reconnecting: the server's certificate is not the one trusted here")
             return None
         except (ConnectionFailed, OSError) as exc:
             if conn is not None:

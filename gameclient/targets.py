@@ -17,7 +17,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from gameclient.connection import ClientConnection, ConnectionFailed
+from gameclient.connection import CertificateRefused, ClientConnection, ConnectionFailed
 from gameclient.pinning import Expected, KnownHosts, PinMismatch, endpoint, fingerprint
 
 Target = tuple[str, int]
@@ -126,7 +126,7 @@ class Targets:
         """Connect to the first address that answers (each, in turn); ConnectionFailed if none."""
         order = self.order()
         timeout = EACH_TIMEOUT if len(order) > 1 else 10.0
-        failures: list[str] = []
+        failures: list[ConnectionFailed] = []
         for host, port in order:
             for via in await _addresses_of(host, port):
                 try:
@@ -134,15 +134,18 @@ class Targets:
                         host, port, timeout, tls=self.tls,
                         known_hosts=self._check_for((host, port)), via=via)
                 except ConnectionFailed as exc:
-                    failures.append(str(exc))
+                    failures.append(exc)
                     continue
                 self.current = (host, port)
                 if self.tls and self.fingerprint is None:
                     self.fingerprint = conn.fingerprint
                 return conn
         if len(failures) == 1:
-            raise ConnectionFailed(failures[0])
-        raise ConnectionFailed("no node answered: " + "; ".join(dict.fromkeys(failures)))
+            raise failures[0]
+        # Every node refused by its certificate: no retry can help (a node merely down may).
+        kind = (CertificateRefused if all(isinstance(f, CertificateRefused) for f in failures)
+                else ConnectionFailed)
+        raise kind("no node answered: " + "; ".join(dict.fromkeys(str(f) for f in failures)))
 
 
 async def _addresses_of(host: str, port: int) -> list[str | None]:
