@@ -44,7 +44,7 @@ from gameserver.protocol import (
 )
 from gameserver.settings import Settings
 from gameserver.store import EVERYONE, Entry, NewEntry, StorageError, Store, UnstorableValue
-from gameserver.throttle import LoginThrottle, RateLimit
+from gameserver.throttle import FloodGates, LoginThrottle, RateLimit
 
 log = logging.getLogger("play.hub")
 
@@ -84,6 +84,7 @@ class Hub:
         self.settings = settings = settings or settings_.DEFAULTS
         self.login_throttle = LoginThrottle(settings, clock)
         self.registrations = RateLimit(settings.registrations_per_hour, 3600.0, clock)
+        self.flood_gates = FloodGates(settings)  # per account, across sessions and doors
         self.registering = 0  # password hashes queued or running for new accounts
         self.lookalikes = LookalikeIndex(store.account_names())
         self.lookups: Lookups = lookups if lookups is not None else Immediate(store)

@@ -133,7 +133,9 @@ class Connection(asyncio.Protocol):
                 return
         elif decoder.max_frame != MAX_FRAME:  # the first read after logging in
             decoder.max_frame = MAX_FRAME
-            self.gate = FloodGate(door.settings, _clock())  # the handshake is not a paste
+            # The handshake is not a paste; from now on the account's own gate counts, the
+            # one its earlier sessions used: reconnecting does not bring a fresh burst.
+            self.gate = door.hub.flood_gates.take(session.user, _clock())
         items = self._frames(data)
         door.inputs += len(items)
         self._take(items)

@@ -103,6 +103,7 @@ class SSHClient(asyncssh.SSHServer):
         self.closing = False
         self.authed_at: float | None = None
         self.gate = FloodGate(door.settings, _clock())
+        self.gate_of: str | None = None  # whose gate `gate` is (None: this connection's own)
         self.held: collections.deque[tuple[float, Message]] = collections.deque()
         self._release: asyncio.TimerHandle | None = None
         self._told_plain_pms = False
@@ -240,6 +241,9 @@ class SSHClient(asyncssh.SSHServer):
             return
         hub = self.door.hub
         now = _clock()
+        if self.gate_of != session.user and session.user is not None:
+            self.gate = hub.flood_gates.take(session.user, now)  # the account's, on every door
+            self.gate_of = session.user
         verdict, when = self.gate.admit(now)
         if verdict is Verdict.PASS:
             hub.receive(session, message)
