@@ -117,11 +117,11 @@ def prepare_store(data_dir: Path, users: list[str], password: str, room: str,
 SERVE_CODE = (
     "import ast, json, os, sys\n"
     "import gameserver.doors.jsonlines as door, gameserver.doors.jsonconn as conn\n"
-    "import gameserver.runtime as runtime\n"
+    "import gameserver.runtime as runtime, gameserver.commits as commits\n"
     "import gameserver.tuning as tuning, gameserver.listener as listener\n"
     "import gameserver.core.presence as presence, gameserver.doors.flushing as flushing\n"
     "for name, value in json.loads(os.environ.get('PLAY_BENCH_SET', '{}')).items():\n"
-    "    modules = (door, conn, runtime, tuning, listener, presence, flushing)\n"
+    "    modules = (door, conn, commits, runtime, tuning, listener, presence, flushing)\n"
     "    where = [m for m in modules if hasattr(m, name)]\n"
     "    assert where, f'no server module has {name}'\n"
     "    setattr(where[0], name, ast.literal_eval(value))\n"
