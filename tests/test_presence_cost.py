@@ -156,3 +156,25 @@ def test_a_token_is_spent_when_taken_not_at_the_next_commit(tmp_path):
     store.commit()
     assert store.take_token("d1") is None and store.take_token("d2") is None
     store.close()
+
+
+def test_a_presence_batch_too_big_for_one_frame_goes_out_in_several_in_order():
+    from gameserver.doors.jsonframes import encode_event
+    from gameserver.protocol import MAX_FRAME, Decoder, Presence
+
+    # 1500 people of a big room dropped at once, with long non-ASCII nicks and reasons,
+    # then some of them back: far over one frame's limit.
+    changes = [{"op": "left", "nick": f"ñick{i:04d}ü", "user": f"u{i:04d}",
+                "reason": "connection lost: " + "é" * 40} for i in range(1500)]
+    changes += [{"op": "joined", "nick": f"n{i}", "user": f"u{i:04d}"} for i in range(200)]
+    changes += [{"op": "renamed", "old": "n1", "new": "n1b", "user": "u0001"}]
+    data = encode_event(Presence(room="lobby", changes=changes, online=1700))
+    lines = data.split(b"\n")[:-1]
+    assert len(lines) > 1
+    assert all(len(line) <= MAX_FRAME for line in lines)
+    frames = list(Decoder().feed(data))  # as a client reads them
+    assert all(isinstance(f, dict) and f["type"] == "presence" for f in frames)
+    assert all(f["room"] == "lobby" and f["online"] == 1700 for f in frames)
+    assert [c for f in frames for c in f["changes"]] == changes  # every change, in order
+    small = encode_event(Presence(room="lobby", changes=changes[:3], online=3))
+    assert small.count(b"\n") == 1  # a usual batch stays one frame

@@ -8,7 +8,16 @@ from typing import Any
 
 from gameserver.core.events import Event, RoomView, TopicChanged
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import MAX_FRAME, MemberPage, Message, Ok, RoomMessage, RoomState, paginate
+from gameserver.protocol import (
+    MAX_FRAME,
+    MemberPage,
+    Message,
+    Ok,
+    Presence,
+    RoomMessage,
+    RoomState,
+    paginate,
+)
 from gameserver.protocol import encode as encode_message
 
 _quote = json.encoder.encode_basestring  # what encode() uses for str (ensure_ascii=False)
@@ -27,7 +36,23 @@ def encode_event(event: Event) -> bytes:
     if kind is RoomView:
         return b"".join(f if isinstance(f, bytes) else encode_message(f)
                         for f in room_state_frames(event.room, event.nick, event.online))
+    if kind is Presence:
+        return presence_frames(event)
     return encode_message(event)
+
+
+def presence_frames(event: Presence) -> bytes:
+    """A presence batch as one frame, or in order as several if one would be over the limit.
+
+    A big room's batch holds whatever came and went in its interval: 1500 people
+    dropped at once (a network blip) are ~100 KB of changes, which no client may read
+    as one frame. Each part is an ordinary `presence` frame; a client applies them in turn.
+    """
+    data = json.dumps(event.to_wire(), ensure_ascii=False, separators=(",", ":")).encode()
+    if len(data) <= MAX_FRAME:
+        return data + b"\n"
+    return b"".join(encode_message(Presence(room=event.room, changes=page, online=event.online))
+                    for page in paginate(event.changes))
 
 
 def room_msg_frame(room: str, nick: str, user: str, text: str, ts: float) -> bytes:
