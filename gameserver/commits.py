@@ -17,6 +17,10 @@ PATIENCE = 1.0  # seconds a failing commit is retried before its messages are re
 # A login's commit (no message in it) waits until this long after the last commit, so that
 # a crowd arriving at a few hundred a second shares transactions (see CommitSchedule.request).
 GROUP_COMMIT = 0.025
+# ... unless that is at most this much away: the listener takes a crowd's connections
+# GROUP_COMMIT apart too (listener.ACCEPT_GROUP), and a group's commit runs in the same
+# wake-up as its accepts instead of a few milliseconds later in one of its own.
+GROUP_SLACK = 0.005
 RETRY_EVERY = 0.1  # seconds between retries while the store fails
 
 
@@ -82,10 +86,10 @@ class CommitSchedule:
         """Something was queued: commit at the end of this pass (or at the next retry).
 
         `lazy` (logins, moves between rooms; never a message): if the last commit ran
-        less than GROUP_COMMIT ago, wait until GROUP_COMMIT after it, so that people
-        arriving a few milliseconds apart share one transaction instead of one each;
-        anything not lazy queued meanwhile commits them all at once. A lone login on a
-        quiet server does not wait at all.
+        less than GROUP_COMMIT ago, wait until GROUP_COMMIT after it (unless that is
+        within GROUP_SLACK), so that people arriving a few milliseconds apart share one
+        transaction instead of one each; anything not lazy queued meanwhile commits them
+        all at once. A lone login on a quiet server does not wait at all.
         """
         if self._soon or self._retry is not None:
             return
@@ -96,7 +100,7 @@ class CommitSchedule:
             self._grouped = None
         elif lazy:
             wait = self._last + GROUP_COMMIT - self.clock()
-            if wait > 0:
+            if wait > GROUP_SLACK:
                 self._grouped = self.loop.call_later(wait, self.run)
                 return
         self._soon = True

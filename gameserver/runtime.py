@@ -20,6 +20,7 @@ from gameserver import settings as settings_
 from gameserver import tuning
 from gameserver.commits import (
     GROUP_COMMIT,
+    GROUP_SLACK,
     PATIENCE,
     RETRY_EVERY,
     CommitSchedule,
@@ -37,8 +38,9 @@ from gameserver.throttle import AddressCounts, address_key
 log = logging.getLogger("play.server")
 
 # Commit scheduling lives in gameserver/commits.py; its names stay importable from here.
-__all__ = ["GROUP_COMMIT", "PATIENCE", "RETRY_EVERY", "AttachedDoor", "CommitSchedule",
-           "Committer", "Runtime", "ServerError", "Writer", "redact", "use_fast_loop"]
+__all__ = ["GROUP_COMMIT", "GROUP_SLACK", "PATIENCE", "RETRY_EVERY", "AttachedDoor",
+           "CommitSchedule", "Committer", "Runtime", "ServerError", "Writer", "redact",
+           "use_fast_loop"]
 
 
 TICK_SECONDS = 1.0

@@ -178,3 +178,118 @@ def test_a_presence_batch_too_big_for_one_frame_goes_out_in_several_in_order():
     assert [c for f in frames for c in f["changes"]] == changes  # every change, in order
     small = encode_event(Presence(room="lobby", changes=changes[:3], online=3))
     assert small.count(b"\n") == 1  # a usual batch stays one frame
+
+
+def _counting_listener(made: list[float]):
+    """A real Listener on 127.0.0.1:0 whose connections note when they were made."""
+    from gameserver.listener import Listener
+    from gameserver.throttle import AddressCounts
+
+    loop = asyncio.get_running_loop()
+
+    class Noting(asyncio.Protocol):
+        def connection_made(self, transport):
+            made.append(loop.time())
+            self.transport = transport
+
+    listener = Listener(lambda label, refusal: Noting(), None, AddressCounts(10_000), 5.0)
+    listener.start("127.0.0.1", 0)
+    return listener
+
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def test_a_crowd_arriving_steadily_is_accepted_a_group_at_a_time(monkeypatch):
+    from gameserver import listener as listener_module
+
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP", 0.5)
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        made: list[float] = []
+        listener = _counting_listener(made)
+        takes = []
+        take = listener._take  # noqa: SLF001
+
+        def counted(sock):
+            takes.append(len(made))
+            take(sock)
+
+        listener._take = counted  # type: ignore[method-assign]  # noqa: SLF001
+        socks = []
+        try:
+            start = loop.time()
+            socks.append(await asyncio.open_connection("127.0.0.1", listener.port))
+            await _until(lambda: len(made) == 1)
+            assert made[0] - start < 0.45  # a lone connection is taken at once
+            for _ in range(10):  # then a crowd, a few milliseconds apart
+                socks.append(await asyncio.open_connection("127.0.0.1", listener.port))
+                await asyncio.sleep(0.003)
+            await _until(lambda: len(made) == 11)
+            assert len(takes) < 11  # taken together, not one wake-up each
+            assert made[-1] - made[0] >= 0.45  # ... after waiting for each other
+        finally:
+            for _, writer in socks:
+                writer.close()
+            listener.close()
+
+    run(body())
+
+
+def test_a_burst_is_not_held_back_by_accept_grouping(monkeypatch):
+    import socket
+
+    from gameserver import listener as listener_module
+
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP", 2.0)
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        made: list[float] = []
+        listener = _counting_listener(made)
+        count = 3 * listener_module.ACCEPT_BATCH + 8  # several takes' worth, all at once
+        socks = []
+        try:
+            for _ in range(count):  # in the backlog before the listener looks
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", listener.port))
+                socks.append(s)
+            start = loop.time()
+            await _until(lambda: len(made) == count)
+            assert loop.time() - start < 1.5  # no group wait between the takes of a burst
+        finally:
+            for s in socks:
+                s.close()
+            listener.close()
+
+    run(body())
+
+
+def test_a_lazy_commit_due_within_the_slack_runs_in_this_pass():
+    from gameserver.commits import GROUP_SLACK
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        now = [100.0]
+        hub = Counting()
+        schedule = CommitSchedule(hub, loop, lambda: None, clock=lambda: now[0])
+        schedule.request(lazy=True)
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 1
+        now[0] += GROUP_COMMIT - GROUP_SLACK * 2  # due in twice the slack: it waits
+        schedule.request(lazy=True)
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 1
+        schedule.cancel()
+        now[0] += GROUP_SLACK * 1.5  # due within the slack (the accept group's pass)
+        schedule.request(lazy=True)
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 2
+
+    run(body())
