@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from loadclients import Client
-from loadhost import cpu_seconds, profile
+from loadhost import cpu_seconds, cpu_times, profile
 
 if TYPE_CHECKING:
     from loadrun import Bench
@@ -32,7 +32,7 @@ async def arrivals(bench: Bench, clients: list[Client], rate: float,
     await asyncio.sleep(SETTLE)  # the leaves are told and batched; not part of either figure
     again = [Client(bench, c.user) for c in clients]
     profile(bench.pid, True)
-    cpu0 = cpu_seconds(bench.pid)
+    cpu0, (user0, sys0) = cpu_seconds(bench.pid), cpu_times(bench.pid)
     start = time.perf_counter()
 
     async def arrive(i: int, client: Client) -> None:
@@ -43,6 +43,8 @@ async def arrivals(bench: Bench, clients: list[Client], rate: float,
     fig["paced_s"] = time.perf_counter() - start
     await asyncio.sleep(SETTLE)  # the last batch goes out
     paced = cpu_seconds(bench.pid) - cpu0
+    user1, sys1 = cpu_times(bench.pid)
+    fig["paced_user_s"], fig["paced_sys_s"] = user1 - user0, sys1 - sys0
     profile(bench.pid, False)
     fig["paced_cpu_ms_per_join"] = 1e3 * paced / max(n, 1)
     fig["arrival_ratio"] = fig["paced_cpu_ms_per_join"] / max(fig["burst_cpu_ms_per_join"], 1e-9)
