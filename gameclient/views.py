@@ -296,7 +296,8 @@ def draw_board(canvas: Canvas, rect: Rect, side: str | None, games: Sequence[Gam
 
 
 def my_game_status(model: ClientModel) -> tuple[str, bool] | None:
-    """What the status bar says about my game in this room, and whether it is my move."""
+    """What the status bar says about my game in this room, and whether it is my move;
+    else a game of mine in another of my rooms that waits for my move (and where)."""
     for game in sorted(model.room_games(), key=lambda g: g.game_id):
         if game.over or not any(is_me(model, p) for p in game.players):
             continue
@@ -304,6 +305,10 @@ def my_game_status(model: ClientModel) -> tuple[str, bool] | None:
             return f"your move ({game.game} #{game.game_id})", True
         if game.turn:
             return f"{game.turn}'s move ({game.game} #{game.game_id})", False
+    mine = {pane.name for pane in model.rooms()} - {model.room}
+    for game in sorted(model.games.values(), key=lambda g: g.game_id):
+        if game.room in mine and not game.over and is_me(model, game.turn):
+            return f"your move in #{game.room} ({game.game} #{game.game_id})", True
     return None
 
 

@@ -218,6 +218,24 @@ def test_status_bar_shows_server_room_nick_online_and_turn() -> None:
     assert my_game_status(model) is None
 
 
+def test_the_status_bar_says_when_a_game_in_another_room_waits_for_my_move() -> None:
+    model = model_with()
+    model.apply(RoomState(room="games", nick="alice", online=2,
+                          members=[{"nick": "alice", "user": "alice"}]))
+    model.games[1] = GameState(game_id=1, game="tictactoe", room="games",
+                               players=["alice", "bob"], turn="bob", board=[], status="")
+    assert my_game_status(model) == ("bob's move (tictactoe #1)", False)  # looking at it
+    assert model.switch("lobby")
+    assert my_game_status(model) is None  # bob's move there: nothing to do here
+    model.games[1] = GameState(game_id=1, game="tictactoe", room="games",
+                               players=["alice", "bob"], turn="alice", board=[], status="")
+    assert my_game_status(model) == ("your move in #games (tictactoe #1)", True)
+    model.games[2] = GameState(game_id=2, game="tictactoe", room="attic",  # not my room
+                               players=["alice", "carol"], turn="alice", board=[], status="")
+    del model.games[1]
+    assert my_game_status(model) is None
+
+
 def test_status_bar_drops_the_server_before_the_turn() -> None:
     grid = Grid(1, 60)
     draw_status(grid, Rect(0, 0, 1, 60), model_with(games=[game(turn="bob")]),
