@@ -273,7 +273,7 @@ class LineClient:
                     self.say(f"* typed lines now go to {self.model.pane.label}")
                 continue
             if typed.name == "rooms":
-                for text in rooms_lines(self.model):
+                for text in rooms_lines(self.model, screen=False):
                     self.say(text)
                 continue
             if typed.name in LOCAL_COMMANDS:

@@ -41,6 +41,7 @@ __all__ = [  # and, importable from here, names of the boards', panes' and PM ev
 ]
 WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 ACTION = "/me "  # a room message that is an action
+PLAIN_PART = "left"  # the reason of a /part of one's own (the hub's part_room)
 
 
 def history_line(entry: dict) -> str:
@@ -317,13 +318,14 @@ class ClientModel(PaneSet):
         pane = self._room_pane(msg.room)
         if pane is None:
             return
-        why = f" ({msg.reason})" if msg.reason else ""
+        why = f" ({msg.reason})" if msg.reason and msg.reason != PLAIN_PART else ""
         if msg.user.casefold() == self.user.casefold() and msg.nick == pane.nick:
             del self.panes[msg.room]  # we left it
             if self.current == msg.room:
                 rooms = self.rooms()
                 self.current = rooms[-1].name if rooms else ""
-            self.add("notice", f"* you left #{msg.room}{why}")
+            if msg.reason != PLAIN_PART:  # a /part's reply says it, and where you are now
+                self.add("notice", f"* you left #{msg.room}{why}")
             return
         pane.members.pop(msg.nick, None)
         self.add("notice", f"* {msg.nick} left #{msg.room}{why}", where=msg.room)

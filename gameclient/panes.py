@@ -22,11 +22,15 @@ def send_to_pane(conn: Sender, model: ClientModel, typed: Typed,
     return conn.send_typed(typed, secret, room)
 
 
-def rooms_lines(model: ClientModel) -> list[str]:
-    """What /rooms shows: every room and PM conversation, with unread lines and mentions."""
+def rooms_lines(model: ClientModel, screen: bool = True) -> list[str]:
+    """What /rooms shows: every room and PM conversation, with unread lines and mentions.
+
+    `screen`: the full screen's keys pick a pane; a line view has only /switch."""
     bar = model.bar()
+    how = ("Alt-1..9, Ctrl-N/Ctrl-P or /switch NAME to look at one" if screen
+           else "/switch NAME or number sends your lines to another")
     lines = [f"you are in {len(model.rooms())} room{'s' if len(model.rooms()) != 1 else ''}"
-             " (Alt-1..9, Ctrl-N/Ctrl-P or /switch NAME to look at one):"]
+             f" ({how}):"]
     for n, pane in enumerate(bar, start=1):
         looked = "  <- here" if pane.name == model.current else ""
         counts = f", {pane.unread} unread" if pane.unread else ""

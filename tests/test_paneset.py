@@ -75,8 +75,11 @@ def test_pm_conversations_are_bar_entries_after_the_rooms() -> None:
     model.cycle(-1)
     assert model.current == "@cat"
     lines = rooms_lines(model)
-    assert lines[0].startswith("you are in 4 rooms")
+    assert lines[0] == ("you are in 4 rooms (Alt-1..9, Ctrl-N/Ctrl-P or /switch NAME to look"
+                        " at one):")
     assert lines[-1] == "  5. @cat (PMs)  <- here"
+    assert "Alt" not in rooms_lines(model, screen=False)[0]  # a line view has no such keys
+    assert rooms_lines(model, screen=False)[1:] == lines[1:]
 
 
 def test_parting_closes_the_pane_and_looks_at_the_last_room_left() -> None:
@@ -85,8 +88,11 @@ def test_parting_closes_the_pane_and_looks_at_the_last_room_left() -> None:
     model.apply(Left(room="den", nick="ann", user="ann", online=3))
     assert "den" not in model.panes and model.current == "games"
     assert model.transcript[-1].text == "* you left #den"
-    model.apply(Left(room="lobby", nick="bob", user="bob", online=2))  # someone else
+    model.apply(Left(room="lobby", nick="bob", user="bob", online=2, reason="left"))
     assert "bob" not in model.panes["lobby"].members and "lobby" in model.panes
+    assert model.panes["lobby"].transcript[-1].text == "* bob left #lobby"  # no "(left)"
+    added = model.apply(Left(room="games", nick="ann", user="ann", online=2, reason="left"))
+    assert added == [] and model.current == "lobby"  # /part's own reply will say it
 
 
 def test_a_resume_brings_the_rooms_back_and_keeps_the_pane_looked_at() -> None:

@@ -143,7 +143,7 @@ class LineView:
                 return self.say(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
             return self.say(f"* typed lines now go to {self.model.pane.label}")
         if typed.name == "rooms":
-            return self.say(*rooms_lines(self.model))
+            return self.say(*rooms_lines(self.model, screen=False))
         if typed.name == "set":
             return self.say(set_command(self.model, typed.args))
         if typed.name == "password":
