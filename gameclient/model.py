@@ -42,6 +42,7 @@ __all__ = [  # and, importable from here, names of the boards', panes' and PM ev
 WHO_SHOWN = 30  # names listed on entering a room; /who gives them all
 ACTION = "/me "  # a room message that is an action
 PLAIN_PART = "left"  # the reason of a /part of one's own (the hub's part_room)
+REPLACED = "reconnected"  # the reason of an older session's leaving, replaced by a login
 
 
 def history_line(entry: dict) -> str:
@@ -319,7 +320,8 @@ class ClientModel(PaneSet):
         if pane is None:
             return
         why = f" ({msg.reason})" if msg.reason and msg.reason != PLAIN_PART else ""
-        if msg.user.casefold() == self.user.casefold() and msg.nick == pane.nick:
+        if msg.user.casefold() == self.user.casefold() and msg.nick == pane.nick \
+                and msg.reason != REPLACED:  # (that one is the session this one replaced)
             del self.panes[msg.room]  # we left it
             if self.current == msg.room:
                 rooms = self.rooms()

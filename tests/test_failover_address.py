@@ -90,11 +90,11 @@ def test_after_its_node_dies_each_client_shows_the_node_it_resumed_on(
         bob.wait_for("you are in #lobby as bob", timeout=15)
 
         first.kill()  # SIGKILL: the node is gone without a word
-        ann.wait_for(f"reconnected to 127.0.0.1:{second.port}", timeout=30)
         ann.wait_until(lambda t: f"play 127.0.0.1:{second.port} │" in t.lines[0]
                        and "1 #lobby [2 #den]" in t.lines[0]
                        and f":{first.port}" not in t.lines[0],
-                       timeout=15, what="the second node's address and both rooms in the bar")
+                       timeout=30, what="the second node's address and both rooms in the bar")
+        ann.wait_for(f"reconnected to 127.0.0.1:{second.port}", timeout=10)
         bob.wait_for(f"reconnected to 127.0.0.1:{second.port}: resumed as bob", timeout=30)
         bob.type_line("hello from the second node")
         ann.send("\x1b1")  # Alt-1: the lobby, where bob speaks

@@ -93,6 +93,9 @@ def test_parting_closes_the_pane_and_looks_at_the_last_room_left() -> None:
     assert model.panes["lobby"].transcript[-1].text == "* bob left #lobby"  # no "(left)"
     added = model.apply(Left(room="games", nick="ann", user="ann", online=2, reason="left"))
     assert added == [] and model.current == "lobby"  # /part's own reply will say it
+    # The session this one replaced leaving (a cluster node may tell it late) is not us.
+    model.apply(Left(room="lobby", nick="ann", user="ann", online=2, reason="reconnected"))
+    assert "lobby" in model.panes and model.current == "lobby"
 
 
 def test_a_resume_brings_the_rooms_back_and_keeps_the_pane_looked_at() -> None:
