@@ -85,6 +85,7 @@ class Bench:
                    storm: Callable[[], Any] | None) -> dict[str, Any]:
         cfg = self.config
         self.full_speed = cfg.rate <= 0
+        profile(self.pid, True)  # PLAY_BENCH_PROFILE: the chat phase is dump .2
         (user0, sys0), wall0 = cpu_times(self.pid), time.perf_counter()
         own0, busy0 = time.process_time(), machine_busy_seconds()
         tasks: list[asyncio.Task[Any]] = []
@@ -111,6 +112,7 @@ class Bench:
                 elif now > drain_deadline:
                     break
         wall1, (user1, sys1) = time.perf_counter(), cpu_times(self.pid)
+        profile(self.pid, False)
         own1, busy1 = time.process_time(), machine_busy_seconds()
         for t in tasks:
             t.cancel()
