@@ -111,7 +111,8 @@ class CommunityHost(Extension):
         refusal = self.community.speech_refusal(user, room.name)
         if refusal is not None:
             raise CommandError("muted", refusal)
-        self.back(session)
+        if self.away:  # back(session), inlined: every line comes through here
+            self.back(session)
         return False
 
     def on_tick(self, now: float) -> None:

@@ -271,14 +271,16 @@ class Community:
 
         A message that is let through counts for slow mode.
         """
-        muted = self.mute_refusal(user, room)
-        if muted is not None:
-            return muted
-        rank = self.rank(user, room)
         rules = self.rooms.get(room)
+        # Every line of every room comes through here: the rank and mute look-ups run
+        # only where a mute exists (here or server-wide) or the room is in slow mode.
+        if self.server_mutes or rules is not None and rules.mutes:
+            muted = self.mute_refusal(user, room)
+            if muted is not None:
+                return muted
         now = self.clock()
         key = (room, user.casefold())
-        if rules is not None and rules.slow and rank < OP:
+        if rules is not None and rules.slow and self.rank(user, room) < OP:
             last = self.last_said.get(key)
             if last is not None and now - last < rules.slow:
                 return (f"#{room} is in slow mode: one message {say_every(rules.slow)};"
