@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +35,7 @@ __all__ = ["EVERYONE", "ROOM_TYPES", "SEALED_PM", "Entry", "NewEntry", "SQLiteSt
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
+_sql_of = itemgetter(1)  # a queued op is (kind, sql, args)
 
 # Room names, user names and "everyone" are separate namespaces in the store: a room is
 # kept as '#name' (room names cannot start with '#'), a user as their name, everyone as '*'.
@@ -214,9 +217,11 @@ class SQLiteStore(QueuedWrites, CommonReads):
                         (base + n, e.ts, e.type, e.sender,
                          rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
                         for n, e in enumerate(messages, start=1)])
-                for _kind, sql, args in ops:
-                    self.db.execute(sql, tuple(base + a.offset if type(a) is Pos else a
-                                               for a in args))
+                # In order; a run of one statement (each room line's nick) in one call.
+                for sql, run in itertools.groupby(ops, _sql_of):
+                    self.db.executemany(sql, [
+                        tuple([base + a.offset if type(a) is Pos else a for a in args])
+                        for _kind, _sql, args in run])
                 self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:

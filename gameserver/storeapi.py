@@ -132,7 +132,7 @@ def storable(text: str) -> bool:
 def check_storable(*values: str) -> None:
     """UnstorableValue unless every value is storable()."""
     for value in values:
-        if not storable(value):
+        if not value.isascii() and not storable(value):  # most are ASCII: one C call
             raise UnstorableValue(f"{value!r} is not valid Unicode text")
 
 
