@@ -244,6 +244,22 @@ class FloodGate:
             return Verdict.DISCONNECT, now
         return Verdict.REFUSE, now
 
+    def admit_many(self, now: float, lines: int) -> int:
+        """How many of `lines` arriving at `now` pass at once: admit() each, in one call.
+
+        Stops at the first that would not pass (held lines first, or no token left);
+        admit() decides for the rest.
+        """
+        if self.held:
+            return 0
+        tokens = self.tokens + (now - self.stamp) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        self.stamp = now
+        passing = min(lines, int(tokens)) if tokens >= 1 else 0
+        self.tokens = tokens - passing
+        return passing
+
     def released(self) -> None:
         """A delayed line was handled."""
         if self.held:

@@ -11,7 +11,7 @@ from gameserver import names
 from gameserver import settings as settings_
 from gameserver.core import logins
 from gameserver.core.commands import CommandError, CommandSpec, checked, clean_message
-from gameserver.core.events import Door, Event, RoomView, trusted
+from gameserver.core.events import Door, Event, RoomView, defaults_of
 from gameserver.core.extensions import Extension, check_extension, overrides
 from gameserver.core.hashqueue import HashQueue
 from gameserver.core.ignoring import Ignoring, speaker_of
@@ -47,6 +47,9 @@ from gameserver.store import EVERYONE, Entry, NewEntry, StorageError, Store, Uns
 from gameserver.throttle import FloodGates, LoginThrottle, RateLimit
 
 log = logging.getLogger("play.hub")
+_new = object.__new__  # the hot path's events, as events.trusted builds them
+_set = object.__setattr__
+_LINE_DEFAULTS, _OK_DEFAULTS = defaults_of(RoomMessage), defaults_of(Ok)
 
 SCROLLBACK = 20
 MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
@@ -142,17 +145,34 @@ class Hub:
 
     def receive(self, session: Session, message: Message) -> None:
         """Handle one typed message from a session."""
+        if type(message) is Say:
+            self.say(session, message.id, message.text, message.room)
+            return
         if session.closed:
             return
-        msg_id = getattr(message, "id", None)
         acting, self._acting = self._acting, session
         try:
-            if type(message) is Say and session.user is not None:  # the hot path
-                if message.room is not None:
-                    self.look_at(session, message.room)
-                self._say(session, message.id, message.text)
+            self._dispatch(session, message)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+            self._failed(session, getattr(message, "id", None), exc)
+        finally:
+            self._acting = acting
+
+    def say(self, session: Session, msg_id: int, text: str, room: str | None = None) -> None:
+        """receive(session, Say(id=msg_id, text=text, room=room)), without building the Say.
+
+        The hot path (a line in a room): a door whose frame is a checked say calls this.
+        """
+        if session.closed:
+            return
+        acting, self._acting = self._acting, session
+        try:
+            if session.user is None:
+                self._dispatch(session, Say(id=msg_id, text=text, room=room))
             else:
-                self._dispatch(session, message)
+                if room is not None:
+                    self.look_at(session, room)
+                self._say(session, msg_id, text)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
             self._failed(session, msg_id, exc)
         finally:
@@ -623,20 +643,28 @@ class Hub:
         room = session.room
         if room is None:
             raise CommandError("no_room", "you are not in a room; /join one")
-        nick, user = session.nick, session.user
-        assert user is not None
         name = room.name
+        nick, user = session.nicks.get(name, session.home_nick), session.user  # .nick, inlined
+        assert user is not None
+        entry = self.store.add_message("ROOM", user, name, text, nick=nick)  # record(), inlined
+        ignoring = self.ignoring
 
-        def deliver(entry: NewEntry) -> None:
-            event = trusted(RoomMessage, room=name, nick=nick, user=user, text=text, ts=entry.ts)
-            deaf = self.ignoring.deaf_to(user) if self.ignoring.by_ignored else None
+        # Every line of every room runs this once per message (its members' deliveries
+        # are the doors' loops): the events are built as events.trusted() would.
+        def deliver() -> None:
+            event = _new(RoomMessage)
+            _set(event, "__dict__", {**_LINE_DEFAULTS, "room": name, "nick": nick, "user": user,
+                                     "text": text, "ts": entry.ts})
+            deaf = ignoring.deaf_to(user) if ignoring.by_ignored else None
             for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
                 door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
             if not session.closed:
-                session.door.send(session.sink, trusted(Ok, id=msg_id))
+                ok = _new(Ok)
+                _set(ok, "__dict__", {**_OK_DEFAULTS, "id": msg_id})
+                session.door.send(session.sink, ok)
 
-        self.record("ROOM", user, name, text, deliver, refused=self.refuse(session, msg_id),
-                    nick=nick)
+        self.after_commit(deliver, lambda: self.send(session, Error(
+            code="storage", text=STORAGE_TEXT, id=msg_id)))  # refuse(), inlined
 
 
 def _run_inline(work: Work) -> None:

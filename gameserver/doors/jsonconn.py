@@ -23,7 +23,6 @@ from gameserver.protocol import (
     Ping,
     ProtocolError,
     RemoteProtocolError,
-    Say,
     decode_line,
     parse_message,
 )
@@ -32,6 +31,7 @@ from gameserver.store import storable
 from gameserver.throttle import FloodGate, Verdict, address_key
 
 if TYPE_CHECKING:
+    from gameserver.core.hub import Hub
     from gameserver.core.rooms import Session
     from gameserver.doors.jsonlines import JSONLinesDoor
 
@@ -46,8 +46,6 @@ DIRECT_WRITES = sys.platform != "win32"
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _write = os.write
 _clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
-_new = object.__new__  # a Say from a checked dict without re-checking it (see events.trusted)
-_set = object.__setattr__
 
 
 class Outbox(list[bytes]):
@@ -69,7 +67,9 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("door", "decoder", "transport", "session", "out", "closing", "slow", "fd",
                  "_abort", "label", "refusal", "gate", "held", "_release", "born", "heard",
-                 "quiet_since", "pinged", "counted", "tls_write")
+                 "quiet_since", "pinged", "counted", "tls_write", "hub")
+
+    hub: Hub  # the door's, from connection_made on
 
     def __init__(self, door: JSONLinesDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
@@ -111,7 +111,8 @@ class Connection(asyncio.Protocol):
             peer = transport.get_extra_info("peername")
             self.label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         door = self.door
-        self.session = door.hub.connect(door, self.out.append, self.close, self.label)
+        self.hub = hub = door.hub  # at hand for every frame
+        self.session = hub.connect(door, self.out.append, self.close, self.label)
         door.connections.add(self)
         door.inputs += 1
         if self.refusal is not None:
@@ -145,10 +146,17 @@ class Connection(asyncio.Protocol):
         """Each frame through the flood gate: handled now, later, refused, or the end."""
         session = self.session
         assert session is not None
-        hub = self.door.hub
-        admit = self.gate.admit
+        hub = self.hub
+        gate = self.gate
+        admit = gate.admit
         now = _clock()
-        for item in items:
+        passing = gate.admit_many(now, len(items))  # all of them, unless it is a flood
+        handle = self._handle
+        for item in items if passing == len(items) else items[:passing]:
+            if session.closed:
+                return
+            handle(item)
+        for item in items[passing:] if passing < len(items) else ():
             if session.closed:
                 break
             verdict, when = admit(now)
@@ -177,7 +185,7 @@ class Connection(asyncio.Protocol):
         """One frame as a typed message for the hub (or the reason it is not one)."""
         session = self.session
         assert session is not None
-        hub = self.door.hub
+        hub = self.hub
         try:
             if type(item) is not dict:
                 hub.bad_frame(session, cast(RemoteProtocolError, item))
@@ -191,9 +199,7 @@ class Connection(asyncio.Protocol):
                 room = item.get("room")
                 if type(text) is str and (text.isascii() or storable(text)) and (
                         room is None or room.isascii()):
-                    say = _new(Say)
-                    _set(say, "__dict__", {"id": msg_id, "text": text, "room": room})
-                    hub.receive(session, say)
+                    hub.say(session, msg_id, text, room)  # receive(Say(...)) minus the Say
                     return
             try:
                 message = parse_message(item, CLIENT_MESSAGES)
