@@ -7,7 +7,7 @@ from hubpair import Pair
 
 from gameserver.core.extensions import Extension
 from gameserver.core.pending import Pending
-from gameserver.protocol import Command, Hello, Login, Say
+from gameserver.protocol import Command, Hello, Login, Ok, RoomMessage, Say
 
 
 @pytest.fixture
@@ -36,6 +36,20 @@ def test_a_room_line_reaches_every_member_once_encoded_once(pair, speaker):
     for u in users:
         lines = u.of("room_msg", text="hello all")
         assert len(lines) == 1 and lines[0].user == users[speaker].session.user
+
+
+@pytest.mark.parametrize("text", ["plain words", "caf\u00e9 \u2603 \U0001f600"])
+def test_a_room_line_and_its_ok_are_the_messages_the_constructors_make(pair, text):
+    """The hot path builds them without the constructors' checks: the same messages."""
+    ann, ben = pair.user("ann"), pair.user("ben")
+    assert ann.cmd("nick", "\u00e4nn").TYPE == "ok"
+    ok = ann.say(text)
+    assert ok == Ok(id=ok.id) and ok.to_wire() == {"type": "ok", "id": ok.id}
+    line = ben.of("room_msg", text=text)[-1]
+    assert line == RoomMessage(room="lobby", nick="\u00e4nn", user="ann", text=text, ts=line.ts)
+    assert ann.of("room_msg", text=text) == [line]
+    stored = [(e.text, e.nick) for e in pair.store.room_scrollback("lobby", 5)]
+    assert stored == [(text, "\u00e4nn")]  # with the nick the room saw
 
 
 def test_messages_need_hello_then_login(pair):

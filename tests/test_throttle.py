@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gameserver import settings as settings_
 from gameserver.runtime import Runtime
@@ -216,3 +218,23 @@ def test_runtime_admit_shares_the_doors_count_and_releases_once(tmp_path: Path) 
     first()  # a second call does nothing
     assert runtime.connection_counts.count("127.0.0.9") == 1
     assert callable(runtime.admit("127.0.0.9"))  # a bare address works too
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 3.0), st.integers(1, 40), st.booleans()), max_size=30),
+       st.integers(1, 30), st.floats(0.5, 20.0))
+@settings(max_examples=200, deadline=None)
+def test_admit_many_is_admit_line_by_line(reads, burst, rate) -> None:
+    """A read's frames admitted at once (the connection's fast path) decide as one by one."""
+    s = Settings(flood_burst=burst, flood_rate=rate, flood_queue=8, flood_kick=1000)
+    one, many = FloodGate(s, 0.0), FloodGate(s, 0.0)
+    now = 0.0
+    for gap, lines, release in reads:
+        now += gap
+        expected = [one.admit(now) for _ in range(lines)]
+        passing = many.admit_many(now, lines)
+        got = [(Verdict.PASS, now)] * passing + [many.admit(now) for _ in range(lines - passing)]
+        assert got == expected
+        if release:
+            one.released()
+            many.released()
+        assert (many.tokens, many.held) == pytest.approx((one.tokens, one.held))
