@@ -59,6 +59,13 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
                    f" {num('paced_cpu_ms_per_join', ' ms', 3)} at"
                    f" {cfg.arrivals:g}/s (over {num('paced_s', ' s')});"
                    f" ratio {num('arrival_ratio', '', 2)}")
+        out.append(f"                    (user/system: {num('burst_user_s', ' s')}"
+                   f" / {num('burst_sys_s', ' s')} all at once, {num('paced_user_s', ' s')}"
+                   f" / {num('paced_sys_s', ' s')} paced; the first login"
+                   f" {num('first_cpu_ms_per_join', ' ms', 3)} per join until in, without"
+                   f" its last presence batch: ratio {num('first_login_ratio', '', 2)})")
+        out.append(f"  paced logins:     p50 {num('paced_login_p50_ms', ' ms', 1)}, p99"
+                   f" {num('paced_login_p99_ms', ' ms', 1)} from connecting until in the room")
     if cfg.reconnect:
         out.append(f"  reconnect:        {num('resumes')} resumes in {num('resume_s', ' s', 3)}"
                    f" (server CPU {num('resume_cpu_s', ' s')}, load generator CPU"
