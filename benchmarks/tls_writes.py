@@ -5,6 +5,7 @@
   tls-direct  listener._SmallSSLProtocol.write_now: one record straight to the socket
   tls-socket  a non-blocking ssl.SSLSocket: SSL_write encrypts and sends in one C call
               (no memory BIO, no copy of the record, no os.write from Python)
+  tls-stream  tlsstream.TLSStream.write_now, which does that (the listener's TLS now)
   encrypt     write_now's encryption and record read alone (sent afterwards, untimed)
 
 Loopback TCP pairs; the server side is the listener's own TLS layer on the chosen loop
@@ -31,12 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gameserver import listener  # noqa: E402
 from gameserver.doors.tls import server_tls  # noqa: E402
+from gameserver.tlsstream import TLSStream  # noqa: E402
 
 FRAME = b'{"type":"room_msg","room":"lobby","nick":"n1","user":"u1","text":"' + b"x" * 60 \
     + b'","id":123456,"time":1733000000.0}\n'
 
 
-KINDS = ("plain", "tls-layer", "tls-direct", "tls-socket", "encrypt")
+KINDS = ("plain", "tls-layer", "tls-direct", "tls-socket", "tls-stream", "encrypt")
 
 
 class Sink(asyncio.Protocol):
@@ -63,9 +65,12 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
     return accepted, client
 
 
-async def tls_pairs(count: int, context: ssl.SSLContext
+async def tls_pairs(count: int, context: ssl.SSLContext, stream: bool = False
                     ) -> tuple[list[object], list[socket.socket]]:
-    """`count` server-side TLS layers (the listener's) and the clients' raw sockets."""
+    """`count` server-side TLS layers (the listener's) and the clients' raw sockets.
+
+    stream: the listener's TLSStream (TLS on the socket) instead of asyncio's layer.
+    """
     loop = asyncio.get_running_loop()
     client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client_ctx.check_hostname, client_ctx.verify_mode = False, ssl.CERT_NONE
@@ -74,8 +79,13 @@ async def tls_pairs(count: int, context: ssl.SSLContext
         server_sock, client_sock = tcp_pair()
         server_sock.setblocking(False)
         handshake = loop.create_future()
-        layer = listener._SmallSSLProtocol(loop, Sink(), context, handshake, server_side=True)
-        await loop.connect_accepted_socket(lambda layer=layer: layer, server_sock)
+        layer: object
+        if stream:
+            layer = TLSStream(loop, server_sock, context, Sink(), 10.0, handshake)
+        else:
+            layer = listener._SmallSSLProtocol(loop, Sink(), context, handshake,
+                                               server_side=True)
+            await loop.connect_accepted_socket(lambda layer=layer: layer, server_sock)
         # the client's handshake by memory BIO, over its raw socket
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         obj = client_ctx.wrap_bio(incoming, outgoing)
@@ -156,13 +166,17 @@ async def measure(kind: str, count: int, rounds: int, context: ssl.SSLContext) -
     elif kind == "tls-socket":
         servers, clients = socket_pairs(count, context)
     else:
-        layers, clients = await tls_pairs(count, context)
+        layers, clients = await tls_pairs(count, context, kind == "tls-stream")
     spent = 0.0
     for _ in range(rounds):
         start = time.thread_time()
         if kind == "plain":
             for fd in fds:
                 os.write(fd, FRAME)
+        elif kind == "tls-stream":
+            for layer in layers:
+                if not layer.write_now(FRAME):  # type: ignore[attr-defined]
+                    layer.write(FRAME)  # type: ignore[attr-defined]
         elif kind == "tls-direct":
             for layer in layers:
                 if not layer.write_now(FRAME):  # type: ignore[attr-defined]
@@ -195,7 +209,7 @@ async def measure(kind: str, count: int, rounds: int, context: ssl.SSLContext) -
             sock.close()
     else:
         for layer in layers:
-            layer._transport.abort()  # type: ignore[attr-defined]
+            (layer if kind == "tls-stream" else layer._transport).abort()  # type: ignore
         for sock in clients:
             sock.close()
     await asyncio.sleep(0.05)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gameserver.throttle import AddressCounts, address_key
+from gameserver.tlsstream import TLSStream
 
 log = logging.getLogger("play.server")
 
@@ -28,6 +29,9 @@ FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log 
 TLS_RECORD = 0x16  # the first byte of a TLS handshake record
 TLS_READ_BUFFER = 1 * 1024  # bytes a TLS connection reads at once (the loops' own: 256 KiB)
 SMALL_TLS_BUFFERS = True  # False: the loop's own TLS layer (uvloop's is compiled)
+# TLS on the socket itself (tlsstream.TLSStream) where the loop watches sockets by fd;
+# otherwise asyncio's TLS layer with small buffers (_SmallSSLProtocol).
+TLS_STREAMS = sys.platform != "win32"
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 TLS_REQUIRED = ("this server uses TLS, and this connection did not: passwords would cross the "
                 "network readable by anyone; join without --insecure")
@@ -253,7 +257,9 @@ class Listener:
         assert self._loop is not None
         protocol = self.make_protocol(label, refusal)
         try:
-            if use_tls and SMALL_TLS_BUFFERS:
+            if use_tls and TLS_STREAMS:
+                await self._tls_stream(protocol, sock)
+            elif use_tls and SMALL_TLS_BUFFERS:
                 await self._small_tls(protocol, sock)
             elif use_tls:
                 await self._loop.connect_accepted_socket(
@@ -265,6 +271,18 @@ class Listener:
             log.info("%s: %s", label, f"TLS handshake failed: {exc}" if use_tls else exc)
             sock.close()
             self.release(address_key(label))
+
+    async def _tls_stream(self, protocol: asyncio.Protocol, sock: socket.socket) -> None:
+        """TLS by OpenSSL on the socket itself: encrypt-and-send in one call per write."""
+        assert self._loop is not None and self.tls is not None
+        handshake = self._loop.create_future()
+        stream = TLSStream(self._loop, sock, self.tls, protocol, self.handshake_timeout,
+                           handshake)
+        try:
+            await handshake
+        except BaseException:
+            stream.abort()
+            raise
 
     async def _small_tls(self, protocol: asyncio.Protocol, sock: socket.socket) -> None:
         """TLS through asyncio's own layer with a small read buffer (see _SmallSSLProtocol)."""

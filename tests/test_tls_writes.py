@@ -14,6 +14,11 @@ from helpers import client_context, logged_in, run, running_server, trusting
 
 import gameserver.doors.jsonconn
 from gameserver import listener
+from gameserver.tlsstream import TLSStream
+
+# The TLS on the socket itself (tlsstream, the default) and asyncio's layer with small
+# buffers (listener._SmallSSLProtocol, where the loop cannot watch sockets by fd).
+LAYERS = {"stream": TLSStream, "small": listener._SmallSSLProtocol}
 
 
 def tls_logged_in_blocking(port: int, user: str) -> ssl.SSLSocket:
@@ -82,25 +87,29 @@ async def frames_until(reader: asyncio.StreamReader, count: int, timeout: float 
     return texts
 
 
+@pytest.mark.parametrize("layer", list(LAYERS))
 @pytest.mark.parametrize("pause", [False, True])
 def test_every_message_arrives_whole_and_in_order_over_tls(tmp_path: Path, pause: bool,
-                                                           monkeypatch) -> None:
+                                                           layer: str, monkeypatch) -> None:
     """With the reader keeping up, and with it pausing so records queue behind the socket."""
     taken = {"short": 0, "queued": 0}  # by the short path; of them or not, left queued
-    short = listener._SmallSSLProtocol.write_now
+    cls = LAYERS[layer]
+    short = cls.write_now
+    monkeypatch.setattr(listener, "TLS_STREAMS", layer == "stream")
 
     def counting(self: Any, data: bytes) -> bool:
         done = short(self, data)
+        below = self if layer == "stream" else self._transport
         taken["short"] += done
-        taken["queued"] += not done or self._transport.get_write_buffer_size() > 0
+        taken["queued"] += not done or below.get_write_buffer_size() > 0
         return done
 
-    monkeypatch.setattr(listener._SmallSSLProtocol, "write_now", counting)
+    monkeypatch.setattr(cls, "write_now", counting)
 
     async def body() -> None:
         async with running_server(tmp_path, tls=True) as server:
             trusting(server)
-            assert listener.DIRECT_TLS_WRITES
+            assert layer == "stream" or listener.DIRECT_TLS_WRITES
             talker = await logged_in(server.port, "talker")
             watcher, holder = await small_window_watcher(server.port, "watcher")
             conn = next(c for c in server.connections if c.session
@@ -126,8 +135,10 @@ def test_every_message_arrives_whole_and_in_order_over_tls(tmp_path: Path, pause
     run(body(), timeout=60)
 
 
-def test_a_tls_client_that_never_reads_is_dropped_with_a_reason(tmp_path, monkeypatch):
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_a_tls_client_that_never_reads_is_dropped_with_a_reason(tmp_path, layer, monkeypatch):
     monkeypatch.setattr(gameserver.doors.jsonconn, "OUTPUT_LIMIT", 32 * 1024)
+    monkeypatch.setattr(listener, "TLS_STREAMS", layer == "stream")
 
     async def body() -> None:
         async with running_server(tmp_path, tls=True) as server:

@@ -83,7 +83,8 @@ class IrcConnection(asyncio.Protocol):
             if DIRECT_WRITES and transport.get_extra_info("ssl_object") is None:
                 self.fd = sock.fileno()  # (through TLS, every write goes via the transport)
         # The listener's TLS layer writes a record straight to the socket when it can.
-        self.tls_write = getattr(getattr(transport, "_ssl_protocol", None), "write_now", None)
+        self.tls_write = getattr(transport, "write_now", None) or getattr(
+            getattr(transport, "_ssl_protocol", None), "write_now", None)
         label = self.label
         if not label:
             peer = transport.get_extra_info("peername")
