@@ -27,8 +27,16 @@ def median(runs: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+# --layer: also TLS through asyncio's layer with small buffers (the listener before TLSStream)
+LAYER_FLAGS = ["--server-set", "TLS_STREAMS=False"]
+
+
 def table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    lines = ["| loop | figure | plain | TLS | TLS / plain |", "|---|---|---|---|---|"]
+    layer = any(runs.get("tls-layer") for runs in results.values())
+    head = "| loop | figure | plain | TLS | TLS / plain |"
+    if layer:
+        head += " TLS, asyncio's layer | its / plain |"
+    lines = [head, "|---|---|---|---|---|" + ("---|---|" if layer else "")]
     for loop, runs in results.items():
         for key, label in SHOWN:
             plain, tls = median(runs["plain"], key), median(runs["tls"], key)
@@ -38,8 +46,11 @@ def table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
             verdict = ""
             if key in ("server_core_pct", "p99_ms"):
                 verdict = " met" if ratio <= TARGET_RATIO else " MISSED"
-            lines.append(f"| {loop} | {label} | {plain:.2f} | {tls:.2f} | "
-                         f"{ratio:.2f}x{verdict} |")
+            line = f"| {loop} | {label} | {plain:.2f} | {tls:.2f} | {ratio:.2f}x{verdict} |"
+            old = median(runs.get("tls-layer", []), key)
+            if layer and old is not None:
+                line += f" {old:.2f} | {old / plain if plain else float('nan'):.2f}x |"
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -50,13 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=300.0, help="per run")
     p.add_argument("--extra", default="", help="more load.py flags, e.g. '--clients 100'")
     p.add_argument("--json", metavar="PATH", help="also write every run's figures")
+    p.add_argument("--layer", action="store_true",
+                   help="also TLS through asyncio's layer (the listener before TLSStream)")
     args = p.parse_args(argv)
+    kinds = ("plain", "tls", "tls-layer") if args.layer else ("plain", "tls")
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for loop in args.loops.split(","):
-        results[loop] = {"plain": [], "tls": []}
-        for _ in range(args.repeat):  # interleaved, so a busy moment hits both alike
-            for kind in ("plain", "tls"):
-                extra = args.extra.split() + (["--tls"] if kind == "tls" else [])
+        results[loop] = {kind: [] for kind in kinds}
+        for _ in range(args.repeat):  # interleaved, so a busy moment hits each alike
+            for kind in kinds:
+                extra = args.extra.split() + (["--tls"] if kind != "plain" else []) + (
+                    LAYER_FLAGS if kind == "tls-layer" else [])
                 results[loop][kind].append(run_once("B", loop, extra, args.timeout))
     print(f"TLS's share of scenario B (median of {args.repeat}; target: within "
           f"{TARGET_RATIO}x of plain)\n")

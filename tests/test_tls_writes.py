@@ -163,3 +163,57 @@ def test_a_tls_client_that_never_reads_is_dropped_with_a_reason(tmp_path, layer,
             assert frames[-1]["type"] == "bye" and frames[-1]["code"] == "slow_reader"
 
     run(body(), timeout=60)
+
+
+def strict_tls_client(port: int) -> ssl.SSLSocket:
+    """A blocking TLS client that calls an end without close_notify an error."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return client_context().wrap_socket(raw, server_hostname="127.0.0.1",
+                                        suppress_ragged_eofs=False)
+
+
+def quit_and_read_to_the_end(port: int, user: str) -> tuple[list[dict[str, Any]], bytes]:
+    """Log in, quit, read everything: the frames, and the clean end's read (b'')."""
+    sock = strict_tls_client(port)
+    sock.sendall(b'{"type":"hello","version":1}\n'
+                 + json.dumps({"type": "login", "id": 1, "user": user,
+                               "password": "pw"}).encode() + b"\n")
+    data = bytearray()
+    while b'"type":"room"' not in data.replace(b" ", b""):
+        data += sock.recv(65536)
+    sock.sendall(b'{"type":"cmd","id":2,"name":"quit","args":""}\n')
+    while chunk := sock.recv(65536):  # SSLEOFError here: closed without close_notify
+        data += chunk
+    end = sock.recv(1)
+    sock.close()
+    return [json.loads(line) for line in data.splitlines() if line.strip()], end
+
+
+def hang_up_rudely(port: int) -> None:
+    """Say hello, read the welcome, close the socket under TLS without close_notify."""
+    sock = strict_tls_client(port)
+    sock.sendall(b'{"type":"hello","version":1}\n')
+    assert b"welcome" in sock.recv(65536)
+    socket.socket(fileno=sock.detach()).close()
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_the_server_ends_a_tls_connection_cleanly(tmp_path, layer, monkeypatch):
+    """A quit: the goodbye, then close_notify (no bare FIN, no reset), on both layers;
+    a client that hangs up without close_notify is simply gone."""
+    monkeypatch.setattr(listener, "TLS_STREAMS", layer == "stream")
+
+    async def body() -> None:
+        async with running_server(tmp_path, tls=True) as server:
+            trusting(server)
+            frames, end = await asyncio.to_thread(quit_and_read_to_the_end, server.port, "ann")
+            assert end == b""
+            assert frames[-1]["type"] == "bye", frames[-3:]
+            await asyncio.to_thread(hang_up_rudely, server.port)
+            async with asyncio.timeout(10):
+                while server.connections:
+                    await asyncio.sleep(0.01)
+            other = await logged_in(server.port, "bob")  # and the server goes on
+            assert (await other.say("still here"))["type"] == "ok"
+
+    run(body(), timeout=60)
