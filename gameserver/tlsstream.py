@@ -24,7 +24,7 @@ class TLSStream(asyncio.Transport):
     asyncio's TLS layer (and uvloop's) runs OpenSSL over memory buffers: every write
     is encrypted into one buffer, copied out as bytes and written by Python. Here
     `SSL_write` encrypts and sends in one C call, and `SSL_read` reads the socket
-    (`tls_writes.py`: 1.7-1.9 us less per small write than the short path over
+    (`tls_writes.py`: 1.3-1.9 us less per small write than the short path over
     asyncio's layer). It works on any loop with add_reader/add_writer (asyncio's
     selector loops, uvloop). What the socket does not take waits here, in order.
 
