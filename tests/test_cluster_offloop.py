@@ -117,3 +117,38 @@ def hold_table(url: str, table: str, held: threading.Event, seconds: float) -> N
         db.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         held.set()
         db.execute("SELECT pg_sleep(%s)", (seconds,))
+
+
+def test_community_writes_are_committed_before_their_reply(tmp_path, postgres_url):
+    """A role, an ignore, a modlog line and an SSH key: in the database when the ok comes."""
+    import asyncssh
+    import psycopg
+
+    def rows(sql: str) -> list[tuple]:
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            return db.execute(sql).fetchall()
+
+    async def body():
+        async with running_server(tmp_path / "node", store_url=postgres_url) as node:
+            ann, bob = [await logged_in(node.port, n) for n in ("ann", "bob")]
+            for client in (ann, bob):
+                assert (await client.command("join", "den"))["type"] == "ok"
+            assert (await ann.command("op", "bob"))["type"] == "ok"
+            assert ("bob", "op") in await asyncio.to_thread(
+                rows, "SELECT name, role FROM roles WHERE scope = '#den'")
+            assert (await bob.command("ignore", "ann"))["type"] == "ok"
+            assert await asyncio.to_thread(rows, "SELECT name FROM ignores") == [("ann",)]
+            log = await ann.command("modlog")
+            assert log["type"] == "ok" and any("op bob" in line for line in log["lines"]), log
+            public = asyncssh.generate_private_key("ssh-ed25519").export_public_key()
+            added = await bob.command("sshkey", "add " + public.decode().strip())
+            assert added["type"] == "ok", added
+            assert await asyncio.to_thread(rows, 'SELECT name FROM ssh_keys') == [("bob",)]
+            listed = await bob.command("sshkey", "list")
+            assert len(listed["data"]["ssh_keys"]) == 1, listed
+            await bob.close()
+            again = await logged_in(node.port, "bob")  # the list is read back at login
+            await again.expect("notice", where=lambda f: f["text"] == "you ignore ann")
+            for client in (ann, again):
+                await client.close()
+    run(body(), timeout=60)

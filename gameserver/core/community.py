@@ -249,6 +249,27 @@ class CommunityHost(Extension):
     def ignores(self, user: str) -> list[str]:
         return self.storage.ignores(user)
 
+    def ask(self, session: Session, msg_id: int | None, read: Callable[[], Any],
+            then: Callable[[Any], None]) -> None:
+        """`then(read())` for a session's request, `read` as store work (a store thread on
+        a cluster); its errors, and a StorageError of `read`, become the reply."""
+        answer = self.hub.guarded(session, msg_id, then)
+
+        def run() -> Any:
+            try:
+                return read()
+            except StorageError as exc:
+                return exc
+
+        def done(result: Any) -> None:
+            if isinstance(result, StorageError):
+                answer.failed(result)  # type: ignore[attr-defined]
+            else:
+                answer(result)
+
+        self.hub.run_store(Work(run=run, done=done, cancelled=lambda: done(
+            StorageError("the server is shutting down"))))
+
     def load_ignores(self, session: Session, then: Callable[[], None]) -> None:
         """A login: its account's ignore list into the hub, then `then()` (PMs, rooms).
 

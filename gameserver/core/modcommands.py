@@ -329,14 +329,18 @@ def modlog(host: CommunityHost, session: Session, message: Command) -> None:
         rule(lambda: host.community.check_rank(actor, scope_room(room),
                                                ADMIN if room.name == LOBBY else OP))
     scope = None if room.name == LOBBY else room.name
-    rows = host.storage.modlog(scope, limit)
-    lines = [f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(ts))}  "
-             f"{'#' + where if where != SERVER else 'server'}  {who} {action} {target}"
-             f"{'  ' + detail if detail else ''}"
-             for ts, where, who, action, target, detail in rows]
-    title = "the server's" if scope is None else f"#{room.name}'s"
-    host.hub.send(session, Ok(id=message.id, lines=lines or ["(nothing yet)"],
-                              text=f"{title} moderation log:"))
+
+    def show(rows: list[tuple[float, str, str, str, str, str]]) -> None:
+        lines = [f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(ts))}  "
+                 f"{'#' + where if where != SERVER else 'server'}  {who} {action} {target}"
+                 f"{'  ' + detail if detail else ''}"
+                 for ts, where, who, action, target, detail in rows]
+        title = "the server's" if scope is None else f"#{room.name}'s"
+        host.hub.send(session, Ok(id=message.id, lines=lines or ["(nothing yet)"],
+                                  text=f"{title} moderation log:"))
+
+    storage = host.storage
+    host.ask(session, message.id, lambda: storage.modlog(scope, limit), show)
 
 
 # ---------------------------------------------------------------- admins

@@ -134,22 +134,20 @@ def unignore(host: CommunityHost, session: Session, message: Command) -> None:
 def ignores_of(host: CommunityHost, session: Session) -> list[str]:
     """Whom the session's account ignores (a guest's list lives as long as the guest)."""
     assert session.user is not None
-    return host.hub.ignoring.names(session) if session.guest else host.ignores(session.user)
+    return host.hub.ignoring.names(session)  # an account's, read at login (load_ignores)
 
 
 def set_ignore(host: CommunityHost, session: Session, other: str, on: bool) -> list[str]:
     """Kept for an account (across logins); the server stops delivering their words here."""
     assert session.user is not None
-    if session.guest:  # guest-3 is someone else next time: nothing is kept
-        names = {n.casefold(): n for n in host.hub.ignoring.names(session)}
-        if on:
-            names[other.casefold()] = other
-        else:
-            names.pop(other.casefold(), None)
-        ignored = sorted(names.values(), key=str.casefold)
+    if not session.guest:  # guest-3 is someone else next time: nothing is kept
+        host.storage.set_ignore(session.user, other, on)  # a cluster's: in the next commit
+    names = {n.casefold(): n for n in host.hub.ignoring.names(session)}
+    if on:
+        names[other.casefold()] = other
     else:
-        host.storage.set_ignore(session.user, other, on)
-        ignored = host.ignores(session.user)
+        names.pop(other.casefold(), None)
+    ignored = sorted(names.values(), key=str.casefold)
     host.hub.ignoring.set(session, ignored)
     return ignored
 

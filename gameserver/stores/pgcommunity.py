@@ -149,13 +149,12 @@ class PostgresCommunityStore(CommunityStore):
         return [row[0] for row in rows]
 
     def set_ignore(self, user: str, other: str, ignored: bool) -> None:
-        """At once: the list is read again right after (socialcommands.set_ignore)."""
         if ignored:
-            self._write_now("INSERT INTO ignores VALUES (%s, %s, %s) ON CONFLICT (key, ignored)"
+            self._write("INSERT INTO ignores VALUES (%s, %s, %s) ON CONFLICT (key, ignored)"
                         " DO UPDATE SET name = EXCLUDED.name",
                         (user.casefold(), other.casefold(), other))
         else:
-            self._write_now("DELETE FROM ignores WHERE key = %s AND ignored = %s",
+            self._write("DELETE FROM ignores WHERE key = %s AND ignored = %s",
                         (user.casefold(), other.casefold()))
 
     def set_password_hash(self, user: str, pwhash: str) -> bool:
