@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gameserver import names
 from gameserver.core.chatcommands import pm_of_entry
 from gameserver.core.commands import CommandError, checked, notice
-from gameserver.core.pending import Work
+from gameserver.core.pending import Pending, Work
 from gameserver.core.rooms import Room, Session
 from gameserver.lookalike import resembles
 from gameserver.protocol import AccountQuery, Error, Login, Ok, Resume
@@ -344,9 +344,10 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
     hub.after_commit(lambda: hub.send(session, welcome), refused, lazy=True)
 
     entering = _Entering(hub, session, rooms, looked_at)
+    taken = hub.lookups.take_pending_pms(user)  # asked now, beside the ignore list
 
     def arrive() -> None:
-        deliver_queued_pms(hub, session, then=lambda _: entering.join(0))
+        deliver_queued_pms(hub, session, then=lambda _: entering.join(0), taken=taken)
 
     if hub.community is not None and not session.guest:  # before PMs and scrollback
         hub.community.load_ignores(session, arrive)
@@ -392,7 +393,9 @@ class _Entering:
             ext.on_login(session)
 
 
-def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None]) -> None:
+def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None],
+                       taken: Pending[list[Entry]] | None = None) -> None:
+    """The PMs that waited for the session's user (`taken`: already asked for), then `then`."""
     assert session.user is not None
 
     def deliver(waiting: list[Entry]) -> None:
@@ -407,4 +410,6 @@ def deliver_queued_pms(hub: Hub, session: Session, then: Callable[[object], None
             hub.after_commit(lambda: None, lazy=True)  # the rows go at the next commit
         then(None)
 
-    hub.lookups.take_pending_pms(session.user).then(hub.guarded(session, None, deliver))
+    if taken is None:
+        taken = hub.lookups.take_pending_pms(session.user)
+    taken.then(hub.guarded(session, None, deliver))
