@@ -15,6 +15,7 @@ from gameserver.core.events import Event, RoomView
 from gameserver.core.rooms import Session
 from gameserver.doors import classic_wire as wire
 from gameserver.doors.flushing import FlushingDoor
+from gameserver.doors.gating import GatedInput
 from gameserver.doors.jsonlines import ServerError, bind_error_message
 from gameserver.listener import Listener
 from gameserver.protocol import (
@@ -64,6 +65,7 @@ class ClassicConnection(asyncio.Protocol):
         self.closing = False
         self.address: str | None = None  # whom the per-address cap counts this as
         self._abort: asyncio.TimerHandle | None = None
+        self.gated: GatedInput | None = None  # the guest's requests to the core
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -91,6 +93,7 @@ class ClassicConnection(asyncio.Protocol):
         door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
         hub = door.hub
+        self.gated = GatedInput(hub, self.session, label, door.wake)
         hub.receive(self.session, Hello(version=PROTOCOL_VERSION, client="classic"))
         logins.login_guest(hub, self.session, self._logged_in)
         door.wake()
@@ -133,6 +136,8 @@ class ClassicConnection(asyncio.Protocol):
         self.door.connections.discard(self)
         if self._abort is not None:
             self._abort.cancel()
+        if self.gated is not None:
+            self.gated.close()
         self.out.clear()
         if self.session is not None and not self.session.closed:
             self.door.hub.disconnected(self.session, "connection lost")
@@ -145,7 +150,11 @@ class ClassicConnection(asyncio.Protocol):
         self.next_id += 1
         self.pending[msg_id] = what
         assert self.session is not None
-        self.door.hub.receive(self.session, message_type(id=msg_id, **fields))
+        message = message_type(id=msg_id, **fields)
+        if self.gated is not None:  # a guest's lines, through its address's flood gate
+            self.gated.submit(message)
+        else:
+            self.door.hub.receive(self.session, message)
 
     def request(self, request: wire.Request) -> None:
         if isinstance(request, wire.Say):

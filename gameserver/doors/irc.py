@@ -18,6 +18,7 @@ from gameserver.core.events import Event
 from gameserver.core.rooms import Session
 from gameserver.doors import irc_numerics as n
 from gameserver.doors.flushing import FlushingDoor
+from gameserver.doors.gating import GatedInput
 from gameserver.doors.irc_client import IrcClient, Out, shared_lines
 from gameserver.doors.irc_text import Pacer
 from gameserver.doors.irc_wire import LineDecoder, Message
@@ -47,7 +48,7 @@ class IrcConnection(asyncio.Protocol):
     # read a few fields of every member for every line said.
     __slots__ = ("door", "label", "refusal", "decoder", "transport", "session", "client",
                  "out", "paced", "pacer", "_pace_timer", "opened", "last_heard", "pinged",
-                 "closing", "fd", "tls_write", "address", "slow", "_abort")
+                 "closing", "fd", "tls_write", "address", "slow", "_abort", "gated")
 
     def __init__(self, door: IrcDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
@@ -69,6 +70,7 @@ class IrcConnection(asyncio.Protocol):
         self.address: str | None = None  # whom the per-address cap counts this as
         self.slow = False
         self._abort: asyncio.TimerHandle | None = None
+        self.gated: GatedInput | None = None  # the session's messages to the core
 
     # ------------------------------------------------------------ asyncio callbacks
 
@@ -106,6 +108,7 @@ class IrcConnection(asyncio.Protocol):
             return
         door.connections.add(self)
         self.session = door.hub.connect(door, self, self.close, label)
+        self.gated = GatedInput(door.hub, self.session, label, door.wake)
         self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts,
                                 online=door.is_online, rules=door.room_rules)
         self.pump()
@@ -142,6 +145,8 @@ class IrcConnection(asyncio.Protocol):
         for handle in (self._pace_timer, self._abort):
             if handle is not None:
                 handle.cancel()
+        if self.gated is not None:
+            self.gated.close()
         self.out.clear()
         self.paced.clear()
         if self.session is not None and not self.session.closed:
@@ -158,7 +163,11 @@ class IrcConnection(asyncio.Protocol):
         while client.to_core:
             batch, client.to_core = client.to_core, []
             for message in batch:
-                if not session.closed:
+                if session.closed:
+                    continue
+                if self.gated is not None:  # through the account's flood gate once logged in
+                    self.gated.submit(message)
+                else:
                     self.door.hub.receive(session, message)
         self.take(client.out)
         client.out = []
