@@ -93,6 +93,7 @@ class CursesClient:
         self.conn = conn
         self.reopen = reopen  # how to connect again after a lost connection
         self.restarting = False  # the server said it shuts down: it may come back
+        self.gave_up: str | None = None  # why reconnecting stopped, said once curses has ended
         self.model = model
         self.server = server
         self.screen = screen or Screen()
@@ -221,7 +222,7 @@ class CursesClient:
                 self.request_redraw()
                 if await self.come_back():
                     continue
-                self.finish(1, f"connection lost: {exc}")
+                self.finish(1, self.gave_up or f"connection lost: {exc}")
                 return
             try:
                 self.controller.take(event)
@@ -242,12 +243,17 @@ class CursesClient:
         if self.reopen is None or not self.model.token:
             return False
 
+        errors: list[str] = []
+
         def say(text: str) -> None:
+            if not text.startswith("*"):
+                errors.append(text.removeprefix("!").removeprefix(" ").rstrip())
             self.controller.say("notice" if text.startswith("*") else "error", text)
             self.request_redraw()
 
         result = await reconnect(self.reopen, self.model.token, say)
-        if result is None:
+        if result is None:  # why it gave up is the last thing said, after curses is gone too
+            self.gave_up = "\n".join(errors) or None
             return False
         old, (self.conn, reply) = self.conn, result
         await old.close()

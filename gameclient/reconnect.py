@@ -43,7 +43,7 @@ async def reconnect(reopen: Opener, token: str, say: Callable[[str], None],
             return None
         except CertificateRefused as exc:  # not this server, or a new certificate: say so, stop
             for line in str(exc).splitlines():
-                say(f"! {line.strip()}")
+                say(f"! {line.rstrip()}")
             say("! not reconnecting: the server's certificate is not the one trusted here")
             return None
         except (ConnectionFailed, OSError) as exc:
