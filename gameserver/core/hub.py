@@ -19,6 +19,7 @@ from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Immediate, Lookups, Work
 from gameserver.core.presence import PresenceBatcher, Schedule
 from gameserver.core.rooms import Room, Session
+from gameserver.core.storewaits import STORAGE_TEXT, StoreWaits
 from gameserver.lookalike import LookalikeIndex
 from gameserver.passwords import hash_password, verify_password
 from gameserver.protocol import (
@@ -43,7 +44,7 @@ from gameserver.protocol import (
     paginate,
 )
 from gameserver.settings import Settings
-from gameserver.store import EVERYONE, Entry, NewEntry, StorageError, Store, UnstorableValue
+from gameserver.store import EVERYONE, Entry, StorageError, Store, UnstorableValue
 from gameserver.throttle import FloodGates, LoginThrottle, RateLimit
 
 log = logging.getLogger("play.hub")
@@ -60,18 +61,10 @@ RESERVED_NAMES = frozenset({
     "game", "games", "lobby", "nobody", "anonymous", "moderator", "operator", "nickserv",
     "chanserv", "memoserv", "operserv", "services",
 })
-LAZY, SOON = 1, 2  # how soon a commit is asked for (see after_commit)
-STORAGE_LOG_EVERY = 60.0
-STORAGE_TEXT = ("the server could not store that (its disk is full or failing), so it was not"
-                " sent; try again later")
 
 __all__ = ["CommandError", "Hub", "Work", "LOBBY"]
 
-# What waits for a commit: run once stored, run if refused (None: the same), whose it was.
-Waiting = tuple[Callable[[], None], Callable[[], None] | None, Session | None]
-
-
-class Hub:
+class Hub(StoreWaits):
     """Takes typed messages from sessions; decides which events are delivered to whom."""
 
     def __init__(self, store: Store, *, server_name: str = "play",
@@ -117,16 +110,7 @@ class Hub:
         self.addresses: list[str] = []
         self.most_online = 0  # the most users online at once since start (IRC's LUSERS max)
         self.guests = 0  # guests let in so far (guest-1, guest-2 ...): names, not stored ids
-        # What waits for the next commit: (run once stored, run if refused, None: the
-        # same; whose request it was). `_acting`: whose frame (or answer) runs now.
-        self._after_commit: list[Waiting] = []
-        self._acting: Session | None = None
-        self._commit_requested = 0  # 0: none; LAZY: may wait for others (group commit); SOON
-        # A commit made elsewhere (a store thread): what it stores, what waits for it.
-        self._in_flight: tuple[Any, list[Waiting]] | None = None
-        self.commits_off_loop = False  # the runtime's store threads commit (a cluster)
-        self.storage_error = ""  # what the store said when a commit last failed
-        self._storage_logged = -STORAGE_LOG_EVERY
+        self.init_waits()  # what waits for the store (core/storewaits.py)
         # Where each user was when their connection went (room, nick), for a resume.
         self.last_place: dict[str, dict[str, Any]] = {}
         from gameserver.core import chatcommands, sealedpm
@@ -207,99 +191,6 @@ class Hub:
         if session.user is not None:
             self._logout(session, reason)
 
-    def commit(self) -> bool:
-        """Store what was queued, then deliver what waited for it (once per loop pass).
-
-        False if the store failed: everything stays queued and nothing is confirmed;
-        the caller retries, and past its patience calls `refuse_pending`.
-        """
-        self._commit_requested = 0
-        try:
-            self.store.commit()
-        except StorageError as exc:
-            self.storage_error = str(exc)
-            return False
-        self._run_waiting(refused=False)
-        return True
-
-    def take_commit(self) -> Any:
-        """Start a commit that the store makes off the loop (`store.write_batch(batch)`).
-
-        Returns the store's batch (None: nothing to write; then it is done here at once).
-        What waits for this commit is set aside; what is queued from now on waits for
-        the next one, and every send waits behind both, so order holds. Call
-        `commit_done(error)` on the loop once the batch is written (or failed).
-        """
-        assert self._in_flight is None, "one commit at a time"
-        self._commit_requested = 0
-        batch = self.store.take_batch()
-        waiting, self._after_commit = self._after_commit, []
-        self._in_flight = (batch, waiting)
-        if batch is None:
-            self.commit_done(None, None)
-        return batch
-
-    def commit_done(self, ids: Any, error: StorageError | None) -> bool:
-        """The batch of `take_commit` is written (with its `ids`), or failed and is queued again."""
-        assert self._in_flight is not None
-        (batch, waiting), self._in_flight = self._in_flight, None
-        if error is not None:
-            self.storage_error = str(error)
-            self.store.put_back(batch)
-            self._after_commit = waiting + self._after_commit
-            return False
-        if batch is not None:
-            self.store.batch_stored(batch, ids)
-        self._run(waiting, refused=False)
-        return True
-
-    @property
-    def committing(self) -> bool:
-        return self._in_flight is not None
-
-    def refuse_pending(self) -> int:
-        """The store kept failing: refuse every queued message (its sender is told why).
-
-        Nothing refused was delivered or confirmed, and none of it is stored; who is in
-        which room stays queued for the next commit. Returns how many messages it was.
-        """
-        self._commit_requested = 0
-        dropped = self.store.discard_messages()
-        self._run_waiting(refused=True)
-        return dropped
-
-    def storage_failed(self, exc: StorageError) -> None:
-        """A read or an immediate write failed: one log line per STORAGE_LOG_EVERY, not each."""
-        self.storage_error = str(exc)
-        now = time.monotonic()
-        if now - self._storage_logged >= STORAGE_LOG_EVERY:
-            self._storage_logged = now
-            log.error("storage: a request failed (%s); such failures are logged once a minute",
-                      exc)
-
-    @property
-    def waiting(self) -> int:
-        """How many confirmations and deliveries wait for the store."""
-        return len(self._after_commit) + (len(self._in_flight[1]) if self._in_flight else 0)
-
-    def _run_waiting(self, refused: bool) -> None:
-        callbacks, self._after_commit = self._after_commit, []
-        self._run(callbacks, refused)
-
-    def _run(self, callbacks: list[Waiting], refused: bool) -> None:
-        # Paid first: a send from one of these waits only for what is queued after them.
-        for _, _, owner in callbacks:
-            if owner is not None:
-                owner.owed -= 1
-        acting = self._acting
-        for stored, otherwise, owner in callbacks:
-            self._acting = owner
-            try:
-                (otherwise or stored)() if refused else stored()
-            except Exception as exc:  # one failed delivery must not stop the others
-                log.error("delivery failed: %r", exc)
-        self._acting = acting
-
     def tick(self, now: float) -> None:
         """Periodic housekeeping (turn timers); the runtime calls it every second or so."""
         for ext in self.extensions:
@@ -323,20 +214,6 @@ class Hub:
 
     # ------------------------------------------------------------ delivery helpers
 
-    def send(self, session: Session, event: Event) -> None:
-        """Send to one session, after what waits for the store that it or the sender is owed.
-
-        Order holds per cause: what one session's requests lead to reaches everyone in
-        the order it asked, and its replies wait behind its own earlier lines. Nobody
-        else waits: with a slow store, only those who wait for it wait.
-        """
-        acting = self._acting
-        if session.owed or (acting is not None and acting.owed):
-            self.after_commit(lambda: None if session.closed
-                              else session.door.send(session.sink, event), lazy=True)
-        elif not session.closed:
-            session.door.send(session.sink, event)
-
     def deliver_to_room(self, room: Room, event: Event) -> None:
         """Each door gets the event once, with its open members' sinks (encode once).
 
@@ -359,41 +236,6 @@ class Hub:
 
     def session_of(self, user: str) -> Session | None:
         return self.online.get(user.casefold())
-
-    def record(self, type_: str, sender: str, receiver: str, text: str,
-               then: Callable[[NewEntry], None], *, refused: Callable[[], None] | None = None,
-               queue_for: str | None = None, nick: str | None = None) -> NewEntry:
-        """Queue a history entry; `then(entry)` runs once it is stored (with its id).
-
-        If the store refuses it, `refused()` runs instead (tell the sender); nothing
-        that waits for it is delivered.
-        """
-        entry = self.store.add_message(type_, sender, receiver, text, queue_for=queue_for,
-                                       nick=nick)
-        self.after_commit(lambda: then(entry), refused or _nothing)
-        return entry
-
-    def refuse(self, session: Session, msg_id: int | None) -> Callable[[], None]:
-        """What a sender is told when what they sent could not be stored."""
-        return lambda: self.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
-
-    def after_commit(self, callback: Callable[[], None],
-                     refused: Callable[[], None] | None = None, *, lazy: bool = False) -> None:
-        """Run `callback` after the next commit; if it is refused, `refused` (default: the same).
-
-        `lazy`: what waits is a login, a move between rooms or what waits behind one,
-        not a message: while commits come thick and fast (a crowd arriving), it may
-        wait a few milliseconds for the next ones to share one transaction (see
-        CommitSchedule.request).
-        """
-        owner = self._acting
-        if owner is not None:
-            owner.owed += 1
-        self._after_commit.append((callback, refused, owner))
-        wanted = LAZY if lazy else SOON
-        if self._commit_requested < wanted and self.request_commit is not None:
-            self._commit_requested = wanted
-            self.request_commit(lazy)
 
     def kick(self, session: Session, reason: str, code: str = "bye",
              told_room: str | None = None, *, restart: bool = False) -> None:
