@@ -217,6 +217,9 @@ class SQLiteStore(QueuedWrites, CommonReads):
                         (base + n, e.ts, e.type, e.sender,
                          rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
                         for n, e in enumerate(messages, start=1)])
+                    self.db.executemany("INSERT INTO room_nicks VALUES (?, ?)", [
+                        (base + n, e.nick) for n, e in enumerate(messages, start=1)
+                        if e.nick is not None])  # each line's nick at the time, if not its name
                 # In order; a run of one statement (each room line's nick) in one call.
                 for sql, run in itertools.groupby(ops, _sql_of):
                     self.db.executemany(sql, [

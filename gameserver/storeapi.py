@@ -152,7 +152,7 @@ MESSAGE_OP, STATE_OP = 0, 1
 class QueuedWrites:
     """The write queue of a store: messages and their ops wait for the next commit.
 
-    A message's own ops (its pending PM, its speaker's nick) go with it when the
+    A message's own ops (its pending PM) go with it when the
     queued messages are refused; the state ops (who is where, tokens, stats) stay
     queued until they are stored. `P` is the dialect's SQL placeholder.
     """
@@ -190,10 +190,7 @@ class QueuedWrites:
         if queue_for is not None:
             self._ops.append((MESSAGE_OP, f"INSERT INTO pending_pms VALUES ({p}, {p})",
                               (Pos(len(self._messages)), queue_for)))
-        if nick is not None:
-            self._ops.append((MESSAGE_OP, f"INSERT INTO room_nicks VALUES ({p}, {p})",
-                              (Pos(len(self._messages)), nick)))
-        return entry
+        return entry  # its nick goes to room_nicks from the entry, at the commit
 
     def discard_messages(self) -> int:
         """Give up on the queued messages (refused); keep who-is-where for the next commit."""

@@ -286,6 +286,9 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
                             (i, e.ts, e.type, e.sender,
                              "#" + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
                             for i, e in zip(ids, messages, strict=True)])
+                        cur.executemany("INSERT INTO room_nicks VALUES (%s, %s)", [
+                            (i, e.nick) for i, e in zip(ids, messages, strict=True)
+                            if e.nick is not None])  # each line's nick at the time
                 for _kind, sql, args in ops:
                     db.execute(sql, tuple(
                         (ids[a.offset - 1] if a.offset else base) if type(a) is Pos else a
