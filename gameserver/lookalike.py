@@ -21,7 +21,10 @@ def _skeleton(text: str) -> str:
 
 
 def _skeletons(folded: str) -> set[str]:
-    return {_skeleton(folded), _skeleton(unicodedata.normalize("NFKC", folded.casefold()))}
+    # Names are one account whatever their case, so the skeletons are compared case-folded
+    # too: TR39 maps 0 to O, and b0b's skeleton "bOb" must meet bob's.
+    found = {_skeleton(folded), _skeleton(unicodedata.normalize("NFKC", folded.casefold()))}
+    return found | {key.casefold() for key in found}
 
 
 def keys(name: str) -> frozenset[str]:

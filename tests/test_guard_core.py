@@ -164,7 +164,8 @@ def test_lookalike_usernames_are_refused_with_the_name_they_resemble(tmp_path, c
     for name in ("alice", "modem"):
         assert Peer(pair).login(name).TYPE == "ok"
     for lookalike, like in (("aIice", "alice"), ("a1ice", "alice"), ("ALICE", None),
-                            ("rnodem", "modem"), ("adrnin", "admin")):
+                            ("rnodem", "modem"), ("adrnin", "admin"), ("m0dem", "modem"),
+                            ("M0DEM", "modem")):
         reply = Peer(pair, "192.0.2.200").login(lookalike)
         if like is None:  # the same account in another case: a password check, not a name
             assert reply.TYPE == "ok"
@@ -188,6 +189,8 @@ def nick(peer: Peer, name: str) -> Any:
     ("dave\u2800", "dave"),  # a Braille blank: a symbol that draws nothing
     ("da\U0001d159ve", "dave"),  # a musical null notehead, also blank, inside the name
     ("Jose\u0301", "Jos\u00e9"),  # the same letter, spelled with a combining accent
+    ("d0ve", "dove"),  # a digit zero for a small o: TR39 maps 0 to O, names ignore case
+    ("D0VE", "dove"),
 ])
 def test_lookalike_nicks_are_refused(tmp_path, clock, wanted, like):
     pair = make_hub(tmp_path, clock)
@@ -196,6 +199,7 @@ def test_lookalike_nicks_are_refused(tmp_path, clock, wanted, like):
     jose = Peer(pair)
     jose.login("jose")
     assert nick(jose, "Jos\u00e9").TYPE == "ok"
+    Peer(pair).login("dove")
     eve = Peer(pair)
     eve.login("eve")
     reply = nick(eve, wanted)
