@@ -301,6 +301,16 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
     # ------------------------------------------------------------ accounts
 
     @_guarded
+    def name_used(self, user: str) -> bool:
+        """As SQLiteStore's: does the store hold anything under this name (a guest's)?"""
+        return bool(self.db.execute(
+            'SELECT EXISTS (SELECT 1 FROM memberships WHERE "user" = %(u)s)'
+            " OR EXISTS (SELECT 1 FROM messages WHERE sender = %(u)s)"
+            " OR EXISTS (SELECT 1 FROM messages WHERE receiver = %(u)s AND type IN ('PM', 'EPM'))"
+            ' OR EXISTS (SELECT 1 FROM device_keys WHERE "user" = %(k)s)',
+            {"u": user, "k": user.casefold()}).fetchone()[0])
+
+    @_guarded
     def account_names_from(self, prefix: str, limit: int) -> list[str]:
         """As SQLiteStore's (left(): a range would follow the database's collation)."""
         key = prefix.casefold()
