@@ -9,7 +9,7 @@ from typing import Any
 
 from gameserver import names
 from gameserver import settings as settings_
-from gameserver.core import logins
+from gameserver.core import logins, turns
 from gameserver.core.commands import CommandError, CommandSpec, checked, clean_message
 from gameserver.core.events import Door, Event, RoomView, defaults_of
 from gameserver.core.extensions import Extension, check_extension, overrides
@@ -99,6 +99,7 @@ class Hub(StoreWaits):
         self.online: dict[str, Session] = {}  # username key -> session
         self.rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self.presence = PresenceBatcher(self.deliver_to_room, lambda: len(self.online), schedule)
+        self.schedule = schedule  # the runtime's timer (delay, callback); None in memory
         self.commands: dict[str, CommandSpec] = {}
         self.extensions: list[Extension] = []
         self.community: Any = None  # the CommunityHost (roles, moderation), once installed
@@ -128,11 +129,18 @@ class Hub(StoreWaits):
         return session
 
     def receive(self, session: Session, message: Message) -> None:
-        """Handle one typed message from a session."""
-        if type(message) is Say:
-            self.say(session, message.id, message.text, message.room)
-            return
+        """Handle one typed message from a session, in its turn (core/turns.py)."""
         if session.closed:
+            return
+        if session.holds or session.queued is not None:
+            turns.wait_turn(session, message)
+            return
+        self.handle(session, message)
+
+    def handle(self, session: Session, message: Message) -> None:
+        """Handle one typed message now (its turn has come)."""
+        if type(message) is Say:
+            self._say_now(session, message.id, message.text, message.room)
             return
         acting, self._acting = self._acting, session
         try:
@@ -149,6 +157,12 @@ class Hub(StoreWaits):
         """
         if session.closed:
             return
+        if session.holds or session.queued is not None:  # after what it still waits for
+            turns.wait_turn(session, Say(id=msg_id, text=text, room=room))
+            return
+        self._say_now(session, msg_id, text, room)
+
+    def _say_now(self, session: Session, msg_id: int, text: str, room: str | None) -> None:
         acting, self._acting = self._acting, session
         try:
             if session.user is None:
@@ -167,6 +181,13 @@ class Hub(StoreWaits):
         """The door could not make a message of what the peer sent: say why, count it."""
         if session.closed:
             return
+        if session.holds or session.queued is not None:  # answered in its turn
+            turns.wait_turn(session, lambda: self._bad_frame(session, error, msg_id))
+        else:
+            self._bad_frame(session, error, msg_id)
+
+    def _bad_frame(self, session: Session, error: RemoteProtocolError,
+                   msg_id: int | None) -> None:
         session.bad_frames += 1
         log.info("bad frame from %s: %s", session.peer or "?", error.message)
         self.send(session, Error(code=error.code, text=error.message, id=msg_id))
@@ -238,20 +259,26 @@ class Hub(StoreWaits):
         return self.online.get(user.casefold())
 
     def kick(self, session: Session, reason: str, code: str = "bye",
-             told_room: str | None = None, *, restart: bool = False) -> None:
+             told_room: str | None = None, *, restart: bool = False,
+             then: Callable[[], None] | None = None) -> None:
         """Say goodbye with a reason and close; the room hears `told_room` (default: reason).
 
         `restart` (code "shutdown"): the server will be back, so clients reconnect.
+        `then`: runs once the session is gone (its rooms told), or at once if it was.
         """
         if session.closed:
+            if then is not None:
+                then()
             return
         if self._after_commit or self._in_flight:  # what this session is owed goes first
             self.after_commit(lambda: self.kick(session, reason, code, told_room,
-                                                restart=restart), lazy=True)
+                                                restart=restart, then=then), lazy=True)
             return
         self.send(session, Bye(reason=reason, code=code, restart=True if restart else None))
         session.close(reason)
         self.disconnected(session, told_room or reason)
+        if then is not None:
+            then()
 
     def add_command(self, name: str, handler: Callable[[Session, Command], None], usage: str,
                     help: str, aliases: Iterable[str] = (), checks: bool = False) -> None:
@@ -263,9 +290,16 @@ class Hub(StoreWaits):
 
     def guarded(self, session: Session, msg_id: int | None,
                 callback: Callable[[Any], None]) -> Callable[[Any], None]:
-        """`callback` for an answer that may come later: its errors become replies."""
+        """`callback` for an answer that may come later: its errors become replies.
+
+        Until it comes, the session's later requests wait their turn (core/turns.py);
+        `release` on what this returns lets them go if it never will (a cancelled work).
+        """
+        release = turns.hold(self, session)
+
         def run(value: Any) -> None:
             if session.closed:
+                release()
                 return
             acting, self._acting = self._acting, session
             try:
@@ -274,12 +308,19 @@ class Hub(StoreWaits):
                 self._failed(session, msg_id, exc)
             finally:
                 self._acting = acting
+                release()
 
         def failed(exc: BaseException) -> None:  # the answer itself failed (a store thread's)
             if not session.closed:
-                self._failed(session, msg_id, exc if isinstance(exc, Exception)
-                             else RuntimeError(repr(exc)))
+                acting, self._acting = self._acting, session
+                try:
+                    self._failed(session, msg_id, exc if isinstance(exc, Exception)
+                                 else RuntimeError(repr(exc)))
+                finally:
+                    self._acting = acting
+            release()
         run.failed = failed  # type: ignore[attr-defined]
+        run.release = release  # type: ignore[attr-defined]
         return run
 
     def _failed(self, session: Session, msg_id: int | None, exc: Exception) -> None:

@@ -37,6 +37,8 @@ class Session:
     cancel_work: Callable[[], Any] | None = None  # of its password check, while one runs
     token: tuple[str, float] | None = None  # its resume token's digest and expiry
     owed: int = 0  # what its own requests wait for in the store (its later replies wait too)
+    holds: int = 0  # answers its requests still wait for (look-ups, the cluster): turns.py
+    queued: Any = None  # a deque of what it sent meanwhile, waiting its turn (or None)
 
     @property
     def nick(self) -> str:

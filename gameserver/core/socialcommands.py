@@ -194,11 +194,13 @@ def password(host: CommunityHost, session: Session, message: Command) -> None:
         if account is None:
             raise CommandError("no_such_user", "your account is gone")
         # Two hashes: through the same bounded, fair queue as logins.
+        done = hub.guarded(session, message.id, store)
         if not hub.hashes.submit(
                 Work(run=lambda: (hub.verifier(old, account[1]) and hub.hasher(new)),
-                     done=hub.guarded(session, message.id, store), session=session),
+                     done=done, cancelled=done.release, session=session),  # type: ignore[attr-defined]
                 address_key(session.peer), lambda: hub.send(session, Error(
                     code="busy", id=message.id, text=BUSY))):
+            done.release()  # type: ignore[attr-defined]
             raise CommandError("busy", BUSY)
 
     def store(pwhash: str | bool) -> None:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from gameserver.core import logins
+from gameserver.core import logins, turns
 from gameserver.core.events import Event, RoomView
 from gameserver.core.rooms import Session
 from gameserver.doors import classic_wire as wire
@@ -170,12 +170,17 @@ class ClassicConnection(asyncio.Protocol):
         elif isinstance(request, wire.Logout):
             self.core(Command, "logout", name="quit")
         elif isinstance(request, wire.Malformed):
-            self.write(wire.encode_reply(request.reply))
+            self.answer(wire.encode_reply(request.reply))
         elif isinstance(request, wire.PlayCommand):
             self.core(Command, "play", name=request.name, args=request.args)
         elif isinstance(request, wire.TooLong):
-            self.write(wire.encode_lines([f"! that line was over {wire.MAX_IN_LINE} bytes"
-                                          " and was not sent"]))
+            self.answer(wire.encode_lines([f"! that line was over {wire.MAX_IN_LINE} bytes"
+                                           " and was not sent"]))
+
+    def answer(self, data: bytes) -> None:
+        """The door's own reply to a line: after the replies to the lines before it."""
+        assert self.session is not None
+        turns.in_turn(self.door.hub, self.session, lambda: self.write(data))
 
     # ------------------------------------------------------------ events
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver import names
+from gameserver.core import turns
 from gameserver.core.events import Event
 from gameserver.core.rooms import Session
 from gameserver.doors import irc_numerics as n
@@ -128,6 +129,10 @@ class IrcConnection(asyncio.Protocol):
                 client.line(item)
             except Exception as exc:  # a bug of ours must not lose the next lines
                 log.error("line from %s failed: %r", session.peer, exc)
+            if client.out and (session.holds or session.queued is not None):
+                # The client's own answer to this line: after those to the lines before.
+                own, client.out = client.out, []
+                turns.in_turn(self.door.hub, session, lambda own=own: self.take(own))
             self.pump()
         self.door.wake()
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from gameserver.core import turns
 from gameserver.durations import say_duration
 from gameserver.protocol import (
     CLIENT_MESSAGES,
@@ -172,10 +173,11 @@ class Connection(asyncio.Protocol):
                         max(0.0, when - now), self._release_held)
             elif verdict is Verdict.REFUSE:
                 msg_id = item.get("id") if isinstance(item, dict) else None
-                hub.send(session, Error(
+                refusal = Error(
                     code="slow_down", id=msg_id if type(msg_id) is int else None,
                     text=f"slow down: you are sending more than {self.gate.describe()}; "
-                         "that line was not sent"))
+                         "that line was not sent")
+                turns.in_turn(hub, session, lambda e=refusal: hub.send(session, e))
             else:
                 log.info("%s: flooding, disconnected", self.label)
                 hub.kick(session, "disconnected for flooding: you kept sending far more "

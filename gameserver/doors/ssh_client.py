@@ -21,7 +21,7 @@ import asyncssh
 
 from gameclient.commands import Typed
 from gameserver import names
-from gameserver.core import logins
+from gameserver.core import logins, turns
 from gameserver.core.events import RoomView, TopicChanged
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Session
@@ -253,9 +253,10 @@ class SSHClient(asyncssh.SSHServer):
                 self._release = asyncio.get_running_loop().call_later(
                     max(0.0, when - now), self._release_held)
         elif verdict is Verdict.REFUSE:
-            hub.send(session, Error(code="slow_down", id=getattr(message, "id", None), text=(
+            refusal = Error(code="slow_down", id=getattr(message, "id", None), text=(
                 f"slow down: you are sending more than {self.gate.describe()}; "
-                "that line was not sent")))
+                "that line was not sent"))
+            turns.in_turn(hub, session, lambda: hub.send(session, refusal))
         else:
             log.info("%s: flooding, disconnected", self.label)
             hub.kick(session, "disconnected for flooding: you kept sending far more than "
