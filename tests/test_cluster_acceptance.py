@@ -28,10 +28,9 @@ ACCEPTANCE = [
     chat.test_three_clients_two_rooms,
     chat.test_nicks_are_unique_per_room,
     chat.test_private_message_and_broadcast_confirmations,
-    # Not test_quit_is_announced_and_aliases_work: ben quits on one node and at once logs
-    # in on the next, whose mirror may still hold him for the bus's latency; that login
-    # then replaces the stale mirror and the room hears "left (reconnected)" before
-    # "left (quit)". A known gap (docs/scaling.md), not yet fixed.
+    # ben quits on one node and at once logs in on the next, whose mirror may still hold
+    # him: the node he quit answers that he is gone, so the room hears "left (quit)" once.
+    chat.test_quit_is_announced_and_aliases_work,
     chat.test_second_login_replaces_the_first,
     history.test_history_after_a_conversation_in_two_rooms,
     history.test_scrollback_on_join_and_login,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gameserver import names
-from gameserver.core import logins
+from gameserver.core import logins, turns
 from gameserver.core.commands import CommandError, CommandSet, checked, clean_message
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Broadcast, Command, Ok, PrivateMessage, Renamed
@@ -250,19 +251,38 @@ def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str, *,
         receiver = None if queued else hub.session_of(to)
         pm = pm_of_entry(entry)
         if receiver is not None:
+            # On another node: that node says whether it reached them (they may have
+            # gone in the instant before); until then the sender's next requests wait.
+            release = turns.hold(hub, session)
+            if any(ext.on_private_message(receiver, pm, lambda delivered: settled(
+                    entry, pm, delivered, release)) for ext in hub.extensions):
+                return
+            release()
             if not hub.ignoring.hides(receiver, sender):  # ignored: kept, not shown (silently)
                 hub.send(receiver, pm)
+        settled(entry, pm, receiver is not None, _nothing)
+
+    def settled(entry: NewEntry, pm: PrivateMessage, delivered: bool,
+                then: Callable[[], None]) -> None:
+        """Confirmed means stored: a PM that did not reach them is queued, then confirmed."""
+        if not delivered and not queued:  # they left between sending and storing
+            hub.store.queue_pm(entry, to)
+            refuse = hub.refuse(session, msg_id)
+            hub.after_commit(lambda: (confirm(pm, False), then()), lambda: (refuse(), then()))
+        else:
+            confirm(pm, delivered)
+            then()
+
+    def confirm(pm: PrivateMessage, delivered: bool) -> None:
+        if delivered:
             note = f"-> {to}: {text}  (delivered{mark})"
         else:
-            if not queued:  # they left between sending and storing: keep it for them
-                hub.store.queue_pm(entry, to)
-                hub.after_commit(lambda: None)
             note = f"-> {to}: {text}  ({to} is offline; queued for their next login{mark})"
         away = hub.community.pm_sent(session, to) if hub.community is not None else None
         # The sender has the envelope already: a sealed PM's confirmation names it only.
         wire = {k: v for k, v in pm.to_wire().items() if k != "e2e"}
         hub.send(session, Ok(id=msg_id, text=note, lines=[away] if away else None,
-                             data={"pm": wire, "delivered": receiver is not None}))
+                             data={"pm": wire, "delivered": delivered}))
 
     hub.record(SEALED_PM if sealed is not None else "PM", sender, to,
                sealed if sealed is not None else text, deliver,
@@ -337,3 +357,7 @@ def quit_(hub: Hub, session: Session, message: Command) -> None:
     hub.after_commit(lambda: None)  # ... stored at once, never in a lazy group commit
     hub.send(session, Ok(id=message.id, text="goodbye"))
     hub.kick(session, "you left", "quit", "quit")
+
+
+def _nothing() -> None:
+    return None

@@ -6,9 +6,9 @@ sessions (in `hub.online` and in their room's members) whose door is this module
 broadcasts, a goodbye) is published once per event on the bus, addressed to the nodes
 that hold them, and delivered there to the real sessions through their own doors.
 So nicks stay unique per room across nodes, `/users` and `/who` list everyone, and a
-login on one node replaces the same account's session on another: the hub kicks the
-proxy as it would a local session, and the proxy's `close` asks its node to let the
-real one go without a second goodbye to the rooms.
+login on one node replaces the same account's session on another: that node ends it
+and tells its rooms, and only then does the login go on (core/handover.py, which also
+carries PMs and forwarded game commands; core/clustergames.py hosts the games).
 
 Presence (who is where, under which nick) is a state, not a stream of deltas: each
 node publishes its local sessions' places when one changes and every few seconds, and
@@ -18,20 +18,20 @@ That also heals what was missed while the bus was down.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gameserver import names, protocol
+from gameserver import names
+from gameserver.core.clustergames import LEASE_RENEW_EVERY, NOT_FORWARDED, GameRouting
 from gameserver.core.events import Event, RoomView
 from gameserver.core.extensions import Extension
+from gameserver.core.handover import Handover, event_from_dict, event_to_dict
 from gameserver.core.ignoring import speaker_of
 from gameserver.core.logins import LOBBY
-from gameserver.core.pending import Work
 from gameserver.core.roles import Community
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import Command, Joined, Left, Message, Notice, Renamed, Say
+from gameserver.protocol import Joined, Left, Message, Notice, Renamed
 from gameserver.store import EVERYONE, StorageError
 
 if TYPE_CHECKING:
@@ -41,26 +41,11 @@ log = logging.getLogger("play.cluster")
 
 SNAPSHOT_EVERY = 2.0  # seconds between presence snapshots (a heartbeat when nothing changed)
 NODE_TIMEOUT = 6.0  # a node not heard from for this long is gone, with its users
-NOT_FORWARDED = frozenset({"games", "stats"})  # game commands that are not about a room
-LEASE_RENEW_EVERY = 2.0  # seconds; a game's lease (the store's) lasts longer than this
 Publish = Callable[[dict[str, Any]], None]
 # Who is where changed: a node that hears of it can act on it at once (/game bob).
 MEMBERSHIP_EVENTS = frozenset({Joined, Left, Renamed})
-
-_EVENT_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in vars(protocol).values()
-    if isinstance(cls, type) and issubclass(cls, Message) and cls.TYPE
-}
-
-
-def event_to_dict(event: Event) -> dict[str, Any]:
-    return event.to_wire()
-
-
-def event_from_dict(data: dict[str, Any]) -> Message:
-    cls = _EVENT_TYPES[data["type"]]
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in fields})
+__all__ = ["LEASE_RENEW_EVERY", "NODE_TIMEOUT", "NOT_FORWARDED", "ClusterLink",
+           "event_from_dict", "event_to_dict"]
 
 
 class RemoteSink:
@@ -91,7 +76,7 @@ class BusDoor:
         self.link.publish({"k": "ev", "to": to, "ev": event_to_dict(event)})
 
 
-class ClusterLink(Extension):
+class ClusterLink(GameRouting, Extension):
     """Installed on a hub that is one node of a cluster; `received` takes the bus's messages."""
 
     def __init__(self, hub: Hub, node: str, publish: Publish,
@@ -113,6 +98,7 @@ class ClusterLink(Extension):
         self.taken_over = 0  # games this node took over from nodes that stopped
         self.address: str | None = None  # where clients reach this node (--public-address)
         self.addresses: dict[str, str] = {}  # other node -> its public address
+        self.handover = Handover(self)  # what this node asks of others, and waits for
 
     @classmethod
     def install(cls, hub: Hub, node: str, publish: Publish,
@@ -124,22 +110,7 @@ class ClusterLink(Extension):
         community = hub.community
         if community is not None and hasattr(community, "move_out"):
             link._route_move_out(community)
-        host = link.game_host()
-        if host is not None:  # a new game is known everywhere before its invitation
-            add_table = host.add_table
-
-            def added(table: Any) -> None:
-                add_table(table)
-                link.announce()
-
-            host.add_table = added
-        if host is not None:  # a room's games are played where they are hosted
-            from gameserver.core import gamecommands
-
-            room_commands = [e.name for e in gamecommands.COMMANDS
-                             if e.name not in NOT_FORWARDED]
-            declared = {c.name for kind in host.games.values() for c in kind.commands}
-            link.forward_commands(room_commands + sorted(declared))
+        link.route_games()
         return link
 
     def publish(self, message: dict[str, Any]) -> None:
@@ -189,17 +160,6 @@ class ClusterLink(Extension):
                                                   for name in s.rooms))
                 for s in self.local_sessions() if s.user is not None}
 
-    def game_rooms(self) -> list[str]:
-        """The rooms whose games (and open invitations) this node hosts."""
-        host = self.game_host()
-        if host is None:
-            return []
-        return sorted({t.room for t in host.tables.values() if not t.over})
-
-    def game_host(self) -> Any:
-        return next((e for e in self.hub.extensions if hasattr(e, "tables")
-                     and hasattr(e, "show_room")), None)
-
     def announce(self, force: bool = False, joining: Any = None) -> None:
         """Publish this node's presence if it changed (or `force`, as a heartbeat).
 
@@ -218,6 +178,13 @@ class ClusterLink(Extension):
 
     def on_login(self, session: Session) -> None:
         self.announce()
+
+    def on_replace(self, old: Session, then: Callable[[dict[str, Any] | None], None]) -> bool:
+        return self.handover.replace(old, then)
+
+    def on_private_message(self, receiver: Session, event: Any,
+                           answered: Callable[[bool], None]) -> bool:
+        return self.handover.deliver_pm(receiver, event, answered)
 
     def on_enter_room(self, session: Session, room: Room) -> None:
         if self.is_proxy(session):
@@ -257,39 +224,6 @@ class ClusterLink(Extension):
         """This node and those heard from lately (a dead node's nicks are free)."""
         return [self.node, *self.nodes]
 
-    def on_say(self, session: Session, msg_id: int, text: str) -> bool:
-        """A line in a room whose games another node hosts is played (or said) there."""
-        room = session.room
-        if room is None or self.is_proxy(session) or session.user is None:
-            return False
-        owner = self.remote_games.get(room.name)
-        if owner is None or room.name in self._last_games or not self.link_up:
-            return False  # without the bus, a line here is at least said here
-        self.publish({"k": "say", "node": owner, "user": session.user.casefold(),
-                      "room": room.name, "id": msg_id, "text": text})
-        return True
-
-    def forward_commands(self, names_: list[str]) -> None:
-        """Game commands in a room whose games another node hosts run on that node."""
-        for name in names_:
-            spec = self.hub.commands.get(name)
-            if spec is not None:
-                self.hub.commands[name] = dataclasses.replace(
-                    spec, handler=self._forwarding(spec.handler))
-
-    def _forwarding(self, handler: Callable[[Session, Any], None]) -> Callable[..., None]:
-        def run(session: Session, message: Any) -> None:
-            room = session.room
-            owner = None if room is None else self.remote_games.get(room.name)
-            if (owner is None or self.is_proxy(session) or session.user is None
-                    or room is None or room.name in self._last_games or not self.link_up):
-                handler(session, message)
-                return
-            self.publish({"k": "cmd", "node": owner, "user": session.user.casefold(),
-                          "room": room.name, "id": message.id, "name": message.name,
-                          "args": message.args})
-        return run
-
     def on_logout(self, session: Session) -> None:
         if self.is_proxy(session):
             return
@@ -298,7 +232,8 @@ class ClusterLink(Extension):
 
     def on_tick(self, now: float) -> None:
         clock = self.clock()
-        self._games_tick(clock)
+        self.games_tick(clock)
+        self.handover.tick(clock)
         self.announce(force=clock >= self._next_snapshot)
         if clock >= self._next_snapshot:
             self._next_snapshot = clock + SNAPSHOT_EVERY
@@ -313,60 +248,6 @@ class ClusterLink(Extension):
                 for room, owner in list(self.remote_games.items()):
                     if owner == node:
                         del self.remote_games[room]
-
-    def _games_tick(self, clock: float) -> None:
-        """Renew this node's game leases; take over the games of nodes whose leases ran out.
-
-        The store's side runs as the hub's store work (a store thread on a cluster), so
-        a slow database never holds the loop; one round at a time.
-        """
-        store, host = self.hub.store, self.game_host()
-        if host is None or not hasattr(store, "claim_orphan_games") or self._leasing:
-            return
-        renew = clock >= self._next_lease
-        if renew:
-            self._next_lease = clock + LEASE_RENEW_EVERY
-        known = set(host.tables)  # a game made meanwhile is not "hosted elsewhere"
-
-        self._leasing = True
-
-        def run() -> Any:
-            try:
-                held = store.renew_game_leases() if renew else None
-                return held, store.claim_orphan_games()
-            except StorageError as exc:
-                return exc
-
-        def done(result: Any) -> None:
-            self._leasing = False
-            if isinstance(result, StorageError):
-                self.hub.storage_failed(result)
-                return
-            held, orphans = result
-            if held is not None:
-                for game_id in known - held:
-                    table = host.tables.get(game_id)
-                    if table is not None and not table.over:  # another node has it now
-                        log.warning("cluster: game %d is hosted elsewhere now", game_id)
-                        del host.tables[game_id]
-            self._take_over(host, orphans)
-
-        self.hub.run_store(Work(run=run, done=done, cancelled=self._lease_round_lost))
-
-    def _lease_round_lost(self) -> None:
-        self._leasing = False
-
-    def _take_over(self, host: Any, orphans: list[Any]) -> None:
-        taken = host.resume([o for o in orphans if o[0] not in host.tables])
-        for table in taken:
-            self.taken_over += 1
-            log.warning("cluster: took over game %d in #%s", table.id, table.room)
-            host.notify(table.room, f"game {table.id} goes on: the node that hosted it "
-                                    "stopped, and this one took it over")
-            if table.game is not None:
-                host.to_room(table.room, host.state_of(table))
-        if taken:
-            self.announce()
 
     # ------------------------------------------------------------ the bus's messages
 
@@ -394,6 +275,14 @@ class ClusterLink(Extension):
         elif kind in ("say", "cmd", "show"):
             if message.get("node") == self.node:
                 self._run_for(message)
+        elif kind == "answer":
+            self.handover.answered(message)
+        elif kind == "replace":
+            if message.get("node") == self.node:
+                self.handover.replace_asked(message)
+        elif kind == "pm":
+            if message.get("node") == self.node:
+                self.handover.pm_asked(message)
         elif kind == "close":
             if message.get("node") == self.node:
                 self._let_go(message["user"], message.get("reason", ""))
@@ -440,24 +329,6 @@ class ClusterLink(Extension):
         except StorageError as exc:
             self.hub.storage_failed(exc)
 
-    def _run_for(self, message: dict[str, Any]) -> None:
-        """A user on another node typed this in a room whose games this node hosts."""
-        proxy = self.proxies.get(message["user"])
-        room = message["room"]
-        if proxy is None or room not in proxy.rooms:
-            log.info("cluster: %s from %s for #%s arrived before its presence; dropped",
-                     message["k"], message["user"], room)
-            return
-        if message["k"] == "show":
-            host = self.game_host()
-            if host is not None:
-                host.show_room(proxy, room)
-        elif message["k"] == "say":
-            self.hub.receive(proxy, Say(id=message["id"], text=message["text"], room=room))
-        else:
-            self.hub.receive(proxy, Command(id=message["id"], name=message["name"],
-                                            args=message["args"], room=room))
-
     def _deliver_here(self, event: Message, keys: list[str]) -> None:
         by_door: dict[Any, list[Any]] = {}
         speaker = speaker_of(event) if self.hub.ignoring else None  # /ignore holds here too
@@ -468,17 +339,20 @@ class ClusterLink(Extension):
                 by_door.setdefault(session.door, []).append(session.sink)
         for door, sinks in by_door.items():
             door.deliver(event, sinks)
+        if self.handover.expected and getattr(event, "id", None) is not None:
+            for key in keys:  # the reply to a request run on this (game's) node
+                self.handover.replied(key, event)
 
     def _set_places(self, node: str, places: list[Any]) -> None:
         """Make this hub's proxies of `node`'s users match what it says they are."""
         wanted = {user.casefold(): (user, rooms) for user, rooms in places}
         for key, proxy in list(self.proxies.items()):
             if proxy.sink.node == node and key not in wanted:
-                self._drop_proxy(key)
+                self.drop_proxy(key)
         for key, (user, rooms) in wanted.items():
             proxy = self.proxies.get(key)
             if proxy is not None and proxy.sink.node != node:
-                self._drop_proxy(key)  # moved nodes (a login elsewhere replaced it)
+                self.drop_proxy(key)  # moved nodes (a login elsewhere replaced it)
                 proxy = None
             if proxy is None:
                 local = self.hub.online.get(key)
@@ -522,7 +396,7 @@ class ClusterLink(Extension):
                 ext.room_in_use(room.name) for ext in self.hub.extensions):
             self.hub.rooms.pop(room.name, None)
 
-    def _drop_proxy(self, key: str) -> None:
+    def drop_proxy(self, key: str) -> None:
         proxy = self.proxies.pop(key)
         proxy.closed = True
         for room in list(proxy.rooms.values()):

@@ -6,7 +6,8 @@ when the extension is added (`on_enter_rom` is a TypeError, never silently skipp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gameserver.core.rooms import Room, Session
@@ -26,6 +27,17 @@ class Extension:
 
     def on_enter_room(self, session: Session, room: Room) -> None:
         """`session` entered `room` and has its member list and scrollback."""
+
+    def on_replace(self, old: Session, then: Callable[[dict[str, Any] | None], None]) -> bool:
+        """A login replaces `old`; True if the extension ends it (on another node) itself
+        and calls `then(where it was, or None)` once it is gone."""
+        return False
+
+    def on_private_message(self, receiver: Session, event: Any,
+                           answered: Callable[[bool], None]) -> bool:
+        """A stored PM for `receiver`; True if the extension delivers it (on another node)
+        and calls `answered(whether it reached them)` (False: keep it for them)."""
+        return False
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
         """A plain line typed in a room; True if the extension took it (a game move)."""

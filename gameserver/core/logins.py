@@ -311,7 +311,29 @@ def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
             hub.kick(session, refusal, "banned")
             return
     old = hub.online.get(user.casefold())
-    if old is not None:
+    if old is not None and old is not session:
+        # On another node (a cluster's proxy): that node ends its session and tells its
+        # rooms, then answers with where it was; only then does this login go on, so
+        # every node hears the end of the old session before this one's arrival.
+        then = hub.guarded(session, msg_id, lambda there: (
+            _replaced(hub, session, msg_id, user, registered, place, there)))
+        if any(ext.on_replace(old, then) for ext in hub.extensions):
+            session.busy = True
+            return
+    _replaced(hub, session, msg_id, user, registered, place, None)
+
+
+def _replaced(hub: Hub, session: Session, msg_id: int | None, user: str, registered: bool,
+              place: dict[str, Any] | None, there: dict[str, Any] | None) -> None:
+    """The account's other session (if any) is ended: log in, with `there` its place if
+    another node ended it (None: it had ended already, or was here)."""
+    session.busy = False
+    if session.closed or session.user is not None:
+        return
+    if there is not None and (place is None or not place.get("rooms")):
+        place = there
+    old = hub.online.get(user.casefold())
+    if old is not None:  # here (or on a node that did not answer: told from here)
         if place is None or not place.get("rooms"):
             place = old.place()
         hub.kick(old, "you logged in from another place", "replaced", "reconnected")
