@@ -131,3 +131,21 @@ def test_a_pm_to_a_node_that_does_not_answer_is_kept(three):
     c.tick(PATIENCE)
     assert ann.of("ok", id=pm.id)[0].data["delivered"] is False
     assert [e.text for e in c.nodes[2].store.take_pending_pms("bob")] == ["still there?"]
+
+
+def test_two_logins_at_once_on_two_nodes_leave_one(three):
+    """Neither node heard of the other's login in time to ask: the bus's order decides,
+    the same on every node, and the earlier session gives way."""
+    c = three
+    ann = c.user(0, "ann")
+    first, first_id = login_unsettled(c, 1, "ben")
+    second, second_id = login_unsettled(c, 2, "ben")  # node 2 has not heard of node 1's
+    c.settle()
+    assert first.of("ok", id=first_id) and second.of("ok", id=second_id)
+    assert [b.code for b in first.of("bye")] == ["replaced"] and first.closed
+    assert not second.closed
+    c.tick(2.5)  # the next snapshots settle every mirror
+    for node in c.nodes:
+        assert node.hub.online["ben"].peer in ("memory", "node n2")
+    users = ann.cmd("users").lines
+    assert sum(line.split()[0] == "ben" for line in users if line.split()) == 1, users

@@ -26,6 +26,7 @@ def test_the_loop_keeps_serving_while_a_query_is_slow(tmp_path, postgres_url):
         async with running_server(tmp_path / "node", store_url=postgres_url) as node:
             ann = await logged_in(node.port, "ann")
             bob = await logged_in(node.port, "bob")
+            carol = await logged_in(node.port, "carol")
             assert (await ann.say("before the slow query"))["type"] == "ok"
             held = threading.Event()
             blocker = threading.Thread(target=hold_messages_table,
@@ -37,10 +38,12 @@ def test_the_loop_keeps_serving_while_a_query_is_slow(tmp_path, postgres_url):
             await ann.send({"type": "say", "text": "during the slow query", "id": 501})
             await bob.send({"type": "cmd", "name": "history", "args": "", "id": 502})
             await asyncio.sleep(0.2)  # they reached the node (and its store threads)
-            # ... while the node answers everything else at once
+            # ... while the node answers everyone else at once (bob's own next request
+            # waits its turn behind his history: one connection's replies keep its order)
+            await bob.send({"type": "cmd", "name": "users", "args": "", "id": 503})
             for _ in range(5):
                 asked = time.monotonic()
-                users = await bob.command("users")
+                users = await carol.command("users")
                 assert users["type"] == "ok" and time.monotonic() - asked < 1.0
             newcomer = await RawClient.connect(node.port)
             asked = time.monotonic()
@@ -55,8 +58,11 @@ def test_the_loop_keeps_serving_while_a_query_is_slow(tmp_path, postgres_url):
             assert got["nick"] == "ann"
             page = await bob.expect("history", id=502)
             assert "before the slow query" in [e["text"] for e in page["entries"]]
+            assert (await bob.expect_reply(503))["type"] == "ok"
+            replies = [f.get("id") for f in bob.seen if f.get("id") in (502, 503)]
+            assert replies[0] == 502 and replies[-1] == 503, replies
             await asyncio.to_thread(blocker.join, 10)
-            for client in (ann, bob, newcomer):
+            for client in (ann, bob, carol, newcomer):
                 await client.close()
     run(body(), timeout=60)
 

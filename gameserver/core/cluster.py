@@ -178,6 +178,7 @@ class ClusterLink(GameRouting, Extension):
 
     def on_login(self, session: Session) -> None:
         self.announce()
+        self.handover.logged_in(session)
 
     def on_replace(self, old: Session, then: Callable[[dict[str, Any] | None], None]) -> bool:
         return self.handover.replace(old, then)
@@ -227,6 +228,7 @@ class ClusterLink(GameRouting, Extension):
     def on_logout(self, session: Session) -> None:
         if self.is_proxy(session):
             return
+        self.handover.logged_out(session)
         # Still in its room here; gone from the published places once it is off `online`.
         self.hub.after_commit(self.announce)
 
@@ -253,7 +255,11 @@ class ClusterLink(GameRouting, Extension):
 
     def received(self, message: dict[str, Any]) -> None:
         origin = message.get("from")
-        if origin == self.node or not isinstance(origin, str):
+        if origin == self.node:  # our own, in its place in the bus's one order
+            if message.get("k") == "login":
+                self.handover.own_login_heard(message)
+            return
+        if not isinstance(origin, str):
             return
         self.nodes[origin] = self.clock()
         kind = message.get("k")
@@ -275,6 +281,8 @@ class ClusterLink(GameRouting, Extension):
         elif kind in ("say", "cmd", "show"):
             if message.get("node") == self.node:
                 self._run_for(message)
+        elif kind == "login":
+            self.handover.login_elsewhere(message)
         elif kind == "answer":
             self.handover.answered(message)
         elif kind == "replace":
@@ -422,6 +430,7 @@ class ClusterLink(GameRouting, Extension):
         for ext in hub.extensions:
             if ext is not self:
                 ext.on_logout(session)
+        self.handover.logged_out(session)
         session.closed = True
         for room in list(session.rooms.values()):
             nick = session.nicks.pop(room.name, session.home_nick)

@@ -61,6 +61,9 @@ class Handover:
         self._tickets = itertools.count(1)
         # ticket -> (when to give up, what to do with the answer, what to do without one)
         self.waiting: dict[int, tuple[float, Callable[[Any], None], Callable[[], None]]] = {}
+        # user key -> (its session here, the serial of its login, whether the bus brought
+        # that login's message back yet: then any later login elsewhere replaces it)
+        self.logins: dict[str, tuple[Session, int, bool]] = {}
         # (user key, request id) -> (when to give up, its session, what to call once replied)
         self.expected: dict[tuple[str, int], tuple[float, Session, Callable[[], None]]] = {}
 
@@ -133,6 +136,42 @@ class Handover:
             self.answer(message, place if place["rooms"] else None)
 
         hub.kick(session, REPLACED, "replaced", "reconnected", then=gone)
+
+    def logged_in(self, session: Session) -> None:
+        """Tell every node of this login; which of two logins of one account came first is
+        the bus's order of these messages, which every node reads alike."""
+        if session.user is None:
+            return
+        key = session.user.casefold()
+        serial = next(self._tickets)
+        self.logins[key] = (session, serial, False)
+        self.link.publish({"k": "login", "user": key, "serial": serial})
+
+    def logged_out(self, session: Session) -> None:
+        key = (session.user or "").casefold()
+        mine = self.logins.get(key)
+        if mine is not None and mine[0] is session:
+            del self.logins[key]
+
+    def own_login_heard(self, message: dict[str, Any]) -> None:
+        key = str(message.get("user"))
+        mine = self.logins.get(key)
+        if mine is not None and mine[1] == message.get("serial"):
+            self.logins[key] = (mine[0], mine[1], True)
+
+    def login_elsewhere(self, message: dict[str, Any]) -> None:
+        """Another node logged in an account that has a session here too (neither node had
+        heard of the other's in time to ask): the earlier in the bus's order gives way."""
+        key = str(message.get("user"))
+        mine = self.logins.get(key)
+        if mine is None:
+            return
+        session, _, heard = mine
+        if session.closed or self.link.hub.online.get(key) is not session:
+            del self.logins[key]
+        elif heard:  # ours came first: theirs replaces it, as a login here would
+            del self.logins[key]
+            self.link.hub.kick(session, REPLACED, "replaced", "reconnected")
 
     # ------------------------------------------------------------ a PM to a user elsewhere
 
