@@ -77,12 +77,15 @@ def room_arg(hub: Hub, session: Session, name: str) -> Room:
 def join(hub: Hub, session: Session, message: Command) -> None:
     if not message.args.strip():
         raise usage_error(hub, message)
-    room = hub.join_room(session, message.args.strip())
-    logins.remember_place(hub, session)
-    count = len(session.rooms)
-    also = f" (and {count - 1} other room{'s' if count > 2 else ''})" if count > 1 else ""
-    hub.send(session, Ok(id=message.id, text=f"you are now in #{room.name}{also}",
-                         data={"room": room.name, "rooms": list(session.rooms)}))
+
+    def joined(room: Room) -> None:
+        logins.remember_place(hub, session)
+        count = len(session.rooms)
+        also = f" (and {count - 1} other room{'s' if count > 2 else ''})" if count > 1 else ""
+        hub.send(session, Ok(id=message.id, text=f"you are now in #{room.name}{also}",
+                             data={"room": room.name, "rooms": list(session.rooms)}))
+
+    hub.join_room(session, message.args.strip(), then=joined, msg_id=message.id)
 
 
 @command("part", "/part [ROOM]", "leave a room (default: this one); you keep at least one")

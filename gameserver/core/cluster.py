@@ -191,35 +191,10 @@ class ClusterLink(GameRouting, Extension):
         if self.is_proxy(session):
             return
         self.announce()
-        self._claim_entered(session, room)
         owner = self.remote_games.get(room.name)
         if owner is not None and session.user is not None:  # its boards are on that node
             self.publish({"k": "show", "node": owner, "user": session.user.casefold(),
                           "room": room.name})
-
-    def _claim_entered(self, session: Session, room: Room) -> None:
-        """A nick other than the username (unique anyway) is held in the store; if another
-        node gave it first, this session takes its username (or a free variant) instead."""
-        user, nick = session.user, session.nicks.get(room.name)
-        if user is None or nick is None or nick.casefold() == user.casefold():
-            return
-
-        def claimed(ok: bool | None) -> None:
-            if ok is not False or session.closed or session.nicks.get(room.name) != nick:
-                return
-            hub = self.hub
-            other = hub._free_nick(room, user)
-            if room.members.get(names.key(nick)) is session:  # not displaced by the winner
-                del room.members[names.key(nick)]
-            room.members[names.key(other)] = session
-            session.nicks[room.name] = other
-            hub.presence.tell(room, Renamed(room=room.name, old=nick, new=other, user=user))
-            hub.send(session, Notice(text=f"the nick {nick} was taken in #{room.name} at the "
-                                          f"same moment on another node; you are {other} "
-                                          "there (/nick to choose another)", room=room.name))
-
-        self.hub.lookups.claim_nick(room.name, names.key(nick), user).then(
-            self.hub.guarded(session, None, claimed))
 
     def live_nodes(self) -> list[str]:
         """This node and those heard from lately (a dead node's nicks are free)."""

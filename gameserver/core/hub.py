@@ -34,6 +34,7 @@ from gameserver.protocol import (
     Left,
     Login,
     Message,
+    Notice,
     Ok,
     Pong,
     RemoteProtocolError,
@@ -414,10 +415,14 @@ class Hub(StoreWaits):
         return room
 
     def join_room(self, session: Session, name: str,
-                  then: Callable[[Room], None] | None = None, nick: str | None = None) -> Room:
-        """Enter one more room: it hears of it, the session gets its state and scrollback.
+                  then: Callable[[Room], None] | None = None, nick: str | None = None,
+                  msg_id: int | None = None) -> None:
+        """Enter one more room: it hears of it, the session gets its state and scrollback,
+        then `then(room)`.
 
         The nick there is `nick`, else the one of the room being looked at (made unique).
+        A nick other than the username is claimed in the store first (a cluster's nicks
+        are unique across its nodes): the room hears of it only under a nick it holds.
         """
         name = checked(names.check_room, name)
         if name in session.rooms:
@@ -431,25 +436,52 @@ class Hub(StoreWaits):
             if refusal is not None:
                 raise CommandError("refused", refusal)
         room = self.rooms.get(name)
-        if room is None:
-            room = self.rooms[name] = Room(name)
-        assert session.user is not None
-        wanted = nick or session.nick or session.user or "guest"
-        nick = self._free_nick(room, wanted)
+        user = session.user
+        assert user is not None
+        wanted = nick or session.nick or user or "guest"
+        nick = self._free_nick(room, wanted) if room is not None else wanted
         if not session.rooms:
             session.home_nick = wanted
-        self.presence.tell(room, Joined(room=name, nick=nick, user=session.user,
+        if names.key(nick) == names.key(user):  # a username needs no claim: it is unique
+            self._enter(session, name, nick, None, then, msg_id)
+            return
+        self.lookups.claim_nick(name, names.key(nick), user).then(self.guarded(
+            session, msg_id, lambda claimed: self._enter(session, name, nick, claimed, then,
+                                                         msg_id)))
+
+    def _enter(self, session: Session, name: str, nick: str, claimed: bool | None,
+               then: Callable[[Room], None] | None, msg_id: int | None) -> None:
+        """`claimed`: None on one node (the members here are the truth); True: the store
+        gave us the nick (a member here who has it is a mirror a moment behind); False:
+        another node's user took it at the same moment, so this one takes its username."""
+        if name in session.rooms:  # entered meanwhile (a move back in by the server)
+            return
+        user = session.user
+        assert user is not None
+        room = self.rooms.get(name)
+        if room is None:
+            room = self.rooms[name] = Room(name)
+        lost = None
+        if claimed is False:
+            lost, nick = nick, self._free_nick(room, user)
+        elif claimed is None and names.key(nick) in room.members:
+            nick = self._free_nick(room, nick)
+        self.presence.tell(room, Joined(room=name, nick=nick, user=user,
                                         online=len(self.online)))
         session.rooms[name] = room
         session.nicks[name] = nick
         session.room = room
         room.members[names.key(nick)] = session
-        self.store.enter_scope(session.user, name)
+        self.store.enter_scope(user, name)
         if self.commits_off_loop:
             # Its replies wait until the span is stored: what it is then shown, it may
             # read in its history (a commit off the loop may land after another node's).
             self.after_commit(_nothing)
         self.send(session, RoomView(room=room, nick=nick, online=len(self.online)))
+        if lost is not None:
+            self.send(session, Notice(text=f"the nick {lost} was taken in #{name} at the same"
+                                           f" moment; you are {nick} there (/nick to choose"
+                                           " another)", room=name))
 
         def entered(earlier: list[Entry]) -> None:
             if earlier:
@@ -459,8 +491,8 @@ class Hub(StoreWaits):
             if then is not None:
                 then(room)
 
-        self.lookups.room_scrollback(name, SCROLLBACK).then(self.guarded(session, None, entered))
-        return room
+        self.lookups.room_scrollback(name, SCROLLBACK).then(self.guarded(session, msg_id,
+                                                                         entered))
 
     def part_room(self, session: Session, room: Room, reason: str = "left") -> None:
         """Leave one room; there is always one left (the lobby's door is not special)."""
