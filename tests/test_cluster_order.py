@@ -229,3 +229,34 @@ def test_classic_door_on_a_node_of_a_cluster(test, tmp_path, monkeypatch, postgr
 
     monkeypatch.setattr(sys.modules[test.__module__], "classic_server", classic_on_a_cluster)
     test(tmp_path)
+
+
+def test_a_move_waiting_for_its_save_is_answered_before_what_came_after(tmp_path,
+                                                                       postgres_url):
+    """A move's ok waits for its save (a slow games table); the mover's next requests,
+    one the node answers at once, are answered after it, in order."""
+    import threading
+
+    from test_cluster_gamesaves import SLOW, game_between, hold_table
+
+    async def body():
+        async with running_server(tmp_path / "node", store_url=postgres_url) as node:
+            ann, bob = [await logged_in(node.port, n) for n in ("ann", "bob")]
+            await game_between(ann, bob)
+            held = threading.Event()
+            blocker = threading.Thread(target=hold_table,
+                                       args=(postgres_url, "games", held, SLOW))
+            blocker.start()
+            assert await asyncio.to_thread(held.wait, 10)
+            await ann.send({"type": "say", "text": "b2", "id": 901})  # its save waits
+            await ann.send({"type": "cmd", "name": "rooms", "id": 902})
+            await ann.send({"type": "cmd", "name": "frobnicate", "id": 903})
+            assert (await bob.command("rooms"))["type"] == "ok"  # bob is not held up
+            for msg_id in (901, 902, 903):
+                await ann.expect_reply(msg_id)
+            order = [f["id"] for f in ann.seen if f.get("id") in (901, 902, 903)]
+            assert order == [901, 902, 903], order
+            await asyncio.to_thread(blocker.join, 10)
+            for client in (ann, bob):
+                await client.close()
+    run(body(), timeout=60)

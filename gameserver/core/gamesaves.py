@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gameserver.core import turns
 from gameserver.core.pending import Work
 from gameserver.store import StorageError
 
@@ -80,7 +81,9 @@ class GameSaves:
         if not self.deferred:
             done(run())
             return
-        self.steps.append(_Step(run=run, done=done, refused=refused))
+        release = turns.hold_acting(self.host.hub)  # the asker's next request waits for it
+        self.steps.append(_Step(run=run, done=turns.then_release(done, release),
+                                refused=turns.then_release(refused, release)))
         self._pump()
 
     def then(self, ok: Callable[[], None], refused: Refused | None = None) -> None:
@@ -91,7 +94,9 @@ class GameSaves:
         if not self.pending:
             ok()
             return
-        self.steps.append(_Step(ok=ok, refused=refused))
+        release = turns.hold_acting(self.host.hub)  # the asker's next request waits for it
+        self.steps.append(_Step(ok=turns.then_release(ok, release), refused=turns.then_release(
+            refused if refused is not None else _ignore, release)))
 
     # ------------------------------------------------------------ the queue
 
@@ -192,3 +197,7 @@ def _safely(callback: Callable[[], None]) -> None:
         callback()
     except Exception as exc:  # one failed delivery must not stop the others
         log.error("a game's delivery failed: %r", exc)
+
+
+def _ignore(_error: StorageError) -> None:
+    return None

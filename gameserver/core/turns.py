@@ -55,6 +55,23 @@ def hold(hub: Hub, session: Session) -> Callable[[], None]:
     return release
 
 
+def hold_acting(hub: Hub) -> Callable[[], None]:
+    """Hold the session whose request (or answer) runs now, if any: see `hold`."""
+    session = hub._acting
+    return _nothing if session is None else hold(hub, session)
+
+
+def then_release(callback: Callable[..., None],
+                 release: Callable[[], None]) -> Callable[..., None]:
+    """`callback`, then `release` (whatever the callback does)."""
+    def run(*args: Any) -> None:
+        try:
+            callback(*args)
+        finally:
+            release()
+    return run
+
+
 def in_turn(hub: Hub, session: Session, answer: Callable[[], None]) -> None:
     """A door's own answer to a line the core never saw: after the earlier lines' answers."""
     if session.holds or session.queued is not None:
