@@ -222,8 +222,15 @@ class CommunityHost(Extension):
             return
         if room.name not in target.rooms:
             return
-        if len(target.rooms) == 1:  # always in one room: the lobby takes them in
-            self.hub.join_room(target, LOBBY)
+        if len(target.rooms) == 1:  # always in one room: the lobby takes them in first
+            self.hub.join_room(target, LOBBY, then=lambda _lobby: self._put_out(
+                target, room, why, code))
+            return
+        self._put_out(target, room, why, code)
+
+    def _put_out(self, target: Session, room: Room, why: str, code: str) -> None:
+        if target.closed or room.name not in target.rooms:
+            return
         self.hub.part_room(target, room, code)  # the room heard why from the announcement
         # Told after leaving, so the sentence lands where they are now (not in the pane of
         # the room they were put out of, which their client closes).
