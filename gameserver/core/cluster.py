@@ -183,6 +183,21 @@ class ClusterLink(GameRouting, Extension):
     def on_replace(self, old: Session, then: Callable[[dict[str, Any] | None], None]) -> bool:
         return self.handover.replace(old, then)
 
+    def on_kick(self, session: Session, reason: str, code: str, told_room: str | None,
+                restart: bool) -> bool:
+        """A user on another node is put off the server (a ban, a /kick, a login here): that
+        node does it and tells its rooms (it knows whether they are still there), and the
+        mirror here lets them go without a word."""
+        if not self.is_proxy(session) or not self.link_up:
+            return False
+        node, key = session.sink.node, session.sink.key
+        if self.proxies.get(key) is session:
+            self.drop_proxy(key)
+        session.closed = True
+        self.publish({"k": "kick", "node": node, "user": key, "reason": reason, "code": code,
+                      "told": told_room, "restart": restart})
+        return True
+
     def on_private_message(self, receiver: Session, event: Any,
                            answered: Callable[[bool], None]) -> bool:
         return self.handover.deliver_pm(receiver, event, answered)
@@ -269,6 +284,9 @@ class ClusterLink(GameRouting, Extension):
         elif kind == "close":
             if message.get("node") == self.node:
                 self._let_go(message["user"], message.get("reason", ""))
+        elif kind == "kick":
+            if message.get("node") == self.node:
+                self._kick_here(message)
         elif kind == "move_out":
             if message.get("node") == self.node:
                 self._move_out_here(message)
@@ -394,6 +412,13 @@ class ClusterLink(GameRouting, Extension):
             self.proxies.pop(key, None)
             self.publish({"k": "close", "node": node, "user": key, "reason": reason})
         return close
+
+    def _kick_here(self, message: dict[str, Any]) -> None:
+        session = self.hub.online.get(message["user"])
+        if session is None or self.is_proxy(session) or session.closed:
+            return  # gone already: its rooms heard how when it went
+        self.hub.kick(session, str(message.get("reason", "")), str(message.get("code", "bye")),
+                      message.get("told"), restart=bool(message.get("restart")))
 
     def _let_go(self, key: str, reason: str) -> None:
         """Another node closed our session of `key`: it already told the rooms, so we don't."""

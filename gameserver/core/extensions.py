@@ -33,6 +33,12 @@ class Extension:
         and calls `then(where it was, or None)` once it is gone."""
         return False
 
+    def on_kick(self, session: Session, reason: str, code: str, told_room: str | None,
+                restart: bool) -> bool:
+        """The hub is to say goodbye to `session` and close it; True if the extension does
+        it itself (on the node that holds it), so this hub neither tells nor closes."""
+        return False
+
     def on_private_message(self, receiver: Session, event: Any,
                            answered: Callable[[bool], None]) -> bool:
         """A stored PM for `receiver`; True if the extension delivers it (on another node)

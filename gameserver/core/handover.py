@@ -113,8 +113,8 @@ class Handover:
                 link.drop_proxy(key)
             then(place if isinstance(place, dict) else None)
 
-        # No answer: its node is gone or cut off; the login goes on and replaces the
-        # mirror from here (the rooms here hear it), as a node that stopped would be.
+        # No answer: its node is gone or cut off; the login goes on, and the mirror here
+        # lets the old session go (its node is told to end it, if it is there at all).
         self.ask({"k": "replace", "node": node, "user": key}, released, lambda: then(None))
         return True
 
@@ -140,7 +140,7 @@ class Handover:
     def logged_in(self, session: Session) -> None:
         """Tell every node of this login; which of two logins of one account came first is
         the bus's order of these messages, which every node reads alike."""
-        if session.user is None:
+        if session.user is None or session.guest:  # a guest is nobody's account
             return
         key = session.user.casefold()
         serial = next(self._tickets)

@@ -275,9 +275,11 @@ class Hub(StoreWaits):
             self.after_commit(lambda: self.kick(session, reason, code, told_room,
                                                 restart=restart, then=then), lazy=True)
             return
-        self.send(session, Bye(reason=reason, code=code, restart=True if restart else None))
-        session.close(reason)
-        self.disconnected(session, told_room or reason)
+        if not any(ext.on_kick(session, reason, code, told_room, restart)
+                   for ext in self.extensions):
+            self.send(session, Bye(reason=reason, code=code, restart=True if restart else None))
+            session.close(reason)
+            self.disconnected(session, told_room or reason)
         if then is not None:
             then()
 

@@ -333,7 +333,7 @@ def _replaced(hub: Hub, session: Session, msg_id: int | None, user: str, registe
     if there is not None and (place is None or not place.get("rooms")):
         place = there
     old = hub.online.get(user.casefold())
-    if old is not None:  # here (or on a node that did not answer: told from here)
+    if old is not None:  # here (or on a node that did not answer: asked to end it)
         if place is None or not place.get("rooms"):
             place = old.place()
         hub.kick(old, "you logged in from another place", "replaced", "reconnected")
