@@ -260,3 +260,41 @@ def test_a_move_waiting_for_its_save_is_answered_before_what_came_after(tmp_path
             for client in (ann, bob):
                 await client.close()
     run(body(), timeout=60)
+
+
+def test_a_line_typed_right_after_the_login_ok_goes_to_its_room(tmp_path, postgres_url):
+    """The ok of a login comes once it is stored; its rooms come once its ignore list is
+    read (a slow ignores table here). A line typed in between waits its turn and is said
+    in the lobby, not refused for want of a room."""
+    import threading
+
+    from helpers import RawClient
+    from test_cluster_offloop import hold_table
+
+    slow = 8.0  # longer than the login's password check takes on a busy machine
+
+    async def body():
+        async with running_server(tmp_path / "node", store_url=postgres_url) as node:
+            bob = await logged_in(node.port, "bob")
+            ann = await logged_in(node.port, "ann")
+            await ann.close()
+            held = threading.Event()
+            blocker = threading.Thread(target=hold_table,
+                                       args=(postgres_url, "ignores", held, slow))
+            blocker.start()
+            assert await asyncio.to_thread(held.wait, 10)
+            ann = await RawClient.connect(node.port)
+            await ann.hello()
+            reply = await ann.request({"type": "login", "user": "ann", "password": "secret"})
+            assert reply["type"] == "ok", reply
+            assert blocker.is_alive(), "the ignores table was let go too soon to tell"
+            await ann.send({"type": "say", "text": "first words", "id": 77})
+            await ann.expect("ok", id=77, timeout=slow + 5)  # not an error
+            frames = [(f.get("type"), f.get("id")) for f in ann.seen]
+            assert frames.index(("room", None)) < frames.index(("ok", 77)), frames
+            heard = await bob.expect("room_msg", text="first words", timeout=slow + 5)
+            assert heard["room"] == "lobby"
+            await asyncio.to_thread(blocker.join, 10)
+            for client in (ann, bob):
+                await client.close()
+    run(body(), timeout=60)

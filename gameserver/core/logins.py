@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gameserver import names
+from gameserver.core import turns
 from gameserver.core.chatcommands import pm_of_entry
 from gameserver.core.commands import CommandError, checked, notice
 from gameserver.core.pending import Pending, Work
@@ -372,7 +373,10 @@ def _replaced(hub: Hub, session: Session, msg_id: int | None, user: str, registe
         deliver_queued_pms(hub, session, then=lambda _: entering.join(0), taken=taken)
 
     if hub.community is not None and not session.guest:  # before PMs and scrollback
-        hub.community.load_ignores(session, arrive)
+        # What it sends meanwhile waits its turn (core/turns.py), as it does behind the
+        # look-ups that follow: a line typed right after the ok goes to its room.
+        release = turns.hold(hub, session)
+        hub.community.load_ignores(session, turns.then_release(arrive, release))
     else:
         arrive()
 
