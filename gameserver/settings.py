@@ -27,6 +27,8 @@ class Settings:
     flood_rate: float = _setting(4.0, "lines a second a client may keep sending", 0.01)
     flood_queue: int = _setting(12, "lines past the rate held back before 'slow down'")
     flood_kick: int = _setting(300, "refused lines (net of the rate) that end in a disconnect", 1)
+    flood_kick_after: float = _setting(
+        5.0, "seconds a flood must go on before that disconnect (a paste never does)", 0)
     login_free_failures: int = _setting(
         3, "failed logins per account or address before waits begin")
     login_wait_max: float = _setting(300.0, "longest wait after failed logins, in seconds", 1)

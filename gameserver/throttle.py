@@ -206,22 +206,26 @@ class FloodGate:
     A burst of `flood_burst` lines passes at once (a paste). Past it, lines are held
     back to `flood_rate` a second, up to `flood_queue` of them; further lines are
     refused. Refusals count up (and drain at the rate); past `flood_kick` the session
-    is disconnected. A paste is never a disconnect.
+    is disconnected, but only once refusals have gone on for `flood_kick_after` seconds
+    (a pause as long ends them): a paste arrives at once, so a paste, however long, is
+    refused past its first lines and never a disconnect; a script that keeps sending is.
     """
 
-    __slots__ = ("burst", "rate", "queue", "kick", "tokens", "stamp", "held", "strikes",
-                 "strike_stamp")
+    __slots__ = ("burst", "rate", "queue", "kick", "kick_after", "tokens", "stamp", "held",
+                 "strikes", "strike_stamp", "spell")
 
     def __init__(self, settings: Settings, now: float) -> None:
         self.burst = float(settings.flood_burst)
         self.rate = settings.flood_rate
         self.queue = settings.flood_queue
         self.kick = settings.flood_kick
+        self.kick_after = settings.flood_kick_after
         self.tokens = self.burst
         self.stamp = now
         self.held = 0  # lines delayed and not yet released
         self.strikes = 0.0
         self.strike_stamp = now
+        self.spell = now  # when the refusals going on now began
 
     def admit(self, now: float) -> tuple[Verdict, float]:
         """What to do with a line arriving at `now`; for DELAY, the time to release it."""
@@ -237,10 +241,12 @@ class FloodGate:
             self.held += 1
             return Verdict.DELAY, now + (-self.tokens / self.rate if self.tokens < 0 else 0.0)
         self.tokens = tokens
+        if now - self.strike_stamp > self.kick_after:
+            self.spell = now  # refusals after as long a pause: a new spell (another paste)
         strikes = self.strikes - (now - self.strike_stamp) * self.rate
         self.strikes = (strikes if strikes > 0 else 0.0) + 1
         self.strike_stamp = now
-        if self.strikes > self.kick:
+        if self.strikes > self.kick and now - self.spell >= self.kick_after:
             return Verdict.DISCONNECT, now
         return Verdict.REFUSE, now
 

@@ -45,7 +45,8 @@ def test_a_pasted_block_of_twenty_lines_arrives_whole(tmp_path: Path) -> None:
 
 def test_a_flood_is_delayed_then_refused_then_disconnected_and_others_are_served(
         tmp_path: Path) -> None:
-    settings = limits(flood_burst=5, flood_rate=10, flood_queue=5, flood_kick=40)
+    settings = limits(flood_burst=5, flood_rate=10, flood_queue=5, flood_kick=40,
+                      flood_kick_after=0.5)
 
     async def main() -> None:
         async with running_server(tmp_path, settings=settings) as s:
@@ -64,13 +65,31 @@ def test_a_flood_is_delayed_then_refused_then_disconnected_and_others_are_served
             # Calm people are served meanwhile.
             assert (await calm.say("still fine"))["type"] == "ok"
             await watcher.expect("room_msg", text="still fine")
-            # Far past the limit for long: disconnected, with the reason.
+            # A long paste at once: refused past its first lines, never a disconnect.
+            await asyncio.sleep(0.6)  # (after a pause: the refusals above were another spell)
             flooder.writer.write(b"".join(json.dumps(
                 {"type": "say", "id": 2000 + n, "text": "x"}).encode() + b"\n"
                 for n in range(200)))
-            frames = await flooder.wait_closed()
-            bye = [f for f in frames if f["type"] == "bye"]
-            assert bye and bye[0]["code"] == "flood" and "flooding" in bye[0]["reason"]
+            replies = [await flooder.expect_reply(2000 + n) for n in range(200)]
+            assert {r.get("code") for r in replies} <= {None, "slow_down"}
+            # Far past the limit for long (kick_after): disconnected, with the reason.
+            bye = None
+            for wave in range(30):  # 100 lines every 0.1 s, reading what comes back
+                flooder.writer.write(b"".join(json.dumps(
+                    {"type": "say", "id": 3000 + 100 * wave + n, "text": "x"}).encode()
+                    + b"\n" for n in range(100)))
+                deadline = time.monotonic() + 0.1
+                while bye is None and (left := deadline - time.monotonic()) > 0:
+                    try:
+                        frame = await flooder.read_frame(left)
+                    except TimeoutError:
+                        break
+                    if frame is not None and frame["type"] == "bye":
+                        bye = frame
+                if bye is not None:
+                    break
+            assert bye is not None and bye["code"] == "flood" and "flooding" in bye["reason"]
+            assert wave >= 4  # not at the first wave: once it had gone on for half a second
             await watcher.expect("left", nick="flooder")
             assert (await calm.say("after the flood"))["type"] == "ok"
 

@@ -130,8 +130,34 @@ def test_flood_gate_paste_passes_then_delays_refuses_and_disconnects() -> None:
     assert all(v is Verdict.DELAY for v, _ in delays)
     assert [when for _, when in delays] == pytest.approx([0.25 * k for k in range(1, 13)])
     assert gate.admit(0.0)[0] is Verdict.REFUSE
-    verdicts = [gate.admit(0.0)[0] for _ in range(60)]
-    assert Verdict.DISCONNECT in verdicts and verdicts.index(Verdict.DISCONNECT) == 49
+    verdicts = [gate.admit(0.0)[0] for _ in range(10_000)]  # however long the paste
+    assert set(verdicts) == {Verdict.REFUSE}
+    # The same script still sending: disconnected once it has gone on for kick_after.
+    t, verdict = 0.0, Verdict.REFUSE
+    while verdict is Verdict.REFUSE:
+        t += 0.01
+        verdict = gate.admit(t)[0]
+    assert verdict is Verdict.DISCONNECT
+    assert t == pytest.approx(s.flood_kick_after, abs=0.02)
+
+
+def test_pastes_far_apart_are_each_a_paste_and_a_slow_flood_is_disconnected() -> None:
+    s = Settings(flood_burst=20, flood_rate=4, flood_queue=12, flood_kick=50,
+                 flood_kick_after=5.0)
+    gate = FloodGate(s, 0.0)
+    for start in (0.0, 10.0, 20.0, 30.0):  # a 400-line paste every ten seconds
+        verdicts = {gate.admit(start)[0] for _ in range(400)}
+        assert Verdict.DISCONNECT not in verdicts
+        for _ in range(12):
+            gate.released()
+    # 100 lines every second keeps the refusals going: a spell, and then the disconnect.
+    t, verdicts = 40.0, []
+    while Verdict.DISCONNECT not in verdicts and t < 60:
+        t += 1.0
+        verdicts = [gate.admit(t)[0] for _ in range(100)]
+        for _ in range(verdicts.count(Verdict.DELAY)):
+            gate.released()
+    assert Verdict.DISCONNECT in verdicts and t == 46.0  # its spell began at 41
 
 
 def test_flood_gate_keeps_order_and_recovers() -> None:
