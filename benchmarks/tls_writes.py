@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gameserver import listener  # noqa: E402
 from gameserver.doors.tls import server_tls  # noqa: E402
-from gameserver.tlsstream import TLSStream  # noqa: E402
+from gameserver.doors.tlsstream import TLSStream  # noqa: E402
 
 FRAME = b'{"type":"room_msg","room":"lobby","nick":"n1","user":"u1","text":"' + b"x" * 60 \
     + b'","id":123456,"time":1733000000.0}\n'

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gameserver.doors.tlsstream import TLSStream
 from gameserver.throttle import AddressCounts, address_key
-from gameserver.tlsstream import TLSStream
 
 log = logging.getLogger("play.server")
 

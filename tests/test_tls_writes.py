@@ -14,7 +14,7 @@ from helpers import client_context, logged_in, run, running_server, trusting
 
 import gameserver.doors.jsonconn
 from gameserver import listener
-from gameserver.tlsstream import TLSStream
+from gameserver.doors.tlsstream import TLSStream
 
 # The TLS on the socket itself (tlsstream, the default) and asyncio's layer with small
 # buffers (listener._SmallSSLProtocol, where the loop cannot watch sockets by fd).
