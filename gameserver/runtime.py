@@ -87,7 +87,7 @@ class Runtime:
         self.cluster: Any = None  # the hub's ClusterLink, on a node of a cluster
         self.settings = settings or settings_.DEFAULTS
         self.name = name
-        # Hash threads yield to the event loop but are never starved (tuning.lower_priority).
+        # Hash threads yield to the event loop; a rescue thread when they starve (tuning.py).
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.doors: list[AttachedDoor] = []
@@ -102,6 +102,7 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._express: ThreadPoolExecutor | None = None
+        self._rescue: ThreadPoolExecutor | None = None
         self._bot_executor: Executor | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
@@ -157,6 +158,11 @@ class Runtime:
                                             initializer=tuning.lower_priority)
         # One more, at normal priority, for checks the hash queue keeps from floods.
         self._express = ThreadPoolExecutor(1, thread_name_prefix="play-hash-express")
+        if tuning.idle_workers():  # and one at nice 10 for when the idle class starves
+            self._rescue = ThreadPoolExecutor(1, thread_name_prefix="play-hash-rescue",
+                                              initializer=tuning.never_starved)
+            self._hub.hashes.add_rescue(self.run_rescue_work, tuning.HASH_RESCUE_AFTER,
+                                        time.monotonic, self.later)
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
 
     @property
@@ -323,7 +329,10 @@ class Runtime:
             self._tick.cancel()
         if self.commits is not None:
             self.commits.cancel()
-        for pool in (self._executor, self._express):
+        if self._hub is not None and self._hub.hashes.rescued:  # how busy the machine was
+            log.info("hash queue: %d checks run by the rescue thread (%d of them twice)",
+                     self._hub.hashes.rescued, self._hub.hashes.rerun)
+        for pool in (self._executor, self._express, self._rescue):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
         if self._bot_executor is not None:
@@ -371,6 +380,12 @@ class Runtime:
         """A password check from a quiet address: on the one normal-priority hash thread."""
         assert self._express is not None
         self._run_in(self._express, work)
+
+    def run_rescue_work(self, work: Work) -> None:
+        """A check the starved idle-class hash threads hold or leave: on the nice-10 thread."""
+        assert self._rescue is not None
+        if not self.stopped:  # the hash queue's timer may outlive the runtime
+            self._run_in(self._rescue, work)
 
     def run_bot_work(self, work: Work) -> None:
         """A game bot's search, in a worker process (see docs/games.md, "Bots").

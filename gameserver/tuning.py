@@ -11,8 +11,9 @@ from typing import cast
 
 SETTLE_GC = True  # see settle_gc
 GC_GEN0 = 50_000  # allocations between young-generation collections
-HASH_IDLE_CLASS = False  # True: hash threads in SCHED_IDLE (starved on a busy machine)
-HASH_NICE = 10  # below the event loop, never starved: see lower_priority
+HASH_IDLE_CLASS = True  # hash workers in SCHED_IDLE where there is one: see lower_priority
+HASH_NICE = 10  # the rescue thread's (and the workers' where there is no idle class)
+HASH_RESCUE_AFTER = 0.5  # s with checks due and none finished by a worker: the rescue steps in
 
 _gc_settled = False
 
@@ -59,23 +60,41 @@ def settle_gc() -> None:
     gc.set_threshold(max(gen0, GC_GEN0), gen1, gen2)
 
 
-def lower_priority() -> None:
-    """Hash threads yield to the event loop, but are never starved by other programs.
+def idle_workers() -> bool:
+    """Do the hash workers run in the idle class (so they need a rescue thread)?"""
+    return HASH_IDLE_CLASS and hasattr(os, "SCHED_IDLE")
 
-    At nice 10 a hash thread gets about a tenth of a core that the loop (or anything
-    at nice 0) also wants: chat stays smooth during a login storm, and a login still
-    finishes on a machine that is never idle. SCHED_IDLE (HASH_IDLE_CLASS) gets CPU
-    only when nothing else wants it: on a busy machine a 50 ms check waited for
-    seconds (a real login took up to 9 s during a flood, 200 logins 69 s in scenario D).
+
+def lower_priority() -> None:
+    """A hash worker: below the event loop, in the idle class where there is one.
+
+    A SCHED_IDLE thread is preempted at once by any thread that wakes, so hashing never
+    delays chat: at nice 10 a woken event loop (or a client on the same machine) waited
+    for the hash thread's time slice, and chat's p99 during 200 password logins went
+    from ~20 ms to 30-120 ms (scenario D, docs/performance.md). But the idle class gets
+    no CPU on a machine that is never idle (a 50 ms check waited seconds: a real login
+    took up to 9 s during a flood), and an unprivileged thread cannot leave it again
+    (RLIMIT_NICE is 0): so the runtime adds a rescue thread at HASH_NICE, which runs
+    checks while the workers are starved (core/hashqueue.py). Without the idle class
+    (not Linux, or HASH_IDLE_CLASS off) the workers run at HASH_NICE themselves.
     """
-    tid = threading.get_native_id()
-    if HASH_IDLE_CLASS and hasattr(os, "SCHED_IDLE"):
+    if idle_workers():
         try:
-            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
             return
         except OSError:
             pass
+    never_starved()
+
+
+def never_starved() -> None:
+    """The rescue thread: at HASH_NICE, below the event loop but never starved.
+
+    At nice 10 a thread gets about a tenth of a core that the loop (or anything at nice
+    0) also wants: a login still finishes on a machine that is never idle.
+    """
     if hasattr(os, "setpriority"):
+        tid = threading.get_native_id()
         try:
             # never below the process's own nice (a server run under `nice` stays there)
             os.setpriority(os.PRIO_PROCESS, tid,

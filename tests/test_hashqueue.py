@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
-from helpers import logged_in, run, running_server
 from hubpair import Pair, User
 
-from gameserver import tuning
 from gameserver.core.hashqueue import HashQueue
 from gameserver.core.pending import Work
 from gameserver.protocol import Hello, Login
@@ -161,29 +156,6 @@ def test_a_real_login_is_not_held_behind_a_login_flood(tmp_path: Path) -> None:
     for _ in range(3):
         pair.hub.commit()
     assert real.session.user == "real"
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling classes")
-def test_hash_threads_yield_to_the_loop_but_are_never_idle_class(tmp_path: Path) -> None:
-    """SCHED_IDLE hash threads starved on a busy machine; they run at HASH_NICE instead."""
-    async def main() -> None:
-        async with running_server(tmp_path) as server:
-            await logged_in(server.port, "ann")
-            hashing = [t for t in threading.enumerate() if t.name.startswith("play-hash")]
-            assert hashing
-            ours = os.getpriority(os.PRIO_PROCESS, 0)
-            for thread in hashing:
-                assert thread.native_id is not None
-                assert os.sched_getscheduler(thread.native_id) == os.SCHED_OTHER
-                nice = os.getpriority(os.PRIO_PROCESS, thread.native_id)
-                if thread.name.startswith("play-hash-express"):  # a quiet address's check
-                    assert nice == ours
-                else:
-                    assert nice == max(tuning.HASH_NICE, ours)
-            assert server.hub.hashes.expressed == 1  # ann's login took the express thread
-            assert server.hub.hashes.slots == server.runtime.hash_workers
-
-    run(main())
 
 
 def test_the_express_runner_serves_quiet_prefixes_never_the_flood() -> None:

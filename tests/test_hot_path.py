@@ -259,7 +259,8 @@ def test_chat_goes_on_while_logins_are_being_hashed(tmp_path):
             assert all(r["type"] == "ok" for r in results)
             assert reply["type"] == "ok"
             assert pending > 0, "every login finished before one chat round trip"
-            assert len(hashing) == 6
+            # one each; a check the idle-class workers were starved on may have run twice
+            assert 6 <= len(hashing) <= 6 + server.hub.hashes.rerun
             assert all(name != threading.main_thread().name for name in hashing)
             assert all(name.startswith("play-hash") for name in hashing)
     run(body(), timeout=60)

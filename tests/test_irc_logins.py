@@ -106,7 +106,8 @@ def test_a_flood_of_irc_pass_attempts_is_told_the_wait_and_hashes_little(
             assert all(w.startswith(("too many failed logins for carol; try again in ",
                                      "too many failed logins from your address; try again in "))
                        for w in waits)
-            assert checks <= 5  # the free failures, and not a hash more
+            # the free failures, and not a hash more (but a starved worker's, run again)
+            assert checks <= 5 + s.hub.hashes.rerun
             assert time.monotonic() - started < 20
 
     run(body())

@@ -272,7 +272,7 @@ def test_a_connection_that_goes_away_cancels_its_pending_hash(tmp_path: Path) ->
                 await blocker.send({"type": "login", "id": 1, "user": "alice",
                                     "password": password})
                 blockers.append(blocker)
-            while len(checked) < 2:  # both hash threads are now busy
+            while not {"first", "second"} <= set(checked):  # both hash threads are now busy
                 await asyncio.sleep(0.01)
             leavers = []
             for n in range(10):
@@ -290,8 +290,10 @@ def test_a_connection_that_goes_away_cancels_its_pending_hash(tmp_path: Path) ->
             owner = await RawClient.connect(s.port)
             await owner.hello()
             assert (await owner.login("alice", "right"))["type"] == "ok"
-            assert sorted(checked[:2]) == ["first", "second"]
-            assert checked[2:] == ["right"]  # the ten who left cost nothing
+            assert set(checked) == {"first", "second", "right"}  # the ten who left cost nothing
+            # "second" waited at the gate on the one worker, which finished nothing meanwhile:
+            # to the hash queue it looked starved, so the rescue thread may have run it again
+            assert len(checked) == 3 + hub.hashes.rerun
             assert hub.hashing == 0
 
     run(main())

@@ -9,10 +9,21 @@ place of the newest check of the prefix with the most (that one is told `busy`),
 one prefix's flood cannot keep everyone else out. Many prefixes with one check each
 are equal shares: then the bound says `busy` to the newest, as before.
 
-The runtime's hash threads run at a low priority (a flood must not take the CPU from
-chat), so on a busy machine a check there waits for scraps. An `express` runner (one
+The runtime's hash threads (the workers) run at a low priority, so that a flood does
+not take the CPU from chat: in the idle class where there is one (Linux's SCHED_IDLE:
+any thread that wakes preempts them at once), else at nice 10. An `express` runner (one
 thread at normal priority) is kept for checks from prefixes that have nothing running:
 a real user's login during a flood from elsewhere takes it, the flood cannot.
+
+The idle class gets no CPU at all on a machine that is never idle, and a thread cannot
+leave it again. So the runtime may add a `rescue` runner (one thread at nice 10, never
+starved) that steps in while the workers are *starved*: checks are waiting or running
+on them, and no worker has finished one for `rescue_after` seconds. Starvation is
+judged by progress, not by how long a check has waited: a storm on a quiet machine
+has a long queue, but a check finishes every few tens of milliseconds. The rescue
+takes the oldest check a worker holds (running it again: the worker's copy costs only
+CPU nobody else wanted; the first answer wins, the late one is dropped), else the next
+waiting check in turn, one at a time, and stops as soon as a worker finishes a check.
 """
 
 from __future__ import annotations
@@ -33,6 +44,13 @@ class _Job:
     address: str
     evicted: Callable[[], None]  # tell its client `busy` (after work.cancelled)
     seq: int  # the order of arrival
+    answered: bool = False  # a run of it has finished: a later run's answer is dropped
+    rescued: bool = False  # the rescue runner has taken it (too)
+
+
+# Who runs a check: a worker (`run`), the express runner, the rescue runner.
+WORKER, EXPRESS, RESCUE = "worker", "express", "rescue"
+Schedule = Callable[[float, Callable[[], None]], None]
 
 
 class HashQueue:
@@ -44,21 +62,39 @@ class HashQueue:
         self.express = express  # the same, on its one thread at normal priority
         self.bound = bound
         self.slots = slots if slots is not None else bound
-        self.running = 0  # in both
-        self._bulk = 0  # running through `run`
+        self.running = 0  # checks handed to a runner, not answered yet
+        self._bulk = 0  # workers busy (with a check, or a copy of one answered already)
         self._express_busy = False
         self.expressed = 0  # checks that took the express runner
         self._serving: dict[str, int] = {}  # prefix -> its checks running
         self.waiting = 0
         self.evictions = 0
         self._seq = 0
+        # The rescue of starved workers (add_rescue; none: the workers are never starved)
+        self.rescue: Callable[[Work], None] | None = None
+        self.rescue_after = 0.5
+        self._clock: Callable[[], float] = lambda: 0.0
+        self._schedule: Schedule | None = None
+        self._rescuing = False
+        self.rescued = 0  # checks the rescue runner ran
+        self.rerun = 0  # ... of which a worker held too (so they ran twice)
+        self._held: dict[_Job, None] = {}  # on a worker, not answered yet (oldest first)
+        self._since: float | None = None  # checks are due, and no worker has finished since
+        self._looking = False  # a timer is set to look again
         # prefix -> address -> its checks, oldest first; both levels taken in turn
         self._groups: OrderedDict[str, OrderedDict[str, deque[_Job]]] = OrderedDict()
         self._group_waiting: dict[str, int] = {}
 
     def __len__(self) -> int:
-        """Checks queued or running."""
+        """Checks queued or running (not answered yet)."""
         return self.running + self.waiting
+
+    def add_rescue(self, rescue: Callable[[Work], None], after: float,
+                   clock: Callable[[], float], schedule: Schedule) -> None:
+        """Rescue starved workers (see above): `rescue` runs a check on a never-starved
+        thread; `clock` and `schedule(delay, callback)` are the runtime's."""
+        self.rescue, self.rescue_after = rescue, after
+        self._clock, self._schedule = clock, schedule
 
     def has_room(self, address: str) -> bool:
         """Would a check from `address` be taken now (at once, or in another's place)?"""
@@ -169,49 +205,106 @@ class HashQueue:
             if job is not None:
                 self._express_busy = True
                 self.expressed += 1
-                self._start(job, self.express, express=True)
+                self._start(job, EXPRESS)
         while self._bulk < self.slots and self.waiting:
             self._bulk += 1
-            self._start(self._next(), self.run, express=False)
+            self._start(self._next(), WORKER)
+        if self.rescue is not None:
+            self._watch()
 
-    def _start(self, job: _Job, run: Callable[[Work], None], express: bool) -> None:
+    def _watch(self) -> None:
+        """Rescue the workers' checks if they are starved; else look again when they would be."""
+        if not self.waiting and not self._held:
+            self._since = None  # nothing is due: the next check starts the clock afresh
+            return
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if self._rescuing:
+            return
+        left = self._since + self.rescue_after - now
+        if left > 0:
+            if not self._looking and self._schedule is not None:
+                self._looking = True
+                self._schedule(left, self._look_again)
+            return
+        held = [job for job in self._held if not job.rescued and not _gone(job)]
+        if held:  # the oldest first: it has waited longest, and may wait for ever
+            job = min(held, key=lambda job: job.seq)
+            self.rerun += 1
+        elif self.waiting:
+            job = self._next()
+            self._count_running(job)
+        else:
+            return
+        self._rescuing = True
+        self.rescued += 1
+        job.rescued = True
+        assert self.rescue is not None
+        self.rescue(self._started(job, RESCUE))
+
+    def _look_again(self) -> None:
+        self._looking = False
+        self._pump()
+
+    def _start(self, job: _Job, on: str) -> None:
+        self._count_running(job)
+        if on == WORKER:
+            self._held[job] = None
+        run = self.express if on == EXPRESS else self.run
+        assert run is not None
+        run(self._started(job, on))
+
+    def _count_running(self, job: _Job) -> None:
         self.running += 1
         self._serving[job.group] = self._serving.get(job.group, 0) + 1
-        run(self._started(job.work, job.group, express))
 
-    def _started(self, work: Work, group: str, express: bool) -> Work:
+    def _started(self, job: _Job, on: str) -> Work:
+        """The work handed to one runner; its first run to finish answers the check."""
+        work = job.work
         finished = False
 
-        def finish() -> None:
+        def over(answer: Callable[[], None] | None) -> None:
             nonlocal finished
-            if not finished:
-                finished = True
-                self.running -= 1
-                left = self._serving[group] - 1
-                if left:
-                    self._serving[group] = left
-                else:
-                    del self._serving[group]
-                if express:
+            if finished:
+                return
+            finished = True
+            first = not job.answered
+            job.answered = True
+            try:
+                if first and answer is not None:
+                    answer()
+            finally:
+                if on == EXPRESS:
                     self._express_busy = False
+                elif on == RESCUE:
+                    self._rescuing = False
                 else:
                     self._bulk -= 1
+                    if self.rescue is not None:
+                        self._since = self._clock()  # a worker got the CPU: not starved
+                if first:
+                    self._held.pop(job, None)
+                    self.running -= 1
+                    left = self._serving[job.group] - 1
+                    if left:
+                        self._serving[job.group] = left
+                    else:
+                        del self._serving[job.group]
                 self._pump()
 
         def done(result: Any) -> None:
-            try:
-                work.done(result)
-            finally:
-                finish()
+            over(lambda: work.done(result))
 
         def cancelled() -> None:
-            try:
-                if work.cancelled is not None:
-                    work.cancelled()
-            finally:
-                finish()
+            over(work.cancelled)
 
         return replace(work, done=done, cancelled=cancelled)
+
+
+def _gone(job: _Job) -> bool:
+    """Its connection went while a worker held it: nobody is left to answer."""
+    return bool(getattr(job.work.session, "closed", False))
 
 
 def _heaviest(addresses: OrderedDict[str, deque[_Job]]) -> str:
