@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
                               server.log_tail(50))
             if stats and fig:
                 fig["server_writes"], fig["server_passes"] = map(int, stats.groups())
+            rescued = re.search(r"hash queue: (\d+) checks run by the rescue thread \((\d+) of",
+                                server.log_tail(50))
+            if fig and fig.get("storm_logins") is not None:  # the idle class starved this often
+                fig["hash_rescued"], fig["hash_rerun"] = (
+                    map(int, rescued.groups()) if rescued else (0, 0))
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     print(report(cfg, fig, meta))

@@ -79,6 +79,9 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
                    " right after the login burst")
     else:
         out.append(f"  per connection:   {num('rss_kib_per_conn', ' KiB')} right after login")
+    if fig.get("hash_rescued") is not None:
+        out.append(f"  hash rescues:     {fig['hash_rescued']} checks run by the nice-10 rescue"
+                   f" thread ({fig['hash_rerun']} of them also held by a starved worker)")
     if fig.get("server_writes"):
         out.append(f"  server writes:    {num('server_writes')} in {num('server_passes')} flush"
                    f" passes; {fig.get('deliveries', 0) / fig['server_writes']:.1f}"
