@@ -9,6 +9,7 @@ import functools
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from gameclient.connection import ClientConnection, ConnectionFailed
 from gameclient.controller import Controller
 from gameclient.lineclient import CLEAN_EXITS, learn_names
 from gameclient.model import ClientModel
-from gameclient.panes import send_to_pane
+from gameclient.panes import ROOM_CHANGE_WAIT, ROOM_CHANGES, send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.screen import Key, Screen
 from gameclient.termkeys import Event, Text, control_name
@@ -106,6 +107,11 @@ class CursesClient:
         self._undo: list[Callable[[], Any]] = []
         self._poll: asyncio.TimerHandle | None = None
         self._ticker: asyncio.TimerHandle | None = None
+        # A /join or /part awaiting its answer (its id, when to stop waiting), and the lines
+        # typed (or pasted) meanwhile: they go to the room it leaves you in (see send).
+        self._changing: tuple[int, float] | None = None
+        self._behind: list[tuple[Typed, str | None]] = []
+        self._change_timer: asyncio.TimerHandle | None = None
 
     @property
     def leaving(self) -> bool:
@@ -226,6 +232,7 @@ class CursesClient:
                 return
             try:
                 self.controller.take(event)
+                self._answered(event)
                 self.request_redraw()
                 if isinstance(event, Bye):
                     if event.code == "shutdown" and event.restart and self.reopen is not None \
@@ -270,14 +277,47 @@ class CursesClient:
     # ------------------------------------------------------------ reacting
 
     def send(self, typed: Typed, secret: str | None = None) -> bool:
-        """The controller's way out: to the pane looked at, on today's connection."""
+        """The controller's way out: to the pane looked at, on today's connection.
+
+        What is typed while a /join or /part waits for its answer (a paste: `/join den`,
+        then lines) waits too, so it goes to the room the server then shows you in.
+        """
         if not self.controller.games and self.conn.games:
             self.controller.games = list(self.conn.games)
+        if self._changing is not None and time.monotonic() < self._changing[1]:
+            self._behind.append((typed, secret))
+            return True
+        self._changing = None
         try:
-            send_to_pane(self.conn, self.model, typed, secret)
+            msg_id = send_to_pane(self.conn, self.model, typed, secret)
         except ConnectionFailed:
             return False
+        if typed.name in ROOM_CHANGES:
+            self._changing = (msg_id, time.monotonic() + ROOM_CHANGE_WAIT)
+            if self._change_timer is not None:
+                self._change_timer.cancel()
+            self._change_timer = asyncio.get_running_loop().call_later(
+                ROOM_CHANGE_WAIT, self.guarded(self._answered), None)
         return True
+
+    def _answered(self, event: Any) -> None:
+        """The answer to a /join or /part came (or a connection was lost): what waited goes."""
+        if self._changing is None or (event is not None
+                                      and getattr(event, "id", None) != self._changing[0]):
+            return
+        self._changing, behind, self._behind = None, self._behind, []
+        if self._change_timer is not None:
+            self._change_timer.cancel()
+            self._change_timer = None
+        self.request_redraw()
+        for n, (typed, secret) in enumerate(behind):
+            if not self.send(typed, secret):
+                self.controller.say("error", f"! {len(behind) - n} typed line(s) not sent:"
+                                             " the connection was lost")
+                return
+            if self._changing is not None:  # another /join in the paste: the rest waits again
+                self._behind = behind[n + 1:] + self._behind
+                return
 
     def check(self, typed: Typed) -> int | None:
         """Ask the server whether `typed` could be done (the controller waits for the reply)."""

@@ -26,7 +26,7 @@ from gameclient.commands import (
 from gameclient.completion import ask_server
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
 from gameclient.model import ClientModel, Line, board_lines, clock
-from gameclient.panes import rooms_lines, send_to_pane
+from gameclient.panes import ROOM_CHANGE_WAIT, ROOM_CHANGES, rooms_lines, send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
 from gameclient.views import stamped
@@ -109,6 +109,8 @@ class LineClient:
         self.stdin = stdin
         self.inputs: asyncio.Queue[str | None] | None = None
         self.terminal: TerminalInput | None = None  # set while a terminal is typed on
+        # a /join or /part awaiting its answer: what is typed next waits for it (see _settled)
+        self._answer: tuple[int, asyncio.Event] | None = None
 
     def candidates(self) -> list[str]:
         return completion_words(self.model, self.conn.games)
@@ -237,6 +239,8 @@ class LineClient:
             lines = self.model.apply(event)
             for line in lines:
                 self.emit_line(line)
+            if self._answer is not None and getattr(event, "id", None) == self._answer[0]:
+                self._answer[1].set()  # the rooms are as that /join or /part left them
             if self.terminal is not None and self.model.bell and any(
                     line.wants_attention for line in lines):
                 self.terminal.bell()
@@ -322,9 +326,11 @@ class LineClient:
                     continue
             if typed.is_quit:
                 self.leaving = True
-            self._send(typed, secret)
+            sent = self._send(typed, secret)
             if typed.is_quit:
                 return
+            if sent is not None and typed.name in ROOM_CHANGES:
+                await self._settled(sent)
 
     async def _could_start(self, typed: Typed) -> bool:
         """Ask the server whether the command could be done (a check); False: said why."""
@@ -366,8 +372,25 @@ class LineClient:
             raw = await inputs.get()
         return None if raw is None else raw.strip()
 
-    def _send(self, typed: Typed, secret: str | None = None) -> None:
+    def _send(self, typed: Typed, secret: str | None = None) -> int | None:
         try:
-            send_to_pane(self.conn, self.model, typed, secret)
+            return send_to_pane(self.conn, self.model, typed, secret)
         except (ConnectionFailed, Unsendable) as exc:
             self.say(f"! {exc}")
+            return None
+
+    async def _settled(self, msg_id: int) -> None:
+        """Wait for the answer to a /join or /part before reading what was typed next.
+
+        Lines go to the room joined last: in a pipe (`/join den` then `hello`) or a paste
+        the next line is read at once, before the server has answered, and would go to
+        the room before it. A lost connection or a silent server ends the wait.
+        """
+        answered = asyncio.Event()
+        self._answer = (msg_id, answered)
+        try:
+            await asyncio.wait_for(answered.wait(), ROOM_CHANGE_WAIT)
+        except TimeoutError:
+            pass
+        finally:
+            self._answer = None

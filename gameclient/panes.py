@@ -13,6 +13,10 @@ class Sender(Protocol):
                    room: str | None = None) -> int: ...
 
 
+ROOM_CHANGES = frozenset({"join", "part"})  # commands whose answer moves where lines go
+ROOM_CHANGE_WAIT = 10.0  # seconds lines typed after one wait for its answer, at most
+
+
 def send_to_pane(conn: Sender, model: ClientModel, typed: Typed,
                  secret: str | None = None) -> int:
     """Chat goes to the room looked at; in a PM conversation a plain line is a /msg."""

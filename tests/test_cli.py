@@ -147,6 +147,19 @@ def test_line_client_through_a_pipe(server):
     assert bob.returncode == 0
 
 
+def test_a_pipe_s_lines_go_to_the_room_it_joined_last(server):
+    """`/join den` then lines, in one pipe: they go to #den (not to the room before the
+    server answered), /rooms lists both, and after `/part den` lines go back."""
+    out = play("join", "127.0.0.1", str(server.port), "ann",
+               stdin="/join den\n/rooms\nin the den\n/part den\nin the lobby\n")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "[#den] <ann> in the den" in lines, out.stdout
+    assert "you are in 2 rooms (/switch NAME or number sends your lines to another):" in lines
+    assert "<ann> in the lobby" in lines, out.stdout
+    assert lines.index("[#den] <ann> in the den") < lines.index("<ann> in the lobby")
+
+
 def test_line_client_exits_0_on_shutdown_notice_and_1_on_lost_connection(tmp_path):
     for how, code, text in ((signal.SIGINT, 0, "the server is shutting down"),
                             (signal.SIGTERM, 0, "the server is restarting"),  # a pipe: ends

@@ -73,3 +73,21 @@ def test_three_rooms_switching_unread_and_a_board_in_one(server: ServerProcess,
     alice.wait_until(lambda t: "#den" not in status(t) and "#lobby" in status(t),
                      what="#den gone from the bar")
     bob.wait_for("alice left #den")
+
+
+def test_lines_pasted_after_a_join_go_to_the_room_joined(server: ServerProcess,
+                                                         terms: list[PtyTerm]) -> None:
+    """A paste of `/join den`, a line, `/join attic`, a line: each line goes to the room
+    joined just before it, not to the one looked at when it was typed."""
+    carol = join(terms, server.port, "carol", 24, 100)
+    dave = join(terms, server.port, "dave", 24, 100)
+    dave.type_line("/join den")
+    dave.wait_until(lambda t: "[2 #den]" in status(t), what="dave in #den")
+    carol.send("/join den\rfor the den\r/join attic\rfor the attic\r")
+    dave.wait_for("<carol> for the den", 10)
+    carol.wait_until(lambda t: "[3 #attic]" in status(t) and "<carol> for the attic"
+                     in chat_text(t), what="the attic's line in the attic", timeout=10)
+    dave.send("\x1b1")  # the lobby heard neither line
+    dave.wait_until(lambda t: "[1 #lobby]" in status(t), what="dave's lobby")
+    dave.settle()
+    assert "for the" not in chat_text(dave)

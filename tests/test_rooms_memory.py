@@ -166,3 +166,55 @@ def test_presence_in_a_big_room_is_batched_into_one_event_per_member(tmp_path):
     assert batch.changes[4] == {"op": "renamed", "old": "v0", "new": "vee", "user": "v0"}
     assert all(len(u.of("presence")) == 1 for u in crowd + late[2:])
     pair.close()
+
+
+def _sent_before_a_commit(user, *messages) -> None:
+    """Frames that arrive in one read: the commit comes after them all, as on the loop."""
+    for message in messages:
+        user.pair.hub.receive(user.session, message)
+    user.pair.hub.commit()
+
+
+def _order(user, room: str) -> list[str]:
+    """What `user` saw in `room`, lines and comings and goings, in order."""
+    seen = []
+    for e in user.events:
+        if getattr(e, "room", None) != room:
+            continue
+        if e.TYPE == "room_msg":
+            seen.append(f"<{e.nick}> {e.text}")
+        elif e.TYPE in ("left", "renamed", "joined"):
+            seen.append(f"{e.TYPE} {getattr(e, 'nick', None) or getattr(e, 'new', '')}")
+    return seen
+
+
+@pytest.mark.parametrize("change, after", [
+    (("part", "den"), "left dora"),
+    (("nick", "dot den"), "renamed dot"),
+])
+def test_a_change_right_after_lines_reaches_the_room_after_them(pair, change, after):
+    """`/join den`, lines, `/part den` in one paste: the room hears the lines, then the
+    change; the lines reach the room as it was when they were said (dora's own echo too)."""
+    ann, dora = pair.user("ann"), pair.user("dora")
+    ann.cmd("join", "den")
+    dora.cmd("join", "den")
+    name, args = change
+    _sent_before_a_commit(dora, Say(id=dora.next_id(), text="one", room="den"),
+                          Say(id=dora.next_id(), text="two", room="den"),
+                          Command(id=dora.next_id(), name=name, args=args, room="den"))
+    assert _order(ann, "den")[-3:] == ["<dora> one", "<dora> two", after]
+    assert "<dora> two" in _order(dora, "den")
+    replies = [e.id for e in dora.events if e.TYPE in ("ok", "error")][-3:]
+    assert replies == sorted(replies)  # answered in the order asked
+
+
+def test_a_line_after_a_deferred_change_comes_after_it(pair):
+    """What the session sends behind a change that waits goes after the change."""
+    ann, dora = pair.user("ann"), pair.user("dora")
+    ann.cmd("join", "den")
+    dora.cmd("join", "den")
+    _sent_before_a_commit(dora, Say(id=dora.next_id(), text="as dora", room="den"),
+                          Command(id=dora.next_id(), name="nick", args="dot den", room="den"),
+                          Say(id=dora.next_id(), text="as dot", room="den"))
+    dora.pair.hub.commit()
+    assert _order(ann, "den")[-3:] == ["<dora> as dora", "renamed dot", "<dot> as dot"]

@@ -143,6 +143,12 @@ class Hub(StoreWaits):
         if type(message) is Say:
             self._say_now(session, message.id, message.text, message.room)
             return
+        if session.owed and session.user is not None and type(message) is Command:
+            # What it said is not stored yet: a /part, /nick or /quit now would reach the
+            # room before those lines, and they the room as it is after. It waits for them.
+            turns.wait_first(session, message)
+            self.after_commit(turns.hold(self, session), lazy=True)
+            return
         acting, self._acting = self._acting, session
         try:
             self._dispatch(session, message)

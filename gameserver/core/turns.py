@@ -9,8 +9,10 @@ the classic one or IRC, can tell which is which), and a line typed after a /nick
 said under the new nick. Nobody else waits. On one node with SQLite every look-up
 answers at once, so nothing ever waits here.
 
-What waits for a commit needs none of this: its replies already wait behind it
-(Hub.send, `owed`), in order.
+What waits for a commit: its replies already wait behind it (Hub.send, `owed`), in
+order. A command that changes where the session is (/part, /nick, /quit ...) sent while
+its lines wait for a commit waits here too (Hub.handle), so the room hears the lines
+before the change, and the lines reach the room as it was when they were said.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ def wait_turn(session: Session, item: Any) -> None:
     if session.queued is None:
         session.queued = deque()
     session.queued.append(item)
+
+
+def wait_first(session: Session, item: Any) -> None:
+    """A message that must wait again, before what the session sent after it."""
+    if session.queued is None:
+        session.queued = deque()
+    session.queued.appendleft(item)
 
 
 def hold(hub: Hub, session: Session) -> Callable[[], None]:
