@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gameserver import protocol
+from gameserver.core.events import TopicChanged
 from gameserver.core.rooms import Session
 from gameserver.protocol import Error, HistoryPage, Message, Ok, PrivateMessage
 
@@ -34,6 +35,7 @@ REPLACED = "you logged in from another place"
 UNANSWERED = ("the node that hosts this room's game did not answer; try again in a few"
               " seconds")
 FINAL = (Ok, Error)  # the reply that ends a request (a history's last page too)
+_TOPIC = "topic_changed"  # core.events.TopicChanged on the bus (it has no wire form)
 
 _EVENT_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls for cls in vars(protocol).values()
@@ -42,10 +44,16 @@ _EVENT_TYPES: dict[str, type[Message]] = {
 
 
 def event_to_dict(event: Any) -> dict[str, Any]:
+    if type(event) is TopicChanged:  # the core's own event (each door says it its way)
+        return {"type": _TOPIC, "room": event.room, "by": event.by, "topic": event.topic,
+                "text": event.text}
     return event.to_wire()
 
 
-def event_from_dict(data: dict[str, Any]) -> Message:
+def event_from_dict(data: dict[str, Any]) -> Any:
+    if data["type"] == _TOPIC:
+        return TopicChanged(room=data["room"], by=data["by"], topic=data["topic"],
+                            text=data["text"])
     cls = _EVENT_TYPES[data["type"]]
     fields = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in fields})
