@@ -1,15 +1,20 @@
 """What a community keeps across restarts: roles, bans, mutes, room rules, the modlog, ignores.
 
-Its tables live in the server's SQLite file beside the store's; changes are rare, so
-each is written at once. It also does what `play admin` and /deleteaccount need of the
-accounts table (a new password hash; an account removed, its words kept anonymous).
+Its tables live in the server's SQLite file beside the store's. On a server (given
+the hub: `community_store_for(store, hub)`) a change joins the hub's next commit, so
+whoever made it is told once it is stored, or that it was refused; without one
+(`play admin`, a test) each is written at once. It also does what `play admin` and
+/deleteaccount need of the accounts table (a new password hash; an account removed,
+its words kept anonymous).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gameserver.core.roles import ADMIN, RANKS, SERVER, Community, RoomRules, Sanction
 from gameserver.store import StorageError, describe
@@ -46,6 +51,14 @@ CREATE TABLE IF NOT EXISTS ignores (
 class CommunityStore:
     """The community's tables, on an open SQLite connection (the store's, or its own file)."""
 
+    # On a server: the store's queue_change and the hub's after_commit. A change then goes
+    # into the hub's next commit (one transaction with what is queued beside it, never a
+    # round trip on the loop), and is dropped if that commit is refused; what tells of it
+    # waits for the commit (core/community.py's CommunityHost.change).
+    queue: Callable[[str, tuple[Any, ...]], None] | None = None
+    after_commit: Callable[..., None] | None = None
+    on_change: Callable[[], None] | None = None  # a cluster tells the other nodes
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         try:
@@ -59,11 +72,28 @@ class CommunityStore:
         db = sqlite3.connect(str(path), isolation_level=None, timeout=5)
         return cls(db)
 
-    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+    @property
+    def queued(self) -> bool:
+        """Do changes join the hub's commits (else each is written at once)?"""
+        return self.queue is not None
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         try:
-            self.db.execute(sql, args)
+            return self.db.execute(sql, args)
         except sqlite3.Error as exc:
             raise StorageError(describe(exc)) from exc
+
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        if self.queue is None or self.after_commit is None:
+            self._run(sql, args)
+            self._changed()
+            return
+        self.queue(sql, args)
+        self.after_commit(self._changed, _nothing)  # a refused change is no news
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # ------------------------------------------------------------ loading
 
@@ -237,3 +267,7 @@ class CommunityStore:
         except sqlite3.Error as exc:
             raise StorageError(describe(exc)) from exc
         return True
+
+
+def _nothing() -> None:
+    return None

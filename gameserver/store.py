@@ -184,9 +184,9 @@ class SQLiteStore(QueuedWrites, CommonReads):
         return scope if scope == EVERYONE else self._room_prefix + scope
 
     def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
-        """Keep a stored PM for `user`'s next login."""
+        """Keep a stored PM for `user`'s next login (its sender is told once it is kept)."""
         assert entry.id is not None, "queue_pm of a stored entry; see add_message(queue_for=)"
-        self._ops.append((STATE_OP, "INSERT INTO pending_pms VALUES (?, ?)", (entry.id, user)))
+        self.queue_change("INSERT INTO pending_pms VALUES (?, ?)", (entry.id, user))
 
     def enter_scope(self, user: str, scope: str) -> None:
         """From now on, `user` receives what is sent to `scope` (a room, or EVERYONE)."""
@@ -433,8 +433,8 @@ class SQLiteStore(QueuedWrites, CommonReads):
     def add_device_key(self, user: str, key: str, device: str) -> None:
         """Publish a device's public key for `user` (at the next commit); known keys stay."""
         _check(key, device)
-        self._ops.append((STATE_OP, "INSERT OR IGNORE INTO device_keys VALUES (?, ?, ?, ?)",
-                          (user.casefold(), key, device, time.time())))
+        self.queue_change("INSERT OR IGNORE INTO device_keys VALUES (?, ?, ?, ?)",
+                          (user.casefold(), key, device, time.time()))
 
     def close(self) -> None:
         try:

@@ -145,16 +145,20 @@ class Pos:
         self.offset = offset
 
 
-# op kinds: a message's own op is dropped with it; a state op is kept until it is stored.
-MESSAGE_OP, STATE_OP = 0, 1
+# op kinds: a message's own op is dropped with it; a state op is kept until it is stored;
+# a change op (a role, a ban, an ignore, a device key ...: something its maker is told of
+# once stored) is dropped with the messages when they are refused, for its maker is told
+# it did not happen, and must not find it done after all at the next commit or restart.
+MESSAGE_OP, STATE_OP, CHANGE_OP = 0, 1, 2
 
 
 class QueuedWrites:
     """The write queue of a store: messages and their ops wait for the next commit.
 
-    A message's own ops (its pending PM) go with it when the
-    queued messages are refused; the state ops (who is where, tokens, stats) stay
-    queued until they are stored. `P` is the dialect's SQL placeholder.
+    A message's own ops (its pending PM) go with it when the queued messages are
+    refused, and so do the changes (`queue_change`) whose makers are told they were
+    refused; the state ops (who is where, tokens, stats) stay queued until they are
+    stored. `P` is the dialect's SQL placeholder.
     """
 
     P = "?"
@@ -192,8 +196,13 @@ class QueuedWrites:
                               (Pos(len(self._messages)), queue_for)))
         return entry  # its nick goes to room_nicks from the entry, at the commit
 
+    def queue_change(self, sql: str, args: tuple[Any, ...]) -> None:
+        """A change in the next commit (the community's tables: a role, a ban, an ignore);
+        refused with the messages if the store keeps failing (see CHANGE_OP)."""
+        self._ops.append((CHANGE_OP, sql, args))
+
     def discard_messages(self) -> int:
-        """Give up on the queued messages (refused); keep who-is-where for the next commit."""
+        """Give up on the queued messages and changes (refused); keep who-is-where."""
         dropped = len(self._messages)
         self._messages = []
         self._ops = [(kind, sql, tuple(Pos(0) if type(a) is Pos else a for a in args))

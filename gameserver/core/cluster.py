@@ -29,10 +29,9 @@ from gameserver.core.extensions import Extension
 from gameserver.core.handover import Handover, event_from_dict, event_to_dict
 from gameserver.core.ignoring import speaker_of
 from gameserver.core.logins import LOBBY
-from gameserver.core.roles import Community
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Joined, Left, Message, Notice, Renamed
-from gameserver.store import EVERYONE, StorageError
+from gameserver.store import EVERYONE
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -321,14 +320,10 @@ class ClusterLink(GameRouting, Extension):
         self.publish({"k": "community"})
 
     def _reload_community(self) -> None:
+        """Read in a store thread, never on the loop (CommunityHost.reload)."""
         host = self.hub.community
-        storage = getattr(host, "storage", None)
-        if host is None or not hasattr(storage, "load"):
-            return
-        try:
-            host.community = storage.load(Community(storage, host.community.clock))
-        except StorageError as exc:
-            self.hub.storage_failed(exc)
+        if host is not None and hasattr(host, "reload"):
+            host.reload()
 
     def _deliver_here(self, event: Message, keys: list[str]) -> None:
         by_door: dict[Any, list[Any]] = {}

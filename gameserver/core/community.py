@@ -1,7 +1,9 @@
 """The hub's community extension: roles and sanctions applied, /away, replies, ignores.
 
 The rules are in roles.py (pure); this joins them to sessions and rooms: who may log
-in, enter and speak, what a room's members are told, and what the modlog keeps.
+in, enter and speak, what a room's members are told, and what the modlog keeps. A
+change is told of (announced, confirmed) only once it is stored; one the store refuses
+is undone and its maker told so (`change`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Work
 from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import Notice, Roles
+from gameserver.core.storewaits import STORAGE_TEXT
+from gameserver.protocol import Error, Notice, Roles
 from gameserver.store import StorageError
 
 ADMIN_RELOAD_SECONDS = 3.0
@@ -35,6 +38,7 @@ class CommunityStorage(Protocol):
         ...
     def ignores(self, user: str) -> list[str]: ...
     def admins(self) -> dict[str, tuple[str, int]]: ...
+    def load(self, community: Community) -> Community: ...
     def set_ignore(self, user: str, other: str, ignored: bool) -> None: ...
     def set_password_hash(self, user: str, pwhash: str) -> bool: ...
     def delete_account(self, user: str) -> bool: ...
@@ -60,6 +64,12 @@ class CommunityHost(Extension):
         self.confirm_delete: dict[str, float] = {}  # user key -> when they asked
         self._next_reload = 0.0
         self._reloading = False  # the kept admins are being read
+        # Changes made here and not stored yet, oldest first: each is the steps that undo
+        # it (roles.Community.undo); `made` counts every change ever begun.
+        self.unstored: list[list[Callable[[], None]]] = []
+        self.made = 0
+        self._rereading = False  # the whole community is being read again (reload)
+        self._reread_again = False
 
     @classmethod
     def install(cls, hub: Hub, community: Community, storage: CommunityStorage) -> CommunityHost:
@@ -77,8 +87,12 @@ class CommunityHost(Extension):
         """`play host`: the host's account is the server's first admin (its host rank)."""
         if self.community.admins:
             return False
-        self.community.set_admin(user, HOST)
-        self.log(SERVER, user, "grant", user, "the host's account: the first admin")
+
+        def make() -> None:
+            self.community.set_admin(user, HOST)
+            self.log(SERVER, user, "grant", user, "the host's account: the first admin")
+
+        self.change(None, None, make, _nothing, refused=_nothing)
         return True
 
     # ------------------------------------------------------------ hooks
@@ -94,15 +108,29 @@ class CommunityHost(Extension):
     def on_enter_room(self, session: Session, room: Room) -> None:
         user = session.user
         assert user is not None
-        if room.name != LOBBY and len(room.members) == 1 and self.community.claim(room.name, user):
-            self.log(room.name, user, "owner", user, "created the room")
-            self.hub.send(session, Notice(text=f"you own #{room.name}: /op gives others ops; "
-                                               "/help lists what ops can do", room=room.name))
-        rules = self.community.rooms.get(room.name)
-        self.hub.send(session, self.roles_event(room.name))
-        if rules is not None and rules.topic:
-            self.hub.send(session, Notice(text=f"topic of #{room.name}: {rules.topic}",
-                                          room=room.name))
+        name = room.name
+
+        def show(note: Notice | None = None) -> None:
+            if note is not None:
+                self.hub.send(session, note)
+            rules = self.community.rooms.get(name)
+            self.hub.send(session, self.roles_event(name))
+            if rules is not None and rules.topic:
+                self.hub.send(session, Notice(text=f"topic of #{name}: {rules.topic}", room=name))
+
+        if name == LOBBY or len(room.members) != 1 or self.community.room(name).owner:
+            show()
+            return
+
+        def claim() -> None:  # the first in owns a new room, once that is stored
+            if self.community.claim(name, user):
+                self.log(name, user, "owner", user, "created the room")
+
+        self.change(session, None, claim, lambda: show(Notice(
+            text=f"you own #{name}: /op gives others ops; /help lists what ops can do",
+            room=name)), refused=lambda: show(Notice(
+                text=f"#{name} has no owner: the server could not store that you own it"
+                     " (its storage is failing)", kind="warn", room=name)))
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
         user, room = session.user, session.room
@@ -128,14 +156,105 @@ class CommunityHost(Extension):
             except StorageError as exc:
                 return exc
 
+        made = self.made
+
         def done(kept: Any) -> None:
             self._reloading = False
+            if self.unstored or self.made != made:  # ours, not stored yet: read again later
+                return
             if isinstance(kept, dict) and kept != self.community.admins:
                 self.community.admins = kept
                 self.roles_changed()
 
         self._reloading = True
         self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
+
+    def reload(self) -> None:
+        """Another node changed the community: read all of it again, as store work (in a
+        store thread on a cluster); it replaces this node's once read, unless a change of
+        this node's is on its way to the store meanwhile (then it is read again after)."""
+        if self._rereading:
+            self._reread_again = True
+            return
+        storage, old = self.storage, self.community
+        made = self.made
+
+        def read() -> Any:
+            try:
+                return storage.load(Community(storage, old.clock))
+            except StorageError as exc:
+                return exc
+
+        def done(fresh: Any) -> None:
+            self._rereading = False
+            if isinstance(fresh, StorageError):
+                self.hub.storage_failed(fresh)
+            elif isinstance(fresh, Community):
+                if self.unstored or self.made != made:
+                    self._reread_again = True
+                else:
+                    current = self.community
+                    fresh.key_of, fresh.last_said = current.key_of, current.last_said
+                    self.community = fresh
+            if self._reread_again:
+                self._reread_again = False
+                if self.unstored:  # once ours are stored (or refused)
+                    self.hub.after_commit(self.reload, lazy=True)
+                else:
+                    self.reload()
+
+        self._rereading = True
+        self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
+
+    def change(self, session: Session | None, msg_id: int | None, make: Callable[[], None],
+               then: Callable[[], None], *, refused: Callable[[], None] | None = None) -> None:
+        """A change to the community that is told of only once it is stored.
+
+        `make()` changes the rules here (roles.Community's methods, `log`); their writes
+        join the hub's next commit. `then()` (the announcement, the ok) runs once it is
+        stored. If the store refuses it (it kept failing past the commit schedule's
+        patience, or a write failed at once), the change is undone here, with those made
+        after it, so this node holds what the database holds; and `refused()` runs
+        (default: `session` is told `storage`). Nothing of a refused change is told.
+        """
+        community = self.community
+        steps: list[Callable[[], None]] = []
+        community.undo = steps
+        self.made += 1
+        try:
+            make()
+        except BaseException:
+            _undo(steps)
+            raise
+        finally:
+            community.undo = None
+        if not getattr(self.storage, "queued", False):  # written at once: stored already
+            then()
+            return
+        self.unstored.append(steps)
+
+        def stored() -> None:
+            at = _index(self.unstored, steps)
+            if at is not None:
+                del self.unstored[at]
+                then()
+            elif refused is not None:  # undone with an earlier change that was refused
+                refused()
+            elif session is not None:
+                self.hub.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+
+        def not_stored() -> None:
+            at = _index(self.unstored, steps)
+            if at is not None:
+                later, self.unstored = self.unstored[at:], self.unstored[:at]
+                for undone in reversed(later):  # the latest first: each put back what it found
+                    _undo(undone)
+            if refused is not None:
+                refused()
+            elif session is not None:
+                self.hub.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+
+        self.hub.after_commit(stored, not_stored)
 
     def on_login(self, session: Session) -> None:
         from gameserver.core.socialcommands import ignores_notice
@@ -253,9 +372,6 @@ class CommunityHost(Extension):
         away = self.away.get(to.casefold())
         return None if away is None else f"{to} is away: {away}"
 
-    def ignores(self, user: str) -> list[str]:
-        return self.storage.ignores(user)
-
     def ask(self, session: Session, msg_id: int | None, read: Callable[[], Any],
             then: Callable[[Any], None]) -> None:
         """`then(read())` for a session's request, `read` as store work (a store thread on
@@ -302,3 +418,17 @@ class CommunityHost(Extension):
 
         self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
 
+
+def _index(unstored: list[list[Callable[[], None]]], steps: list[Callable[[], None]]
+           ) -> int | None:
+    """Where this change's steps are among the unstored (by identity), or None."""
+    return next((n for n, entry in enumerate(unstored) if entry is steps), None)
+
+
+def _undo(steps: list[Callable[[], None]]) -> None:
+    for step in reversed(steps):
+        step()
+
+
+def _nothing() -> None:
+    return None

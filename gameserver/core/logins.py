@@ -17,7 +17,7 @@ from gameserver.core.pending import Pending, Work
 from gameserver.core.rooms import Room, Session
 from gameserver.lookalike import resembles
 from gameserver.protocol import AccountQuery, Error, Login, Ok, Resume
-from gameserver.store import EVERYONE, Entry
+from gameserver.store import EVERYONE, Entry, StorageError
 from gameserver.throttle import address_key, say_wait
 
 if TYPE_CHECKING:
@@ -235,16 +235,38 @@ def login_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -
         if refusal is not None:
             then(False, refusal)
             return
+    _next_guest(hub, session, then)
+
+
+def _next_guest(hub: Hub, session: Session, then: Callable[[bool, str], None]) -> None:
+    """The next free guest name: not online, and new to the store too (a guest of an
+    earlier run left spans under it, and whoever got it next would own their history).
+    The store is asked as a read (in a store thread on a cluster)."""
     while True:
         hub.guests += 1
         user = f"{GUEST_PREFIX}{hub.guests}"
-        # A guest name is new to the store too: a guest of an earlier run left spans under
-        # it, and whoever got the name next would own their history.
-        if user.casefold() not in hub.online and not hub.store.name_used(user):
+        if user.casefold() not in hub.online:
             break
-    log.info("guest %s from %s", user, session.peer)
-    logged_in(hub, session, None, user)
-    then(True, "")
+    def answered(used: bool) -> None:
+        if session.closed or session.user is not None:
+            return
+        if used or user.casefold() in hub.online:
+            _next_guest(hub, session, then)
+            return
+        log.info("guest %s from %s", user, session.peer)
+        logged_in(hub, session, None, user)
+        then(True, "")
+
+    def failed(exc: BaseException) -> None:
+        hub.storage_failed(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
+        if not session.closed:
+            then(False, "the server cannot let guests in right now (its storage is failing);"
+                        " try again later")
+
+    try:
+        hub.lookups.name_used(user).then(answered, failed)
+    except StorageError as exc:  # a store that answers at once, and failed
+        failed(exc)
 
 
 def login_verified(hub: Hub, session: Session, user: str) -> None:

@@ -86,12 +86,18 @@ def set_op(host: CommunityHost, session: Session, message: Command, make: bool) 
         if make == (user.casefold() in rules.ops):
             raise CommandError("same", f"{user} is {'already' if make else 'not'} an op "
                                        f"of #{room.name}")
-        host.community.set_op(room.name, user, make)
-        verb = "made {} an op" if make else "took ops from {}"
-        host.log(room.name, actor, "op" if make else "deop", user)
-        host.announce(room.name, f"{actor} {verb.format(user)} of #{room.name}")
-        host.roles_changed(room.name)
-        ok(host, session, message)
+
+        def change() -> None:
+            host.community.set_op(room.name, user, make)
+            host.log(room.name, actor, "op" if make else "deop", user)
+
+        def told() -> None:
+            verb = "made {} an op" if make else "took ops from {}"
+            host.announce(room.name, f"{actor} {verb.format(user)} of #{room.name}")
+            host.roles_changed(room.name)
+            ok(host, session, message)
+
+        host.change(session, message.id, change, told)
 
     host.resolve_user(session, message.id, word, done)
 
@@ -114,12 +120,16 @@ def kick(host: CommunityHost, session: Session, message: Command) -> None:
     rule(lambda: host.community.check_over(actor, user, scope_room(room),
                                            ADMIN if room.name == LOBBY else OP))
     reason = reason.strip()
-    host.log(scope_of(room), actor, "kick", user, reason)
-    host.announce(room.name,
-                  f"{actor} kicked {target.nick_in(room.name)} from #{room.name}{_why(reason)}")
-    where = "this server" if room.name == LOBBY else f"#{room.name}"
-    host.move_out(target, room, f"{actor} kicked you from {where}{_why(reason)}", "kicked")
-    ok(host, session, message)
+    nick = target.nick_in(room.name)
+
+    def told() -> None:  # once the modlog has it
+        host.announce(room.name, f"{actor} kicked {nick} from #{room.name}{_why(reason)}")
+        where = "this server" if room.name == LOBBY else f"#{room.name}"
+        host.move_out(target, room, f"{actor} kicked you from {where}{_why(reason)}", "kicked")
+        ok(host, session, message)
+
+    host.change(session, message.id, lambda: host.log(scope_of(room), actor, "kick", user,
+                                                      reason), told)
 
 
 def scope_room(room: Room) -> str | None:
@@ -156,10 +166,16 @@ def sanction(host: CommunityHost, session: Session, message: Command, kind: str,
     def done(user: str) -> None:
         rule(lambda: host.community.check_over(actor, user, room_name,
                                                ADMIN if scope == SERVER else OP))
-        host.community.sanction(kind, scope, user, seconds, reason, actor)
+
+        def change() -> None:
+            host.community.sanction(kind, scope, user, seconds, reason, actor)
+            host.log(scope, actor, kind, user, f"{_for(seconds).strip()}{_why(reason)}")
+
+        host.change(session, message.id, change, lambda: told(user))
+
+    def told(user: str) -> None:
         where = "this server" if scope == SERVER else f"#{scope}"
         verb = "banned" if kind == "ban" else "muted"
-        host.log(scope, actor, kind, user, f"{_for(seconds).strip()}{_why(reason)}")
         text = f"{actor} {verb} {user} from {where}{_for(seconds)}{_why(reason)}"
         if kind == "mute":
             text = f"{actor} muted {user} in {where}{_for(seconds)}{_why(reason)}"
@@ -206,12 +222,17 @@ def lift(host: CommunityHost, session: Session, message: Command, kind: str, sco
     rule(lambda: host.community.check_rank(actor, room_name, ADMIN if scope == SERVER else OP))
 
     def done(user: str) -> None:
-        if host.community.lift(kind, scope, user) is None:
-            where = "this server" if scope == SERVER else f"#{scope}"
-            raise CommandError("not_sanctioned", f"{user} is not {kind}ned"
-                                                 f"{' from ' if kind == 'ban' else ' in '}"
-                                                 f"{where}")
-        host.log(scope, actor, "un" + kind, user)
+        def change() -> None:
+            if host.community.lift(kind, scope, user) is None:
+                where = "this server" if scope == SERVER else f"#{scope}"
+                raise CommandError("not_sanctioned", f"{user} is not {kind}ned"
+                                                     f"{' from ' if kind == 'ban' else ' in '}"
+                                                     f"{where}")
+            host.log(scope, actor, "un" + kind, user)
+
+        host.change(session, message.id, change, lambda: told(user))
+
+    def told(user: str) -> None:
         where = "this server" if scope == SERVER else f"#{scope}"
         text = (f"{actor} {'unbanned' if kind == 'ban' else 'unmuted'} {user} "
                 f"{'from' if kind == 'ban' else 'in'} {where}")
@@ -242,14 +263,20 @@ def topic(host: CommunityHost, session: Session, message: Command) -> None:
     rule(lambda: host.community.check_rank(actor, scope_room(room),
                                            ADMIN if room.name == LOBBY else OP))
     text = "" if text == "-" else clean_message(text)[:names.TOPIC_MAX]
-    host.community.update_room(room.name, topic=text)
-    host.log(scope_of(room), actor, "topic", room.name, text)
-    host.hub.deliver_to_room(room, TopicChanged(
-        room=room.name, by=actor, topic=text,
-        text=f"{actor} set the topic of #{room.name}: {text}" if text
-        else f"{actor} cleared the topic of #{room.name}"))
-    host.roles_changed(room.name)
-    ok(host, session, message)
+
+    def change() -> None:
+        host.community.update_room(room.name, topic=text)
+        host.log(scope_of(room), actor, "topic", room.name, text)
+
+    def told() -> None:
+        host.hub.deliver_to_room(room, TopicChanged(
+            room=room.name, by=actor, topic=text,
+            text=f"{actor} set the topic of #{room.name}: {text}" if text
+            else f"{actor} cleared the topic of #{room.name}"))
+        host.roles_changed(room.name)
+        ok(host, session, message)
+
+    host.change(session, message.id, change, told)
 
 
 @command("mode", "/mode +i|-i", "make your room invite-only, or open again (ops)")
@@ -263,12 +290,18 @@ def mode(host: CommunityHost, session: Session, message: Command) -> None:
     if room.name == LOBBY:
         raise CommandError("not_allowed", "the lobby is open to everyone")
     rule(lambda: host.community.check_rank(actor, room.name, OP))
-    host.community.update_room(room.name, invite_only=flag == "+i")
-    host.log(room.name, actor, "mode", room.name, flag)
-    host.announce(room.name, f"{actor} made #{room.name} "
-                  + ("invite-only (/invite USER lets someone in)" if flag == "+i"
-                     else "open to everyone"))
-    ok(host, session, message)
+
+    def change() -> None:
+        host.community.update_room(room.name, invite_only=flag == "+i")
+        host.log(room.name, actor, "mode", room.name, flag)
+
+    def told() -> None:
+        host.announce(room.name, f"{actor} made #{room.name} "
+                      + ("invite-only (/invite USER lets someone in)" if flag == "+i"
+                         else "open to everyone"))
+        ok(host, session, message)
+
+    host.change(session, message.id, change, told)
 
 
 @command("invite", "/invite USER", "let someone into your invite-only room (ops)")
@@ -282,8 +315,13 @@ def invite(host: CommunityHost, session: Session, message: Command) -> None:
     rule(lambda: host.community.check_rank(actor, scope_room(room), OP))
 
     def done(user: str) -> None:
-        host.community.invite(room.name, user)
-        host.log(room.name, actor, "invite", user)
+        def change() -> None:
+            host.community.invite(room.name, user)
+            host.log(room.name, actor, "invite", user)
+
+        host.change(session, message.id, change, lambda: told(user))
+
+    def told(user: str) -> None:
         host.announce(room.name, f"{actor} invited {user} to #{room.name}")
         target = host.hub.session_of(user)
         if target is not None:
@@ -307,12 +345,18 @@ def slow(host: CommunityHost, session: Session, message: Command) -> None:
     rule(lambda: host.community.check_rank(actor, scope_room(room),
                                            ADMIN if room.name == LOBBY else OP))
     seconds = int(given)
-    host.community.update_room(room.name, slow=seconds)
-    host.log(scope_of(room), actor, "slow", room.name, str(seconds))
-    host.announce(room.name, f"{actor} turned slow mode off in #{room.name}" if not seconds
-                  else f"{actor} set slow mode in #{room.name}: one message "
-                       f"{say_every(seconds)} per person")
-    ok(host, session, message)
+
+    def change() -> None:
+        host.community.update_room(room.name, slow=seconds)
+        host.log(scope_of(room), actor, "slow", room.name, str(seconds))
+
+    def told() -> None:
+        host.announce(room.name, f"{actor} turned slow mode off in #{room.name}" if not seconds
+                      else f"{actor} set slow mode in #{room.name}: one message "
+                           f"{say_every(seconds)} per person")
+        ok(host, session, message)
+
+    host.change(session, message.id, change, told)
 
 
 @command("modlog", "/modlog [N]", "the last N moderation actions here (ops, admins)")
@@ -385,8 +429,14 @@ def grant(host: CommunityHost, session: Session, message: Command, word: str,
         rule(lambda: host.community.check_over(actor, user, None, ADMIN))
         if make == (host.community.rank(user) >= ADMIN):
             raise CommandError("same", f"{user} is {'already' if make else 'not'} an admin")
-        host.community.set_admin(user, ADMIN if make else None)
-        host.log(SERVER, actor, "grant" if make else "revoke", user)
+
+        def change() -> None:
+            host.community.set_admin(user, ADMIN if make else None)
+            host.log(SERVER, actor, "grant" if make else "revoke", user)
+
+        host.change(session, message.id, change, lambda: told(user))
+
+    def told(user: str) -> None:
         text = (f"{actor} made {user} an admin of this server" if make
                 else f"{actor} took {user}'s admin rights away")
         host.announce(LOBBY, text)
@@ -409,13 +459,17 @@ def admin_kick(host: CommunityHost, session: Session, message: Command, word: st
         target = host.hub.session_of(user)
         if target is None:
             raise CommandError("offline", f"{user} is not online")
-        host.log(SERVER, actor, "kick", user, reason)
-        text = f"{actor} kicked {user} off the server{_why(reason)}"
-        for name in target.rooms:
-            host.announce(name, text)
-        host.hub.kick(target, f"{actor} kicked you off this server{_why(reason)}", "kicked",
-                      text)
-        ok(host, session, message)
+
+        def told() -> None:  # once the modlog has it
+            text = f"{actor} kicked {user} off the server{_why(reason)}"
+            for name in target.rooms:
+                host.announce(name, text)
+            host.hub.kick(target, f"{actor} kicked you off this server{_why(reason)}",
+                          "kicked", text)
+            ok(host, session, message)
+
+        host.change(session, message.id, lambda: host.log(SERVER, actor, "kick", user, reason),
+                    told)
 
     host.resolve_user(session, message.id, word, done)
 
@@ -429,13 +483,19 @@ def close(host: CommunityHost, session: Session, message: Command, room: str,
     rules = host.community.room(room)
     if rules.closed == closing:
         raise CommandError("same", f"#{room} is {'already closed' if closing else 'not closed'}")
-    host.community.update_room(room, closed=closing)
-    host.log(room, actor, "close" if closing else "reopen", room)
-    if closing:
-        host.announce(room, f"{actor} closed #{room}")
-        open_room = host.hub.rooms.get(room)
-        for member in list(open_room.members.values()) if open_room else []:
-            if member is not session and member.user is not None \
-                    and host.community.rank(member.user) < ADMIN:
-                host.move_out(member, open_room, f"{actor} closed #{room}", "closed")
-    ok(host, session, message, f"#{room} is {'closed' if closing else 'open again'}")
+
+    def change() -> None:
+        host.community.update_room(room, closed=closing)
+        host.log(room, actor, "close" if closing else "reopen", room)
+
+    def told() -> None:
+        if closing:
+            host.announce(room, f"{actor} closed #{room}")
+            open_room = host.hub.rooms.get(room)
+            for member in list(open_room.members.values()) if open_room else []:
+                if member is not session and member.user is not None \
+                        and host.community.rank(member.user) < ADMIN:
+                    host.move_out(member, open_room, f"{actor} closed #{room}", "closed")
+        ok(host, session, message, f"#{room} is {'closed' if closing else 'open again'}")
+
+    host.change(session, message.id, change, told)

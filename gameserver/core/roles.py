@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from gameserver.durations import say_duration, say_every
 
@@ -109,6 +109,36 @@ class Community:
         self.last_said: dict[tuple[str, str], float] = {}  # (room, user key) -> when
         # The key a sanction on a name is kept under (the hub maps guests to their address).
         self.key_of: Callable[[str], str] = str.casefold
+        # While a change is made (CommunityHost.change): how to take each step back, so a
+        # change the store refuses leaves memory as the database has it.
+        self.undo: list[Callable[[], None]] | None = None
+
+    # ------------------------------------------------------------ undoing a refused change
+
+    def _keep(self, table: dict[str, Any], key: str) -> None:
+        """Remember table[key] as it is (or its absence), to put back by `undo`."""
+        if self.undo is None:
+            return
+        had, old = key in table, table.get(key)
+
+        def put_back() -> None:
+            if had:
+                table[key] = old
+            else:
+                table.pop(key, None)
+
+        self.undo.append(put_back)
+
+    def _keep_fields(self, rules: RoomRules, *fields: str) -> None:
+        if self.undo is None:
+            return
+        old = {name: getattr(rules, name) for name in fields}
+
+        def put_back() -> None:
+            for name, value in old.items():
+                setattr(rules, name, value)
+
+        self.undo.append(put_back)
 
     # ------------------------------------------------------------ ranks
 
@@ -168,6 +198,7 @@ class Community:
 
     def set_admin(self, name: str, rank: int | None) -> None:
         key = name.casefold()
+        self._keep(self.admins, key)
         if rank is None:
             self.admins.pop(key, None)
         else:
@@ -180,6 +211,7 @@ class Community:
         rules = self.room(room)
         if rules.owner:
             return False
+        self._keep_fields(rules, "owner", "owner_name")
         rules.owner, rules.owner_name = user.casefold(), user
         if self.persist is not None:
             self.persist.save_role("#" + room, rules.owner, user, "owner")
@@ -188,6 +220,7 @@ class Community:
     def set_op(self, room: str, name: str, op: bool) -> None:
         rules = self.room(room)
         key = name.casefold()
+        self._keep(rules.ops, key)
         if op:
             rules.ops[key] = name
         else:
@@ -208,14 +241,18 @@ class Community:
         until = None if seconds is None else self.clock() + seconds
         entry = Sanction(name, until, reason, by)
         key = self.key_of(name)
-        self._table(kind, scope)[key] = entry
+        table = self._table(kind, scope)
+        self._keep(table, key)
+        table[key] = entry
         if self.persist is not None:
             self.persist.save_sanction(kind, scope, key, entry)
         return entry
 
     def lift(self, kind: str, scope: str, name: str) -> Sanction | None:
         key = self.key_of(name)
-        entry = self._table(kind, scope).pop(key, None)
+        table = self._table(kind, scope)
+        self._keep(table, key)
+        entry = table.pop(key, None)
         if entry is not None and self.persist is not None:
             self.persist.save_sanction(kind, scope, key, None)
         return entry
@@ -292,6 +329,7 @@ class Community:
 
     def update_room(self, room: str, **changes: object) -> RoomRules:
         rules = self.room(room)
+        self._keep_fields(rules, *changes)
         for name, value in changes.items():
             setattr(rules, name, value)
         if self.persist is not None:
@@ -299,7 +337,9 @@ class Community:
         return rules
 
     def invite(self, room: str, name: str) -> None:
-        self.room(room).invited[name.casefold()] = name
+        invited = self.room(room).invited
+        self._keep(invited, name.casefold())
+        invited[name.casefold()] = name
         if self.persist is not None:
             self.persist.save_invite(room, name.casefold(), name, True)
 

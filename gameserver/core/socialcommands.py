@@ -4,6 +4,7 @@ and the account's own: /password and /deleteaccount."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from gameserver.core.chatcommands import send_pm
 from gameserver.core.commands import CommandError, CommandSet, clean_message
@@ -103,10 +104,9 @@ def ignore(host: CommunityHost, session: Session, message: Command) -> None:
         current = ignores_of(host, session)
         if len(current) >= IGNORES_MAX:
             raise CommandError("too_many", f"you already ignore {IGNORES_MAX} people")
-        ignored = set_ignore(host, session, other, True)
-        host.hub.send(session, Ok(id=message.id, text=f"you now ignore {other} "
-                                                      "(/unignore undoes it)",
-                                  data={"ignores": ignored}))
+        set_ignore(host, session, message.id, other, True, lambda ignored: host.hub.send(
+            session, Ok(id=message.id, text=f"you now ignore {other} (/unignore undoes it)",
+                        data={"ignores": ignored})))
 
     host.resolve_user(session, message.id, word, done)
 
@@ -126,9 +126,9 @@ def unignore(host: CommunityHost, session: Session, message: Command) -> None:
             other = current.get(member.user.casefold())
     if other is None:
         raise CommandError("not_ignored", f"you do not ignore {word}")
-    ignored = set_ignore(host, session, other, False)
-    host.hub.send(session, Ok(id=message.id, text=f"you see {other} again",
-                              data={"ignores": ignored}))
+    found = other
+    set_ignore(host, session, message.id, other, False, lambda ignored: host.hub.send(
+        session, Ok(id=message.id, text=f"you see {found} again", data={"ignores": ignored})))
 
 
 def ignores_of(host: CommunityHost, session: Session) -> list[str]:
@@ -137,19 +137,32 @@ def ignores_of(host: CommunityHost, session: Session) -> list[str]:
     return host.hub.ignoring.names(session)  # an account's, read at login (load_ignores)
 
 
-def set_ignore(host: CommunityHost, session: Session, other: str, on: bool) -> list[str]:
-    """Kept for an account (across logins); the server stops delivering their words here."""
-    assert session.user is not None
-    if not session.guest:  # guest-3 is someone else next time: nothing is kept
-        host.storage.set_ignore(session.user, other, on)  # a cluster's: in the next commit
-    names = {n.casefold(): n for n in host.hub.ignoring.names(session)}
+def set_ignore(host: CommunityHost, session: Session, msg_id: int | None, other: str, on: bool,
+               then: Callable[[list[str]], None]) -> None:
+    """Kept for an account (across logins); the server stops delivering their words here.
+
+    `then(whom it ignores now)` once it is stored (in the hub's next commit); if the
+    store refuses it, the list here goes back as it was and the session is told.
+    """
+    user = session.user
+    assert user is not None
+    before = host.hub.ignoring.names(session)
+    names = {n.casefold(): n for n in before}
     if on:
         names[other.casefold()] = other
     else:
         names.pop(other.casefold(), None)
     ignored = sorted(names.values(), key=str.casefold)
-    host.hub.ignoring.set(session, ignored)
-    return ignored
+
+    def change() -> None:
+        undo = host.community.undo
+        if undo is not None:
+            undo.append(lambda: None if session.closed else host.hub.ignoring.set(session, before))
+        if not session.guest:  # guest-3 is someone else next time: nothing is kept
+            host.storage.set_ignore(user, other, on)
+        host.hub.ignoring.set(session, ignored)
+
+    host.change(session, msg_id, change, lambda: then(ignored))
 
 
 @command("query", "/query NICK|USER TEXT", "a private message, like /msg")
@@ -207,10 +220,19 @@ def password(host: CommunityHost, session: Session, message: Command) -> None:
         if not pwhash:
             raise CommandError("bad_password", "the old password is wrong; nothing changed")
         assert isinstance(pwhash, str)
-        host.storage.set_password_hash(user, pwhash)
-        host.log("*", user, "password", user)
-        hub.send(session, Ok(id=message.id, text="your password is changed; other sessions "
-                                                 "must log in again"))
+        storage = host.storage
+        # Written as store work (a store thread on a cluster); the ok once it is written.
+        host.ask(session, message.id, lambda: storage.set_password_hash(user, pwhash), changed)
+
+    def changed(found: bool) -> None:
+        if not found:
+            raise CommandError("no_such_user", "your account is gone")
+        host.change(session, message.id, lambda: host.log("*", user, "password", user),
+                    lambda: hub.send(session, Ok(id=message.id, text=(
+                        "your password is changed; other sessions must log in again"))),
+                    refused=lambda: hub.send(session, Ok(id=message.id, text=(
+                        "your password is changed; other sessions must log in again (the"
+                        " moderation log could not keep a line of it)"))))
 
     hub.lookups.account_hash(user).then(hub.guarded(session, message.id, check))
 
@@ -232,17 +254,36 @@ def deleteaccount(host: CommunityHost, session: Session, message: Command) -> No
         return
     del host.confirm_delete[key]
     hub = host.hub
-    hub.commit()  # what it said up to now is stored before its name is taken off
-    if not host.storage.delete_account(user):
-        raise CommandError("no_such_user", "your account is already gone")
-    host.community.forget_user(user)
-    from gameserver.lookalike import LookalikeIndex
+    storage, store = host.storage, hub.store
 
-    hub.lookalikes = LookalikeIndex(hub.store.account_names())  # its look-alikes are free too
-    hub.store.drop_tokens(user)
-    host.away.pop(key, None)
-    hub.send(session, Ok(id=message.id, text=f"the account {user} is deleted"))
-    hub.kick(session, f"the account {user} is deleted; goodbye", "quit", "deleted their account")
+    def delete() -> tuple[bool, list[str]]:  # store work: a store thread on a cluster
+        return storage.delete_account(user), store.account_names()
+
+    def deleted(answer: tuple[bool, list[str]]) -> None:
+        gone, names = answer
+        if not gone:
+            raise CommandError("no_such_user", "your account is already gone")
+        community = host.community
+        persist, community.persist = community.persist, None  # its rows went with it
+        try:
+            community.forget_user(user)
+        finally:
+            community.persist = persist
+        news = getattr(storage, "on_change", None)
+        if news is not None:  # the other nodes read the community again
+            news()
+        from gameserver.lookalike import LookalikeIndex
+
+        hub.lookalikes = LookalikeIndex(names)  # its look-alikes are free too
+        hub.store.drop_tokens(user)
+        host.away.pop(key, None)
+        hub.send(session, Ok(id=message.id, text=f"the account {user} is deleted"))
+        hub.kick(session, f"the account {user} is deleted; goodbye", "quit",
+                 "deleted their account")
+
+    # What it said up to now is stored before its name is taken off (else refused).
+    hub.after_commit(lambda: host.ask(session, message.id, delete, deleted),
+                     hub.refuse(session, message.id))
 
 
 def ignores_notice(host: CommunityHost, session: Session) -> None:

@@ -94,6 +94,9 @@ class ThreadedLookups:
     def create_account(self, user: str, pwhash: str) -> Pending[bool]:
         return self._ask("create_account", user, pwhash)
 
+    def name_used(self, user: str) -> Pending[bool]:
+        return self._ask("name_used", user)
+
     def take_token(self, digest: str) -> Pending[tuple[str, float, dict[str, Any]] | None]:
         return self._ask("take_token", digest)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from gameserver.communitystore import DELETED_USER, CommunityStore
@@ -40,11 +39,10 @@ CREATE TABLE IF NOT EXISTS ignores (
 
 
 class PostgresCommunityStore(CommunityStore):
-    """CommunityStore's interface on the cluster's database (each change written at once)."""
+    """CommunityStore's interface on the cluster's database (changes as CommunityStore's)."""
 
     def __init__(self, store: PostgresStore) -> None:  # not super(): that opens SQLite tables
         self.store = store
-        self.on_change: Callable[[], None] | None = None  # the cluster tells the other nodes
         try:
             with store.db.transaction():
                 store.db.execute(_SCHEMA)
@@ -55,32 +53,12 @@ class PostgresCommunityStore(CommunityStore):
     def db(self) -> Any:  # type: ignore[override]
         return self.store.db
 
-    def _run(self, sql: str, args: tuple[object, ...] = ()) -> Any:
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         try:
             return self.db.execute(sql, args)
         except psycopg.Error as exc:
             self.store._forget_broken()
             raise StorageError(describe(exc)) from exc
-
-    # On a node (the hub commits in a store thread): hub.after_commit. A change then goes
-    # into the hub's next commit, never a round trip on the loop; the reply of the command
-    # that made it waits for that commit, and so does the news to the other nodes.
-    after_commit: Callable[[Callable[[], None]], None] | None = None
-
-    def _write(self, sql: str, args: tuple[object, ...]) -> None:
-        if self.after_commit is None:
-            self._write_now(sql, args)
-            return
-        self.store.queue_write(sql, args)
-        self.after_commit(self._changed)
-
-    def _write_now(self, sql: str, args: tuple[object, ...]) -> None:
-        self._run(sql, args)
-        self._changed()
-
-    def _changed(self) -> None:
-        if self.on_change is not None:
-            self.on_change()
 
     def load(self, community: Community) -> Community:
         try:
@@ -205,11 +183,12 @@ class PostgresCommunityStore(CommunityStore):
 def community_store_for(store: Any, hub: Any = None) -> CommunityStore:
     """The community's tables beside the store's: SQLite's connection, or the cluster's.
 
-    With the `hub` of a node whose commits run off the loop, changes join its commits.
+    With the server's `hub`, changes join its commits (in a store thread on a cluster):
+    confirmed once stored, refused (and dropped) if the store keeps failing.
     """
-    if isinstance(store, PostgresStore):
-        kept = PostgresCommunityStore(store)
-        if hub is not None and getattr(hub, "commits_off_loop", False):
-            kept.after_commit = hub.after_commit
-        return kept
-    return CommunityStore(store.db)
+    kept = PostgresCommunityStore(store) if isinstance(store, PostgresStore) \
+        else CommunityStore(store.db)
+    if hub is not None:
+        kept.queue = store.queue_change
+        kept.after_commit = hub.after_commit
+    return kept

@@ -174,8 +174,9 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
         return scope if scope == EVERYONE else "#" + scope
 
     def queue_pm(self, entry: NewEntry | Entry, user: str) -> None:
+        """Keep a stored PM for `user`'s next login (its sender is told once it is kept)."""
         assert entry.id is not None, "queue_pm of a stored entry; see add_message(queue_for=)"
-        self._ops.append((STATE_OP, "INSERT INTO pending_pms VALUES (%s, %s)", (entry.id, user)))
+        self.queue_change("INSERT INTO pending_pms VALUES (%s, %s)", (entry.id, user))
 
     def enter_scope(self, user: str, scope: str) -> None:
         self._ops.append((STATE_OP, "INSERT INTO memberships VALUES (%s, %s, %s, NULL, %s)",
@@ -423,18 +424,14 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
     def drop_tokens(self, user: str) -> None:
         self._ops.append((STATE_OP, 'DELETE FROM tokens WHERE "user" = %s', (user,)))
 
-    def queue_write(self, sql: str, args: tuple[Any, ...]) -> None:
-        """Another table's write (the community's), in the next commit; kept until stored."""
-        self._ops.append((STATE_OP, sql, args))
-
     # ------------------------------------------------------------ device keys (e2e PMs)
 
     def add_device_key(self, user: str, key: str, device: str) -> None:
         """Publish a device's public key for `user` (at the next commit); known keys stay."""
         _check(key, device)
-        self._ops.append((STATE_OP, "INSERT INTO device_keys VALUES (%s, %s, %s, %s)"
+        self.queue_change('INSERT INTO device_keys VALUES (%s, %s, %s, %s)'
                           ' ON CONFLICT ("user", key) DO NOTHING',
-                          (user.casefold(), key, device, time.time())))
+                          (user.casefold(), key, device, time.time()))
 
     # ------------------------------------------------------------ what every node shares
 
