@@ -111,6 +111,7 @@ class LineClient:
         self.terminal: TerminalInput | None = None  # set while a terminal is typed on
         # a /join or /part awaiting its answer: what is typed next waits for it (see _settled)
         self._answer: tuple[int, asyncio.Event] | None = None
+        self._lost_said: ClientConnection | None = None  # the connection said to be lost
 
     def candidates(self) -> list[str]:
         return completion_words(self.model, self.conn.games)
@@ -261,7 +262,12 @@ class LineClient:
 
     async def _typing(self, inputs: asyncio.Queue[str | None]) -> None:
         while True:
+            # A queue with lines in it answers without yielding: a pipe full of lines would
+            # keep the server's answers (its goodbye too) unread until the pipe ran dry.
+            await asyncio.sleep(0)
             raw = await inputs.get()
+            if self.model.ended is not None and not self.restarting:
+                return  # the server said goodbye (and why): nothing more goes out
             if raw is None:  # end of input: leave politely
                 self.leaving = True
                 self._send(Typed("/quit", "quit"))
@@ -375,9 +381,13 @@ class LineClient:
     def _send(self, typed: Typed, secret: str | None = None) -> int | None:
         try:
             return send_to_pane(self.conn, self.model, typed, secret)
-        except (ConnectionFailed, Unsendable) as exc:
+        except Unsendable as exc:
             self.say(f"! {exc}")
-            return None
+        except ConnectionFailed as exc:
+            if self.conn is not self._lost_said:  # once per connection, not once per line
+                self._lost_said = self.conn
+                self.say(f"! {exc}; what you type is not sent")
+        return None
 
     async def _settled(self, msg_id: int) -> None:
         """Wait for the answer to a /join or /part before reading what was typed next.

@@ -160,6 +160,24 @@ def test_a_pipe_s_lines_go_to_the_room_it_joined_last(server):
     assert lines.index("[#den] <ann> in the den") < lines.index("<ann> in the lobby")
 
 
+def test_a_script_that_floods_reads_why_it_was_disconnected(tmp_path):
+    """A pipe that keeps sending far past the flood limits is put off the server: the line
+    client prints the server's reason, once, and exits 1, not a socket error per line."""
+    server = ServerProcess(tmp_path / "data", "--flood-kick", "20", "--flood-kick-after", "0.5")
+    try:
+        out = play("join", "127.0.0.1", str(server.port), "eve",
+                   stdin="flood line\n" * 200_000, timeout=60)
+    finally:
+        server.stop()
+    assert out.returncode == 1, out.stderr[-2000:]
+    said = [line for line in out.stdout.splitlines() if "flood line" not in line
+            and "slow down" not in line]
+    assert "* disconnected for flooding: you kept sending far more than 4 lines a second" \
+        in said, said
+    assert len([line for line in said if "connection" in line]) <= 1, said
+    assert "Traceback" not in out.stderr and "socket.send() raised" not in out.stderr
+
+
 def test_line_client_exits_0_on_shutdown_notice_and_1_on_lost_connection(tmp_path):
     for how, code, text in ((signal.SIGINT, 0, "the server is shutting down"),
                             (signal.SIGTERM, 0, "the server is restarting"),  # a pipe: ends
