@@ -102,17 +102,24 @@ class Backoff:
             rec.until = now + min(BASE_WAIT * 2 ** (over - 1), self.cap)
         return 0.0
 
-    def end(self, key: str, ok: bool | None) -> None:
-        """The attempt begun is over: succeeded, failed, or (None) never checked."""
+    def end(self, key: str, ok: bool | None) -> int:
+        """The attempt begun is over: succeeded, failed, or (None) never checked.
+
+        Returns the key's failures so far if this one is worth a line in the log: the one
+        that starts the waits, then the 10th, 100th, 1000th ... (else 0)."""
         rec = self.records.get(key)
         if rec is None:
-            return
+            return 0
         rec.pending = max(0, rec.pending - 1)
         if ok:
             del self.records[key]
         elif ok is False:
             rec.failures += 1
             rec.last = self.clock()
+            n = rec.failures
+            if n == self.free + 1 or (n >= 10 and 10 ** round(math.log10(n)) == n):
+                return n
+        return 0
 
     def prune(self) -> None:
         """Forget keys quiet for `forget` seconds; past MAX_KEYS, the quietest half too."""
@@ -149,10 +156,19 @@ class LoginThrottle:
             return f"too many failed logins for {account}; try again in {say_wait(wait)}"
         return None
 
-    def end(self, account: str, address: str, ok: bool | None) -> None:
-        self.accounts.end(account.casefold(), ok)
+    def end(self, account: str, address: str, ok: bool | None) -> list[str]:
+        """The check is over; what an operator should read of it (a guessing attack)."""
+        news = []
+        failures = self.accounts.end(account.casefold(), ok)
+        if failures:
+            news.append(f"{failures} failed logins in a row for the account {account}: its"
+                        " next tries wait")
         # A success does not clear the address: one's own account must not reset guessing.
-        self.addresses.end(address, None if ok else ok)
+        failures = self.addresses.end(address, None if ok else ok)
+        if failures:
+            news.append(f"{failures} failed logins from {address} (any account): its next"
+                        " tries wait")
+        return news
 
     def wait(self, account: str, address: str) -> float:
         return max(self.accounts.wait(account.casefold()), self.addresses.wait(address))

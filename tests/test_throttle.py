@@ -264,3 +264,19 @@ def test_admit_many_is_admit_line_by_line(reads, burst, rate) -> None:
             one.released()
             many.released()
         assert (many.tokens, many.held) == pytest.approx((one.tokens, one.held))
+
+
+def test_a_guessing_run_is_told_to_the_operator_a_few_times_not_per_guess() -> None:
+    """The failure that starts the waits is news, then the 10th, 100th ...; not each one."""
+    clock = Clock()
+    t = LoginThrottle(Settings(login_free_failures=3, login_wait_max=1), clock)
+    told = []
+    for n in range(1, 1001):
+        clock.now += 2  # past each wait
+        address = f"10.0.{n % 200}.1"  # many addresses, one account
+        assert t.begin("alice", address) is None
+        told += [(n, news) for news in t.end("alice", address, False)]
+    about_alice = [n for n, news in told if "for the account alice" in news]
+    assert about_alice == [4, 10, 100, 1000]
+    assert all("10.0." in news for _, news in told if "from" in news)
+    assert t.end("alice", "10.0.0.9", True) == []  # a success (no attempt begun): no news

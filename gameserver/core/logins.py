@@ -203,7 +203,8 @@ def registered(hub: Hub, session: Session, msg_id: int, user: str, pwhash: str) 
 def verified(hub: Hub, session: Session, msg_id: int, user: str, ok: bool) -> None:
     unhashed(hub, session)
     address = address_key(session.peer)
-    hub.login_throttle.end(user, address, ok)
+    for news in hub.login_throttle.end(user, address, ok):
+        log.warning("login: %s (the last from %s)", news, session.peer)
     if session.closed:
         return
     if not ok:
