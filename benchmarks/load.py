@@ -21,6 +21,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
 from loadhost import OwnServer, check_loopback, prepare_store, raise_fd_limit  # noqa: E402
+from loadpresence import follow_server  # noqa: E402
 from loadreport import report  # noqa: E402
 from loadrun import run_bench  # noqa: E402
 from loadspec import (  # noqa: E402
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             meta["prepared"] = f"{len(users) + len(storm_users)} accounts in " \
                                f"{time.perf_counter() - start:.2f} s"
             settings = dict(item.split("=", 1) for item in args.server_set)
+            follow_server(settings)  # scenario F settles as long as the server's batches wait
             server = OwnServer(Path(tmp), args.loop, settings, tls=cfg.tls)
             host, port, pid = "127.0.0.1", server.port, server.pid
             meta["server"] = f"play host pid {pid} port {port}"

@@ -9,14 +9,21 @@ from typing import TYPE_CHECKING, Any
 from loadclients import Client
 from loadhost import cpu_times, profile
 
-from gameserver.core.presence import MAX_INTERVAL
+from gameserver.core.presence import MAX_WAIT
 
 if TYPE_CHECKING:
     from loadrun import Bench
 
 # Seconds for the server to finish a phase: a big room's last presence batch waits up to
-# MAX_INTERVAL, so after this every join (or leave) of the phase has been told to the room.
-SETTLE = MAX_INTERVAL + 0.5
+# MAX_WAIT, so after this every join (or leave) of the phase has been told to the room.
+SETTLE = MAX_WAIT + 0.5
+
+
+def follow_server(settings: dict[str, str]) -> None:
+    """The server's MAX_WAIT changed by --server-set: the phases settle as long."""
+    global SETTLE
+    if "MAX_WAIT" in settings:
+        SETTLE = max(float(settings["MAX_WAIT"]), 0.0) + 0.5
 
 
 async def arrivals(bench: Bench, clients: list[Client], rate: float,

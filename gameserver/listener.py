@@ -21,9 +21,13 @@ from gameserver.throttle import AddressCounts, address_key
 log = logging.getLogger("play.server")
 
 ACCEPT_BATCH = 64  # connections taken per readiness of a listening socket
-# In a crowd, connections are accepted together: one arriving within ACCEPT_GROUP seconds
-# of the last accept waits in the backlog until then (see Listener._accept).
+# In a crowd, connections are accepted together: one arriving within the group window of
+# the last accept waits in the backlog until then (see Listener._accept). The window is
+# the time ACCEPT_CROWD connections take to arrive at the crowd's rate, at least
+# ACCEPT_GROUP and at most ACCEPT_GROUP_MAX seconds (0: every connection at once).
 ACCEPT_GROUP = 0.025
+ACCEPT_GROUP_MAX = 0.1
+ACCEPT_CROWD = 25
 FD_RETRY = 0.25  # seconds between tries to accept again once out of file descriptors
 FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log line)
 TLS_RECORD = 0x16  # the first byte of a TLS handshake record
@@ -101,7 +105,8 @@ class Listener:
         self._exhausted_tries = 0
         self._retry: asyncio.TimerHandle | None = None
         self._grouped: asyncio.TimerHandle | None = None  # accepting waits for company
-        self._last_accept = -ACCEPT_GROUP  # when connections were last taken (loop time)
+        self._last_accept = -1e9  # when connections were last taken (loop time)
+        self._rate = 0.0  # connections a second in the takes lately (0: none lately)
         self._backlog = False  # the last take stopped at ACCEPT_BATCH: more wait (a burst)
         self._tasks: set[asyncio.Task[None]] = set()
         self.refused = 0  # connections closed at once for being far over the cap
@@ -147,42 +152,62 @@ class Listener:
     def _accept(self, listening: socket.socket) -> None:
         """Take what waits on `listening`, at once or with the others of a crowd.
 
-        A connection arriving within ACCEPT_GROUP of the last accept waits in the
+        A connection arriving within the group window of the last accept waits in the
         backlog until then, and is taken with whoever else came meanwhile (by then its
-        first frames have usually arrived too): a crowd arriving at a steady few hundred
-        a second is handled a handful per wake-up, as a burst is, instead of one wake-up
-        (cold caches, a pass of the loop) each. A lone connection is taken at once.
+        first frames have usually arrived too): a crowd is handled ACCEPT_CROWD or so
+        per wake-up, as a burst is, instead of one wake-up (cold caches, a pass of the
+        loop) each. The window follows the crowd's rate (group_window): a fast crowd
+        waits less for its company, a slow one at most ACCEPT_GROUP_MAX. A lone
+        connection (none taken within the window before it) is taken at once.
         """
         assert self._loop is not None
         now = self._loop.time()
-        wait = self._last_accept + ACCEPT_GROUP - now
+        wait = self._last_accept + self.group_window() - now
         if wait > 0 and not self._backlog:  # (a burst is taken as fast as it comes)
             self._unwatch()
             self._grouped = self._loop.call_later(wait, self._accept_grouped)
             return
+        self._taken(now, self._take(listening))
+
+    def group_window(self) -> float:
+        """Seconds a crowd's connections wait for each other: ACCEPT_CROWD of them at
+        the rate of the takes lately, between ACCEPT_GROUP and ACCEPT_GROUP_MAX."""
+        rate = self._rate
+        crowd = ACCEPT_CROWD / rate if rate > 0 else ACCEPT_GROUP_MAX
+        return min(ACCEPT_GROUP_MAX, max(ACCEPT_GROUP, crowd))
+
+    def _taken(self, now: float, count: int) -> None:
+        """Note a take of `count` connections: the rate they came at since the last."""
+        elapsed = now - self._last_accept
+        if elapsed > 0:
+            sample = count / elapsed
+            self._rate = (self._rate + sample) / 2 if self._rate else sample
         self._last_accept = now
-        self._take(listening)
 
     def _accept_grouped(self) -> None:
         self._grouped = None
         if not self.sockets:
             return
         assert self._loop is not None
-        self._last_accept = self._loop.time()
+        now = self._loop.time()
         self._watch()
+        count = 0
         for sock in self.sockets:
             if self._retry is not None:  # out of file descriptors meanwhile
                 break
-            self._take(sock)
+            count += self._take(sock)
+        self._taken(now, count)
 
-    def _take(self, listening: socket.socket) -> None:
+    def _take(self, listening: socket.socket) -> int:
+        """Accept up to ACCEPT_BATCH connections; how many were taken."""
         self._backlog = True
+        taken = 0
         for _ in range(ACCEPT_BATCH):
             try:
                 sock, peer = listening.accept()
             except (BlockingIOError, InterruptedError):
                 self._backlog = False
-                return
+                return taken
             except ConnectionAbortedError:
                 continue
             except OSError as exc:
@@ -190,9 +215,11 @@ class Listener:
                     self._out_of_fds(exc)
                 else:
                     log.error("accepting a connection failed: %s", exc)
-                return
+                return taken
             sock.setblocking(False)
+            taken += 1
             self._admit(sock, peer)
+        return taken
 
     def _out_of_fds(self, exc: OSError) -> None:
         """Stop watching the listening sockets for a moment; say so once per burst."""

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 
 from helpers import RawClient, logged_in, run, running_server
+from hubpair import Pair
 
-from gameserver.core.presence import INTERVAL, MAX_INTERVAL, interval_for
+from gameserver.core.presence import (
+    FRAMES_PER_CHANGE,
+    INTERVAL,
+    MAX_INTERVAL,
+    MAX_WAIT,
+    interval_for,
+)
 from gameserver.runtime import GROUP_COMMIT, CommitSchedule
+from gameserver.settings import Settings
 
 
 class Counting:
@@ -140,6 +149,95 @@ def test_a_big_rooms_presence_costs_a_bounded_number_of_frames_a_second():
     assert interval_for(100_000) == MAX_INTERVAL
 
 
+class VirtualTime:
+    """The runtime's timer on a clock of its own: `advance(t)` runs what is due by t."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.due: list[tuple[float, int, object]] = []
+        self.count = 0
+
+    def schedule(self, delay, run) -> None:
+        self.count += 1
+        heapq.heappush(self.due, (self.now + delay, self.count, run))
+
+    def advance(self, until: float) -> None:
+        while self.due and self.due[0][0] <= until:
+            self.now, _, run = heapq.heappop(self.due)
+            run()
+        self.now = until
+
+
+def _big_room(tmp_path, members: int):
+    """A room of `members` logged in at once, then batching (from 3 members) on a clock."""
+    pair = Pair(tmp_path, settings=Settings(registrations_per_hour=1000))
+    users = [pair.user(f"u{i:02d}") for i in range(members)]
+    clock = VirtualTime()
+    pair.hub.presence.schedule = clock.schedule
+    pair.hub.presence.min_members = 3
+    return pair, users, clock
+
+
+def _batches(user) -> list[list[dict[str, str]]]:
+    return [e.changes for e in user.new() if e.TYPE == "presence"]
+
+
+def test_a_big_rooms_batch_waits_for_enough_changes_but_the_roster_is_exact_at_once(tmp_path):
+    members = 40
+    pair, users, clock = _big_room(tmp_path, members)
+    watcher = users[-1]
+    enough = -(-members // int(FRAMES_PER_CHANGE))  # changes that make a batch worth it
+    watcher.new()
+    assert users[0].cmd("nick", "zed").TYPE == "ok"
+    who = watcher.cmd("who")  # the roster has the new nick at once ...
+    assert {"nick": "zed", "user": "u00"} in who.data["members"]
+    assert users[1].cmd("nick", "zed").code == "nick_taken"  # ... and so do nick checks
+    clock.advance(interval_for(members))
+    assert _batches(watcher) == []  # one change is not worth 40 member-frames yet
+    for u in users[1:enough - 1]:
+        u.cmd("nick", u.session.user + "x")
+    clock.advance(1.0)
+    assert _batches(watcher) == []
+    users[enough - 1].cmd("nick", "last")  # the change that makes it enough: out at once
+    [batch] = _batches(watcher)
+    assert len(batch) == enough
+    assert batch[0] == {"op": "renamed", "old": "u00", "new": "zed", "user": "u00"}
+    assert batch[-1]["new"] == "last"  # every change, in order
+    clock.advance(MAX_WAIT * 2)  # its timers, when they come, find nothing
+    assert _batches(watcher) == []
+    pair.close()
+
+
+def test_a_lone_change_in_a_big_room_is_told_at_the_latest_after_max_wait(tmp_path):
+    pair, users, clock = _big_room(tmp_path, 40)
+    watcher = users[-1]
+    watcher.new()
+    clock.advance(10.0)
+    users[0].drop()
+    clock.advance(10.0 + MAX_WAIT - 0.01)
+    assert _batches(watcher) == []
+    clock.advance(10.0 + MAX_WAIT)
+    assert _batches(watcher) == [[{"op": "left", "nick": "u00", "user": "u00",
+                                   "reason": "connection lost"}]]
+    pair.close()
+
+
+def test_a_burst_of_changes_still_waits_for_the_rooms_frame_budget(tmp_path):
+    members = 20
+    pair, users, clock = _big_room(tmp_path, members)
+    watcher = users[-1]
+    watcher.new()
+    for u in users[:members // 2]:  # far more than enough, all at once
+        u.cmd("nick", u.session.user + "y")
+    assert _batches(watcher) == []  # not before the room's least interval ...
+    clock.advance(interval_for(members) - 0.01)
+    assert _batches(watcher) == []
+    clock.advance(interval_for(members))
+    [batch] = _batches(watcher)  # ... and then all of it in one event
+    assert [c["new"] for c in batch] == [f"u{i:02d}y" for i in range(members // 2)]
+    pair.close()
+
+
 def test_a_token_is_spent_when_taken_not_at_the_next_commit(tmp_path):
     from gameserver.store import SQLiteStore
 
@@ -208,6 +306,7 @@ def test_a_crowd_arriving_steadily_is_accepted_a_group_at_a_time(monkeypatch):
     from gameserver import listener as listener_module
 
     monkeypatch.setattr(listener_module, "ACCEPT_GROUP", 0.5)
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP_MAX", 0.5)
 
     async def body():
         loop = asyncio.get_running_loop()
@@ -218,7 +317,7 @@ def test_a_crowd_arriving_steadily_is_accepted_a_group_at_a_time(monkeypatch):
 
         def counted(sock):
             takes.append(len(made))
-            take(sock)
+            return take(sock)
 
         listener._take = counted  # type: ignore[method-assign]  # noqa: SLF001
         socks = []
@@ -233,6 +332,49 @@ def test_a_crowd_arriving_steadily_is_accepted_a_group_at_a_time(monkeypatch):
             await _until(lambda: len(made) == 11)
             assert len(takes) < 11  # taken together, not one wake-up each
             assert made[-1] - made[0] >= 0.45  # ... after waiting for each other
+        finally:
+            for _, writer in socks:
+                writer.close()
+            listener.close()
+
+    run(body())
+
+
+def test_a_fast_crowd_waits_less_for_its_company_than_a_slow_one(monkeypatch):
+    from gameserver import listener as listener_module
+
+    window = 0.3  # the most a connection of a slow crowd waits (a group under ACCEPT_BATCH)
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP", 0.01)
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP_MAX", window)
+    monkeypatch.setattr(listener_module, "ACCEPT_CROWD", 3)
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        made: list[float] = []
+        listener = _counting_listener(made)
+        takes: list[float] = []
+        take = listener._take  # noqa: SLF001
+
+        def noted(sock):
+            takes.append(loop.time())
+            return take(sock)
+
+        listener._take = noted  # type: ignore[method-assign]  # noqa: SLF001
+        socks = []
+        try:
+            count = 0
+            start = loop.time()
+            while loop.time() - start < 3 * window:  # a crowd of ~200 a second
+                socks.append(await asyncio.open_connection("127.0.0.1", listener.port))
+                count += 1
+                await asyncio.sleep(0.005)
+            await _until(lambda: len(made) == count)
+            assert takes[1] - takes[0] >= window * 0.9  # rate unknown: the longest wait
+            gaps = [b - a for a, b in zip(takes[1:], takes[2:], strict=False)]
+            # Then ACCEPT_CROWD connections' worth at the crowd's rate (~15 ms): a fixed
+            # window would take them `window` apart.
+            assert gaps and min(gaps) < window / 3
+            assert len(takes) < count * 0.7  # still taken in groups
         finally:
             for _, writer in socks:
                 writer.close()
