@@ -24,10 +24,13 @@ ACCEPT_BATCH = 64  # connections taken per readiness of a listening socket
 # In a crowd, connections are accepted together: one arriving within the group window of
 # the last accept waits in the backlog until then (see Listener._accept). The window is
 # the time ACCEPT_CROWD connections take to arrive at the crowd's rate, at least
-# ACCEPT_GROUP and at most ACCEPT_GROUP_MAX seconds (0: every connection at once).
+# ACCEPT_GROUP and at most ACCEPT_GROUP_MAX seconds (0: every connection at once); it is
+# ACCEPT_GROUP where fewer than ACCEPT_FEW would come in the longest (one after another,
+# a waiting connection would rarely have company).
 ACCEPT_GROUP = 0.025
 ACCEPT_GROUP_MAX = 0.1
 ACCEPT_CROWD = 25
+ACCEPT_FEW = 1.5
 FD_RETRY = 0.25  # seconds between tries to accept again once out of file descriptors
 FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log line)
 TLS_RECORD = 0x16  # the first byte of a TLS handshake record
@@ -171,10 +174,12 @@ class Listener:
 
     def group_window(self) -> float:
         """Seconds a crowd's connections wait for each other: ACCEPT_CROWD of them at
-        the rate of the takes lately, between ACCEPT_GROUP and ACCEPT_GROUP_MAX."""
+        the rate of the takes lately, between ACCEPT_GROUP and ACCEPT_GROUP_MAX (and
+        ACCEPT_GROUP where so few come that the longest wait would gather nobody)."""
         rate = self._rate
-        crowd = ACCEPT_CROWD / rate if rate > 0 else ACCEPT_GROUP_MAX
-        return min(ACCEPT_GROUP_MAX, max(ACCEPT_GROUP, crowd))
+        if rate * ACCEPT_GROUP_MAX < ACCEPT_FEW:
+            return min(ACCEPT_GROUP, ACCEPT_GROUP_MAX)
+        return min(ACCEPT_GROUP_MAX, max(ACCEPT_GROUP, ACCEPT_CROWD / rate))
 
     def _taken(self, now: float, count: int) -> None:
         """Note a take of `count` connections: the rate they came at since the last."""
