@@ -186,7 +186,7 @@ class Runtime:
 
         assert self.bus_url is not None
         try:
-            self.bus = RedisBus(self.bus_url)
+            self.bus = RedisBus(self.bus_url, node=self.node)
         except BusError as exc:
             self.close_resources()
             raise ServerError(str(exc)) from None
@@ -210,8 +210,12 @@ class Runtime:
             link.bus_back()
             self.wake()
 
+        def gone(node: str) -> None:  # the bus knows a node is gone (a SIGKILL)
+            link.node_gone(node)
+            self.wake()
+
         try:
-            await self.bus.start(receive, lost, back)
+            await self.bus.start(receive, lost, back, gone=gone, watched=lambda: list(link.nodes))
         except BusError as exc:
             self.bus = None
             self.close_resources()

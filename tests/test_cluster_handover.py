@@ -80,8 +80,7 @@ def test_a_login_that_replaces_a_silent_nodes_session_goes_on_after_patience(thr
     c = three
     ann = c.user(0, "ann")
     c.user(1, "ben")
-    c.bus.endpoints[1].receive = None  # node 1 stops hearing and speaking
-    c.links[1]._publish = lambda message: None
+    c.silence(1)  # node 1 stops hearing and speaking; the bus does not know
     again, login_id = login_unsettled(c, 2, "ben")
     c.settle()
     assert not again.of("ok", id=login_id)  # waiting for node 1's answer
@@ -126,8 +125,7 @@ def test_a_pm_to_a_node_that_does_not_answer_is_kept(three):
     c = three
     ann = c.user(0, "ann")
     c.user(1, "bob")
-    c.bus.endpoints[1].receive = None
-    c.links[1]._publish = lambda message: None
+    c.silence(1)
     pm = Command(id=ann.next_id(), name="msg", args="bob still there?")
     ann.send(pm)
     c.settle()

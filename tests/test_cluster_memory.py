@@ -28,6 +28,7 @@ class Cluster:
         self.clock = Clock()
         self.nodes: list[Pair] = []
         self.links: list[ClusterLink] = []
+        self.dead: set[int] = set()  # killed: they run nothing more
         for n in range(count):
             (tmp_path / f"n{n}").mkdir()
             pair = Pair(tmp_path / f"n{n}", store=PostgresStore(url, node=f"n{n}"))
@@ -40,11 +41,12 @@ class Cluster:
                 CommunityHost.install(pair.hub, kept.load(Community(kept)), kept)
             if games:
                 pair.extend_games()
-            point = self.bus.endpoint()
+            point = self.bus.endpoint(f"n{n}")
             link = ClusterLink.install(pair.hub, f"n{n}", point.publish, self.clock)
             if community:
                 kept.on_change = link.community_changed
             point.receive = link.received
+            point.gone = link.node_gone
             self.nodes.append(pair)
             self.links.append(link)
         self.settle()
@@ -53,8 +55,9 @@ class Cluster:
         """Hand over everything in flight and commit every node, until all is quiet."""
         for _ in range(50):
             moved = self.bus.pump()
-            for pair in self.nodes:
-                pair.hub.commit()
+            for n, pair in enumerate(self.nodes):
+                if n not in self.dead:
+                    pair.hub.commit()
             if not moved and not self.bus.queue:
                 return
         raise AssertionError("the bus never went quiet")
@@ -74,10 +77,25 @@ class Cluster:
         user.token = reply.data["token"]
         return user
 
+    def silence(self, node: int) -> None:
+        """`node` stops hearing and speaking, and the bus does not know (a machine that
+        vanished without a word: its connections linger until they time out)."""
+        self.bus.endpoints[node].receive = lambda message: None
+        self.links[node]._publish = lambda message: None
+
+    def kill(self, node: int) -> None:
+        """`node` is SIGKILLed: its connections end at once, so the bus (Redis) and the
+        database see them go; the other nodes hear of it at the bus's next probe."""
+        self.bus.endpoints[node].receive = None
+        self.links[node]._publish = lambda message: None
+        self.dead.add(node)
+        self.nodes[node].store.close()
+
     def tick(self, seconds: float) -> None:
         self.clock.now += seconds
-        for pair in self.nodes:
-            pair.hub.tick(self.clock.now)
+        for n, pair in enumerate(self.nodes):
+            if n not in self.dead:
+                pair.hub.tick(self.clock.now)
         self.settle()
 
     def close(self) -> None:
@@ -170,8 +188,7 @@ def test_a_silent_node_takes_its_users_with_it(cluster):
     cluster.user(1, "bob")
     ann = cluster.user(0, "ann")
     assert any("bob" in line for line in ann.cmd("users").lines)
-    cluster.bus.endpoints[1].receive = None  # node 1 stops hearing and speaking
-    cluster.links[1]._publish = lambda message: None
+    cluster.silence(1)  # node 1 stops hearing and speaking
     cluster.tick(NODE_TIMEOUT + 1)
     assert not any("bob" in line for line in ann.cmd("users").lines)
     assert "bob" not in cluster.nodes[0].hub.rooms["lobby"].members
@@ -219,8 +236,7 @@ def test_a_game_across_nodes_and_its_takeover_when_its_node_stops(game_cluster, 
     assert "O" in "".join(boards(ann)[-1].board) or "o" in "".join(boards(ann)[-1].board)
     assert not said(ann, "a1")  # a move, not a chat line
     # node 0 stops: nothing renews its lease; node 1 takes the game over from the store
-    c.bus.endpoints[0].receive = None
-    c.links[0]._publish = lambda message: None
+    c.silence(0)
     with psycopg.connect(postgres_url, autocommit=True) as db:
         db.execute("UPDATE games SET lease_until = 0 WHERE id = %s", (gid,))
     c.tick(1.0)

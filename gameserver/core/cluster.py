@@ -13,7 +13,9 @@ carries PMs and forwarded game commands; core/clustergames.py hosts the games).
 Presence (who is where, under which nick) is a state, not a stream of deltas: each
 node publishes its local sessions' places when one changes and every few seconds, and
 a node not heard from for NODE_TIMEOUT seconds is taken for dead (its proxies go).
-That also heals what was missed while the bus was down.
+That also heals what was missed while the bus was down. Sooner still, the bus may know
+a node is gone (its connection to Redis ended: a SIGKILL): `node_gone` then does the
+same at once, and the node's games are claimed as soon as the store agrees.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class ClusterLink(GameRouting, Extension):
         self._leasing = False  # a round of lease renewals is in a store thread
         self.link_up = True
         self.taken_over = 0  # games this node took over from nodes that stopped
+        self.gone_nodes: dict[str, float] = {}  # node the bus says is gone -> until when
         self.address: str | None = None  # where clients reach this node (--public-address)
         self.addresses: dict[str, str] = {}  # other node -> its public address
         self.handover = Handover(self)  # what this node asks of others, and waits for
@@ -232,13 +235,29 @@ class ClusterLink(GameRouting, Extension):
             if clock - seen > NODE_TIMEOUT:
                 log.warning("cluster: node %s is silent for %.0f s; its users are gone",
                             node, clock - seen)
-                del self.nodes[node]
-                if self.addresses.pop(node, None) is not None:
-                    self._addresses_changed()
-                self._set_places(node, [])
-                for room, owner in list(self.remote_games.items()):
-                    if owner == node:
-                        del self.remote_games[room]
+                self._forget_node(node)
+
+    def node_gone(self, node: str) -> None:
+        """The bus says `node` no longer reads it (its connection ended): its users are
+        gone now, what waits for its answers goes on, and its games are claimed as soon
+        as the store sees none of its connections either (clustergames.py)."""
+        if node == self.node:
+            return
+        if node in self.nodes:
+            log.warning("cluster: node %s left the bus; its users are gone", node)
+            self._forget_node(node)  # first: a login that waited finds no ghost
+            self.gone_nodes[node] = self.clock() + NODE_TIMEOUT
+            self.games_tick(self.clock(), renew=False)
+        self.handover.node_gone(node)
+
+    def _forget_node(self, node: str) -> None:
+        del self.nodes[node]
+        if self.addresses.pop(node, None) is not None:
+            self._addresses_changed()
+        self._set_places(node, [])
+        for room, owner in list(self.remote_games.items()):
+            if owner == node:
+                del self.remote_games[room]
 
     # ------------------------------------------------------------ the bus's messages
 
@@ -251,6 +270,8 @@ class ClusterLink(GameRouting, Extension):
         if not isinstance(origin, str):
             return
         self.nodes[origin] = self.clock()
+        if self.gone_nodes:  # it speaks: it was only cut off for a moment
+            self.gone_nodes.pop(origin, None)
         kind = message.get("k")
         if kind == "ev":
             keys = message["to"].get(self.node)
@@ -360,6 +381,11 @@ class ClusterLink(GameRouting, Extension):
                 self.proxies[key] = proxy
                 self.hub.online[key] = proxy
                 self.hub.most_online = max(self.hub.most_online, len(self.hub.online))
+                self._place(proxy, {name: nick for name, nick in rooms})
+                host = self.game_host()
+                if host is not None and user in host.away:  # a seat here waited for them
+                    host.on_login(proxy)
+                continue
             self._place(proxy, {name: nick for name, nick in rooms})
 
     def _place(self, proxy: Session, rooms: dict[str, str]) -> None:
@@ -400,6 +426,9 @@ class ClusterLink(GameRouting, Extension):
         proxy.room = None
         if self.hub.online.get(key) is proxy:
             del self.hub.online[key]
+        host = self.game_host()
+        if host is not None:  # their seats here wait for them, as for a user of this node
+            host.on_logout(proxy)  # (said after the commit, only if they are still gone)
 
     def _closer(self, node: str, key: str) -> Callable[[str], None]:
         """A proxy's `close`: the hub kicked it (a login here replaced it, a /kick, a ban)."""

@@ -42,6 +42,7 @@ class GameRouting:
     proxies: dict[str, Session]
     link_up: bool
     taken_over: int
+    gone_nodes: dict[str, float]
     _last_games: list[str]
     _next_lease: float
     _leasing: bool
@@ -117,8 +118,10 @@ class GameRouting:
                 "msg": message.to_wire()}, message.id, turns.hold(self.hub, session))
         return run
 
-    def games_tick(self, clock: float) -> None:
-        """Renew this node's game leases; take over the games of nodes whose leases ran out.
+    def games_tick(self, clock: float, renew: bool = True) -> None:
+        """Renew this node's game leases; take over the games of nodes whose leases ran out,
+        and those of nodes the bus says are gone once the store sees none of their
+        connections (a SIGKILLed node's sockets close at once: no lease wait).
 
         The store's side runs as the hub's store work (a store thread on a cluster), so
         a slow database never holds the loop; one round at a time.
@@ -126,17 +129,22 @@ class GameRouting:
         store, host = self.hub.store, self.game_host()
         if host is None or not hasattr(store, "claim_orphan_games") or self._leasing:
             return
-        renew = clock >= self._next_lease
+        renew = renew and clock >= self._next_lease
         if renew:
             self._next_lease = clock + LEASE_RENEW_EVERY
         known = set(host.tables)  # a game made meanwhile is not "hosted elsewhere"
+        for node, until in list(self.gone_nodes.items()):
+            if clock > until:  # its leases have run out by now anyway
+                del self.gone_nodes[node]
+        gone = sorted(self.gone_nodes) if hasattr(store, "claim_games_of") else []
 
         self._leasing = True
 
         def run() -> Any:
             try:
                 held = store.renew_game_leases() if renew else None
-                return held, store.claim_orphan_games()
+                orphans = store.claim_games_of(gone) if gone else []
+                return held, orphans + store.claim_orphan_games()
             except StorageError as exc:
                 return exc
 

@@ -67,13 +67,17 @@ class Handover:
     def __init__(self, link: ClusterLink) -> None:
         self.link = link
         self._tickets = itertools.count(1)
-        # ticket -> (when to give up, what to do with the answer, what to do without one)
-        self.waiting: dict[int, tuple[float, Callable[[Any], None], Callable[[], None]]] = {}
+        # ticket -> (when to give up, what to do with the answer, what to do without one,
+        # the node asked)
+        self.waiting: dict[int, tuple[float, Callable[[Any], None], Callable[[], None],
+                                      str]] = {}
         # user key -> (its session here, the serial of its login, whether the bus brought
         # that login's message back yet: then any later login elsewhere replaces it)
         self.logins: dict[str, tuple[Session, int, bool]] = {}
-        # (user key, request id) -> (when to give up, its session, what to call once replied)
-        self.expected: dict[tuple[str, int], tuple[float, Session, Callable[[], None]]] = {}
+        # (user key, request id) -> (when to give up, its session, what to call once
+        # replied, the node that runs it)
+        self.expected: dict[tuple[str, int], tuple[float, Session, Callable[[], None],
+                                                   str]] = {}
 
     # ------------------------------------------------------------ asking
 
@@ -81,7 +85,8 @@ class Handover:
             gave_up: Callable[[], None]) -> int:
         ticket = next(self._tickets)
         message["ticket"] = ticket
-        self.waiting[ticket] = (self.link.clock() + PATIENCE, answered, gave_up)
+        self.waiting[ticket] = (self.link.clock() + PATIENCE, answered, gave_up,
+                                str(message.get("node")))
         self.link.publish(message)
         schedule = self.link.hub.schedule
         if schedule is not None:  # on time; without a timer (in memory), the next tick
@@ -97,11 +102,23 @@ class Handover:
 
     def tick(self, clock: float) -> None:
         self.expire(clock)
-        for ticket, (deadline, _, gave_up) in list(self.waiting.items()):
+        for ticket, (deadline, _, gave_up, _node) in list(self.waiting.items()):
             if clock >= deadline - EARLY and self.waiting.pop(ticket, None) is not None:
                 log.warning("cluster: no answer from another node within %.1f s; going on",
                             PATIENCE)
                 gave_up()
+
+    def node_gone(self, node: str) -> None:
+        """The bus knows `node` is gone (its subscription ended): no answer will come from
+        it, so whatever waits for one goes on now, not after PATIENCE."""
+        for ticket, (_, _, gave_up, asked) in list(self.waiting.items()):
+            if asked == node and self.waiting.pop(ticket, None) is not None:
+                gave_up()
+        for key, (_, session, release, runs) in list(self.expected.items()):
+            if runs == node and self.expected.pop(key, None) is not None:
+                self.link.hub.send(session, Error(code="unavailable", text=UNANSWERED,
+                                                  id=key[1]))
+                release()
 
     def answer(self, message: dict[str, Any], value: Any) -> None:
         self.link.publish({"k": "answer", "node": message["from"], "ticket": message["ticket"],
@@ -121,9 +138,18 @@ class Handover:
                 link.drop_proxy(key)
             then(place if isinstance(place, dict) else None)
 
-        # No answer: its node is gone or cut off; the login goes on, and the mirror here
-        # lets the old session go (its node is told to end it, if it is there at all).
-        self.ask({"k": "replace", "node": node, "user": key}, released, lambda: then(None))
+        def unanswered() -> None:
+            # Its node is gone or cut off: the mirror here lets the old session go at once
+            # (a ghost must not keep its nicks from the login that goes on now), and its
+            # node is told to end it, if it is there at all.
+            if link.proxies.get(key) is proxy:
+                link.drop_proxy(key)
+            proxy.closed = True
+            link.publish({"k": "kick", "node": node, "user": key, "reason": REPLACED,
+                          "code": "replaced", "told": "reconnected", "restart": False})
+            then(None)
+
+        self.ask({"k": "replace", "node": node, "user": key}, released, unanswered)
         return True
 
     def replace_asked(self, message: dict[str, Any]) -> None:
@@ -219,7 +245,7 @@ class Handover:
         assert session.user is not None
         if msg_id is not None:
             self.expected[(session.user.casefold(), msg_id)] = (
-                self.link.clock() + COMMAND_PATIENCE, session, release)
+                self.link.clock() + COMMAND_PATIENCE, session, release, str(message["node"]))
             schedule = self.link.hub.schedule
             if schedule is not None:
                 schedule(COMMAND_PATIENCE, lambda: self.tick(self.link.clock()))
@@ -235,7 +261,7 @@ class Handover:
                 waiting[2]()
 
     def expire(self, clock: float) -> None:
-        for ticket, (deadline, session, release) in list(self.expected.items()):
+        for ticket, (deadline, session, release, _node) in list(self.expected.items()):
             if clock >= deadline - EARLY and self.expected.pop(ticket, None) is not None:
                 self.link.hub.send(session, Error(code="unavailable", text=UNANSWERED,
                                                   id=ticket[1]))

@@ -324,6 +324,9 @@ def remember_place(hub: Hub, session: Session) -> None:
         return
     digest, expires = session.token
     hub.store.save_token(digest, session.user, expires, session.place())
+    # Stored at the next commit, asked for now: a node SIGKILLed a minute after a /nick
+    # or a /part must not hand the resume an older place.
+    hub.after_commit(lambda: None, lazy=True)
 
 
 def logged_in(hub: Hub, session: Session, msg_id: int | None, user: str, *,
@@ -357,10 +360,17 @@ def _replaced(hub: Hub, session: Session, msg_id: int | None, user: str, registe
     if there is not None and (place is None or not place.get("rooms")):
         place = there
     old = hub.online.get(user.casefold())
-    if old is not None:  # here (or on a node that did not answer: asked to end it)
+    if old is not None and old.closed:  # ended, and nothing else took its place
+        del hub.online[user.casefold()]
+    elif old is not None:  # here (or a mirror of a silent node's)
         if place is None or not place.get("rooms"):
             place = old.place()
-        hub.kick(old, "you logged in from another place", "replaced", "reconnected")
+        # The login goes on once the old session is out of its rooms: a kick may wait for
+        # the commit in flight, and meanwhile it still holds its nicks (bob would be bob_2).
+        session.busy = True
+        hub.kick(old, "you logged in from another place", "replaced", "reconnected",
+                 then=lambda: _replaced(hub, session, msg_id, user, registered, place, None))
+        return
     rooms = [(r, n) for r, n in (place or {}).get("rooms", [])] or [(LOBBY, None)]
     looked_at = (place or {}).get("room")
     session.user = user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -12,6 +13,13 @@ from gameserver.stores.pgbase import _check, _guarded
 # A live game is hosted by one node at a time: it holds the game's lease and renews it;
 # when a node dies its leases run out and another node takes the game over.
 LEASE_SECONDS = 5.0
+# Each connection of a node says which node it is (application_name, at most 63 bytes:
+# a digest of the node's name), so another node can see that none of its are left.
+APP_PREFIX, APP_DIGITS = "play node ", 20
+
+
+def application_name(node: str) -> str:
+    return APP_PREFIX + hashlib.md5(node.encode(), usedforsecurity=False).hexdigest()[:APP_DIGITS]
 
 
 class PostgresGames:
@@ -56,6 +64,17 @@ class PostgresGames:
     def claim_orphan_games(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Live games of other nodes whose lease ran out (their node died): ours now."""
         return self._claim("owner <> %s AND lease_until < %s", (self.node, time.time()))
+
+    @_guarded
+    def claim_games_of(self, nodes: list[str]) -> list[tuple[int, str, dict[str, Any]]]:
+        """Live games of these nodes (the bus says they are gone) that the database sees no
+        connection of theirs for: a killed node's sockets close at once, so its games need
+        not wait for their leases. A node merely cut off from the bus still has its
+        connections here, and keeps its games (two nodes never host one)."""
+        return self._claim("owner <> %s AND owner = ANY(%s::text[]) AND NOT EXISTS (SELECT 1"
+                           " FROM pg_stat_activity a WHERE a.application_name = %s::text ||"
+                           " left(md5(games.owner), %s::int))",
+                           (self.node, list(nodes), APP_PREFIX, APP_DIGITS))
 
     def _claim(self, where: str, args: tuple[Any, ...]) -> list[tuple[int, str, dict[str, Any]]]:
         rows = self.db.execute(

@@ -21,7 +21,7 @@ from gameserver.storeapi import (
     StorageError,
 )
 from gameserver.stores.pgbase import _check, _guarded, describe, psycopg
-from gameserver.stores.pggames import PostgresGames
+from gameserver.stores.pggames import PostgresGames, application_name
 
 CONNECT_TIMEOUT = 3  # seconds; the store is used from the event loop's thread
 # Every commit that writes messages or spans holds this lock (one key, every node), so
@@ -143,7 +143,8 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
         if db is None or db.closed or db.broken:
             options = "-c default_transaction_read_only=on" if self.readonly else ""
             db = self._local.db = psycopg.connect(self.url, autocommit=True, options=options,
-                                                  connect_timeout=CONNECT_TIMEOUT)
+                                                  connect_timeout=CONNECT_TIMEOUT,
+                                                  application_name=application_name(self.node))
             with self._lock:
                 self._connections.append(db)
         return db
