@@ -17,12 +17,14 @@ import json
 import os
 import re
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 for path in (REPO, REPO / "tests", REPO / "benchmarks"):
@@ -180,13 +182,35 @@ async def _frames(reader: asyncio.StreamReader, want: Callable[[dict], bool],
                 return frame
 
 
-async def one_failover(pg: object, redis: object, work: Path) -> tuple[float, float]:
+async def _users_until_gone(port: int, user: str) -> float:
+    """Seconds (perf_counter) at which node `port` no longer lists `user` in /users."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for frame in ({"type": "hello", "version": 1},
+                  {"type": "login", "id": 1, "user": "cy", "password": PASSWORD}):
+        writer.write(json.dumps(frame).encode() + b"\n")
+    await _frames(reader, lambda f: f.get("type") == "room")
+    n = 100
+    try:
+        while True:
+            n += 1
+            writer.write(json.dumps({"type": "cmd", "id": n, "name": "users",
+                                     "args": ""}).encode() + b"\n")
+            reply = await _frames(reader, lambda f, n=n: f.get("id") == n)
+            if not any(line.split()[:1] == [user] for line in reply.get("lines") or ()):
+                return time.perf_counter()
+            await asyncio.sleep(0.02)
+    finally:
+        writer.close()
+
+
+async def one_failover(pg: object, redis: object, work: Path) -> dict[str, float]:
     """Two nodes; a game on node 0 between ann (node 0) and bob (node 1); SIGKILL node 0.
 
-    Returns (seconds from the kill to bob's room told the game goes on on node 1,
-    seconds from the kill to ann's client resumed on node 1 with its token). ann's
-    side is the play client's own code (gameclient.targets and .reconnect), its
-    backoff included: it waits 1 s before its first try.
+    Returns seconds from the kill to: node 1's mirror letting ann go (`gone_s`), bob's
+    room told the game goes on on node 1 (`taken_s`), ann's client's first try to
+    reconnect (`first_try_s`) and ann's client resumed on node 1 with its token
+    (`resumed_s`). ann's side is the play client's own code (gameclient.targets and
+    .reconnect), its backoff included: it waits 1 s before its first try.
     """
     from gameclient.reconnect import reconnect
     from gameclient.targets import Targets
@@ -228,21 +252,31 @@ async def one_failover(pg: object, redis: object, work: Path) -> tuple[float, fl
         await ann.request(Command(id=asked, name="move", args=f"{gid} b2"), asked)
         await asyncio.sleep(2.5)  # a lease renewal has passed since the game began
         token = ann.login_data["token"]
+        gone = asyncio.ensure_future(_users_until_gone(nodes[1].port, "ann"))
+        await asyncio.sleep(0.3)  # cy is in, and asks again and again
         nodes[0].proc.kill()
         killed = time.perf_counter()
         told = asyncio.ensure_future(_frames(
             reader, lambda f: f.get("type") == "notice" and f"game {gid} goes on" in
             f.get("text", "")))
         where.learn(ann.login_data)
-        back = await reconnect(where.open, token, lambda _: None)
+        tries: list[float] = []
+
+        async def reopen() -> object:
+            tries.append(time.perf_counter())
+            return await where.open()
+
+        back = await reconnect(reopen, token, lambda _: None)  # type: ignore[arg-type]
         resumed = time.perf_counter() - killed
         await told
         taken = time.perf_counter() - killed
+        gone_at = await gone
         if back is None:
             raise SystemExit("ann's client did not resume on node 1")
         await back[0].close()
         writer.close()
-        return taken if told.done() else float("nan"), resumed
+        return {"gone_s": gone_at - killed, "taken_s": taken,
+                "first_try_s": tries[0] - killed, "resumed_s": resumed}
     finally:
         for node in nodes:
             if node.proc.poll() is None:
@@ -251,14 +285,18 @@ async def one_failover(pg: object, redis: object, work: Path) -> tuple[float, fl
 
 def failover(pg: object, redis: object, runs: int) -> dict[str, list[float]]:
     work = Path(tempfile.mkdtemp(prefix="play-failover-"))
-    taken, resumed = [], []
+    out: dict[str, list[float]] = {}
     for run in range(runs):
-        a, b = asyncio.run(one_failover(pg, redis, work / str(run)))
-        taken.append(a)
-        resumed.append(b)
-        print(f"failover {run + 1}: game taken over and the room told {a:.2f} s after the"
-              f" SIGKILL; ann's client resumed on the other node after {b:.2f} s", flush=True)
-    return {"taken_over_s": taken, "resumed_s": resumed}
+        got = asyncio.run(one_failover(pg, redis, work / str(run)))
+        for key, value in got.items():
+            out.setdefault(key, []).append(value)
+        print(f"failover {run + 1}: after the SIGKILL, ann gone from node 1's /users"
+              f" {got['gone_s']:.2f} s; the game taken over and the room told"
+              f" {got['taken_s']:.2f} s; ann's client tried again {got['first_try_s']:.2f} s"
+              f" and resumed on the other node {got['resumed_s']:.2f} s"
+              f" (the resume itself {got['resumed_s'] - got['first_try_s']:.3f} s)",
+              flush=True)
+    return out
 
 
 def bus_cost(one: object, two: object) -> float | None:
@@ -270,65 +308,96 @@ def bus_cost(one: object, two: object) -> float | None:
     return extra * 1e6 / max(1, remote)
 
 
+def run_setup(pg: Any, redis: Any, users: list[str], count: int,
+              args: argparse.Namespace) -> dict[str, object]:
+    """One setup of scenario B: 0 = one process on SQLite, else `count` cluster nodes."""
+    from gameserver.store import SQLiteStore
+    from gameserver.stores.postgres import PostgresStore
+
+    work = Path(tempfile.mkdtemp(prefix="play-cluster-bench-"))
+    if count == 0:
+        (work / "n0").mkdir(mode=0o700)
+        tokens = prepare(SQLiteStore(work / "n0" / "play.db"), users)
+        nodes = [Node(work / "n0")]
+        engines: list[int] = []
+    else:
+        url = pg.new_database()
+        tokens = prepare(PostgresStore(url), users)
+        nodes = [Node(work / f"n{i}", "--store", url, "--bus", redis.url)
+                 for i in range(count)]
+        assert pg.proc is not None and redis.proc is not None
+        engines = [pg.proc.pid, redis.proc.pid]
+    try:
+        return asyncio.run(drive([n.port for n in nodes], tokens, args.rate, args.duration,
+                                 [n.proc.pid for n in nodes], engines))
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def spread(values: list[float]) -> str:
+    values = sorted(values)
+    return (f"median {statistics.median(values):.1f} (min {values[0]:.1f},"
+            f" max {values[-1]:.1f}, {len(values)} runs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run scenario B's setups this many times, in turn")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--failover-runs", type=int, default=3,
                         help="SIGKILL a node mid-game this many times (0: no failover)")
     parser.add_argument("--only-failover", action="store_true", help="skip scenario B")
+    parser.add_argument("--only-bus", action="store_true",
+                        help="1 and 2 nodes only, and the in-process measure of the bus path")
     args = parser.parse_args()
     raise_fd_limit(args.clients * 2 + 100)
+    import busmicro
     from engines import PostgresServer, RedisServer
 
-    from gameserver.store import SQLiteStore
-    from gameserver.stores.postgres import PostgresStore
-
-    pg, redis = PostgresServer().start(), RedisServer().start()
     users = [f"u{i}" for i in range(args.clients)]
-    results: dict[str, object] = {}
-    setups = () if args.only_failover else (
+    results: dict[str, Any] = {}
+    setups: tuple[tuple[str, int], ...] = (
         ("one process, SQLite", 0), ("1 node, PostgreSQL + Redis", 1),
         ("2 nodes, PostgreSQL + Redis", 2))
+    if args.only_failover:
+        setups = ()
+    elif args.only_bus:
+        setups = setups[1:]
+    if not args.only_failover:  # first, while nothing of ours runs beside it
+        micro = busmicro.measure(receivers=args.clients // 2)
+        results["bus_in_process"] = micro
+        print(busmicro.report(micro), flush=True)
+    pg, redis = PostgresServer().start(), RedisServer().start()
     try:
-        if args.failover_runs:
+        if args.failover_runs and not args.only_bus:
             results["failover"] = failover(pg, redis, args.failover_runs)
-        for label, count in setups:
-            work = Path(tempfile.mkdtemp(prefix="play-cluster-bench-"))
-            if count == 0:
-                (work / "n0").mkdir(mode=0o700)
-                tokens = prepare(SQLiteStore(work / "n0" / "play.db"), users)
-                nodes = [Node(work / "n0")]
-                engines: list[int] = []
-            else:
-                url = pg.new_database()
-                tokens = prepare(PostgresStore(url), users)
-                nodes = [Node(work / f"n{i}", "--store", url, "--bus", redis.url)
-                         for i in range(count)]
-                assert pg.proc is not None and redis.proc is not None
-                engines = [pg.proc.pid, redis.proc.pid]
-            try:
-                figures = asyncio.run(drive([n.port for n in nodes], tokens, args.rate,
-                                            args.duration, [n.proc.pid for n in nodes],
-                                            engines))
-            finally:
-                for node in nodes:
-                    node.stop()
-            results[label] = figures
-            per = ", ".join(f"{us:.1f}" for us in figures["node_us_per_delivery"])  # type: ignore
-            cores = ", ".join(f"{c:.0f}%" for c in figures["node_core_pct"])  # type: ignore
-            eng = ", ".join(f"{c:.0f}%" for c in figures["engines_core_pct"]) or "-"  # type: ignore
-            print(f"{label:30} us/delivery per node: {per:14} node CPU: {cores:10}"
-                  f" p99 {figures['p99_ms']:.1f} ms  lost {figures['lost']}"
-                  f"  PostgreSQL, Redis: {eng}", flush=True)
-        bus = bus_cost(results.get("1 node, PostgreSQL + Redis"),
-                       results.get("2 nodes, PostgreSQL + Redis"))
-        if bus is not None:
+        bus: list[float] = []
+        for repeat in range(args.repeats if setups else 0):
+            for label, count in setups:
+                figures = run_setup(pg, redis, users, count, args)
+                results.setdefault(label, []).append(figures)
+                per = ", ".join(f"{us:.1f}" for us in figures["node_us_per_delivery"])  # type: ignore
+                cores = ", ".join(f"{c:.0f}%" for c in figures["node_core_pct"])  # type: ignore
+                eng = ", ".join(f"{c:.0f}%" for c in figures["engines_core_pct"]) or "-"  # type: ignore
+                print(f"run {repeat + 1} {label:30} us/delivery per node: {per:14} node CPU:"
+                      f" {cores:10} p99 {figures['p99_ms']:.1f} ms  lost {figures['lost']}"
+                      f"  PostgreSQL, Redis: {eng}", flush=True)
+            cost = bus_cost(results["1 node, PostgreSQL + Redis"][-1],
+                            results["2 nodes, PostgreSQL + Redis"][-1])
+            if cost is not None:
+                bus.append(cost)
+                print(f"run {repeat + 1}: the bus: {cost:.1f} us of node CPU more per delivery"
+                      " made on the other node (2 nodes' CPU minus 1 node's, same lines)",
+                      flush=True)
+        if bus:
             results["bus_us_per_remote_delivery"] = bus
-            print(f"the bus: {bus:.1f} us of node CPU more per delivery made on the other node"
-                  " (2 nodes' CPU minus 1 node's, for the same lines)", flush=True)
+            print(f"the bus, 2 nodes minus 1 node: {spread(bus)} us per delivery on node 1",
+                  flush=True)
     finally:
         pg.stop()
         redis.stop()
