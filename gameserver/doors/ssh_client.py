@@ -10,7 +10,6 @@ lines, gameserver/doors/ssh_channel.py) once a channel is open; until then they 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 from collections.abc import Callable
@@ -21,10 +20,11 @@ import asyncssh
 
 from gameclient.commands import Typed
 from gameserver import names
-from gameserver.core import logins, turns
+from gameserver.core import logins
 from gameserver.core.events import RoomView, TopicChanged
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Session
+from gameserver.doors.gating import GatedInput
 from gameserver.protocol import (
     PROTOCOL_VERSION,
     Command,
@@ -39,7 +39,7 @@ from gameserver.protocol import (
 )
 from gameserver.sshkeys import fingerprint
 from gameserver.store import StorageError
-from gameserver.throttle import FloodGate, Verdict
+from gameserver.throttle import FloodGate
 
 if TYPE_CHECKING:
     from gameserver.doors.ssh import SSHDoor
@@ -53,7 +53,7 @@ PLAIN_PMS = ("private messages from an SSH session are not end-to-end encrypted:
              "no device keys (the play client does, on your own machine)")
 LEARN_COMMANDS = ("list", "users", "accounts")  # what the play clients ask at start
 KbdChallenge = tuple[str, str, str, list[tuple[str, bool]]]
-_clock = time.perf_counter
+_clock = time.perf_counter  # as doors/gating.py's: the gates' clock
 
 
 def key_text(key: asyncssh.SSHKey) -> str:
@@ -102,10 +102,7 @@ class SSHClient(asyncssh.SSHServer):
         self.told: set[str] = set()  # banners said once per connection
         self.closing = False
         self.authed_at: float | None = None
-        self.gate = FloodGate(door.settings, _clock())
-        self.gate_of: str | None = None  # whose gate `gate` is (None: this connection's own)
-        self.held: collections.deque[tuple[float, Message]] = collections.deque()
-        self._release: asyncio.TimerHandle | None = None
+        self.gated: GatedInput | None = None  # what it sends, through the flood gate
         self._told_plain_pms = False
 
     # ------------------------------------------------------------ the connection
@@ -126,6 +123,10 @@ class SSHClient(asyncssh.SSHServer):
         door = self.door
         door.clients.add(self)
         self.session = door.hub.connect(door, self, self.close, self.label)
+        # Lines typed before login are gated too (the connection's own gate, then its
+        # account's): they are typed on the door's own screen.
+        self.gated = GatedInput(door.hub, self.session, self.label, door.wake,
+                                before_login=FloodGate(door.settings, _clock()))
         door.hub.receive(self.session, Hello(version=PROTOCOL_VERSION, client="ssh"))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -134,9 +135,8 @@ class SSHClient(asyncssh.SSHServer):
             self.count_out()
             self.count_out = None
         door.clients.discard(self)
-        if self._release is not None:
-            self._release.cancel()
-        self.held.clear()
+        if self.gated is not None:
+            self.gated.close()
         for future in self.waiting.values():
             if not future.done():
                 future.set_result(None)
@@ -236,48 +236,9 @@ class SSHClient(asyncssh.SSHServer):
 
     def submit(self, message: Message) -> None:
         """Through the flood gate, as every door's lines are: now, later, refused, or the end."""
-        session = self.session
-        if session is None or session.closed:
-            return
-        hub = self.door.hub
-        now = _clock()
-        if self.gate_of != session.user and session.user is not None:
-            self.gate = hub.flood_gates.take(session.user, now)  # the account's, on every door
-            self.gate_of = session.user
-        verdict, when = self.gate.admit(now)
-        if verdict is Verdict.PASS:
-            hub.receive(session, message)
-        elif verdict is Verdict.DELAY:
-            self.held.append((when, message))
-            if self._release is None:
-                self._release = asyncio.get_running_loop().call_later(
-                    max(0.0, when - now), self._release_held)
-        elif verdict is Verdict.REFUSE:
-            refusal = Error(code="slow_down", id=getattr(message, "id", None), text=(
-                f"slow down: you are sending more than {self.gate.describe()}; "
-                "that line was not sent"))
-            turns.in_turn(hub, session, lambda: hub.send(session, refusal))
-        else:
-            log.info("%s: flooding, disconnected", self.label)
-            hub.kick(session, "disconnected for flooding: you kept sending far more than "
-                              f"{self.gate.describe()}", "flood", "flooding")
-        self.door.wake()
-
-    def _release_held(self) -> None:
-        self._release = None
-        session = self.session
-        now = _clock()
-        while self.held and self.held[0][0] <= now:
-            _, message = self.held.popleft()
-            self.gate.released()
-            if session is None or session.closed:
-                self.held.clear()
-                return
-            self.door.hub.receive(session, message)
-        if self.held:
-            self._release = asyncio.get_running_loop().call_later(
-                self.held[0][0] - now, self._release_held)
-        self.door.wake()
+        if self.gated is not None:
+            self.gated.submit(message)
+            self.door.wake()
 
     def too_slow(self) -> None:
         """The client stopped reading and too much waits: say why (if it ever reads), drop it."""
