@@ -227,16 +227,13 @@ class FloodGate:
     refused past its first lines and never a disconnect; a script that keeps sending is.
     """
 
-    __slots__ = ("burst", "rate", "queue", "kick", "kick_after", "tokens", "stamp", "held",
-                 "strikes", "strike_stamp", "spell")
+    # One per connection before login and one per account after: the settings are read
+    # from the one shared Settings, not copied into every gate (5 slots and a float each).
+    __slots__ = ("settings", "tokens", "stamp", "held", "strikes", "strike_stamp", "spell")
 
     def __init__(self, settings: Settings, now: float) -> None:
-        self.burst = float(settings.flood_burst)
-        self.rate = settings.flood_rate
-        self.queue = settings.flood_queue
-        self.kick = settings.flood_kick
-        self.kick_after = settings.flood_kick_after
-        self.tokens = self.burst
+        self.settings = settings
+        self.tokens: float = settings.flood_burst
         self.stamp = now
         self.held = 0  # lines delayed and not yet released
         self.strikes = 0.0
@@ -245,24 +242,27 @@ class FloodGate:
 
     def admit(self, now: float) -> tuple[Verdict, float]:
         """What to do with a line arriving at `now`; for DELAY, the time to release it."""
-        tokens = self.tokens + (now - self.stamp) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
+        settings = self.settings
+        rate, burst = settings.flood_rate, settings.flood_burst
+        tokens = self.tokens + (now - self.stamp) * rate
+        if tokens > burst:
+            tokens = burst
         self.stamp = now
         if tokens >= 1 and not self.held:
             self.tokens = tokens - 1
             return Verdict.PASS, now
-        if self.held < self.queue:
+        if self.held < settings.flood_queue:
             self.tokens = tokens - 1  # a debt: it is paid back at the rate
             self.held += 1
-            return Verdict.DELAY, now + (-self.tokens / self.rate if self.tokens < 0 else 0.0)
+            return Verdict.DELAY, now + (-self.tokens / rate if self.tokens < 0 else 0.0)
         self.tokens = tokens
-        if now - self.strike_stamp > self.kick_after:
+        kick_after = settings.flood_kick_after
+        if now - self.strike_stamp > kick_after:
             self.spell = now  # refusals after as long a pause: a new spell (another paste)
-        strikes = self.strikes - (now - self.strike_stamp) * self.rate
+        strikes = self.strikes - (now - self.strike_stamp) * rate
         self.strikes = (strikes if strikes > 0 else 0.0) + 1
         self.strike_stamp = now
-        if self.strikes > self.kick and now - self.spell >= self.kick_after:
+        if self.strikes > settings.flood_kick and now - self.spell >= kick_after:
             return Verdict.DISCONNECT, now
         return Verdict.REFUSE, now
 
@@ -274,9 +274,10 @@ class FloodGate:
         """
         if self.held:
             return 0
-        tokens = self.tokens + (now - self.stamp) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
+        settings = self.settings
+        tokens = self.tokens + (now - self.stamp) * settings.flood_rate
+        if tokens > settings.flood_burst:
+            tokens = settings.flood_burst
         self.stamp = now
         passing = min(lines, int(tokens)) if tokens >= 1 else 0
         self.tokens = tokens - passing
@@ -288,12 +289,14 @@ class FloodGate:
             self.held -= 1
 
     def describe(self) -> str:
-        return f"{self.rate:g} lines a second"
+        return f"{self.settings.flood_rate:g} lines a second"
 
     def rested(self, now: float) -> bool:
         """Full again, nothing held, no strikes left: the same as a new gate."""
-        return (not self.held and self.tokens + (now - self.stamp) * self.rate >= self.burst
-                and self.strikes - (now - self.strike_stamp) * self.rate <= 0)
+        rate = self.settings.flood_rate
+        return (not self.held
+                and self.tokens + (now - self.stamp) * rate >= self.settings.flood_burst
+                and self.strikes - (now - self.strike_stamp) * rate <= 0)
 
 
 class FloodGates:
