@@ -35,7 +35,7 @@ class Session:
     login_failures: int = 0
     bad_frames: int = 0
     cancel_work: Callable[[], Any] | None = None  # of its password check, while one runs
-    token: tuple[str, float] | None = None  # its resume token's digest and expiry
+    token: bytes | None = None  # its resume token's digest and expiry (logins.kept_token)
     owed: int = 0  # what its own requests wait for in the store (its later replies wait too)
     holds: int = 0  # answers its requests still wait for (look-ups, the cluster): turns.py
     queued: Any = None  # a deque of what it sent meanwhile, waiting its turn (or None)
