@@ -469,6 +469,7 @@ class Hub(StoreWaits):
         room = self.rooms.get(name)
         if room is None:
             room = self.rooms[name] = Room(name)
+        name = room.name  # the room's own string keys the session's tables, not one per login
         lost = None
         if claimed is False:
             lost, nick = nick, self._free_nick(room, user)
