@@ -65,3 +65,22 @@ def test_reconnecting_after_a_burst_brings_no_fresh_burst(tmp_path: Path) -> Non
             assert (await bob.say("hi"))["type"] == "ok"
 
     run(main())
+
+
+def test_an_idle_session_keeps_no_gate_of_its_own_and_its_account_gate_still_counts(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_server(tmp_path, settings=LIMITS) as s:
+            ann = await logged_in(s.port, "ann")
+            conn = next(c for c in s.connections if c.session.user == "ann")
+            assert conn.gate is not None  # the pre-login one: nothing read since the login
+            s.door.tick()  # a sweep sees the login: the connection's own gate goes
+            assert conn.gate is None and "ann" not in s.runtime.hub.flood_gates.gates
+            ann.writer.write(lines(100, 34))  # the first read takes the account's gate
+            got = await codes(ann, 100, 34)
+            assert got[:20] == ["ok"] * 20 and "slow_down" in got, got
+            assert conn.gate is s.runtime.hub.flood_gates.gates["ann"]
+            s.door.tick()  # from now on the sweep leaves the account's gate alone
+            assert conn.gate is s.runtime.hub.flood_gates.gates["ann"]
+
+    run(main())

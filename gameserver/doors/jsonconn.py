@@ -86,7 +86,8 @@ class Connection(asyncio.Protocol):
         self.label = label
         self.refusal = refusal  # said, then closed, as soon as the connection is made
         now = _clock()
-        self.gate = FloodGate(door.settings, now)
+        # This connection's own gate until it logs in; then its account's (see sweep).
+        self.gate: FloodGate | None = FloodGate(door.settings, now)
         self.held: collections.deque[tuple[float, dict[str, Any] | ProtocolError]] | None = None
         self._release: asyncio.TimerHandle | None = None
         self.born = self.quiet_since = now
@@ -150,6 +151,7 @@ class Connection(asyncio.Protocol):
         assert session is not None
         hub = self.hub
         gate = self.gate
+        assert gate is not None  # data_received takes the account's after login
         admit = gate.admit
         now = _clock()
         passing = gate.admit_many(now, len(items))  # all of them, unless it is a flood
@@ -175,13 +177,13 @@ class Connection(asyncio.Protocol):
                 msg_id = item.get("id") if isinstance(item, dict) else None
                 refusal = Error(
                     code="slow_down", id=msg_id if type(msg_id) is int else None,
-                    text=f"slow down: you are sending more than {self.gate.describe()}; "
+                    text=f"slow down: you are sending more than {gate.describe()}; "
                          "that line was not sent")
                 turns.in_turn(hub, session, lambda e=refusal: hub.send(session, e))
             else:
                 log.info("%s: flooding, disconnected", self.label)
                 hub.kick(session, "disconnected for flooding: you kept sending far more "
-                                f"than {self.gate.describe()}", "flood", "flooding")
+                                f"than {gate.describe()}", "flood", "flooding")
                 break
 
     def _handle(self, item: dict[str, Any] | ProtocolError) -> None:
@@ -222,7 +224,8 @@ class Connection(asyncio.Protocol):
         now = _clock()
         while held and held[0][0] <= now:
             _, item = held.popleft()
-            self.gate.released()
+            if self.gate is not None:
+                self.gate.released()
             if session.closed:
                 held.clear()
                 return
@@ -250,6 +253,10 @@ class Connection(asyncio.Protocol):
                 hub.kick(session, f"you did not log in within {_said(settings.login_timeout)}",
                          "timeout")
             return
+        if self.decoder.max_frame != MAX_FRAME and not self.held:
+            # Logged in and not heard from since: the pre-login gate is done with (the first
+            # read takes the account's), so an idle session does not keep one of its own.
+            self.gate = None
         quiet = now - self.quiet_since
         if not self.pinged:
             if quiet >= settings.ping_after:
