@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                                f"{time.perf_counter() - start:.2f} s"
             settings = dict(item.split("=", 1) for item in args.server_set)
             follow_server(settings)  # scenario F settles as long as the server's batches wait
+            os.environ["PLAY_BENCH_CLIENTS"] = str(cfg.clients)  # a profile's "per connection"
             server = OwnServer(Path(tmp), args.loop, settings, tls=cfg.tls)
             host, port, pid = "127.0.0.1", server.port, server.pid
             meta["server"] = f"play host pid {pid} port {port}"
