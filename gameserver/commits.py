@@ -114,14 +114,15 @@ class CommitSchedule:
             self._grouped = None
         self._last = self.clock()
         if self.writer is None:
-            self._finished(self.hub.commit())
+            wrote = bool(getattr(getattr(self.hub, "store", None), "dirty", True))
+            self._finished(self.hub.commit(), wrote)
             return
         if self._writing:  # one batch at a time keeps ids and confirmations in order
             self._again = True
             return
         batch = self.hub.take_commit()
         if batch is None:  # nothing to write: what waited ran already
-            self._finished(True)
+            self._finished(True, wrote=False)
             return
         self._writing = True
 
@@ -145,9 +146,11 @@ class CommitSchedule:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout)
 
-    def _finished(self, committed: bool) -> None:
+    def _finished(self, committed: bool, wrote: bool = True) -> None:
+        # A commit with nothing to write proves nothing: during an incident only a write
+        # that works ends it (else users would hear "storing again" while it still fails).
         if committed:
-            if self._incident_since is not None:
+            if self._incident_since is not None and wrote:
                 store_log.warning("storage: recovered after %.1f s; %d message(s) were refused",
                             self.clock() - self._incident_since, self.refused)
                 self._incident_since = None

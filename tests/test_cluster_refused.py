@@ -54,10 +54,16 @@ def test_changes_refused_while_postgresql_is_down_hold_nowhere(tmp_path, postgre
                 replies = [await ann.command("op", "bob"), await ann.command("topic", "plans"),
                            await ann.command("slow", "30"), await ann.command("ignore", "bob"),
                            await bob.command("ignore", "ann")]
+                # told once that it cannot store; never that it stores again while it cannot
+                told = [str(f.get("text")) for f in await ann.drain_frames(0.5)
+                        if f.get("type") == "notice"]
+                assert any("cannot store" in t for t in told), told
+                assert not any("storing again" in t for t in told), told
             finally:
                 await asyncio.to_thread(postgres_server.resume)
             for reply in replies:
                 assert reply["type"] == "error" and reply["code"] == "storage", reply
+                assert "did not happen" in reply["text"], reply
             assert (await until_ok(lambda: ann.say("the database is back")))["type"] == "ok"
             await bob.expect("room_msg", text="the database is back")  # ann not ignored
             for frame in await bob.drain_frames(0.5):

@@ -19,11 +19,12 @@ from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Work
 from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
 from gameserver.core.rooms import Room, Session
-from gameserver.core.storewaits import STORAGE_TEXT
 from gameserver.protocol import Error, Notice, Roles
 from gameserver.store import StorageError
 
 ADMIN_RELOAD_SECONDS = 3.0
+REFUSED_TEXT = ("the server could not store that (its storage is failing), so it did not"
+                " happen; try again later")
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -241,7 +242,7 @@ class CommunityHost(Extension):
             elif refused is not None:  # undone with an earlier change that was refused
                 refused()
             elif session is not None:
-                self.hub.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+                self.hub.send(session, Error(code="storage", text=REFUSED_TEXT, id=msg_id))
 
         def not_stored() -> None:
             at = _index(self.unstored, steps)
@@ -252,7 +253,7 @@ class CommunityHost(Extension):
             if refused is not None:
                 refused()
             elif session is not None:
-                self.hub.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+                self.hub.send(session, Error(code="storage", text=REFUSED_TEXT, id=msg_id))
 
         self.hub.after_commit(stored, not_stored)
 
