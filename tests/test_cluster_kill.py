@@ -1,7 +1,7 @@
 """Two `play host` processes on a real PostgreSQL and Redis; one is SIGKILLed mid-game: the
 bus and the database see it go at once, so its game is taken over before its lease runs
 out, and its user resumes on the other node with their token: their rooms as they left
-them (a /nick, a /part a moment before the kill too), their nicks and no wait."""
+them (a /nick, a /part a moment before the kill too) and their nicks."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import time
 
 import psycopg
 from helpers import RawClient, ServerProcess, child_env, logged_in, run
-
-from gameserver.core.handover import PATIENCE
 
 
 async def nicks(client: RawClient, room: str) -> list[str]:
@@ -54,13 +52,11 @@ def test_a_sigkilled_nodes_game_and_user_come_back_on_the_other_node(tmp_path, p
             await bob.expect("notice", timeout=20,
                              where=lambda f: f"game {gid} goes on" in f["text"])
             assert time.time() < runs_out, "taken over only when node 0's lease ran out"
-            # ann comes back on node 1 with her token: at once, as ann, and annie in #den
+            # ann comes back on node 1 with her token: as ann, annie in #den, not in #cafe
             again = await RawClient.connect(procs[1].port)
             await again.hello()
-            asked = time.monotonic()
             reply = await again.request({"type": "resume", "token": token})
             assert reply["type"] == "ok", reply
-            assert time.monotonic() - asked < PATIENCE
             await again.expect("room", room="den")
             rooms = [f for f in again.seen if f["type"] == "room"]  # every one, cafe not
             assert sorted((r["room"], r["nick"]) for r in rooms) == [
