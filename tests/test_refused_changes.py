@@ -233,6 +233,20 @@ def test_password_and_account_deletion_refused_by_a_failing_disk(world):
     assert world.rows("SELECT name FROM accounts") == []
 
 
+def test_a_logout_the_store_cannot_take_says_so(world):
+    ann = world.user("ann")
+    world.disk.on = True
+    asked = world.asks(ann, "quit")
+    assert reply(ann, asked) is None
+    world.past_patience()
+    bye = reply(ann, asked)
+    assert bye.TYPE == "ok" and "may still resume" in bye.text, bye
+    assert ann.closed
+    world.disk.on = False
+    assert world.pair.hub.commit()  # kept queued: the tokens go once the store takes it
+    assert world.rows("SELECT * FROM tokens WHERE user = 'ann'") == []
+
+
 def test_written_at_once_a_failed_write_is_undone_too(tmp_path):
     """Without a hub's commits (each change written as made): a write that fails is a
     `storage` reply and the rules stay as the file has them."""

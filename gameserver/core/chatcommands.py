@@ -357,8 +357,12 @@ def history(hub: Hub, session: Session, message: Command) -> None:
 def quit_(hub: Hub, session: Session, message: Command) -> None:
     assert session.user is not None
     hub.store.drop_tokens(session.user)  # logging out ends every resumable session
-    hub.after_commit(lambda: None)  # ... stored at once, never in a lazy group commit
-    hub.send(session, Ok(id=message.id, text="goodbye"))
+    # ... stored at once, never in a lazy group commit. If the store keeps failing it is
+    # kept queued (retried until stored), and the goodbye says what does not hold yet.
+    hub.after_commit(lambda: hub.send(session, Ok(id=message.id, text="goodbye")),
+                     lambda: hub.send(session, Ok(id=message.id, text=(
+                         "goodbye; the server could not store that you logged out (its storage"
+                         " is failing), so a saved session of yours may still resume"))))
     hub.kick(session, "you left", "quit", "quit")
 
 
