@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="the started server's event loop (auto: uvloop if installed)")
     p.add_argument("--server-set", action="append", default=[], metavar="NAME=VALUE",
                    help="set a constant of the started server (ablations), e.g. DIRECT_WRITES="
-                        "False (in gameserver.doors.*, .commits, .runtime or .tuning)")
+                        "False (in gameserver.doors.*, .commits, .runtime, .tuning, .store ...)")
     p.add_argument("--client-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                    help="this load generator's own event loop (auto: uvloop if installed)")
     p.add_argument("--tls", action="store_true",

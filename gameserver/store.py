@@ -104,6 +104,9 @@ CREATE INDEX IF NOT EXISTS games_room ON games (room, id);
 
 
 _check = check_storable
+# A benchmark-only ablation (load.py --server-set NICK_ROWS=False shows what writing each
+# room line's nick at the time costs); a server always writes them.
+NICK_ROWS = True
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -219,7 +222,7 @@ class SQLiteStore(QueuedWrites, CommonReads):
                         for n, e in enumerate(messages, start=1)])
                     self.db.executemany("INSERT INTO room_nicks VALUES (?, ?)", [
                         (base + n, e.nick) for n, e in enumerate(messages, start=1)
-                        if e.nick is not None])  # each line's nick at the time, if not its name
+                        if e.nick is not None and NICK_ROWS])  # its nick then, if not its name
                 # In order; a run of one statement (each room line's nick) in one call.
                 for sql, run in itertools.groupby(ops, _sql_of):
                     self.db.executemany(sql, [

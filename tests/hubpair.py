@@ -18,6 +18,7 @@ from gameserver.protocol import (
     Hello,
     Login,
     Message,
+    Ok,
     Resume,
     RoomState,
     Say,
@@ -41,6 +42,9 @@ class MemoryDoor:
 
     def send(self, sink: list[Any], event: Any) -> None:
         sink.append(self._frozen(event))
+
+    def confirm(self, sink: list[Any], msg_id: int) -> None:
+        sink.append(Ok(id=msg_id))
 
     def deliver(self, event: Any, sinks: Sequence[list[Any]]) -> None:
         self.encodings += 1

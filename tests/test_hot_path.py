@@ -303,13 +303,25 @@ def test_hand_built_frames_are_the_protocols_own():
     import random
 
     from gameserver.core.rooms import Room, Session
-    from gameserver.doors.jsonframes import room_msg_frame, room_state_frames
-    from gameserver.protocol import RoomMessage, RoomState, encode
+    from gameserver.doors.jsonconn import Outbox
+    from gameserver.doors.jsonframes import encode_event, room_msg_frame, room_state_frames
+    from gameserver.doors.jsonlines import JSONLinesDoor
+    from gameserver.protocol import MAX_INT, Ok, RoomMessage, RoomState, encode
 
     for text in ("hi", 'quote " backslash \\ tab-free', "é 😀 中文", "x" * 2000):
         ts = 1763700000.123456
-        assert room_msg_frame("lobby", 'n"ick', "user", text, ts) == encode(
-            RoomMessage(room="lobby", nick='n"ick', user="user", text=text, ts=ts))
+        line = RoomMessage(room="lobby", nick='n"ick', user="user", text=text, ts=ts)
+        assert room_msg_frame("lobby", 'n"ick', "user", text, ts) == encode(line)
+        assert encode_event(line) == encode(line)
+
+    door, out, other = JSONLinesDoor(), Outbox(None), Outbox(None)  # type: ignore[arg-type]
+    ids = [0, 7, 123456789, MAX_INT]
+    for msg_id in ids:
+        door.confirm(out.append, msg_id)  # a line's ok, made from its id alone
+    assert out == [encode(Ok(id=msg_id)) for msg_id in ids]
+    line = RoomMessage(room="den", nick='b\\"ob', user="bob", text="é \x7f", ts=1.5)
+    door.deliver(line, [out.append, other.append])  # a room line, encoded in the door
+    assert out[-1] is other[-1] and out[-1] == encode(line)
 
     room, rnd = Room("den"), random.Random(7)
     for step in range(2000):  # joins, leaves and renames, checked after each one

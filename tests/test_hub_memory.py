@@ -40,7 +40,11 @@ def test_a_room_line_reaches_every_member_once_encoded_once(pair, speaker):
 
 @pytest.mark.parametrize("text", ["plain words", "caf\u00e9 \u2603 \U0001f600"])
 def test_a_room_line_and_its_ok_are_the_messages_the_constructors_make(pair, text):
-    """The hot path builds them without the constructors' checks: the same messages."""
+    """The hot path builds the line without the constructor's checks: the same message.
+
+    (Its ok is the door's to make from the id, Door.confirm: test_hot_path checks the
+    JSON Lines door's bytes.)
+    """
     ann, ben = pair.user("ann"), pair.user("ben")
     assert ann.cmd("nick", "\u00e4nn").TYPE == "ok"
     ok = ann.say(text)

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from gameserver import names
 from gameserver.core.clustergames import LEASE_RENEW_EVERY, NOT_FORWARDED, GameRouting
-from gameserver.core.events import Event, RoomView
+from gameserver.core.events import Event, RoomView, trusted
 from gameserver.core.extensions import Extension
 from gameserver.core.handover import Handover, event_from_dict, event_to_dict
 from gameserver.core.ignoring import speaker_of
 from gameserver.core.logins import LOBBY
 from gameserver.core.rooms import Room, Session
-from gameserver.protocol import Joined, Left, Message, Notice, Renamed
+from gameserver.protocol import Joined, Left, Message, Notice, Ok, Renamed
 from gameserver.store import EVERYONE
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class BusDoor:
 
     def send(self, sink: RemoteSink, event: Event) -> None:
         self.deliver(event, [sink])
+
+    def confirm(self, sink: RemoteSink, msg_id: int) -> None:
+        self.deliver(trusted(Ok, id=msg_id), [sink])  # a forwarded line's ok
 
     def deliver(self, event: Event, sinks: Sequence[RemoteSink]) -> None:
         if type(event) is RoomView:  # only ever sent to a session of this node

@@ -137,9 +137,14 @@ class CommunityHost(Extension):
         user, room = session.user, session.room
         if user is None or room is None:
             return False
-        refusal = self.community.speech_refusal(user, room.name)
-        if refusal is not None:
-            raise CommandError("muted", refusal)
+        community = self.community
+        rules = community.rooms.get(room.name)
+        if community.server_mutes or rules is not None and (rules.mutes or rules.slow):
+            refusal = community.speech_refusal(user, room.name)
+            if refusal is not None:
+                raise CommandError("muted", refusal)
+        else:  # speech_refusal where no mute or slow mode applies, inlined: it counts
+            community.last_said[(room.name, user.casefold())] = community.clock()
         if self.away:  # back(session), inlined: every line comes through here
             self.back(session)
         return False

@@ -56,6 +56,10 @@ class Door(Protocol):
     def deliver(self, event: Event, sinks: Sequence[Any]) -> None:
         """Deliver one event to many connections of this door (encode it once)."""
 
+    def confirm(self, sink: Any, msg_id: int) -> None:
+        """Deliver `Ok(id=msg_id)` to one connection (a line's ok: the door may encode it
+        from the id alone, without the event)."""
+
 
 M = TypeVar("M", bound=Message)
 _DEFAULTS: dict[type, dict[str, Any]] = {}

@@ -466,6 +466,8 @@ class GameHost(Extension):
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
         """A plain line that is a move in the sender's games here is played (moverouting)."""
+        if not self.tables:  # most chat: no game anywhere
+            return False
         return moverouting.play_said(self, session, msg_id, text)
 
     def on_hello(self, session: Session) -> None:

@@ -35,7 +35,6 @@ from gameserver.protocol import (
     Login,
     Message,
     Notice,
-    Ok,
     Pong,
     RemoteProtocolError,
     Resume,
@@ -51,7 +50,7 @@ from gameserver.throttle import FloodGates, LoginThrottle, RateLimit
 log = logging.getLogger("play.hub")
 _new = object.__new__  # the hot path's events, as events.trusted builds them
 _set = object.__setattr__
-_LINE_DEFAULTS, _OK_DEFAULTS = defaults_of(RoomMessage), defaults_of(Ok)
+_LINE_DEFAULTS = defaults_of(RoomMessage)
 
 SCROLLBACK = 20
 MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
@@ -167,7 +166,18 @@ class Hub(StoreWaits):
         if session.holds or session.queued is not None:  # after what it still waits for
             turns.wait_turn(session, Say(id=msg_id, text=text, room=room))
             return
-        self._say_now(session, msg_id, text, room)
+        if session.user is None:  # the dispatcher says why not (hello, log in first)
+            self._say_now(session, msg_id, text, room)
+            return
+        acting, self._acting = self._acting, session  # _say_now, inlined
+        try:
+            if room is not None:
+                self.look_at(session, room)
+            self._say(session, msg_id, text)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
+            self._failed(session, msg_id, exc)
+        finally:
+            self._acting = acting
 
     def _say_now(self, session: Session, msg_id: int, text: str, room: str | None) -> None:
         acting, self._acting = self._acting, session
@@ -560,7 +570,11 @@ class Hub(StoreWaits):
     # ------------------------------------------------------------ chat
 
     def _say(self, session: Session, msg_id: int, text: str) -> None:
-        text = clean_message(text)
+        # clean_message(text), inlined; what it refuses, it words (cleaning twice changes
+        # nothing)
+        text = text.strip() if text.isprintable() else names.clean_text(text)
+        if not text or len(text) > names.TEXT_MAX:
+            text = clean_message(text)
         for hook in self._say_hooks:
             if hook(session, msg_id, text):
                 return
@@ -574,7 +588,8 @@ class Hub(StoreWaits):
         ignoring = self.ignoring
 
         # Every line of every room runs this once per message (its members' deliveries
-        # are the doors' loops): the events are built as events.trusted() would.
+        # are the doors' loops): the event is built as events.trusted() would, and the
+        # ok is the door's to make from the id (Door.confirm).
         def deliver() -> None:
             event = _new(RoomMessage)
             _set(event, "__dict__", {**_LINE_DEFAULTS, "room": name, "nick": nick, "user": user,
@@ -583,9 +598,7 @@ class Hub(StoreWaits):
             for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
                 door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
             if not session.closed:
-                ok = _new(Ok)
-                _set(ok, "__dict__", {**_OK_DEFAULTS, "id": msg_id})
-                session.door.send(session.sink, ok)
+                session.door.confirm(session.sink, msg_id)
 
         self.after_commit(deliver, lambda: self.send(session, Error(
             code="storage", text=STORAGE_TEXT, id=msg_id)))  # refuse(), inlined

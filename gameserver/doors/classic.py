@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver.core import logins, turns
-from gameserver.core.events import Event, RoomView
+from gameserver.core.events import Event, RoomView, trusted
 from gameserver.core.rooms import Session
 from gameserver.doors import classic_wire as wire
 from gameserver.doors.flushing import FlushingDoor
@@ -350,6 +350,9 @@ class ClassicDoor(FlushingDoor):
 
     def send(self, sink: ClassicConnection, event: Event) -> None:
         sink.event(event)
+
+    def confirm(self, sink: ClassicConnection, msg_id: int) -> None:
+        self.send(sink, trusted(Ok, id=msg_id))  # a line's ok, as any other
 
     def deliver(self, event: Event, sinks: Sequence[ClassicConnection]) -> None:
         if type(event) is RoomMessage:  # encoded once for every classic member

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from gameserver import names
 from gameserver.core import turns
-from gameserver.core.events import Event
+from gameserver.core.events import Event, trusted
 from gameserver.core.rooms import Session
 from gameserver.doors import irc_numerics as n
 from gameserver.doors.flushing import FlushingDoor
@@ -25,7 +25,7 @@ from gameserver.doors.irc_text import Pacer
 from gameserver.doors.irc_wire import LineDecoder, Message
 from gameserver.doors.jsonlines import ServerError, bind_error_message
 from gameserver.listener import TLS_REQUIRED, Listener
-from gameserver.protocol import RoomMessage
+from gameserver.protocol import Ok, RoomMessage
 from gameserver.throttle import address_key
 
 if TYPE_CHECKING:
@@ -408,6 +408,9 @@ class IrcDoor(FlushingDoor):
             return
         client.event(event)
         sink.pump()
+
+    def confirm(self, sink: IrcConnection, msg_id: int) -> None:
+        self.send(sink, trusted(Ok, id=msg_id))  # a line's ok, as any other
 
     def deliver(self, event: Event, sinks: Sequence[IrcConnection]) -> None:
         if not sinks:

@@ -26,7 +26,7 @@ _quote = json.encoder.encode_basestring  # what encode() uses for str (ensure_as
 def encode_event(event: Event) -> bytes:
     """One event as the bytes of its frame(s); the same bytes serve every recipient."""
     kind = type(event)
-    if kind is RoomMessage:
+    if kind is RoomMessage:  # (JSONLinesDoor.deliver makes these bytes itself)
         return room_msg_frame(event.room, event.nick, event.user, event.text, event.ts)
     if kind is Ok and event.text is None and event.lines is None and event.data is None \
             and type(event.id) is int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import socket
 import time
@@ -18,6 +19,7 @@ from gameserver.doors.jsonconn import Connection
 from gameserver.doors.jsonframes import encode_event
 from gameserver.doors.tls import ServerTLS, TLSError, server_tls
 from gameserver.listener import Listener
+from gameserver.protocol import RoomMessage
 from gameserver.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ log = logging.getLogger("play.server")
 
 _clock = time.perf_counter  # precise even where the loop's clock is per pass (uvloop: ms)
 WIDE = 8  # an event for over 1/WIDE of the connections: the next flush walks them all
+_quote = json.encoder.encode_basestring  # as jsonframes (what encode() uses for str)
 
 
 class ServerError(Exception):
@@ -136,8 +139,19 @@ class JSONLinesDoor(FlushingDoor):
         if not self._all_dirty:
             self._dirty.append(sink.__self__.conn)  # type: ignore[attr-defined]
 
+    def confirm(self, sink: Callable[[bytes], None], msg_id: int) -> None:
+        """A line's ok: the bytes of encode(Ok(id=msg_id)), made from the id alone."""
+        sink(b'{"type":"ok","id":%d}\n' % msg_id)
+        if not self._all_dirty:
+            self._dirty.append(sink.__self__.conn)  # type: ignore[attr-defined]
+
     def deliver(self, event: Event, sinks: Sequence[Callable[[bytes], None]]) -> None:
-        frame = encode_event(event)
+        if type(event) is RoomMessage:  # every line of every room: room_msg_frame, inlined
+            frame = (f'{{"type":"room_msg","room":{_quote(event.room)},'
+                     f'"nick":{_quote(event.nick)},"user":{_quote(event.user)},'
+                     f'"text":{_quote(event.text)},"ts":{event.ts!r}}}\n').encode()
+        else:
+            frame = encode_event(event)
         for sink in sinks:
             sink(frame)
         if not self._all_dirty:

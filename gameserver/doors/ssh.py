@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
-from gameserver.core.events import Event
+from gameserver.core.events import Event, trusted
 from gameserver.doors.jsonlines import ServerError, bind_error_message
 from gameserver.doors.ssh_client import SSHClient
+from gameserver.protocol import Ok
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
@@ -196,6 +197,9 @@ class SSHDoor:
     def send(self, sink: SSHClient, event: Event) -> None:
         sink.event(event)
         self.wake()  # another door's input may have caused it: that door wakes only itself
+
+    def confirm(self, sink: SSHClient, msg_id: int) -> None:
+        self.send(sink, trusted(Ok, id=msg_id))  # a line's ok, as any other
 
     def deliver(self, event: Event, sinks: Sequence[SSHClient]) -> None:
         for sink in sinks:
