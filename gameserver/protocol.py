@@ -455,7 +455,7 @@ def parse_message(obj: Any, table: dict[str, type[Message]]) -> Message:
 # ---------------------------------------------------------------- decoding
 
 
-@dataclass
+@dataclass(slots=True)  # one per connection: no instance dict each (40 B less)
 class Decoder:
     """Incremental JSON Lines decoder: feed bytes, iterate frames (dicts or errors).
 
