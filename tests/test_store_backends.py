@@ -322,6 +322,27 @@ def test_a_live_game_is_leased_to_one_node_and_taken_over_when_the_lease_runs_ou
     assert b.renew_game_leases() == set() and a.live_games() == []
 
 
+def test_a_node_that_lost_a_game_s_lease_cannot_write_over_its_new_host(pg):
+    """A node that stalled past its lease (or was cut off) and wakes up: its save is
+    refused whole, the new host's state stays, and its next lease round drops the game."""
+    from gameserver.store import StorageError
+
+    a, b = pg(node="a"), pg(node="b")
+    first = a.save_game(None, "den", {"move": 1}, False)
+    other = a.save_game(None, "attic", {"move": 1}, False)
+    b.db.execute("UPDATE games SET lease_until = 0 WHERE id = %s", (first,))  # a stalled
+    assert [gid for gid, _, _ in b.claim_orphan_games()] == [first]
+    b.save_game(first, "den", {"move": 2, "host": "b"}, False)
+    with pytest.raises(StorageError, match="hosted by another node"):
+        a.save_games([(other, "attic", {"move": 2}, False), (first, "den", {"move": 9}, False)])
+    with pytest.raises(StorageError, match="hosted by another node"):
+        a.save_game(first, "den", {"move": 9}, False)
+    states = {gid: state for gid, _, state in b.live_games()}
+    assert states[first] == {"move": 2, "host": "b"}
+    assert {gid: state for gid, _, state in a.live_games()} == {other: {"move": 1}}  # whole
+    assert a.renew_game_leases() == {other}  # a learns which one it lost
+
+
 def test_device_keys_and_sealed_pms_are_their_owners_only(make_store):
     from gameserver.stores.pgcommunity import community_store_for
 

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from gameserver.storeapi import STATE_OP
+from gameserver.storeapi import STATE_OP, StorageError
 from gameserver.stores.pgbase import _check, _guarded
 
 # A live game is hosted by one node at a time: it holds the game's lease and renews it;
@@ -16,6 +16,10 @@ LEASE_SECONDS = 5.0
 # Each connection of a node says which node it is (application_name, at most 63 bytes:
 # a digest of the node's name), so another node can see that none of its are left.
 APP_PREFIX, APP_DIGITS = "play node ", 20
+
+
+class _NotOurs(StorageError):
+    """A save of a game whose lease another node holds now (see save_games)."""
 
 
 def application_name(node: str) -> str:
@@ -42,18 +46,25 @@ class PostgresGames:
                 " VALUES (%s, %s, %s, %s, %s) RETURNING id",
                 (room, data, over, self.node, time.time() + LEASE_SECONDS)).fetchone()
             return int(row[0])
-        self.db.execute("UPDATE games SET room = %s, state = %s, over = %s WHERE id = %s",
-                        (room, data, over, game_id))
+        self.save_games([(game_id, room, state, over)])
         return game_id
 
     @_guarded
     def save_games(self, rows: list[tuple[int, str, dict[str, Any], bool]]) -> None:
-        """Update several games in one transaction (a node's queued saves, in a store thread)."""
+        """Update several games in one transaction (a node's queued saves, in a store thread).
+
+        Only while this node holds a game's lease: a node that stalled past it (or was cut
+        off from both engines) and wakes up finds another node hosting the game, and its
+        save is refused whole (StorageError: its moves are undone) instead of writing over
+        the new host's state. Its next lease round then drops the game."""
         db = self.db
-        with db.transaction(), db.cursor() as many:
-            many.executemany("UPDATE games SET room = %s, state = %s, over = %s WHERE id = %s",
-                             [(room, json.dumps(state), over, game_id)
-                              for game_id, room, state, over in rows])
+        with db.transaction(), db.cursor() as one:
+            for game_id, room, state, over in rows:
+                one.execute("UPDATE games SET room = %s, state = %s, over = %s"
+                            " WHERE id = %s AND owner = %s",
+                            (room, json.dumps(state), over, game_id, self.node))
+                if one.rowcount != 1:
+                    raise _NotOurs(f"game {game_id} is hosted by another node now")
 
     @_guarded
     def live_games(self) -> list[tuple[int, str, dict[str, Any]]]:
