@@ -11,7 +11,9 @@ from typing import cast
 
 SETTLE_GC = True  # see settle_gc
 GC_GEN0 = 50_000  # allocations between young-generation collections
-HASH_IDLE_CLASS = True  # hash workers in SCHED_IDLE where there is one: see lower_priority
+# True: hash workers in SCHED_IDLE (Linux), with a rescue thread. Off: a worker starved
+# while it holds or takes the GIL stalls the event loop on a busy machine (see lower_priority)
+HASH_IDLE_CLASS = False
 HASH_NICE = 10  # the rescue thread's (and the workers' where there is no idle class)
 HASH_RESCUE_AFTER = 0.5  # s with checks due and none finished by a worker: the rescue steps in
 
@@ -66,7 +68,7 @@ def idle_workers() -> bool:
 
 
 def lower_priority() -> None:
-    """A hash worker: below the event loop, in the idle class where there is one.
+    """A hash worker: below the event loop; in the idle class if HASH_IDLE_CLASS (Linux).
 
     A SCHED_IDLE thread is preempted at once by any thread that wakes, so hashing never
     delays chat: at nice 10 a woken event loop (or a client on the same machine) waited
@@ -77,6 +79,14 @@ def lower_priority() -> None:
     (RLIMIT_NICE is 0): so the runtime adds a rescue thread at HASH_NICE, which runs
     checks while the workers are starved (core/hashqueue.py). Without the idle class
     (not Linux, or HASH_IDLE_CLASS off) the workers run at HASH_NICE themselves.
+
+    Off by default: the workers share the server's GIL. A worker that takes the GIL
+    back after a hash makes the loop hand it over and wait until the worker runs (the
+    likely cause: CPython's forced GIL switch; not traced), and
+    a starved idle-class thread may not run for a second: with two busy loops at nice
+    0 beside a login flood a `hello` took up to 2 s, a real login up to 5.9 s (7 of 12
+    floods over 2 s; nice 10: none, at most 1.9 s). Idle-class hashing wants a process
+    of its own (docs/performance.md, "Scenario D: idle hash workers with a rescue").
     """
     if idle_workers():
         try:

@@ -10,8 +10,8 @@ one prefix's flood cannot keep everyone else out. Many prefixes with one check e
 are equal shares: then the bound says `busy` to the newest, as before.
 
 The runtime's hash threads (the workers) run at a low priority, so that a flood does
-not take the CPU from chat: in the idle class where there is one (Linux's SCHED_IDLE:
-any thread that wakes preempts them at once), else at nice 10. An `express` runner (one
+not take the CPU from chat: at nice 10, or (tuning.HASH_IDLE_CLASS) in Linux's idle
+class, SCHED_IDLE, which any thread that wakes preempts at once. An `express` runner (one
 thread at normal priority) is kept for checks from prefixes that have nothing running:
 a real user's login during a flood from elsewhere takes it, the flood cannot.
 
