@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -10,6 +11,9 @@ from gameclient.connection import CertificateRefused, ClientConnection, Connecti
 from gameserver.protocol import Ok, ProtocolError
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds before each try; the last repeats
+# On a cluster another node can answer at once: the first try comes after a moment, spread
+# over this range so that a dead node's users do not all arrive in the same instant.
+CLUSTER_FIRST = (0.05, 0.4)
 GIVE_UP = 15 * 60.0  # seconds of trying before the client stops
 
 Opener = Callable[[], Awaitable[ClientConnection]]
@@ -21,8 +25,12 @@ async def reconnect(reopen: Opener, token: str, say: Callable[[str], None],
     """A new connection logged in again with `token`, or None (said why) if that cannot be."""
     start = time.monotonic()
     attempt = 0
+    several = getattr(reopen, "several", None)  # (runclient's Reopen) other nodes to try
+    cluster = several is not None and several()
     while True:
         delay = backoff[min(attempt, len(backoff) - 1)]
+        if cluster and attempt == 0:
+            delay = round(random.uniform(*CLUSTER_FIRST), 2)
         attempt += 1
         unit = "second" if delay == 1 else "seconds"  # said as the server says durations
         say(f"* reconnecting in {delay:g} {unit} (try {attempt}; Ctrl-C leaves)")

@@ -61,16 +61,26 @@ async def run_client(host: str, port: int, user: str, plain: bool, *, tls: bool 
     current: list[ClientConnection] = []
     where = Targets(given, tls=tls, known_hosts=known_hosts)
 
-    async def reopen() -> ClientConnection:
+    class Reopen:
         """A new connection for a resume, with the same device keys as the first one."""
-        if current:
-            where.learn(current[0].login_data)  # the cluster's nodes, as last told
-        new = await where.open()
-        keys = getattr(current[0], "e2e", None) if current else None
-        if keys is not None:
-            new.e2e = PrivateMessages(new, keys.ring)
-        current[:] = [new]
-        return new
+
+        async def __call__(self) -> ClientConnection:
+            if current:
+                where.learn(current[0].login_data)  # the cluster's nodes, as last told
+            new = await where.open()
+            keys = getattr(current[0], "e2e", None) if current else None
+            if keys is not None:
+                new.e2e = PrivateMessages(new, keys.ring)
+            current[:] = [new]
+            return new
+
+        def several(self) -> bool:
+            """Other addresses to try (a cluster): the first try need not wait long."""
+            if current:
+                where.learn(current[0].login_data)
+            return len(where.order()) > 1
+
+    reopen = Reopen()
 
     try:
         conn, reply = await connect(host, port, user, ask_password, keys_dir, opened=opened,

@@ -57,3 +57,42 @@ def test_a_reconnect_to_a_changed_certificate_stops_and_says_why(tmp_path: Path)
             assert pins.pinned("127.0.0.1", port) == old  # the pin is kept
 
     run(main())
+
+
+def test_on_a_cluster_the_first_try_comes_at_once_and_spread(monkeypatch) -> None:
+    """With other nodes to try the first reconnect waits a fraction of a second (spread
+    over users); a single server's clients still wait 1 s."""
+    import asyncio
+
+    from gameclient import reconnect as module
+    from gameclient.connection import ConnectionFailed
+
+    waits: list[float] = []
+
+    async def no_sleep(delay: float) -> None:
+        waits.append(delay)
+
+    monkeypatch.setattr(module.asyncio, "sleep", no_sleep)
+
+    class Opener:
+        def __init__(self, several: bool) -> None:
+            self._several = several
+
+        async def __call__(self):
+            raise ConnectionFailed("connection refused")
+
+        def several(self) -> bool:
+            return self._several
+
+    for several, first in ((True, None), (False, 1.0)):
+        waits.clear()
+        said: list[str] = []
+        got = asyncio.run(module.reconnect(Opener(several), "token", said.append,
+                                           give_up=-1))
+        assert got is None and len(waits) == 1
+        if first is None:
+            low, high = module.CLUSTER_FIRST
+            assert low <= waits[0] <= high
+        else:
+            assert waits[0] == first
+        assert said[0].startswith(f"* reconnecting in {waits[0]:g} second")
