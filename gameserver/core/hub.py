@@ -166,18 +166,7 @@ class Hub(StoreWaits):
         if session.holds or session.queued is not None:  # after what it still waits for
             turns.wait_turn(session, Say(id=msg_id, text=text, room=room))
             return
-        if session.user is None:  # the dispatcher says why not (hello, log in first)
-            self._say_now(session, msg_id, text, room)
-            return
-        acting, self._acting = self._acting, session  # _say_now, inlined
-        try:
-            if room is not None:
-                self.look_at(session, room)
-            self._say(session, msg_id, text)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
-            self._failed(session, msg_id, exc)
-        finally:
-            self._acting = acting
+        self._say_now(session, msg_id, text, room)
 
     def _say_now(self, session: Session, msg_id: int, text: str, room: str | None) -> None:
         acting, self._acting = self._acting, session
