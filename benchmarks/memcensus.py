@@ -9,16 +9,17 @@ from typing import Any
 Census = tuple[dict[type, int], dict[type, int]]  # (count, bytes) by type
 
 
-def census() -> Census:
+def census(*left_out: object) -> Census:
     """Every object reachable from the collector's, by type: tracked ones and their untracked
     referents (str, int, float, bytes, atomic tuples and dicts). Sizes are sys.getsizeof's
-    (no allocator rounding; a plain instance's inline attribute values are not counted)."""
+    (no allocator rounding; a plain instance's inline attribute values are not counted).
+    `left_out`: the caller's own objects, not counted."""
     gc.collect()
     stack: list[Any] = gc.get_objects()
     seen = set(map(id, stack))
     counts: dict[type, int] = {}
     sizes: dict[type, int] = {}
-    own = {id(stack), id(seen), id(counts), id(sizes)}
+    own = {id(stack), id(seen), id(counts), id(sizes), *map(id, left_out)}
     seen |= own
     tracked, referents, getsizeof = gc.is_tracked, gc.get_referents, sys.getsizeof
     i = 0

@@ -12,7 +12,6 @@ census is taken, and PERFC_MEM gets both per connection (PERFC_N, 2000).
 
 from __future__ import annotations
 
-import gc
 import os
 import signal as _signal
 import sys
@@ -28,27 +27,13 @@ _state: dict[str, Any] = {"snaps": [], "census": [], "n": 0}
 
 
 def _census() -> tuple[dict[type, int], dict[type, int]]:
-    gc.collect()
-    stack: list[Any] = gc.get_objects()
-    seen = set(map(id, stack))
-    counts: dict[type, int] = {}
-    sizes: dict[type, int] = {}
-    own = {id(stack), id(seen), id(counts), id(sizes), id(_state)}
-    seen |= own
-    i = 0
-    while i < len(stack):
-        obj = stack[i]
-        i += 1
-        kind = type(obj)
-        if id(obj) in own or kind.__name__ == "frame":
-            continue
-        counts[kind] = counts.get(kind, 0) + 1
-        sizes[kind] = sizes.get(kind, 0) + sys.getsizeof(obj, 0)
-        for ref in gc.get_referents(obj):
-            if not gc.is_tracked(ref) and id(ref) not in seen:
-                seen.add(id(ref))
-                stack.append(ref)
-    return counts, sizes
+    """benchmarks/memcensus.py's census (stdlib only, so any tree can use it)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        from memcensus import census
+    finally:
+        del sys.path[0]
+    return census(_state)
 
 
 def _first() -> None:
