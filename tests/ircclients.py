@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import irc.client
 import irc.client_aio
 import irc.connection
+from helpers import running_server
 
+from gameserver.doors.irc import IrcDoor
 from gameserver.doors.irc_wire import LineDecoder, Message
 
 WAIT = 5.0
@@ -148,3 +151,19 @@ class RawIrc:
 
     def close(self) -> None:
         self.writer.close()
+
+
+@contextlib.asynccontextmanager
+async def irc_server(tmp_path: Path, **door_options: Any) -> AsyncIterator[tuple[Any, IrcDoor]]:
+    door_options.setdefault("server_name", "play.test")
+    door_options.setdefault("pace_interval", 0.05)
+    door = IrcDoor("127.0.0.1", 0, **door_options)
+    async with running_server(tmp_path / "data", doors=[door]) as server:
+        yield server, door
+
+
+async def irc_user(door: IrcDoor, nick: str, password: str = "secret") -> IrcLibClient:
+    client = await IrcLibClient.connect(door.port, nick, password=password)
+    await client.welcome()
+    await client.expect("join", lambda e: e.target == "#lobby" and e.source.nick == nick)
+    return client

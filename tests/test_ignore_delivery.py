@@ -128,7 +128,7 @@ def test_a_guests_ignores_last_as_long_as_the_guest(pair) -> None:
 
 
 def test_an_irc_user_who_ignores_someone_does_not_get_their_lines(tmp_path: Path) -> None:
-    from test_irc_door import irc_server, irc_user
+    from ircclients import irc_server, irc_user
 
     async def body() -> None:
         async with irc_server(tmp_path) as (server, door):
