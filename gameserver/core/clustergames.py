@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gameserver.core import turns
 from gameserver.core.handover import event_from_dict
-from gameserver.core.pending import Work
+from gameserver.core.pending import Work, catching
 from gameserver.core.rooms import Session
 from gameserver.protocol import Command, Error, Say
 from gameserver.store import StorageError
@@ -140,13 +140,11 @@ class GameRouting:
 
         self._leasing = True
 
+        @catching
         def run() -> Any:
-            try:
-                held = store.renew_game_leases() if renew else None
-                orphans = store.claim_games_of(gone) if gone else []
-                return held, orphans + store.claim_orphan_games()
-            except StorageError as exc:
-                return exc
+            held = store.renew_game_leases() if renew else None
+            orphans = store.claim_games_of(gone) if gone else []
+            return held, orphans + store.claim_orphan_games()
 
         def done(result: Any) -> None:
             self._leasing = False

@@ -16,7 +16,7 @@ from gameserver.core import logins
 from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.logins import LOBBY
-from gameserver.core.pending import Work
+from gameserver.core.pending import Work, catching
 from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Error, Notice, Roles
@@ -156,12 +156,6 @@ class CommunityHost(Extension):
         self._next_reload = now + ADMIN_RELOAD_SECONDS
         storage = self.storage
 
-        def read() -> Any:  # in a store thread on a cluster (the hub's run_store)
-            try:
-                return storage.admins()
-            except StorageError as exc:
-                return exc
-
         made = self.made
 
         def done(kept: Any) -> None:
@@ -173,7 +167,9 @@ class CommunityHost(Extension):
                 self.roles_changed()
 
         self._reloading = True
-        self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
+        # in a store thread on a cluster (the hub's run_store)
+        self.hub.run_store(Work(run=catching(storage.admins), done=done,
+                                cancelled=lambda: done(None)))
 
     def reload(self) -> None:
         """Another node changed the community: read all of it again, as store work (in a
@@ -184,12 +180,6 @@ class CommunityHost(Extension):
             return
         storage, old = self.storage, self.community
         made = self.made
-
-        def read() -> Any:
-            try:
-                return storage.load(Community(storage, old.clock))
-            except StorageError as exc:
-                return exc
 
         def done(fresh: Any) -> None:
             self._rereading = False
@@ -210,6 +200,7 @@ class CommunityHost(Extension):
                     self.reload()
 
         self._rereading = True
+        read = catching(lambda: storage.load(Community(storage, old.clock)))
         self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
 
     def change(self, session: Session | None, msg_id: int | None, make: Callable[[], None],
@@ -384,19 +375,13 @@ class CommunityHost(Extension):
         a cluster); its errors, and a StorageError of `read`, become the reply."""
         answer = self.hub.guarded(session, msg_id, then)
 
-        def run() -> Any:
-            try:
-                return read()
-            except StorageError as exc:
-                return exc
-
         def done(result: Any) -> None:
             if isinstance(result, StorageError):
                 answer.failed(result)  # type: ignore[attr-defined]
             else:
                 answer(result)
 
-        self.hub.run_store(Work(run=run, done=done, cancelled=lambda: done(
+        self.hub.run_store(Work(run=catching(read), done=done, cancelled=lambda: done(
             StorageError("the server is shutting down"))))
 
     def load_ignores(self, session: Session, then: Callable[[], None]) -> None:
@@ -408,12 +393,6 @@ class CommunityHost(Extension):
         user, storage = session.user, self.storage
         assert user is not None
 
-        def read() -> Any:
-            try:
-                return storage.ignores(user)
-            except StorageError as exc:
-                return exc
-
         def done(found: Any) -> None:
             if isinstance(found, StorageError):
                 self.hub.storage_failed(found)
@@ -422,6 +401,7 @@ class CommunityHost(Extension):
             self.hub.ignoring.set(session, found if isinstance(found, list) else [])
             then()
 
+        read = catching(lambda: storage.ignores(user))
         self.hub.run_store(Work(run=read, done=done, cancelled=lambda: done(None)))
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gameserver.core import turns
-from gameserver.core.pending import Work
+from gameserver.core.pending import Work, catching
 from gameserver.store import StorageError
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class GameSaves:
                 _safely(head.ok)
             elif head.run is not None:
                 self.steps.popleft()
-                self._out(_catching(head.run), lambda result, step=head: self._called(step, result))
+                self._out(catching(head.run), lambda result, step=head: self._called(step, result))
             else:
                 group: list[_Step] = []
                 while self.steps and self.steps[0].table is not None and len(group) < GROUP:
@@ -117,7 +117,7 @@ class GameSaves:
                         if s.table is not None]
                 self.writes += 1
                 store = self.host.hub.store
-                self._out(_catching(functools.partial(_write, store, rows)),
+                self._out(catching(functools.partial(_write, store, rows)),
                           lambda result, steps=group: self._written(steps, result))
 
     def _out(self, run: Callable[[], Any], done: Callable[[Any], None]) -> None:
@@ -181,15 +181,6 @@ def _write(store: Any, rows: list[tuple[int, str, dict[str, Any], bool]]) -> Non
     for game_id, room, state, over in rows:
         store.save_game(game_id, room, state, over)
 
-
-def _catching(run: Callable[[], Any]) -> Callable[[], Any]:
-    """A store call whose StorageError comes back as its result (a store thread's answer)."""
-    def caught() -> Any:
-        try:
-            return run()
-        except StorageError as exc:
-            return exc
-    return caught
 
 
 def _safely(callback: Callable[[], None]) -> None:

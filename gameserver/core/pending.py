@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from gameserver.store import Entry
+from gameserver.store import Entry, StorageError
 
 T = TypeVar("T")
 Failed = Callable[[BaseException], None]
@@ -169,3 +169,14 @@ class Immediate:
         """None: one process, whose room members are the whole truth; else the store decides."""
         claim = getattr(self.store, "claim_nick", None)
         return Pending.ready(None if claim is None else claim(room, nick_key, user))
+
+
+def catching(run: Callable[[], Any]) -> Callable[[], Any]:
+    """`run` as store work whose StorageError comes back as its result, for its `done`
+    on the loop to tell (a store thread's answer cannot raise into the loop)."""
+    def caught() -> Any:
+        try:
+            return run()
+        except StorageError as exc:
+            return exc
+    return caught
