@@ -135,7 +135,7 @@ class Runtime:
         n = self.scrypt_n
         self._loop = loop
         lookups, writer = None, None
-        if hasattr(self.store, "write_batch"):  # a networked store: never wait on the loop
+        if self.store.networked:  # never wait on the loop
             from gameserver.stores.offloop import StoreThreads, ThreadedLookups
 
             self.store_threads = StoreThreads(self.store, loop, self.wake)
@@ -192,11 +192,9 @@ class Runtime:
             raise ServerError(str(exc)) from None
         link = self.cluster = ClusterLink.install(self.hub, self.node, self.bus.publish,
                                                   time.monotonic)
-        if hasattr(self.store, "claim_nick"):  # a dead node's nicks are free to take
-            self.store.live_nodes = link.live_nodes
-        storage = getattr(self.hub.community, "storage", None)
-        if storage is not None and hasattr(storage, "on_change"):
-            storage.on_change = link.community_changed
+        self.store.live_nodes = link.live_nodes  # a dead node's nicks are free to take
+        if self.hub.community is not None:
+            self.hub.community.storage.on_change = link.community_changed
 
         def receive(message: dict[str, Any]) -> None:
             link.received(message)

@@ -141,6 +141,9 @@ class SQLiteStore(QueuedWrites, CommonReads):
     written, no span is closed, no file is created.
     """
 
+    networked = False  # one process: its commits and reads run on the loop
+    live_nodes: Callable[[], list[str]] | None = None  # one node: nobody else's nicks
+
     def __init__(self, path: str | Path, *, readonly: bool = False, busy_ms: int = 20) -> None:
         self.path = Path(path)
         self.readonly = readonly

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,6 +80,12 @@ class Store(Protocol):
     StorageError and keeps it all queued; `discard_messages()` gives up on the queued
     messages (they were refused) and keeps the rest (who is where) for the next commit.
     """
+
+    # True: its calls wait on a network (PostgreSQL), so the runtime commits with
+    # `write_batch` and reads in store threads, never on the loop.
+    networked: bool
+    # A cluster's live nodes, as this node hears them (a dead node's nicks are free).
+    live_nodes: Callable[[], list[str]] | None
 
     def add_message(self, type_: str, sender: str, receiver: str, text: str,
                     ts: float | None = None, queue_for: str | None = None,

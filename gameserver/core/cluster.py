@@ -113,7 +113,7 @@ class ClusterLink(GameRouting, Extension):
         link.publish({"k": "hello"})
         link._announce_before_telling()
         community = hub.community
-        if community is not None and hasattr(community, "move_out"):
+        if community is not None:  # the CommunityHost: its move-outs reach other nodes
             link._route_move_out(community)
         link.route_games()
         return link
@@ -346,7 +346,7 @@ class ClusterLink(GameRouting, Extension):
     def _reload_community(self) -> None:
         """Read in a store thread, never on the loop (CommunityHost.reload)."""
         host = self.hub.community
-        if host is not None and hasattr(host, "reload"):
+        if host is not None:
             host.reload()
 
     def _deliver_here(self, event: Message, keys: list[str]) -> None:

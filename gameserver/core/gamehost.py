@@ -66,7 +66,7 @@ class GameHost(Extension):
         self.last_finished: dict[str, Table] = {}  # user -> their latest finished game
         self.away: dict[str, set[int]] = {}  # user -> live games told they disconnected
         # A networked store (the hub commits off the loop): game writes in store threads.
-        self.saves = GameSaves(self, deferred=bool(getattr(hub, "commits_off_loop", False)))
+        self.saves = GameSaves(self, deferred=hub.commits_off_loop)
 
     @classmethod
     def install(cls, hub: Hub, **options: Any) -> GameHost:

@@ -269,9 +269,8 @@ def deleteaccount(host: CommunityHost, session: Session, message: Command) -> No
             community.forget_user(user)
         finally:
             community.persist = persist
-        news = getattr(storage, "on_change", None)
-        if news is not None:  # the other nodes read the community again
-            news()
+        if storage.on_change is not None:  # the other nodes read the community again
+            storage.on_change()
         from gameserver.lookalike import LookalikeIndex
 
         hub.lookalikes = LookalikeIndex(names)  # its look-alikes are free too

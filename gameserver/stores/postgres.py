@@ -106,6 +106,7 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
 
     P = "%s"
     _checked = staticmethod(_check)  # NUL refused too
+    networked = True
 
     def __init__(self, url: str, *, node: str = "node", readonly: bool = False) -> None:
         if psycopg is None:
