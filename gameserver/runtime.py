@@ -288,7 +288,8 @@ class Runtime:
         SSH_KEY_COMMANDS.install(self.hub, SSHKeys(self.hub, self.ssh_keys))
         try:
             from gameserver.core.gamehost import GameHost
-        except ImportError:  # games not installed in this build
+        except ImportError as exc:  # a build without the games: say so, once
+            log.error("no games on this server: %s", exc)
             return
         GameHost.install(self.hub, run_work=self.run_bot_work)
 
