@@ -70,8 +70,7 @@ def build(receivers: int, work: Path) -> tuple[Any, Any, Any, Any, list[Any]]:
                           user=user, greeted=True)
         hub_b.online[user.casefold()] = session
         hub_b.sessions.add(session)
-        session.rooms[LOBBY] = lobby
-        session.nicks[LOBBY] = user
+        session.enter(lobby, user)
         session.room = lobby
         lobby.members[user.casefold()] = session
     link_a.received({"k": "presence", "from": "b", "games": [], "addr": None,

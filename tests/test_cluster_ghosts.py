@@ -66,7 +66,7 @@ def check_back_as_before(c: Cluster, again: User, ann: User) -> None:
     c.tick(2.5)  # the snapshots: every living node mirrors bob where he is now
     for n in range(1, len(c.nodes)):
         mirror = c.nodes[n].hub.online["bob"]
-        assert mirror.nicks == {"lobby": "bob", "den": "bobby"}, (n, mirror.nicks)
+        assert mirror.nicks() == {"lobby": "bob", "den": "bobby"}, (n, mirror.nicks())
         assert n == 1 or mirror.sink.node == "n1"
     if len(c.nodes) == 3:  # the third node's users see him once, under his nicks
         cat = c.user(2, "cat")

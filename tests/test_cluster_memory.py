@@ -261,7 +261,7 @@ def test_a_ban_on_one_node_holds_on_the_others(tmp_path, postgres_url):
                                         room="den"))
         assert reply.TYPE == "ok", reply
         c.settle()
-        assert "den" not in c.nodes[1].hub.online["mal"].rooms  # put out on its own node
+        assert not c.nodes[1].hub.online["mal"].in_room("den")  # put out on its own node
         assert any("banned you from #den" in (e.text or "") for e in mal.of("notice"))
         again = mal.cmd("join", "den")  # node 1 read the ban from the store
         assert again.TYPE == "error" and "banned" in again.text, again

@@ -17,7 +17,7 @@ def pair(tmp_path):
 
 
 def rooms_of(user) -> list[str]:
-    return list(user.session.rooms)
+    return user.session.room_names()
 
 
 def test_join_adds_a_room_and_keeps_the_others(pair):

@@ -80,10 +80,10 @@ def join(hub: Hub, session: Session, message: Command) -> None:
 
     def joined(room: Room) -> None:
         logins.remember_place(hub, session)
-        count = len(session.rooms)
+        count = session.room_count()
         also = f" (and {count - 1} other room{'s' if count > 2 else ''})" if count > 1 else ""
         hub.send(session, Ok(id=message.id, text=f"you are now in #{room.name}{also}",
-                             data={"room": room.name, "rooms": list(session.rooms)}))
+                             data={"room": room.name, "rooms": session.room_names()}))
 
     hub.join_room(session, message.args.strip(), then=joined, msg_id=message.id)
 
@@ -93,15 +93,15 @@ def part(hub: Hub, session: Session, message: Command) -> None:
     room = room_arg(hub, session, message.args)
     hub.part_room(session, room)
     logins.remember_place(hub, session)
-    rest = ", ".join(f"#{name}" for name in session.rooms)
+    rest = ", ".join(f"#{name}" for name in session.room_names())
     hub.send(session, Ok(id=message.id, text=f"you left #{room.name}; you are in {rest}",
-                         data={"room": room.name, "rooms": list(session.rooms)}))
+                         data={"room": room.name, "rooms": session.room_names()}))
 
 
 @command("rooms", "/rooms", "the rooms you are in")
 def rooms(hub: Hub, session: Session, message: Command) -> None:
-    mine = [{"room": name, "nick": session.nick_in(name), "members": len(room.members)}
-            for name, room in session.rooms.items()]
+    mine = [{"room": room.name, "nick": session.nick_in(room.name),
+             "members": len(room.members)} for room in session.joined()]
     lines = [f"#{r['room']}  as {r['nick']}, {r['members']} here" for r in mine]
     hub.send(session, Ok(id=message.id, text=f"you are in {len(mine)} room"
                                              f"{'s' if len(mine) != 1 else ''}:", lines=lines,
@@ -139,7 +139,7 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
     def rename(claimed: bool | None) -> None:
         if claimed is False:
             raise CommandError("nick_taken", f"the nick {new} is taken in #{room.name}")
-        if room.name not in session.rooms:
+        if not session.in_room(room.name):
             raise CommandError("moved", f"you left #{room.name} before the nick was checked")
         holder = room.members.get(names.key(new))
         # None: one process, whose members are the truth. True: the cluster's store gave
@@ -150,7 +150,7 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
         if room.members.get(names.key(old)) is session:
             del room.members[names.key(old)]
         room.members[names.key(new)] = session
-        session.nicks[room.name] = new
+        session.rename_in(room.name, new)
         hub.presence.tell(room, Renamed(room=room.name, old=old, new=new, user=user))
         logins.remember_place(hub, session)
         hub.send(session, Ok(id=message.id, text=f"your nick in #{room.name} is now {new}",
@@ -179,12 +179,12 @@ def who(hub: Hub, session: Session, message: Command) -> None:
 def users(hub: Hub, session: Session, message: Command) -> None:
     people = sorted(hub.online.values(), key=lambda s: (s.user or "").casefold())
     width = max((len(s.user or "") for s in people), default=0)
-    lines = [f"{s.user or '':<{width}}  in {' '.join('#' + r for r in s.rooms) or '-'}"
+    lines = [f"{s.user or '':<{width}}  in {' '.join('#' + r for r in s.room_names()) or '-'}"
              for s in people]
     hub.send(session, Ok(id=message.id, text=f"{len(lines)} online:", lines=lines,
                          data={"users": {s.user: s.room.name if s.room else None
                                          for s in people},
-                               "rooms": {s.user: list(s.rooms) for s in people}}))
+                               "rooms": {s.user: s.room_names() for s in people}}))
 
 
 ACCOUNTS_SHOWN = 200  # names one /accounts answer holds at most (Tab asks with a prefix)

@@ -161,8 +161,8 @@ class ClusterLink(GameRouting, Extension):
 
     def places(self) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
         """user key -> (user, its (room, nick) pairs) of every session on this node."""
-        return {s.user.casefold(): (s.user, tuple((name, s.nicks.get(name, s.home_nick))
-                                                  for name in s.rooms))
+        return {s.user.casefold(): (s.user, tuple((room.name, s.nick_in(room.name))
+                                                  for room in s.joined()))
                 for s in self.local_sessions() if s.user is not None}
 
     def announce(self, force: bool = False, joining: Any = None) -> None:
@@ -393,11 +393,11 @@ class ClusterLink(GameRouting, Extension):
 
     def _place(self, proxy: Session, rooms: dict[str, str]) -> None:
         """Put a proxy in exactly these rooms under these nicks."""
-        for name, room in list(proxy.rooms.items()):
-            if rooms.get(name) != proxy.nicks.get(name):
+        for room in proxy.joined():
+            if rooms.get(room.name) != proxy.nick_in(room.name):
                 self._unplace(proxy, room)
         for name, nick in rooms.items():
-            if name in proxy.rooms:
+            if proxy.in_room(name):
                 continue
             room = self.hub.rooms.get(name)
             if room is None:
@@ -405,15 +405,14 @@ class ClusterLink(GameRouting, Extension):
             if names.key(nick) in room.members:  # taken here meanwhile: the next snapshot
                 continue
             room.members[names.key(nick)] = proxy
-            proxy.rooms[name] = room
-            proxy.nicks[name] = nick
-        proxy.room = next(reversed(proxy.rooms.values()), None)
+            proxy.enter(room, nick)
+        joined = proxy.joined()
+        proxy.room = joined[-1] if joined else None
 
     def _unplace(self, proxy: Session, room: Room) -> None:
-        nick = proxy.nicks.pop(room.name, "")
-        if room.members.get(names.key(nick)) is proxy:
+        nick = proxy.leave(room.name)
+        if nick is not None and room.members.get(names.key(nick)) is proxy:
             room.members.pop(names.key(nick))
-        proxy.rooms.pop(room.name, None)
         self._forget_room(room)
 
     def _forget_room(self, room: Room) -> None:
@@ -424,7 +423,7 @@ class ClusterLink(GameRouting, Extension):
     def drop_proxy(self, key: str) -> None:
         proxy = self.proxies.pop(key)
         proxy.closed = True
-        for room in list(proxy.rooms.values()):
+        for room in proxy.joined():
             self._unplace(proxy, room)
         proxy.room = None
         if self.hub.online.get(key) is proxy:
@@ -459,13 +458,12 @@ class ClusterLink(GameRouting, Extension):
                 ext.on_logout(session)
         self.handover.logged_out(session)
         session.closed = True
-        for room in list(session.rooms.values()):
-            nick = session.nicks.pop(room.name, session.home_nick)
-            if room.members.get(names.key(nick)) is session:
+        for room in session.joined():
+            nick = session.leave(room.name)
+            if nick is not None and room.members.get(names.key(nick)) is session:
                 room.members.pop(names.key(nick))
             hub.store.leave_scope(user, room.name)
             self._forget_room(room)
-        session.rooms.clear()
         session.room = None
         hub.sessions.discard(session)
         del hub.online[key]

@@ -181,7 +181,7 @@ class GameRouting:
         """A user on another node typed this in a room whose games this node hosts."""
         proxy = self.proxies.get(message["user"])
         room = message["room"]
-        if proxy is None or room not in proxy.rooms:
+        if proxy is None or not proxy.in_room(room):
             log.info("cluster: %s from %s for #%s arrived before its presence; refused",
                      message["k"], message["user"], room)
             msg_id = message.get("id", (message.get("msg") or {}).get("id"))

@@ -337,16 +337,16 @@ class CommunityHost(Extension):
         if room.name == LOBBY:
             self.hub.kick(target, why, code, why)
             return
-        if room.name not in target.rooms:
+        if not target.in_room(room.name):
             return
-        if len(target.rooms) == 1:  # always in one room: the lobby takes them in first
+        if target.room_count() == 1:  # always in one room: the lobby takes them in first
             self.hub.join_room(target, LOBBY, then=lambda _lobby: self._put_out(
                 target, room, why, code))
             return
         self._put_out(target, room, why, code)
 
     def _put_out(self, target: Session, room: Room, why: str, code: str) -> None:
-        if target.closed or room.name not in target.rooms:
+        if target.closed or not target.in_room(room.name):
             return
         self.hub.part_room(target, room, code)  # the room heard why from the announcement
         # Told after leaving, so the sentence lands where they are now (not in the pane of

@@ -177,7 +177,7 @@ def _replay_reply(host: GameHost, session: Session, message: Command, game_id: i
     room, over, saved = found
     game_json = saved.get("game")
     players = game_json.get("players", []) if isinstance(game_json, dict) else []
-    here = room in session.rooms
+    here = session.in_room(room)
     if not here and user not in players:
         raise CommandError("other_room", f"game {game_id} was played in #{room};"
                                          f" /join {room} to replay it")

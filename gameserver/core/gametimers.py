@@ -62,7 +62,7 @@ def seats_wait(host: GameHost, session: Session) -> None:
 def seats_back(host: GameHost, session: Session) -> None:
     """Welcome a player back to games that waited; point at those in other rooms."""
     user = session.user
-    here = set(session.rooms)
+    here = set(session.room_names())
     if user is None:
         return
     for game_id in sorted(host.away.pop(user, ())):

@@ -160,7 +160,7 @@ class Handover:
         if session is None or self.link.is_proxy(session) or session.closed:
             self.answer(message, None)
             return
-        rooms = list(session.rooms.values())
+        rooms = session.joined()
         place = session.place()
 
         def gone() -> None:

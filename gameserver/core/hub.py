@@ -210,7 +210,7 @@ class Hub(StoreWaits):
         if session.closed:
             return
         session.closed = True
-        for room in session.rooms.values():
+        for room in session.joined():
             room.members.closing(session)  # no more deliveries to this one
         self.sessions.discard(session)
         if session.cancel_work is not None:  # nobody is left to tell: do not spend the CPU
@@ -400,9 +400,9 @@ class Hub(StoreWaits):
         for ext in self.extensions:
             ext.on_logout(session)
         self.ignoring.drop(session)
-        if session.rooms:
+        if session.room_count():
             self.last_place[user.casefold()] = session.place()
-            for room in list(session.rooms.values()):
+            for room in session.joined():
                 self._leave_room(session, room, reason, logging_out=True)
         if self.online.get(user.casefold()) is session:
             del self.online[user.casefold()]
@@ -413,9 +413,9 @@ class Hub(StoreWaits):
 
     def look_at(self, session: Session, name: str) -> Room:
         """The room a line or command is for becomes the one the session looks at."""
-        room = session.rooms.get(name)
+        room = session.room_named(name)
         if room is None:
-            room = session.rooms.get(checked(names.check_room, name))
+            room = session.room_named(checked(names.check_room, name))
             if room is None:
                 raise CommandError("not_in_room", f"you are not in #{name}; /join it first")
         session.room = room
@@ -432,11 +432,13 @@ class Hub(StoreWaits):
         are unique across its nodes): the room hears of it only under a nick it holds.
         """
         name = checked(names.check_room, name)
-        if name in session.rooms:
-            session.room = session.rooms[name]
+        here = session.room_named(name)
+        if here is not None:
+            session.room = here
             raise CommandError("same_room", f"you are already in #{name}")
-        if len(session.rooms) >= self.settings.max_rooms:
-            raise CommandError("too_many_rooms", f"you are in {len(session.rooms)} rooms, the"
+        count = session.room_count()
+        if count >= self.settings.max_rooms:
+            raise CommandError("too_many_rooms", f"you are in {count} rooms, the"
                                                  " most there may be; /part one first")
         for ext in self.extensions:
             refusal = ext.may_enter_room(session, name)
@@ -447,8 +449,8 @@ class Hub(StoreWaits):
         assert user is not None
         wanted = nick or session.nick or user or "guest"
         nick = self._free_nick(room, wanted) if room is not None else wanted
-        if not session.rooms:
-            session.home_nick = wanted
+        if not count:
+            session.want_nick(wanted)
         if names.key(nick) == names.key(user):  # a username needs no claim: it is unique
             self._enter(session, name, nick, None, then, msg_id)
             return
@@ -461,7 +463,7 @@ class Hub(StoreWaits):
         """`claimed`: None on one node (the members here are the truth); True: the store
         gave us the nick (a member here who has it is a mirror a moment behind); False:
         another node's user took it at the same moment, so this one takes its username."""
-        if name in session.rooms:  # entered meanwhile (a move back in by the server)
+        if session.in_room(name):  # entered meanwhile (a move back in by the server)
             return
         user = session.user
         assert user is not None
@@ -476,8 +478,7 @@ class Hub(StoreWaits):
             nick = self._free_nick(room, nick)
         self.presence.tell(room, Joined(room=name, nick=nick, user=user,
                                         online=len(self.online)))
-        session.rooms[name] = room
-        session.nicks[name] = nick
+        session.enter(room, nick)
         session.room = room
         room.members[names.key(nick)] = session
         self.store.enter_scope(user, name)
@@ -504,9 +505,9 @@ class Hub(StoreWaits):
 
     def part_room(self, session: Session, room: Room, reason: str = "left") -> None:
         """Leave one room; there is always one left (the lobby's door is not special)."""
-        if room.name not in session.rooms:
+        if not session.in_room(room.name):
             raise CommandError("not_in_room", f"you are not in #{room.name}")
-        if len(session.rooms) == 1:
+        if session.room_count() == 1:
             raise CommandError("last_room", f"#{room.name} is your only room and you are always"
                                             " in one; /join another first")
         assert session.user is not None
@@ -518,11 +519,9 @@ class Hub(StoreWaits):
     def _leave_room(self, session: Session, room: Room, reason: str,
                     logging_out: bool = False) -> None:
         assert session.user is not None
-        nick = session.nicks.pop(room.name, session.home_nick)
+        nick = session.leave(room.name)  # (the room it looks at moves to its last one)
+        assert nick is not None, room.name
         room.members.pop(names.key(nick), None)
-        del session.rooms[room.name]
-        if session.room is room:
-            session.room = next(reversed(session.rooms.values()), None)
         self.store.leave_scope(session.user, room.name)
         online = len(self.online) - (1 if logging_out else 0)
         self.presence.tell(room, Left(room=room.name, nick=nick, user=session.user,
@@ -571,7 +570,7 @@ class Hub(StoreWaits):
         if room is None:
             raise CommandError("no_room", "you are not in a room; /join one")
         name = room.name
-        nick, user = session.nicks.get(name, session.home_nick), session.user  # .nick, inlined
+        nick, user = session._nicks.get(name, session.home_nick), session.user  # .nick, inlined
         assert user is not None
         entry = self.store.add_message("ROOM", user, name, text, nick=nick)  # record(), inlined
         ignoring = self.ignoring

@@ -392,7 +392,7 @@ def _replaced(hub: Hub, session: Session, msg_id: int | None, user: str, registe
     rooms = [(r, n) for r, n in (place or {}).get("rooms", [])] or [(LOBBY, None)]
     looked_at = (place or {}).get("room")
     session.user = user
-    session.home_nick = next((n for _, n in rooms if n), None) or user
+    session.want_nick(next((n for _, n in rooms if n), None) or user)
     hub.online[user.casefold()] = session
     hub.most_online = max(hub.most_online, len(hub.online))
     hub.store.enter_scope(user, EVERYONE)
@@ -461,11 +461,13 @@ class _Entering:
 
     def done(self) -> None:
         session, hub = self.session, self.hub
-        if not session.rooms:
+        if not session.room_count():
             hub.join_room(session, LOBBY, then=lambda _room: self.done())
             return
-        if self.looked_at in session.rooms:
-            session.room = session.rooms[self.looked_at]
+        looked_at = session.room_named(self.looked_at) if isinstance(self.looked_at, str) \
+            else None
+        if looked_at is not None:
+            session.room = looked_at
         for ext in hub.extensions:
             ext.on_login(session)
 

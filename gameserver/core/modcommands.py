@@ -182,7 +182,7 @@ def sanction(host: CommunityHost, session: Session, message: Command, kind: str,
         shown = {session.room.name} if session.room else set()
         target = host.hub.session_of(user)
         if target is not None:
-            shown.update(target.rooms)
+            shown.update(target.room_names())
         for name in shown:
             if scope == SERVER or name == scope:
                 host.announce(name, text)
@@ -190,12 +190,13 @@ def sanction(host: CommunityHost, session: Session, message: Command, kind: str,
             if scope == SERVER:
                 host.hub.kick(target, f"{actor} banned you from this server"
                                       f"{_for(seconds)}{_why(reason)}", "banned", text)
-            elif scope in target.rooms:
-                host.move_out(target, target.rooms[scope], f"{actor} banned you from #{scope}"
-                                                           f"{_for(seconds)}{_why(reason)}",
-                              "banned")
+            elif target.in_room(scope):
+                banned_from = target.room_named(scope)
+                assert banned_from is not None
+                host.move_out(target, banned_from, f"{actor} banned you from #{scope}"
+                                                   f"{_for(seconds)}{_why(reason)}", "banned")
         elif target is not None and kind == "mute" and (
-                scope == SERVER or scope not in target.rooms):
+                scope == SERVER or not target.in_room(scope)):
             host.hub.send(target, Notice(text=text, kind="warn"))
         ok(host, session, message)
 
@@ -238,7 +239,8 @@ def lift(host: CommunityHost, session: Session, message: Command, kind: str, sco
                 f"{'from' if kind == 'ban' else 'in'} {where}")
         host.announce(session.room.name if session.room else LOBBY, text)
         target = host.hub.session_of(user)
-        if target is not None and (session.room is None or session.room.name not in target.rooms):
+        if target is not None and (session.room is None
+                                   or not target.in_room(session.room.name)):
             host.hub.send(target, Notice(text=text))
         ok(host, session, message)
 
@@ -441,7 +443,7 @@ def grant(host: CommunityHost, session: Session, message: Command, word: str,
                 else f"{actor} took {user}'s admin rights away")
         host.announce(LOBBY, text)
         target = host.hub.session_of(user)
-        if target is not None and LOBBY not in target.rooms:
+        if target is not None and not target.in_room(LOBBY):
             host.hub.send(target, Notice(text=text))
         host.roles_changed()
         ok(host, session, message)
@@ -462,7 +464,7 @@ def admin_kick(host: CommunityHost, session: Session, message: Command, word: st
 
         def told() -> None:  # once the modlog has it
             text = f"{actor} kicked {user} off the server{_why(reason)}"
-            for name in target.rooms:
+            for name in target.room_names():
                 host.announce(name, text)
             host.hub.kick(target, f"{actor} kicked you off this server{_why(reason)}",
                           "kicked", text)

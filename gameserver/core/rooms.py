@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gameserver.core.events import Door
+
+
+_NO_NICKS: Mapping[str, str] = MappingProxyType({})  # shared: no room where it differs
 
 
 @dataclass(eq=False, slots=True)  # one per connection: no __dict__ each
@@ -17,6 +21,12 @@ class Session:
     `door` translates the core's events for this connection's wire; `sink` is the
     door's own handle for it (opaque here: the core only hands it back to the door);
     `close` is the door's.
+
+    Its rooms and its nick in each are read and written only through the methods below
+    (`in_room`, `joined`, `enter`, `leave`, `nick_in`, `rename_in`, `want_nick`), so what
+    "in a room" means cannot drift between the hub, the cluster's proxies and the doors.
+    They cost nothing in the common case: one room is kept as the `Room` itself (a dict
+    only from the second), and a nick only where it differs from `home_nick`.
     """
 
     door: Door
@@ -24,10 +34,13 @@ class Session:
     close: Callable[[str], None]
     peer: str = ""
     user: str | None = None
-    home_nick: str = ""  # the nick wanted where no room says otherwise (a new room's)
-    room: Room | None = None  # the room being looked at: where a line goes by default
-    rooms: dict[str, Room] = field(default_factory=dict)  # every room it is in, in order
-    nicks: dict[str, str] = field(default_factory=dict)  # room name -> its nick there
+    # The nick in every room that does not say otherwise, and a new room's: changed only
+    # through want_nick (which pins the rooms' nicks first), never assigned while in rooms.
+    home_nick: str = ""
+    room: Room | None = None  # the room being looked at (one of its rooms): a line's default
+    _rooms: Room | dict[str, Room] | None = field(default=None, init=False, repr=False)
+    _nicks: Mapping[str, str] = field(default_factory=lambda: _NO_NICKS, init=False,
+                                      repr=False)
     greeted: bool = False
     guest: bool = False  # logged in without an account (the classic door's guests)
     busy: bool = False  # a login is being checked
@@ -45,26 +58,135 @@ class Session:
         """The nick in the room being looked at (nicks are per room)."""
         room = self.room
         if room is not None:
-            nick = self.nicks.get(room.name)
-            if nick is not None:
-                return nick
+            return self._nicks.get(room.name, self.home_nick)
         return self.home_nick
 
     @nick.setter
     def nick(self, value: str) -> None:
         room = self.room
-        if room is not None and room.name in self.nicks:
-            self.nicks[room.name] = value
+        if room is not None and self.in_room(room.name):
+            self.rename_in(room.name, value)
         else:
-            self.home_nick = value
+            self.want_nick(value)
+
+    # ------------------------------------------------------------ its rooms
+
+    def in_room(self, name: str) -> bool:
+        """Is it in the room called `name`?"""
+        rooms = self._rooms
+        if rooms is None:
+            return False
+        if type(rooms) is dict:
+            return name in rooms
+        return rooms.name == name  # type: ignore[union-attr]
+
+    def room_named(self, name: str) -> Room | None:
+        """Its room called `name`, or None if it is not in one."""
+        rooms = self._rooms
+        if rooms is None:
+            return None
+        if type(rooms) is dict:
+            return rooms.get(name)
+        return rooms if rooms.name == name else None  # type: ignore[union-attr,return-value]
+
+    def joined(self) -> tuple[Room, ...]:
+        """Every room it is in, in the order it entered them."""
+        rooms = self._rooms
+        if rooms is None:
+            return ()
+        if type(rooms) is dict:
+            return tuple(rooms.values())
+        return (rooms,)  # type: ignore[return-value]
+
+    def room_names(self) -> list[str]:
+        """The names of its rooms, in the order it entered them."""
+        return [room.name for room in self.joined()]
+
+    def room_count(self) -> int:
+        rooms = self._rooms
+        if rooms is None:
+            return 0
+        return len(rooms) if type(rooms) is dict else 1  # type: ignore[arg-type]
 
     def nick_in(self, room: str) -> str:
         """The nick in `room` (the wanted one if not in it)."""
-        return self.nicks.get(room, self.home_nick)
+        return self._nicks.get(room, self.home_nick)
+
+    def nicks(self) -> dict[str, str]:
+        """Room name -> its nick there, for every room it is in, in order."""
+        nicks, home = self._nicks, self.home_nick
+        return {room.name: nicks.get(room.name, home) for room in self.joined()}
+
+    def enter(self, room: Room, nick: str) -> None:
+        """It is now in `room` as `nick` (the caller puts it in the room's members)."""
+        name, rooms = room.name, self._rooms
+        if rooms is None:
+            self._rooms = room
+        elif type(rooms) is dict:
+            rooms[name] = room
+        elif rooms.name != name:  # type: ignore[union-attr]
+            self._rooms = {rooms.name: rooms, name: room}  # type: ignore[union-attr,dict-item]
+        self._set_nick(name, nick)
+
+    def rename_in(self, name: str, nick: str) -> None:
+        """Its nick in its room `name` is now `nick`."""
+        assert self.in_room(name), name
+        self._set_nick(name, nick)
+
+    def leave(self, name: str) -> str | None:
+        """It is out of the room `name`: the nick it had there (None if it was not in it).
+
+        The room it looks at becomes the last one it entered if it was that one.
+        """
+        rooms = self._rooms
+        if rooms is None or not self.in_room(name):
+            return None
+        nick = self.nick_in(name)
+        nicks = self._nicks
+        if name in nicks:
+            if len(nicks) == 1:
+                self._nicks = _NO_NICKS
+            else:
+                del nicks[name]  # type: ignore[attr-defined]
+        if type(rooms) is dict:
+            del rooms[name]
+            if len(rooms) == 1:
+                self._rooms = next(iter(rooms.values()))
+        else:
+            self._rooms = None
+        room = self.room
+        if room is not None and room.name == name:
+            left = self.joined()
+            self.room = left[-1] if left else None
+        return nick
+
+    def want_nick(self, value: str) -> None:
+        """The nick a new room takes (`home_nick`); its rooms keep the nicks they have."""
+        if value == self.home_nick:
+            return
+        old, nicks = self.home_nick, self._nicks
+        pinned = {room.name: nicks.get(room.name, old) for room in self.joined()}
+        self.home_nick = value
+        self._nicks = _NO_NICKS
+        for name, nick in pinned.items():
+            self._set_nick(name, nick)
+
+    def _set_nick(self, name: str, nick: str) -> None:
+        nicks = self._nicks
+        if nick == self.home_nick:  # said by home_nick: no entry
+            if name in nicks:
+                if len(nicks) == 1:
+                    self._nicks = _NO_NICKS
+                else:
+                    del nicks[name]  # type: ignore[attr-defined]
+        elif nicks is _NO_NICKS:
+            self._nicks = {name: nick}
+        else:
+            nicks[name] = nick  # type: ignore[index]
 
     def place(self) -> dict[str, Any]:
         """Where it is: its rooms [name, nick] in order, and the one it looks at."""
-        return {"rooms": [[name, self.nicks.get(name, self.home_nick)] for name in self.rooms],
+        return {"rooms": [[room.name, self.nick_in(room.name)] for room in self.joined()],
                 "room": self.room.name if self.room is not None else None}
 
 
@@ -152,4 +274,4 @@ class Room:
     def roster(self) -> list[tuple[str, str]]:
         """(nick here, username) of every member, in the order they came."""
         name = self.name
-        return [(s.nicks.get(name, s.home_nick), s.user or "") for s in self.members.values()]
+        return [(s.nick_in(name), s.user or "") for s in self.members.values()]

@@ -62,7 +62,7 @@ def whois(host: CommunityHost, session: Session, message: Command) -> None:
         if target is None:
             lines.append("offline (a PM is kept for their next login)")
         else:
-            where = ", ".join(f"#{name} as {target.nick_in(name)}" for name in target.rooms)
+            where = ", ".join(f"#{name} as {nick}" for name, nick in target.nicks().items())
             lines.append(f"online, in {where or 'no room'}")
             if target.peer and host.community.rank(session.user or "") >= 4:
                 lines.append(f"from {target.peer}")
@@ -76,8 +76,7 @@ def whois(host: CommunityHost, session: Session, message: Command) -> None:
         host.hub.send(session, Ok(id=message.id, text=f"{user}:", lines=lines,
                                   data={"whois": {"user": user, "online": target is not None,
                                                   "room": room, "role": role,
-                                                  "nicks": {name: target.nick_in(name)
-                                                            for name in target.rooms}
+                                                  "nicks": target.nicks()
                                                   if target is not None else {},
                                                   "away": away_text or None}}))
 
