@@ -66,6 +66,13 @@ def key(name: str) -> str:
     return name.casefold()
 
 
+def kept_key(name: str) -> str:
+    """key(name) for a table that keeps it while a session lasts: `name` itself when it
+    is its own key (most names are lower case), so a session does not hold its name twice."""
+    folded = name.casefold()
+    return name if folded == name else folded
+
+
 def clean_text(text: str) -> str:
     """Strip escape sequences and control characters so nothing reaches a terminal raw."""
     text = _ESCAPES.sub("", text)

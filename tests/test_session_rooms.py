@@ -88,3 +88,14 @@ def test_the_accessors_agree_with_a_plain_model_whatever_the_order():
             assert all(s.in_room(n) == (n in model) for n in rooms)
             assert all((s.room_named(n) is rooms[n]) == (n in model) for n in rooms)
             assert s.nick == (model[looked.name] if looked is not None else s.home_nick)
+
+
+def test_a_token_is_made_again_from_its_expiry_and_no_two_logins_share_one():
+    from gameserver.core import logins
+
+    expiries = [logins.new_token_expiry() for _ in range(50)]  # within one clock tick too
+    assert len(set(expiries)) == 50 and expiries == sorted(expiries)
+    tokens = {logins.session_token("bob", e) for e in expiries}
+    assert len(tokens) == 50 and all(len(t) == 32 for t in tokens)
+    assert logins.session_token("bob", expiries[0]) == logins.session_token("bob", expiries[0])
+    assert logins.session_token("bob", expiries[0]) != logins.session_token("bobby", expiries[0])

@@ -149,7 +149,7 @@ def nick(hub: Hub, session: Session, message: Command) -> None:
         old = session.nick_in(room.name)
         if room.members.get(names.key(old)) is session:
             del room.members[names.key(old)]
-        room.members[names.key(new)] = session
+        room.members[names.kept_key(new)] = session
         session.rename_in(room.name, new)
         hub.presence.tell(room, Renamed(room=room.name, old=old, new=new, user=user))
         logins.remember_place(hub, session)

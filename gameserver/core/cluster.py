@@ -404,7 +404,7 @@ class ClusterLink(GameRouting, Extension):
                 room = self.hub.rooms[name] = Room(name)
             if names.key(nick) in room.members:  # taken here meanwhile: the next snapshot
                 continue
-            room.members[names.key(nick)] = proxy
+            room.members[names.kept_key(nick)] = proxy
             proxy.enter(room, nick)
         joined = proxy.joined()
         proxy.room = joined[-1] if joined else None

@@ -480,7 +480,7 @@ class Hub(StoreWaits):
                                         online=len(self.online)))
         session.enter(room, nick)
         session.room = room
-        room.members[names.key(nick)] = session
+        room.members[names.kept_key(nick)] = session
         self.store.enter_scope(user, name)
         if self.commits_off_loop:
             # Its replies wait until the span is stored: what it is then shown, it may

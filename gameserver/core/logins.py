@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
+import math
 import secrets
 import struct
 import time
@@ -56,20 +59,30 @@ def token_digest(token: str) -> str:
 
 
 _EXPIRY = struct.Struct("<d")
+# This process's key for the tokens it gives out: a token is HMAC(key, user, expiry), so a
+# session keeps only its expiry (a float, 24 B) and makes its token again when it needs
+# the digest (remember_place), where it kept the digest (73 B). As unguessable as 24
+# random bytes; the store still knows a token only by its digest, so a restart (a new
+# key) takes the old tokens as before.
+_TOKEN_KEY = secrets.token_bytes(32)
+_last_expiry = [0.0]  # two tokens given out in one clock tick still differ
 
 
-def kept_token(token: str, expires: float) -> bytes:
-    """What a session keeps of its resume token: the SHA-256 digest, then the expiry.
+def new_token_expiry() -> float:
+    """The expiry of a token given out now (TOKEN_LIFETIME on), never one given out already
+    in the same moment: the token is made from it."""
+    expires, last = time.time() + TOKEN_LIFETIME, _last_expiry[0]
+    if last - 1.0 < expires <= last:
+        expires = math.nextafter(last, math.inf)
+    _last_expiry[0] = expires
+    return expires
 
-    One bytes object of 40 (73 B) where a hex string, a float and a tuple took ~190 B
-    per logged-in session; the store keeps the digest as hex (`token_parts`).
-    """
-    return hashlib.sha256(token.encode("utf-8")).digest() + _EXPIRY.pack(expires)
 
-
-def token_parts(kept: bytes) -> tuple[str, float]:
-    """(hex digest, expiry) of a session's kept token, as the store takes them."""
-    return kept[:32].hex(), _EXPIRY.unpack_from(kept, 32)[0]
+def session_token(user: str, expires: float) -> str:
+    """The resume token of `user`'s login that expires at `expires` (32 characters)."""
+    mac = hmac.new(_TOKEN_KEY, user.encode("utf-8") + b"\0" + _EXPIRY.pack(expires),
+                   hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:24]).decode("ascii")
 
 
 def account_query(hub: Hub, session: Session, message: AccountQuery) -> None:
@@ -338,9 +351,10 @@ def place_in(state: dict[str, Any]) -> dict[str, Any]:
 
 def remember_place(hub: Hub, session: Session) -> None:
     """The session's rooms into its token, so a resume after a restart finds them too."""
-    if session.token is None or session.user is None or session.closed:
+    expires = session.token_expires
+    if expires is None or session.user is None or session.closed:
         return
-    digest, expires = token_parts(session.token)
+    digest = token_digest(session_token(session.user, expires))
     hub.store.save_token(digest, session.user, expires, session.place())
     # Stored at the next commit, asked for now: a node SIGKILLed a minute after a /nick
     # or a /part must not hand the resume an older place.
@@ -389,16 +403,18 @@ def _replaced(hub: Hub, session: Session, msg_id: int | None, user: str, registe
         hub.kick(old, "you logged in from another place", "replaced", "reconnected",
                  then=lambda: _replaced(hub, session, msg_id, user, registered, place, None))
         return
-    rooms = [(r, n) for r, n in (place or {}).get("rooms", [])] or [(LOBBY, None)]
+    # A nick that is the username is the username's own string (one copy per session).
+    rooms = [(r, user if n == user else n) for r, n in (place or {}).get("rooms", [])] \
+        or [(LOBBY, None)]
     looked_at = (place or {}).get("room")
     session.user = user
     session.want_nick(next((n for _, n in rooms if n), None) or user)
-    hub.online[user.casefold()] = session
+    hub.online[names.kept_key(user)] = session
     hub.most_online = max(hub.most_online, len(hub.online))
     hub.store.enter_scope(user, EVERYONE)
-    token = secrets.token_urlsafe(24)
-    expires = time.time() + TOKEN_LIFETIME
-    session.token = kept_token(token, expires)
+    expires = new_token_expiry()
+    token = session_token(user, expires)
+    session.token_expires = expires
     hub.store.save_token(token_digest(token), user, expires,
                          {"rooms": [[r, n or user] for r, n in rooms], "room": looked_at})
     verb = "registered and logged in" if registered else "logged in"

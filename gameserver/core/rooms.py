@@ -48,7 +48,7 @@ class Session:
     login_failures: int = 0
     bad_frames: int = 0
     cancel_work: Callable[[], Any] | None = None  # of its password check, while one runs
-    token: bytes | None = None  # its resume token's digest and expiry (logins.kept_token)
+    token_expires: float | None = None  # its resume token's: the token is made from it again
     owed: int = 0  # what its own requests wait for in the store (its later replies wait too)
     holds: int = 0  # answers its requests still wait for (look-ups, the cluster): turns.py
     queued: Any = None  # a deque of what it sent meanwhile, waiting its turn (or None)
