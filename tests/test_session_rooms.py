@@ -99,3 +99,17 @@ def test_a_token_is_made_again_from_its_expiry_and_no_two_logins_share_one():
     assert len(tokens) == 50 and all(len(t) == 32 for t in tokens)
     assert logins.session_token("bob", expiries[0]) == logins.session_token("bob", expiries[0])
     assert logins.session_token("bob", expiries[0]) != logins.session_token("bobby", expiries[0])
+
+
+def test_what_few_sessions_set_costs_the_others_nothing():
+    s = session()
+    assert not s.guest and s.login_failures == 0 and s.bad_frames == 0 and s.cancel_work is None
+    assert [r for r in gc.get_referents(s) if type(r).__name__ == "_Seldom"] == []
+    s.bad_frames += 1
+    s.cancel_work = print
+    assert s.bad_frames == 1 and s.cancel_work is print and not s.guest
+    s.cancel_work = None  # the check is done
+    s.bad_frames = 0
+    assert [r for r in gc.get_referents(s) if type(r).__name__ == "_Seldom"] == []
+    s.guest = True
+    assert s.guest and s.login_failures == 0

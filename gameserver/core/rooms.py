@@ -14,6 +14,25 @@ if TYPE_CHECKING:
 _NO_NICKS: Mapping[str, str] = MappingProxyType({})  # shared: no room where it differs
 
 
+class _Seldom:
+    """What few sessions ever set (Session's properties of the same names)."""
+
+    __slots__ = ("guest", "login_failures", "bad_frames", "cancel_work")
+
+    def __init__(self) -> None:
+        self.guest = False
+        self.login_failures = 0
+        self.bad_frames = 0
+        self.cancel_work: Callable[[], Any] | None = None
+
+    def is_default(self) -> bool:
+        return not (self.guest or self.login_failures or self.bad_frames
+                    or self.cancel_work is not None)
+
+
+_NOTHING_SELDOM = _Seldom()
+
+
 @dataclass(eq=False, slots=True)  # one per connection: no __dict__ each
 class Session:
     """One connection, as the core sees it.
@@ -42,12 +61,11 @@ class Session:
     _nicks: Mapping[str, str] = field(default_factory=lambda: _NO_NICKS, init=False,
                                       repr=False)
     greeted: bool = False
-    guest: bool = False  # logged in without an account (the classic door's guests)
     busy: bool = False  # a login is being checked
     closed: bool = False
-    login_failures: int = 0
-    bad_frames: int = 0
-    cancel_work: Callable[[], Any] | None = None  # of its password check, while one runs
+    # guest, login_failures, bad_frames, cancel_work: seldom set, kept on a side object
+    # made when one is (see the properties below), not in four slots of every session
+    _seldom: _Seldom | None = field(default=None, init=False, repr=False)
     token_expires: float | None = None  # its resume token's: the token is made from it again
     owed: int = 0  # what its own requests wait for in the store (its later replies wait too)
     holds: int = 0  # answers its requests still wait for (look-ups, the cluster): turns.py
@@ -68,6 +86,56 @@ class Session:
             self.rename_in(room.name, value)
         else:
             self.want_nick(value)
+
+    # ------------------------------------------------------------ seldom set
+
+    @property
+    def guest(self) -> bool:
+        """Logged in without an account (the classic door's guests)."""
+        seldom = self._seldom
+        return seldom is not None and seldom.guest
+
+    @guest.setter
+    def guest(self, value: bool) -> None:
+        self._set_seldom("guest", value)
+
+    @property
+    def login_failures(self) -> int:
+        seldom = self._seldom
+        return 0 if seldom is None else seldom.login_failures
+
+    @login_failures.setter
+    def login_failures(self, value: int) -> None:
+        self._set_seldom("login_failures", value)
+
+    @property
+    def bad_frames(self) -> int:
+        seldom = self._seldom
+        return 0 if seldom is None else seldom.bad_frames
+
+    @bad_frames.setter
+    def bad_frames(self, value: int) -> None:
+        self._set_seldom("bad_frames", value)
+
+    @property
+    def cancel_work(self) -> Callable[[], Any] | None:
+        """Cancels its password check, while one runs."""
+        seldom = self._seldom
+        return None if seldom is None else seldom.cancel_work
+
+    @cancel_work.setter
+    def cancel_work(self, value: Callable[[], Any] | None) -> None:
+        self._set_seldom("cancel_work", value)
+
+    def _set_seldom(self, name: str, value: Any) -> None:
+        seldom = self._seldom
+        if seldom is None:
+            if value == getattr(_NOTHING_SELDOM, name):
+                return
+            seldom = self._seldom = _Seldom()
+        setattr(seldom, name, value)
+        if seldom.is_default():  # back to nothing (a check done): the object goes
+            self._seldom = None
 
     # ------------------------------------------------------------ its rooms
 
