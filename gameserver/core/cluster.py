@@ -365,7 +365,7 @@ class ClusterLink(GameRouting, Extension):
 
     def _set_places(self, node: str, places: list[Any]) -> None:
         """Make this hub's proxies of `node`'s users match what it says they are."""
-        wanted = {user.casefold(): (user, rooms) for user, rooms in places}
+        wanted = {names.kept_key(user): (user, rooms) for user, rooms in places}
         for key, proxy in list(self.proxies.items()):
             if proxy.sink.node == node and key not in wanted:
                 self.drop_proxy(key)
@@ -378,9 +378,10 @@ class ClusterLink(GameRouting, Extension):
                 local = self.hub.online.get(key)
                 if local is not None and not local.closed:
                     continue  # ours until its node's close reaches us
+                # home_nick: a room where its nick is its username needs no nick entry
                 proxy = Session(door=self.door, sink=RemoteSink(node, key),  # type: ignore[arg-type]
                                 close=self._closer(node, key), peer=f"node {node}",
-                                user=user, greeted=True)
+                                user=user, home_nick=user, greeted=True)
                 self.proxies[key] = proxy
                 self.hub.online[key] = proxy
                 self.hub.most_online = max(self.hub.most_online, len(self.hub.online))
