@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -33,8 +34,25 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def wrapper() -> list[str]:
+    """PLAY_BENCH_WRAP="valgrind --tool=callgrind --instr-atstart=no ...": the server's prefix.
+
+    Benchmark-only: the started server runs under that command (valgrind, perf, taskset).
+    """
+    return shlex.split(os.environ.get("PLAY_BENCH_WRAP", ""))
+
+
 def profile(pid: int, start: bool) -> None:
-    """With PLAY_BENCH_PROFILE=PATH set: start the server's profile, or dump it to PATH.N."""
+    """With PLAY_BENCH_PROFILE=PATH set: start the server's profile, or dump it to PATH.N.
+
+    Under callgrind (PLAY_BENCH_WRAP): collection is switched on for the phase, and at its
+    end dumped (callgrind's out file .N: the login phase is .1, the chat phase .2) and off.
+    """
+    if any("callgrind" in word for word in wrapper()):
+        steps = [["-i", "on"]] if start else [["-d"], ["-i", "off"]]
+        for step in steps:
+            subprocess.run(["callgrind_control", *step, str(pid)], check=False,
+                           stdout=subprocess.DEVNULL, timeout=120)
     if os.environ.get("PLAY_BENCH_PROFILE"):
         os.kill(pid, signal.SIGUSR1 if start else signal.SIGUSR2)
         time.sleep(0.05)  # the handler runs on the server's next pass
@@ -195,8 +213,9 @@ class OwnServer:
         self.log_path = data_dir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE_CODE, "host", "--headless", "--host", "127.0.0.1",
-             "--port", "0", "--data-dir", str(data_dir), *(() if tls else ("--no-tls",))],
+            [*wrapper(), sys.executable, "-c", SERVE_CODE, "host", "--headless",
+             "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir),
+             *(() if tls else ("--no-tls",))],
             stdout=subprocess.PIPE, stderr=self._log, stdin=subprocess.DEVNULL,
             env=env, cwd=str(REPO), text=True,
         )
@@ -206,7 +225,7 @@ class OwnServer:
 
     def _read_port(self) -> int:
         assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + (300 if wrapper() else 30)  # valgrind starts slowly
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -230,7 +249,7 @@ class OwnServer:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(120 if wrapper() else 15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
