@@ -43,9 +43,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, pwhash TEXT NOT NULL, created REAL NOT NULL
 );
+-- nick: the name a room line's speaker had in that room then, where it was not their
+-- username (NULL otherwise); the scrollback names them as the live chat did
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, type TEXT NOT NULL,
-    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL
+    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL, nick TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_receiver ON messages (receiver, id);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, id);
@@ -67,8 +69,16 @@ CREATE TABLE IF NOT EXISTS stats (
 CREATE TABLE IF NOT EXISTS tokens (
     digest TEXT PRIMARY KEY, user TEXT NOT NULL, expires REAL NOT NULL, state TEXT NOT NULL
 );
--- the nick a room line's speaker had then, where it was not their username
-CREATE TABLE IF NOT EXISTS room_nicks (message_id INTEGER PRIMARY KEY, nick TEXT NOT NULL);
+"""
+
+# Stores made before the nick column kept each line's nick in a table of its own, a
+# second row (and B-tree insert) per room line: A's commit cost ~7,600 instructions a
+# line more (docs/performance.md, perfa3). Its rows move into the column once.
+_MIGRATE_NICKS = """
+ALTER TABLE messages ADD COLUMN nick TEXT;
+UPDATE messages SET nick = (SELECT n.nick FROM room_nicks n WHERE n.message_id = messages.id)
+    WHERE id IN (SELECT message_id FROM room_nicks);
+DROP TABLE room_nicks;
 """
 
 # Version 0 kept rooms under their bare names, where a room could be mistaken for a user.
@@ -104,8 +114,8 @@ CREATE INDEX IF NOT EXISTS games_room ON games (room, id);
 
 
 _check = check_storable
-# A benchmark-only ablation (load.py --server-set NICK_ROWS=False shows what writing each
-# room line's nick at the time costs); a server always writes them.
+# A benchmark-only ablation (load.py --server-set NICK_ROWS=False shows what storing each
+# room line's nick at the time costs); a server always stores them.
 NICK_ROWS = True
 
 
@@ -156,6 +166,9 @@ class SQLiteStore(QueuedWrites, CommonReads):
             self.db = _open_readonly(self.path)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             self._room_prefix = "#" if version >= 1 else ""
+            self._nick = ("m.nick" if _has_nick_column(self.db) else
+                          "(SELECT n.nick FROM room_nicks n WHERE n.message_id = m.id)"
+                          if _has_table(self.db, "room_nicks") else "NULL")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():  # SQLite gives the -wal and -shm files the same mode
@@ -167,6 +180,12 @@ class SQLiteStore(QueuedWrites, CommonReads):
         # NORMAL in WAL mode survives a killed process; only a power cut could lose the tail.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        if not _has_nick_column(self.db):
+            self.db.executescript("BEGIN; "
+                                  + ("CREATE TABLE IF NOT EXISTS room_nicks (message_id INTEGER"
+                                     " PRIMARY KEY, nick TEXT NOT NULL); ")
+                                  + _MIGRATE_NICKS + " COMMIT;")
+        self._nick = "m.nick"
         self.db.executescript(_E2E_SCHEMA)
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(f"BEGIN; {_MIGRATE_1} PRAGMA user_version = 1; COMMIT;")
@@ -219,13 +238,12 @@ class SQLiteStore(QueuedWrites, CommonReads):
                 base = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
                 if messages:
                     rooms = self._room_prefix
-                    self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)", [
+                    nicks = NICK_ROWS  # its nick then, if not its name (in the same row)
+                    self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", [
                         (base + n, e.ts, e.type, e.sender,
-                         rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
+                         rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text,
+                         e.nick if nicks else None)
                         for n, e in enumerate(messages, start=1)])
-                    self.db.executemany("INSERT INTO room_nicks VALUES (?, ?)", [
-                        (base + n, e.nick) for n, e in enumerate(messages, start=1)
-                        if e.nick is not None and NICK_ROWS])  # its nick then, if not its name
                 # In order; a run of one statement (each room line's nick) in one call.
                 for sql, run in itertools.groupby(ops, _sql_of):
                     self.db.executemany(sql, [
@@ -322,9 +340,9 @@ class SQLiteStore(QueuedWrites, CommonReads):
     def room_scrollback(self, room: str, limit: int) -> list[Entry]:
         """The room's last `limit` stored messages, oldest first."""
         return self._entries(
-            "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text, n.nick FROM messages m"
-            " LEFT JOIN room_nicks n ON n.message_id = m.id"
-            " WHERE m.receiver = ? AND m.type IN ('ROOM', 'GAME') ORDER BY m.id DESC LIMIT ?",
+            f"SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text, {self._nick}"
+            " FROM messages m WHERE m.receiver = ? AND m.type IN ('ROOM', 'GAME')"
+            " ORDER BY m.id DESC LIMIT ?",
             (self._room_prefix + room, limit),
         )
 
@@ -448,6 +466,15 @@ class SQLiteStore(QueuedWrites, CommonReads):
                 self.commit()
         finally:
             self.db.close()
+
+
+def _has_nick_column(db: sqlite3.Connection) -> bool:
+    return any(row[1] == "nick" for row in db.execute("PRAGMA table_info(messages)"))
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                      (name,)).fetchone() is not None
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

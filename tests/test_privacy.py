@@ -160,8 +160,10 @@ def test_a_store_of_the_old_layout_is_migrated_without_leaks(tmp_path):
     from gameserver.store import _SCHEMA
     db.executescript(_SCHEMA)
     db.executescript("""
-        INSERT INTO messages VALUES (1, 1.0, 'PM', 'bob', 'alice', 'old secret');
-        INSERT INTO messages VALUES (2, 2.0, 'ROOM', 'carol', 'alice', 'old room chat');
+        INSERT INTO messages (id, ts, type, sender, receiver, text)
+            VALUES (1, 1.0, 'PM', 'bob', 'alice', 'old secret');
+        INSERT INTO messages (id, ts, type, sender, receiver, text)
+            VALUES (2, 2.0, 'ROOM', 'carol', 'alice', 'old room chat');
         INSERT INTO memberships VALUES ('mallory', 'alice', 0, NULL);
     """)
     db.close()

@@ -388,6 +388,35 @@ def test_a_room_line_keeps_the_nick_its_speaker_had_then(make_store):
     assert [(e.sender, e.nick) for e in gone[:2]] == [(DELETED_USER, None)] * 2
 
 
+def test_nicks_kept_in_the_old_room_nicks_table_move_into_their_lines(make_store):
+    """Stores made before the nick column kept each line's nick in room_nicks: opened
+    again, the scrollback names the speakers as before, and new lines keep theirs."""
+    store = make_store()
+    store.add_message("ROOM", "bob", "den", "as Bobby", nick="Bobby")
+    store.add_message("ROOM", "ann", "den", "as ann")
+    store.commit()
+    old_layout = ("CREATE TABLE room_nicks (message_id BIGINT PRIMARY KEY, nick TEXT NOT NULL);"
+                  " INSERT INTO room_nicks SELECT id, nick FROM messages WHERE nick IS NOT NULL;"
+                  " ALTER TABLE messages DROP COLUMN nick;")
+    if make_store.backend == "sqlite":
+        store.db.executescript(old_layout)
+        store.close()
+        from gameserver.store import SQLiteStore
+
+        readonly = SQLiteStore(store.path, readonly=True)  # `play history`: as it is
+        assert [e.nick for e in readonly.room_scrollback("den", 5)] == ["Bobby", None]
+        readonly.close()
+    else:
+        store.db.execute(old_layout)
+        store.close()
+    again = make_store()
+    again.add_message("ROOM", "bob", "den", "as Bob2", nick="Bob2")
+    again.commit()
+    assert [(e.sender, e.nick, e.text) for e in again.room_scrollback("den", 5)] == [
+        ("bob", "Bobby", "as Bobby"), ("ann", None, "as ann"), ("bob", "Bob2", "as Bob2")]
+    make_store().close()  # opened once more (another node): nothing left to move
+
+
 def test_account_names_by_prefix_any_case_bounded(make_store):
     store = make_store()
     for name in ("Ann", "anna", "Bob", "annika", "Zed"):

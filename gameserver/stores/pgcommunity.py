@@ -157,9 +157,7 @@ class PostgresCommunityStore(CommunityStore):
                     return False
                 name = row[0]
                 db.execute("DELETE FROM accounts WHERE key = %s", (key,))
-                db.execute("DELETE FROM room_nicks WHERE message_id IN"
-                           " (SELECT id FROM messages WHERE sender = %s)", (name,))
-                db.execute("UPDATE messages SET sender = %s WHERE sender = %s",
+                db.execute("UPDATE messages SET sender = %s, nick = NULL WHERE sender = %s",
                            (DELETED_USER, name))
                 db.execute("DELETE FROM messages WHERE type IN ('PM', 'EPM') AND receiver = %s",
                            (name,))

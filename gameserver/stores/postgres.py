@@ -36,8 +36,17 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 CREATE TABLE IF NOT EXISTS messages (
     id BIGINT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, type TEXT NOT NULL,
-    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL
+    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL, nick TEXT
 );
+-- nick: a room line's speaker's name in that room then, where it was not their username.
+-- Databases made before it kept that in room_nicks, a second row per line: moved here.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS nick TEXT;
+DO $$ BEGIN
+    IF to_regclass('room_nicks') IS NOT NULL THEN
+        UPDATE messages m SET nick = n.nick FROM room_nicks n WHERE n.message_id = m.id;
+        DROP TABLE room_nicks;
+    END IF;
+END $$;
 CREATE SEQUENCE IF NOT EXISTS messages_id_seq;
 CREATE INDEX IF NOT EXISTS messages_receiver ON messages (receiver, id);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, id);
@@ -82,7 +91,6 @@ CREATE INDEX IF NOT EXISTS nick_claims_user ON nick_claims (user_key, room);
 CREATE TABLE IF NOT EXISTS shared (
     name TEXT PRIMARY KEY, value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS room_nicks (message_id BIGINT PRIMARY KEY, nick TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS device_keys (
     "user" TEXT NOT NULL, key TEXT NOT NULL, device TEXT NOT NULL,
     added DOUBLE PRECISION NOT NULL, PRIMARY KEY ("user", key)
@@ -285,13 +293,12 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
                         "SELECT nextval('messages_id_seq') FROM generate_series(1, %s)",
                         (len(messages),)))
                     with db.cursor() as cur:
-                        cur.executemany("INSERT INTO messages VALUES (%s, %s, %s, %s, %s, %s)", [
-                            (i, e.ts, e.type, e.sender,
-                             "#" + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text)
-                            for i, e in zip(ids, messages, strict=True)])
-                        cur.executemany("INSERT INTO room_nicks VALUES (%s, %s)", [
-                            (i, e.nick) for i, e in zip(ids, messages, strict=True)
-                            if e.nick is not None])  # each line's nick at the time
+                        cur.executemany(  # each line's nick at the time in its row
+                            "INSERT INTO messages VALUES (%s, %s, %s, %s, %s, %s, %s)", [
+                                (i, e.ts, e.type, e.sender,
+                                 "#" + e.receiver if e.type in ROOM_TYPES else e.receiver,
+                                 e.text, e.nick)
+                                for i, e in zip(ids, messages, strict=True)])
                 for _kind, sql, args in ops:
                     db.execute(sql, tuple(
                         (ids[a.offset - 1] if a.offset else base) if type(a) is Pos else a
@@ -369,8 +376,7 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
     @_guarded
     def room_scrollback(self, room: str, limit: int) -> list[Entry]:
         return self._entries(
-            "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text, n.nick FROM messages m"
-            " LEFT JOIN room_nicks n ON n.message_id = m.id"
+            "SELECT m.id, m.ts, m.type, m.sender, m.receiver, m.text, m.nick FROM messages m"
             " WHERE m.receiver = %s AND m.type IN ('ROOM', 'GAME') ORDER BY m.id DESC LIMIT %s",
             ("#" + room, limit),
         )
