@@ -180,6 +180,7 @@ class QueuedWrites:
         self._ops: list[tuple[int, str, tuple[Any, ...]]] = []
 
     _checked = staticmethod(check_storable)  # (PostgreSQL's refuses NUL too)
+    _ascii_storable = True  # every ASCII string passes _checked (not on PostgreSQL)
 
     @property
     def dirty(self) -> bool:
@@ -195,18 +196,19 @@ class QueuedWrites:
         commit that stores it succeeds.
         """
         nick = nick if nick and nick != sender else None
-        if STORE_CHECKS:  # one call: every line of every room comes through here
-            if nick is None:
-                self._checked(sender, receiver, text)
-            else:
-                self._checked(sender, receiver, text, nick)
+        # Every line of every room comes through here: where ASCII is always storable
+        # (SQLite), ASCII values (most) pass with a C call each, no Python call; anything
+        # else, and every value on PostgreSQL (NUL is ASCII), gets the dialect's check.
+        if STORE_CHECKS and not (self._ascii_storable and text.isascii() and sender.isascii()
+                                 and receiver.isascii() and (nick is None or nick.isascii())):
+            self._checked(sender, receiver, text, *(() if nick is None else (nick,)))
         entry = NewEntry(time.time() if ts is None else ts, type_, sender, receiver, text, nick)
         self._messages.append(entry)
         p = self.P
         if queue_for is not None:
             self._ops.append((MESSAGE_OP, f"INSERT INTO pending_pms VALUES ({p}, {p})",
                               (Pos(len(self._messages)), queue_for)))
-        return entry  # its nick goes to room_nicks from the entry, at the commit
+        return entry  # its nick is stored from the entry (its row's nick), at the commit
 
     def queue_change(self, sql: str, args: tuple[Any, ...]) -> None:
         """A change in the next commit (the community's tables: a role, a ban, an ignore);

@@ -388,6 +388,33 @@ def test_a_room_line_keeps_the_nick_its_speaker_had_then(make_store):
     assert [(e.sender, e.nick) for e in gone[:2]] == [(DELETED_USER, None)] * 2
 
 
+@pytest.mark.parametrize("field", ["sender", "receiver", "text", "nick"])
+def test_a_queued_line_the_store_cannot_hold_is_refused_at_once(make_store, field):
+    """Every value of a line is the store's own to check, ASCII or not, on each backend:
+    a lone surrogate anywhere, and on PostgreSQL a NUL (ASCII) too, is refused before
+    anything is queued; what SQLite can hold comes back as it was."""
+    store = make_store()
+    line = {"sender": "bob", "receiver": "den", "text": "hi", "nick": "Bobby"}
+
+    def add(value: str) -> None:
+        values = dict(line, **{field: value})
+        store.add_message("ROOM", values["sender"], values["receiver"], values["text"],
+                          nick=values["nick"])
+
+    with pytest.raises(UnstorableValue):
+        add("x\udcff")
+    assert not store.dirty
+    if make_store.backend == "postgresql":
+        with pytest.raises(UnstorableValue):
+            add("x\x00y")
+        assert not store.dirty
+    else:
+        add("x\x00y")
+        store.commit()
+        [back] = store.room_scrollback(line["receiver"] if field != "receiver" else "x\x00y", 5)
+        assert getattr(back, field) == "x\x00y"
+
+
 def test_nicks_kept_in_the_old_room_nicks_table_move_into_their_lines(make_store):
     """Stores made before the nick column kept each line's nick in room_nicks: opened
     again, the scrollback names the speakers as before, and new lines keep theirs."""

@@ -580,8 +580,10 @@ class Hub(StoreWaits):
         # ok is the door's to make from the id (Door.confirm).
         def deliver() -> None:
             event = _new(RoomMessage)
-            _set(event, "__dict__", {**_LINE_DEFAULTS, "room": name, "nick": nick, "user": user,
-                                     "text": text, "ts": entry.ts})
+            fields = {"room": name, "nick": nick, "user": user, "text": text, "ts": entry.ts}
+            if _LINE_DEFAULTS:  # none today: the literal is the whole __dict__, not a copy
+                fields = {**_LINE_DEFAULTS, **fields}
+            _set(event, "__dict__", fields)
             deaf = ignoring.deaf_to(user) if ignoring.by_ignored else None
             for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
                 door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))

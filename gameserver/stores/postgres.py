@@ -115,6 +115,7 @@ class PostgresStore(PostgresGames, QueuedWrites, CommonReads):
     P = "%s"
     _checked = staticmethod(_check)  # NUL refused too
     networked = True
+    _ascii_storable = False  # NUL is ASCII: every value goes through _check
 
     def __init__(self, url: str, *, node: str = "node", readonly: bool = False) -> None:
         if psycopg is None:
