@@ -233,7 +233,7 @@ class CommunityStore:
                 name = row[0]
                 self.db.execute("DELETE FROM accounts WHERE key = ?", (key,))
                 # Words said to others stay theirs to read, without the name (or a nick).
-                self.db.execute("UPDATE messages SET sender = ?, nick = NULL WHERE sender = ?",
+                self.db.execute("UPDATE messages SET sender = ?, nick = '' WHERE sender = ?",
                                 (DELETED_USER, name))
                 self.db.execute("DELETE FROM messages WHERE type IN ('PM', 'EPM')"
                                 " AND receiver = ?", (name,))

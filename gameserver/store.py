@@ -44,10 +44,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     key TEXT PRIMARY KEY, name TEXT NOT NULL, pwhash TEXT NOT NULL, created REAL NOT NULL
 );
 -- nick: the name a room line's speaker had in that room then, where it was not their
--- username (NULL otherwise); the scrollback names them as the live chat did
+-- username ('' otherwise: binding NULL costs Python's sqlite3 ~0.5 us a row more than a
+-- string); the scrollback names them as the live chat did
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, ts REAL NOT NULL, type TEXT NOT NULL,
-    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL, nick TEXT
+    sender TEXT NOT NULL, receiver TEXT NOT NULL, text TEXT NOT NULL,
+    nick TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_receiver ON messages (receiver, id);
 CREATE INDEX IF NOT EXISTS messages_sender ON messages (sender, id);
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 # second row (and B-tree insert) per room line: A's commit cost ~7,600 instructions a
 # line more (docs/performance.md, perfa3). Its rows move into the column once.
 _MIGRATE_NICKS = """
-ALTER TABLE messages ADD COLUMN nick TEXT;
+ALTER TABLE messages ADD COLUMN nick TEXT NOT NULL DEFAULT '';
 UPDATE messages SET nick = (SELECT n.nick FROM room_nicks n WHERE n.message_id = messages.id)
     WHERE id IN (SELECT message_id FROM room_nicks);
 DROP TABLE room_nicks;
@@ -117,6 +119,7 @@ _check = check_storable
 # A benchmark-only ablation (load.py --server-set NICK_ROWS=False shows what storing each
 # room line's nick at the time costs); a server always stores them.
 NICK_ROWS = True
+_NICK = "NULLIF(m.nick, '')"  # a line's nick as read: None where it was the username
 
 
 def _guarded(method: Callable[..., T]) -> Callable[..., T]:
@@ -166,7 +169,7 @@ class SQLiteStore(QueuedWrites, CommonReads):
             self.db = _open_readonly(self.path)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
             self._room_prefix = "#" if version >= 1 else ""
-            self._nick = ("m.nick" if _has_nick_column(self.db) else
+            self._nick = (_NICK if _has_nick_column(self.db) else
                           "(SELECT n.nick FROM room_nicks n WHERE n.message_id = m.id)"
                           if _has_table(self.db, "room_nicks") else "NULL")
             return
@@ -185,7 +188,7 @@ class SQLiteStore(QueuedWrites, CommonReads):
                                   + ("CREATE TABLE IF NOT EXISTS room_nicks (message_id INTEGER"
                                      " PRIMARY KEY, nick TEXT NOT NULL); ")
                                   + _MIGRATE_NICKS + " COMMIT;")
-        self._nick = "m.nick"
+        self._nick = _NICK
         self.db.executescript(_E2E_SCHEMA)
         if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
             self.db.executescript(f"BEGIN; {_MIGRATE_1} PRAGMA user_version = 1; COMMIT;")
@@ -238,11 +241,11 @@ class SQLiteStore(QueuedWrites, CommonReads):
                 base = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
                 if messages:
                     rooms = self._room_prefix
-                    nicks = NICK_ROWS  # its nick then, if not its name (in the same row)
+                    nicks = NICK_ROWS  # its nick then, if not its name (in the same row; '')
                     self.db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", [
                         (base + n, e.ts, e.type, e.sender,
                          rooms + e.receiver if e.type in ROOM_TYPES else e.receiver, e.text,
-                         e.nick if nicks else None)
+                         e.nick or "" if nicks else "")
                         for n, e in enumerate(messages, start=1)])
                 # In order; a run of one statement (each room line's nick) in one call.
                 for sql, run in itertools.groupby(ops, _sql_of):

@@ -423,7 +423,7 @@ def test_nicks_kept_in_the_old_room_nicks_table_move_into_their_lines(make_store
     store.add_message("ROOM", "ann", "den", "as ann")
     store.commit()
     old_layout = ("CREATE TABLE room_nicks (message_id BIGINT PRIMARY KEY, nick TEXT NOT NULL);"
-                  " INSERT INTO room_nicks SELECT id, nick FROM messages WHERE nick IS NOT NULL;"
+                  " INSERT INTO room_nicks SELECT id, nick FROM messages WHERE nick <> '';"
                   " ALTER TABLE messages DROP COLUMN nick;")
     if make_store.backend == "sqlite":
         store.db.executescript(old_layout)
