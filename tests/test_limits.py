@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -212,11 +213,23 @@ def test_idle_clients_are_pinged_and_the_silent_ones_dropped(tmp_path: Path) -> 
         async with running_server(tmp_path, settings=settings) as s:
             answers = await logged_in(s.port, "answers")
             silent = await logged_in(s.port, "silent")
-            await answers.expect("ping", timeout=4)
-            await answers.send({"type": "pong"})
-            frames = await silent.wait_closed(timeout=6)
+            pongs = 0
+
+            async def answer_every_ping() -> None:
+                nonlocal pongs
+                while True:  # quiet is counted from the pong: pinged again 1 s later
+                    await answers.expect("ping", timeout=8)
+                    await answers.send({"type": "pong"})
+                    pongs += 1
+
+            answering = asyncio.create_task(answer_every_ping())
+            frames = await silent.wait_closed(timeout=8)
             assert any(f["type"] == "ping" for f in frames)
             assert frames[-1]["type"] == "bye" and "no answer to a ping" in frames[-1]["reason"]
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answering
+            assert pongs >= 1
             await answers.expect("left", nick="silent")
             assert (await answers.say("I answered"))["type"] == "ok"
 

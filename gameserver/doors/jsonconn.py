@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver.core import turns
+from gameserver.doors.deadlines import EVERY_TICK, NEVER
 from gameserver.durations import say_duration
 from gameserver.protocol import (
     CLIENT_MESSAGES,
@@ -71,7 +72,7 @@ class Connection(asyncio.Protocol):
 
     __slots__ = ("door", "decoder", "transport", "session", "out", "closing", "slow", "fd",
                  "_abort", "label", "refusal", "gate", "held", "_release", "born", "heard",
-                 "quiet_since", "pinged", "counted", "tls_write", "hub")
+                 "quiet_since", "pinged", "counted", "tls_write", "hub", "waits_in")
 
     hub: Hub  # the door's, from connection_made on
 
@@ -94,8 +95,9 @@ class Connection(asyncio.Protocol):
         self.held: collections.deque[tuple[float, dict[str, Any] | ProtocolError]] | None = None
         self._release: asyncio.TimerHandle | None = None
         self.born = self.quiet_since = now
-        self.heard = False  # something arrived since the last sweep
+        self.heard = 0.0  # when something last arrived, if since the last sweep (else 0)
         self.pinged = False
+        self.waits_in: Any = None  # the bucket of its next deadline (deadlines.py)
         self.counted = True  # in the listener's per-address count
 
     # asyncio callbacks
@@ -120,6 +122,7 @@ class Connection(asyncio.Protocol):
         self.hub = hub = door.hub  # at hand for every frame
         self.session = hub.connect(door, self.out.append, self.close, self.label)
         door.connections.add(self)
+        door.deadlines.place(self, EVERY_TICK)  # hello and login deadlines: every tick
         door.inputs += 1
         if self.refusal is not None:
             log.info("%s: refused: %s", self.label, self.refusal)
@@ -130,7 +133,6 @@ class Connection(asyncio.Protocol):
         session = self.session
         assert session is not None
         door = self.door
-        self.heard = True
         decoder = self.decoder
         if session.user is None:
             if not session.greeted and data[:1] == b"\x16" and not decoder.pending:
@@ -156,7 +158,7 @@ class Connection(asyncio.Protocol):
         gate = self.gate
         assert gate is not None  # data_received takes the account's after login
         admit = gate.admit
-        now = _clock()
+        self.heard = now = _clock()  # (the sweep's: quiet since then)
         # all of them, unless it is a flood
         passing = gate.admit_many(now, len(items)) if FLOOD_GATE else len(items)
         handle = self._handle
@@ -239,16 +241,23 @@ class Connection(asyncio.Protocol):
                 held[0][0] - now, self._release_held)
         self.door.wake()
 
-    def sweep(self, now: float, settings: Settings) -> None:
-        """Deadlines: hello and login in time; a quiet logged-in client is pinged, then dropped."""
+    def sweep(self, now: float, settings: Settings) -> float:
+        """Deadlines: hello and login in time; a quiet logged-in client is pinged, then dropped.
+
+        Returns when this connection is next due (deadlines.py): EVERY_TICK before login
+        (and after a kick, until it is gone), else its ping's or its ping timeout's time.
+        Quiet is counted from the last read (`heard`, stamped as frames come in).
+        """
         session = self.session
         if session is None or session.closed:
-            return
-        if self.heard:
-            self.heard = False
-            self.quiet_since = now
+            return NEVER
+        heard = self.heard
+        if heard:
+            self.heard = 0.0
+            if heard > self.quiet_since:
+                self.quiet_since = heard
             self.pinged = False
-        hub = self.door.hub
+        hub = self.hub
         if session.user is None:
             if not session.greeted and now - self.born > settings.hello_timeout:
                 hub.kick(session, "you did not say hello within"
@@ -256,20 +265,24 @@ class Connection(asyncio.Protocol):
             elif now - self.born > settings.login_timeout and not session.busy:
                 hub.kick(session, f"you did not log in within {_said(settings.login_timeout)}",
                          "timeout")
-            return
+            return EVERY_TICK
         if self.decoder.max_frame != MAX_FRAME and not self.held:
             # Logged in and not heard from since: the pre-login gate is done with (the first
             # read takes the account's), so an idle session does not keep one of its own.
             self.gate = None
-        quiet = now - self.quiet_since
+        ping_at = self.quiet_since + settings.ping_after
         if not self.pinged:
-            if quiet >= settings.ping_after:
-                self.pinged = True
-                hub.send(session, Ping())
-        elif quiet >= settings.ping_after + settings.ping_timeout:
-            log.info("%s: no answer to a ping, disconnected", self.label)
-            hub.kick(session, f"no answer to a ping for {_said(settings.ping_timeout)}",
-                     "timeout", "lost")
+            if now < ping_at:
+                return ping_at
+            self.pinged = True
+            hub.send(session, Ping())
+        drop_at = ping_at + settings.ping_timeout
+        if now < drop_at:
+            return drop_at
+        log.info("%s: no answer to a ping, disconnected", self.label)
+        hub.kick(session, f"no answer to a ping for {_said(settings.ping_timeout)}",
+                 "timeout", "lost")
+        return EVERY_TICK
 
     def _frames(self, data: bytes) -> list[dict[str, Any] | ProtocolError]:
         """Whole lines go straight to json.loads; anything unusual goes through the Decoder."""
@@ -305,6 +318,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         door = self.door
         door.connections.discard(self)
+        door.deadlines.forget(self)
         door.inputs += 1
         self.fd = -1  # the number may soon belong to another socket
         self.out.clear()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from gameserver import settings as settings_
 from gameserver.core.events import Event
+from gameserver.doors.deadlines import Deadlines
 from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.jsonconn import Connection
 from gameserver.doors.jsonframes import encode_event
@@ -70,6 +71,7 @@ class JSONLinesDoor(FlushingDoor):
         self.tls: ServerTLS | None = None  # once started with TLS: the context, fingerprint
         self.listener: Listener | None = None
         self.connections: set[Connection] = set()
+        self.deadlines = Deadlines()  # whom the tick visits, by their next deadline
         self._dirty: list[Connection] = []  # written to since the last flush (repeats too)
         self._all_dirty = False  # ... or too many of them to list: flush walks them all
         super().__init__()  # the flush: passes, writes, inputs (frames and connections)
@@ -120,11 +122,16 @@ class JSONLinesDoor(FlushingDoor):
         log.info("stopped after %d writes in %d flush passes", self.writes, self.passes)
 
     def tick(self) -> None:
-        """Deadlines of every connection (hello, login, pings) and of silent new sockets."""
+        """Deadlines of the connections due (hello, login, pings) and of silent new sockets.
+
+        Only those whose deadline has come, and those not logged in yet (deadlines.py): an
+        idle, logged-in connection is visited once per ping, not once a second.
+        """
         now = _clock()
         settings = self.settings
-        for conn in list(self.connections):
-            conn.sweep(now, settings)
+        place = self.deadlines.place
+        for conn in self.deadlines.due(now):
+            place(conn, conn.sweep(now, settings))  # type: ignore[attr-defined]
         if self.listener is not None:
             self.listener.sweep(time.monotonic(), settings.hello_timeout)
 
