@@ -15,13 +15,18 @@ store_log = logging.getLogger("play.store")  # commit incidents are the store's
 
 PATIENCE = 1.0  # seconds a failing commit is retried before its messages are refused
 # A login's commit (no message in it) waits until this long after the last commit, so that
-# a crowd arriving at a few hundred a second shares transactions (see CommitSchedule.request).
+# a crowd arriving at a few hundred a second shares transactions (see CommitSchedule.request);
+# in a crowd, also until this long after the listener's last take of connections, so that a
+# group's stragglers (whose frames come a pass or two after the others') share its commit.
 GROUP_COMMIT = 0.025
 # ... unless that is at most this much away: the listener takes a crowd's connections
 # GROUP_COMMIT apart too (listener.ACCEPT_GROUP), and a group's commit runs in the same
 # wake-up as its accepts instead of a few milliseconds later in one of its own.
 GROUP_SLACK = 0.005
 RETRY_EVERY = 0.1  # seconds between retries while the store fails
+# False: lazy commits wait only for the last commit, not for a crowd's last take (an
+# ablation for load.py --server-set FOLLOW_ACCEPTS=False: what following the takes saves).
+FOLLOW_ACCEPTS = True
 
 
 class Committer(Protocol):
@@ -71,6 +76,7 @@ class CommitSchedule:
         self._soon = False
         self._grouped: asyncio.TimerHandle | None = None  # a lazy commit waiting for company
         self._last = -GROUP_COMMIT  # when the last commit ran (clock)
+        self._take = -GROUP_COMMIT  # when a listener last took a crowd's connections (clock)
         self._retry: asyncio.TimerHandle | None = None
         self._failing_since: float | None = None  # this round of retries
         self._incident_since: float | None = None
@@ -82,14 +88,28 @@ class CommitSchedule:
     def failing(self) -> bool:
         return self._incident_since is not None
 
+    def follow(self, listener: Any) -> None:
+        """Group lazy commits as `listener` groups its accepts: it calls `taken` after
+        each take of connections (its `on_take`)."""
+        if FOLLOW_ACCEPTS:
+            listener.on_take = self.taken
+
+    def taken(self, crowd: bool) -> None:
+        """A listener took connections; `crowd`: more are coming (its accepts are grouped).
+        Their logins come in the next few passes: a lazy commit waits for all of them."""
+        if crowd:
+            self._take = self.clock()
+
     def request(self, lazy: bool = False) -> None:
         """Something was queued: commit at the end of this pass (or at the next retry).
 
         `lazy` (logins, moves between rooms; never a message): if the last commit ran
-        less than GROUP_COMMIT ago, wait until GROUP_COMMIT after it (unless that is
-        within GROUP_SLACK), so that people arriving a few milliseconds apart share one
-        transaction instead of one each; anything not lazy queued meanwhile commits them
-        all at once. A lone login on a quiet server does not wait at all.
+        less than GROUP_COMMIT ago, or a crowd's connections were taken less than that
+        ago (`taken`), wait until GROUP_COMMIT after it (unless that is within
+        GROUP_SLACK), so that people arriving a few milliseconds apart share one
+        transaction instead of one each: a group of a crowd, its stragglers too, shares
+        one. Anything not lazy queued meanwhile commits them all at once. A lone login
+        on a quiet server does not wait at all.
         """
         if self._soon or self._retry is not None:
             return
@@ -99,7 +119,8 @@ class CommitSchedule:
             self._grouped.cancel()
             self._grouped = None
         elif lazy:
-            wait = self._last + GROUP_COMMIT - self.clock()
+            last = self._last if self._last > self._take else self._take
+            wait = last + GROUP_COMMIT - self.clock()
             if wait > GROUP_SLACK:
                 self._grouped = self.loop.call_later(wait, self.run)
                 return

@@ -244,6 +244,9 @@ class Runtime:
     def attach(self, door: AttachedDoor) -> None:
         """A door shares this runtime from now on (its sessions meet everyone else's)."""
         self.doors.append(door)
+        listener = getattr(door, "listener", None)
+        if listener is not None and self.commits is not None:
+            self.commits.follow(listener)  # a crowd's logins share commits as its accepts
         tuning.settle_gc()
 
     def admit(self, peer: str) -> Callable[[], None] | str:

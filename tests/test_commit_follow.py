@@ -1,0 +1,130 @@
+"""Lazy commits follow the accept window: a crowd's logins share one commit per group."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import RawClient, run, running_server
+
+from gameserver.commits import GROUP_COMMIT, CommitSchedule
+
+
+class Counting:
+    """A committer that counts its commits (the schedule's side of the hub)."""
+
+    storage_error = ""
+
+    def __init__(self) -> None:
+        self.commits: list[float] = []
+
+    def commit(self) -> bool:
+        self.commits.append(time.monotonic())
+        return True
+
+    def refuse_pending(self) -> int:
+        return 0
+
+
+class Crowd:
+    """A listener's side: it takes connections, and says whether a crowd is coming."""
+
+    def __init__(self) -> None:
+        self.on_take: Callable[[bool], None] | None = None
+
+    def take(self, crowd: bool = True) -> None:
+        assert self.on_take is not None
+        self.on_take(crowd)
+
+
+def test_a_crowd_s_group_shares_one_commit_stragglers_too() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        hub = Counting()
+        schedule = CommitSchedule(hub, loop, lambda: None)
+        crowd = Crowd()
+        schedule.follow(crowd)
+        crowd.take()  # a crowd's group is taken (nothing committed lately) ...
+        schedule.request(lazy=True)  # ... its first login waits for the others ...
+        await asyncio.sleep(0.005)
+        schedule._soon = False  # as if each came in a pass of its own  # noqa: SLF001
+        schedule.request(lazy=True)  # ... which come a pass or two later
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 0
+        await asyncio.sleep(GROUP_COMMIT * 2)
+        assert len(hub.commits) == 1  # one commit for the group
+
+    run(body())
+
+
+def test_a_lone_login_and_a_message_still_do_not_wait() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        hub = Counting()
+        schedule = CommitSchedule(hub, loop, lambda: None)
+        crowd = Crowd()
+        schedule.follow(crowd)
+        crowd.take(crowd=False)  # one connection, no crowd coming
+        schedule.request(lazy=True)
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 1  # at once
+        crowd.take()  # a crowd's group: its login waits ...
+        await asyncio.sleep(GROUP_COMMIT * 2)
+        schedule.request(lazy=True)
+        crowd.take()
+        schedule.request(lazy=False)  # ... unless a message comes: everything now
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 2
+        await asyncio.sleep(GROUP_COMMIT * 2)
+        assert len(hub.commits) == 2  # the cancelled wait commits nothing more
+
+    run(body())
+
+
+def test_a_crowd_of_resumes_is_confirmed_only_once_committed_and_shares_commits(
+        tmp_path: Path) -> None:
+    """Resumes 20 ms apart (50 a second): each ok comes after the commit that stored it."""
+    async def body() -> None:
+        async with running_server(tmp_path) as server:
+            tokens = []
+            for i in range(16):
+                c = await RawClient.connect(server.port)
+                await c.hello()
+                reply = await c.request({"type": "login", "user": f"crowd{i}", "password": "pw"})
+                assert reply["type"] == "ok", reply
+                tokens.append(reply["data"]["token"])
+                await c.close()
+            await asyncio.sleep(0.3)
+            hub = server.hub
+            commits: list[float] = []
+            hub_commit = hub.commit
+
+            def counted() -> bool:
+                stored = hub_commit()
+                commits.append(time.monotonic())
+                return stored
+
+            hub.commit = counted  # type: ignore[method-assign]
+
+            async def resume(token: str) -> float:
+                c = await RawClient.connect(server.port)
+                await c.hello()
+                await c.send({"type": "resume", "token": token, "id": 1})
+                reply = await c.expect_reply(1)
+                assert reply["type"] == "ok", reply
+                confirmed = time.monotonic()
+                await c.close()
+                return confirmed
+
+            tasks = []
+            for token in tokens:
+                tasks.append(asyncio.create_task(resume(token)))
+                await asyncio.sleep(0.02)
+            confirmed = await asyncio.gather(*tasks)
+            assert 1 <= len(commits) < len(tokens)  # shared
+            for at in confirmed:  # confirmed means stored: a commit ran before each ok
+                assert any(c <= at for c in commits)
+
+    run(body())
