@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from helpers import ROOMY, logged_in, run, running_server
+from ircclients import RawIrc
 
 from gameserver.doors.deadlines import EVERY_TICK, NEVER, Deadlines
+from gameserver.doors.irc import IrcConnection, IrcDoor
 from gameserver.doors.jsonconn import Connection
 
 
@@ -95,5 +97,40 @@ def test_idle_logged_in_connections_cost_no_visits_but_pings_come_on_time(
             await asyncio.sleep(0.1)
             for c in clients:
                 await c.close()
+
+    run(main())
+
+
+def test_the_irc_door_visits_only_the_due_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    visits: list[object] = []
+    check = IrcConnection.check
+
+    def counted(self: IrcConnection, now: float) -> float:
+        visits.append(self)
+        return check(self, now)
+
+    monkeypatch.setattr(IrcConnection, "check", counted)
+
+    async def main() -> None:
+        irc = IrcDoor("127.0.0.1", 0)
+        async with running_server(tmp_path, settings=ROOMY.replace(
+                ping_after=2.0, ping_timeout=5.0), doors=[irc]):
+            chats = []
+            for i in range(5):
+                chat = await RawIrc.connect(irc.port)
+                await chat.send("PASS pw", f"NICK quiet{i}", f"USER q{i} 0 * :Q")
+                await chat.expect("001")
+                chats.append(chat)
+            irc.tick()  # registered: each is placed by its PING
+            visits.clear()
+            for _ in range(5):
+                irc.tick()
+            assert visits == []
+            for chat in chats:  # ... which still comes after 2 s of silence
+                ping = await chat.expect("PING", timeout=5)
+                assert ping.verb == "PING"
+            for chat in chats:
+                chat.close()
 
     run(main())

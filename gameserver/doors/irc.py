@@ -18,6 +18,7 @@ from gameserver.core import turns
 from gameserver.core.events import Event, trusted
 from gameserver.core.rooms import Session
 from gameserver.doors import irc_numerics as n
+from gameserver.doors.deadlines import EVERY_TICK, GRAIN, NEVER, Deadlines
 from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.gating import GatedInput
 from gameserver.doors.irc_client import IrcClient, Out, shared_lines
@@ -49,7 +50,8 @@ class IrcConnection(asyncio.Protocol):
     # read a few fields of every member for every line said.
     __slots__ = ("door", "label", "refusal", "decoder", "transport", "session", "client",
                  "out", "paced", "pacer", "_pace_timer", "opened", "last_heard", "pinged",
-                 "closing", "fd", "tls_write", "address", "slow", "_abort", "gated")
+                 "closing", "fd", "tls_write", "address", "slow", "_abort", "gated",
+                 "waits_in")
 
     def __init__(self, door: IrcDoor, label: str = "", refusal: str | None = None) -> None:
         self.door = door
@@ -72,6 +74,7 @@ class IrcConnection(asyncio.Protocol):
         self.slow = False
         self._abort: asyncio.TimerHandle | None = None
         self.gated: GatedInput | None = None  # the session's messages to the core
+        self.waits_in: Any = None  # the bucket of its next deadline (deadlines.py)
 
     # ------------------------------------------------------------ asyncio callbacks
 
@@ -108,6 +111,7 @@ class IrcConnection(asyncio.Protocol):
                 self.transport.close()
             return
         door.connections.add(self)
+        door.deadlines.place(self, EVERY_TICK)  # registration: every tick
         self.session = door.hub.connect(door, self, self.close, label)
         self.gated = GatedInput(door.hub, self.session, label, door.wake)
         self.client = IrcClient(door.info, door.isupport(), door.command_names, door.counts,
@@ -145,6 +149,7 @@ class IrcConnection(asyncio.Protocol):
             door.release(self.address)
             self.address = None
         door.connections.discard(self)
+        door.deadlines.forget(self)
         door.holding.discard(self)
         self.fd = -1  # the number may soon belong to another socket
         for handle in (self._pace_timer, self._abort):
@@ -265,27 +270,35 @@ class IrcConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ deadlines (the door's tick)
 
-    def check(self, now: float) -> None:
-        """Registration in time; a silent client is PINGed, then dropped if still silent."""
+    def check(self, now: float) -> float:
+        """Registration in time; a silent client is PINGed, then dropped if still silent.
+
+        Returns when this connection is next due (deadlines.py): every tick until it has
+        registered (and after a quit, until it is gone), else its PING's or its timeout's.
+        """
         client = self.client
         if self.closing or client is None:
-            return
+            return NEVER
         scale = self.door.time_scale
         settings = self.door.hub.settings  # the host's play.toml and flags, as on the play door
         if not client.registered:
             if now - self.opened >= settings.login_timeout * scale:
                 client.quit("Registration timed out")
                 self.pump()
-            return
-        silent = now - self.last_heard
-        ping_after = settings.ping_after * scale
-        if self.pinged and silent >= ping_after + settings.ping_timeout * scale:
-            client.quit(f"Ping timeout: {round(silent)} seconds")
-            self.pump()
-        elif not self.pinged and silent >= ping_after:
+            return EVERY_TICK
+        ping_at = self.last_heard + settings.ping_after * scale
+        if not self.pinged:
+            if now < ping_at:
+                return ping_at
             self.pinged = True
             self.out.append(Message(verb="PING", params=(self.door.info.name,)).to_bytes())
             self.flush()
+        drop_at = ping_at + settings.ping_timeout * scale
+        if now < drop_at:
+            return drop_at
+        client.quit(f"Ping timeout: {round(now - self.last_heard)} seconds")
+        self.pump()
+        return EVERY_TICK
 
 
 class IrcDoor(FlushingDoor):
@@ -315,6 +328,8 @@ class IrcDoor(FlushingDoor):
         self.pace_burst = pace_burst
         self.pace_interval = pace_interval
         self.connections: set[IrcConnection] = set()
+        # whom the tick visits, by their next deadline (tests tick every time_scale s)
+        self.deadlines = Deadlines(GRAIN * min(1.0, time_scale) if time_scale > 0 else GRAIN)
         # Logged in to the core (so in its rooms) but not yet welcomed on IRC (CAP
         # negotiation still open): room lines wait in the client until its 001 goes out.
         self.holding: set[IrcConnection] = set()
@@ -446,9 +461,11 @@ class IrcDoor(FlushingDoor):
             sink.pump()
 
     def tick(self) -> None:
+        """Deadlines of the connections due (deadlines.py), and of silent new sockets."""
         now = time.monotonic()
-        for conn in list(self.connections):
-            conn.check(now)
+        place = self.deadlines.place
+        for conn in self.deadlines.due(now):
+            place(conn, conn.check(now))  # type: ignore[attr-defined]
         if self.listener is not None:  # sockets silent since they connected (TLS port)
             self.listener.sweep(now, self.hub.settings.hello_timeout * self.time_scale)
         if self._tick_every is not None and self._loop is not None:  # tests: a faster tick
