@@ -14,7 +14,10 @@ def session(home: str = "bob") -> Session:
 
 
 def held_dicts(s: Session) -> list[object]:
-    return [r for r in gc.get_referents(s) if isinstance(r, dict)]
+    """The dicts it holds of its own (not the empty nick table every session shares)."""
+    from gameserver.core.rooms import _NO_NICKS
+
+    return [r for r in gc.get_referents(s) if isinstance(r, dict) and r is not _NO_NICKS]
 
 
 def test_one_room_under_the_home_nick_holds_no_table():
@@ -113,3 +116,16 @@ def test_what_few_sessions_set_costs_the_others_nothing():
     assert [r for r in gc.get_referents(s) if type(r).__name__ == "_Seldom"] == []
     s.guest = True
     assert s.guest and s.login_failures == 0
+
+
+def test_the_shared_empty_nick_table_is_never_written():
+    from gameserver.core import rooms
+
+    sessions = [session() for _ in range(3)]
+    for n, s in enumerate(sessions):
+        den = Room(f"den{n}")
+        s.enter(den, f"nick{n}")  # differs from the home nick: a table of its own
+        s.rename_in(den.name, "bob")
+        s.want_nick("robert")
+        s.leave(den.name)
+    assert rooms._NO_NICKS == {} and all(s.nicks() == {} for s in sessions)
