@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 
 # n=2**14, r=8 uses 16 MiB and ~50 ms: memory-hard, still quick for one login.
 DEFAULT_N = 2**14
@@ -36,3 +37,13 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def verify_then_hash(verifier: Callable[[str, str], bool], hasher: Callable[[str], str],
+                     old: str, stored: str, new: str) -> str | bool:
+    """A password change's work: the new password's hash if `old` matches, else False.
+
+    A module-level function (with `functools.partial`), so that the check can be pickled
+    into a hash worker process; a closure cannot cross.
+    """
+    return verifier(old, stored) and hasher(new)

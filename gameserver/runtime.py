@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from gameserver.commits import (
 from gameserver.core.hub import Hub
 from gameserver.core.pending import Work
 from gameserver.datadir import DataDir, DataDirInUse
+from gameserver.hashpool import HashProcesses
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.settings import Settings
 from gameserver.store import SQLiteStore, StorageError
@@ -87,7 +89,7 @@ class Runtime:
         self.cluster: Any = None  # the hub's ClusterLink, on a node of a cluster
         self.settings = settings or settings_.DEFAULTS
         self.name = name
-        # Hash threads yield to the event loop; a rescue thread when they starve (tuning.py).
+        # Hash processes yield to everything; a rescue thread when they starve (tuning.py).
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.doors: list[AttachedDoor] = []
@@ -103,6 +105,8 @@ class Runtime:
         self._executor: ThreadPoolExecutor | None = None
         self._express: ThreadPoolExecutor | None = None
         self._rescue: ThreadPoolExecutor | None = None
+        self.hash_processes: HashProcesses | None = None  # the workers (tuning.HASH_PROCESSES)
+        self.rescue_processes: HashProcesses | None = None  # tuning.HASH_RESCUE_PROCESS
         self._bot_executor: Executor | None = None
         self._tick: asyncio.TimerHandle | None = None
         self._stopped: asyncio.Event | None = None
@@ -141,7 +145,7 @@ class Runtime:
             self.store_threads = StoreThreads(self.store, loop, self.wake)
             lookups, writer = ThreadedLookups(self.store_threads), self.store_threads.write
         self._hub = Hub(self.store, server_name=self.name,
-                        hasher=lambda password: hash_password(password, n),
+                        hasher=partial(hash_password, n=n),
                         request_commit=self._request_commit, run_work=self.run_work,
                         settings=self.settings, clock=time.monotonic, schedule=self.later,
                         lookups=lookups, hash_slots=self.hash_workers,
@@ -154,13 +158,23 @@ class Runtime:
         self._install_extensions()
         if self.bus_url is not None:
             await self._join_cluster()
+        # Threads: the workers if not processes, and the checks that cannot be pickled.
         self._executor = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="play-hash",
                                             initializer=tuning.lower_priority)
         # One more, at normal priority, for checks the hash queue keeps from floods.
         self._express = ThreadPoolExecutor(1, thread_name_prefix="play-hash-express")
-        if tuning.idle_workers():  # and one at nice 10 for when the idle class starves
+        idle = tuning.idle_threads()
+        if tuning.HASH_PROCESSES:  # started with the first check (gameserver/hashpool.py)
+            self.hash_processes = HashProcesses(loop, self.hash_workers, idle=True,
+                                                nice=tuning.HASH_NICE, fallback=self._threads)
+            idle = hasattr(os, "SCHED_IDLE")
+        if idle:  # and one runner at nice 10 for when the idle class starves
             self._rescue = ThreadPoolExecutor(1, thread_name_prefix="play-hash-rescue",
                                               initializer=tuning.never_starved)
+            if tuning.HASH_RESCUE_PROCESS:
+                self.rescue_processes = HashProcesses(
+                    loop, 1, idle=False, nice=tuning.HASH_NICE, name="hash rescue",
+                    fallback=lambda: self._rescue)  # type: ignore[arg-type,return-value]
             self._hub.hashes.add_rescue(self.run_rescue_work, tuning.HASH_RESCUE_AFTER,
                                         time.monotonic, self.later)
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
@@ -314,6 +328,9 @@ class Runtime:
             return
         for door in self.doors:
             door.stop_listening()
+        for processes in (self.hash_processes, self.rescue_processes):
+            if processes is not None:
+                processes.stopping()
         if self.commits is not None:
             await self.commits.drain()  # the batch being written first: order holds
         if self._hub is not None:
@@ -341,6 +358,9 @@ class Runtime:
         for pool in (self._executor, self._express, self._rescue):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
+        for processes in (self.hash_processes, self.rescue_processes):
+            if processes is not None:  # ended now: none is left behind the server
+                processes.close()
         if self._bot_executor is not None:
             self._bot_executor.shutdown(wait=False, cancel_futures=True)
         if self.store_threads is not None:
@@ -379,8 +399,14 @@ class Runtime:
 
     def run_work(self, work: Work) -> None:
         """Run slow work in the hash pool; its `done` runs on the loop, then doors flush."""
+        if self.hash_processes is not None:
+            self._follow(self.hash_processes.run(work.run), work)
+        else:
+            self._run_in(self._threads(), work)
+
+    def _threads(self) -> ThreadPoolExecutor:
         assert self._executor is not None
-        self._run_in(self._executor, work)
+        return self._executor
 
     def run_express_work(self, work: Work) -> None:
         """A password check from a quiet address: on the one normal-priority hash thread."""
@@ -388,9 +414,13 @@ class Runtime:
         self._run_in(self._express, work)
 
     def run_rescue_work(self, work: Work) -> None:
-        """A check the starved idle-class hash threads hold or leave: on the nice-10 thread."""
+        """A check the starved idle-class workers hold or leave: on the nice-10 rescue."""
         assert self._rescue is not None
-        if not self.stopped:  # the hash queue's timer may outlive the runtime
+        if self.stopped:  # the hash queue's timer may outlive the runtime
+            return
+        if self.rescue_processes is not None:
+            self._follow(self.rescue_processes.run(work.run), work)
+        else:
             self._run_in(self._rescue, work)
 
     def run_bot_work(self, work: Work) -> None:
@@ -448,9 +478,11 @@ class Runtime:
         future.add_done_callback(finished)
 
     def _run_in(self, executor: ThreadPoolExecutor, work: Work) -> None:
-        loop = self._loop
-        assert loop is not None
-        future = loop.run_in_executor(executor, work.run)
+        assert self._loop is not None
+        self._follow(self._loop.run_in_executor(executor, work.run), work)
+
+    def _follow(self, future: asyncio.Future[Any], work: Work) -> None:
+        """`work.done` on the loop once `future` has its result; else `work.cancelled`."""
         session = work.session
         if session is not None:
             session.cancel_work = future.cancel

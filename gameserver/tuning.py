@@ -11,9 +11,14 @@ from typing import cast
 
 SETTLE_GC = True  # see settle_gc
 GC_GEN0 = 50_000  # allocations between young-generation collections
-# True: hash workers in SCHED_IDLE (Linux), with a rescue thread. Off: a worker starved
-# while it holds or takes the GIL stalls the event loop on a busy machine (see lower_priority)
+# True: the hash workers are processes (gameserver/hashpool.py) in SCHED_IDLE (Linux;
+# elsewhere nice HASH_NICE), with a rescue in the server for when they starve. False: they
+# are threads of the server, as before (HASH_IDLE_CLASS then says their class)
+HASH_PROCESSES = True
+# Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with a rescue thread. Off: a thread
+# starved while it holds or takes the GIL stalls the event loop on a busy machine
 HASH_IDLE_CLASS = False
+HASH_RESCUE_PROCESS = False  # True: the rescue is a process at HASH_NICE, not a thread
 HASH_NICE = 10  # the rescue thread's (and the workers' where there is no idle class)
 HASH_RESCUE_AFTER = 0.5  # s with checks due and none finished by a worker: the rescue steps in
 
@@ -62,33 +67,29 @@ def settle_gc() -> None:
     gc.set_threshold(max(gen0, GC_GEN0), gen1, gen2)
 
 
-def idle_workers() -> bool:
-    """Do the hash workers run in the idle class (so they need a rescue thread)?"""
+def idle_threads() -> bool:
+    """Do hash worker threads (HASH_PROCESSES off) run in the idle class?"""
     return HASH_IDLE_CLASS and hasattr(os, "SCHED_IDLE")
 
 
 def lower_priority() -> None:
-    """A hash worker: below the event loop; in the idle class if HASH_IDLE_CLASS (Linux).
+    """A hash worker thread: below the event loop; in the idle class if HASH_IDLE_CLASS.
 
-    A SCHED_IDLE thread is preempted at once by any thread that wakes, so hashing never
-    delays chat: at nice 10 a woken event loop (or a client on the same machine) waited
-    for the hash thread's time slice, and chat's p99 during 200 password logins went
-    from ~20 ms to 30-120 ms (scenario D, docs/performance.md). But the idle class gets
-    no CPU on a machine that is never idle (a 50 ms check waited seconds: a real login
-    took up to 9 s during a flood), and an unprivileged thread cannot leave it again
-    (RLIMIT_NICE is 0): so the runtime adds a rescue thread at HASH_NICE, which runs
-    checks while the workers are starved (core/hashqueue.py). Without the idle class
-    (not Linux, or HASH_IDLE_CLASS off) the workers run at HASH_NICE themselves.
-
-    Off by default: the workers share the server's GIL. A worker that takes the GIL
-    back after a hash makes the loop hand it over and wait until the worker runs (the
-    likely cause: CPython's forced GIL switch; not traced), and
-    a starved idle-class thread may not run for a second: with two busy loops at nice
-    0 beside a login flood a `hello` took up to 2 s, a real login up to 5.9 s (7 of 12
-    floods over 2 s; nice 10: none, at most 1.9 s). Idle-class hashing wants a process
-    of its own (docs/performance.md, "Scenario D: idle hash workers with a rescue").
+    The default hash workers are processes (HASH_PROCESSES, gameserver/hashpool.py, which
+    puts each in SCHED_IDLE); threads are the way back, and run the checks that cannot be
+    pickled. A SCHED_IDLE thread is preempted at once by any thread that wakes, so
+    hashing never delays chat: at nice 10 a woken event loop (or a client on the same
+    machine) waits for the hash thread's time slice, and chat's p99 during 200 password
+    logins went from ~20 ms to 30-120 ms (scenario D, docs/performance.md). But a thread
+    shares the server's GIL: one that takes the GIL back after a hash makes the loop
+    hand it over and wait until that thread runs (the likely cause: CPython's forced GIL
+    switch; not traced), and a starved idle-class thread may not run for a second: with
+    two busy loops at nice 0 beside a login flood a real login took up to 5.9 s (7 of 12
+    floods over 2 s; nice 10: none). So threads stay at HASH_NICE unless HASH_IDLE_CLASS
+    (then with the rescue thread, core/hashqueue.py), and idle-class hashing is done in
+    processes, which share no GIL with the loop.
     """
-    if idle_workers():
+    if idle_threads():
         try:
             os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
             return
@@ -98,7 +99,7 @@ def lower_priority() -> None:
 
 
 def never_starved() -> None:
-    """The rescue thread: at HASH_NICE, below the event loop but never starved.
+    """A hash thread (the rescue's too): at HASH_NICE, below the event loop but never starved.
 
     At nice 10 a thread gets about a tenth of a core that the loop (or anything at nice
     0) also wants: a login still finishes on a machine that is never idle.

@@ -233,7 +233,9 @@ async def login_all(port: int, names: list[str], timeout: float = 20.0) -> list[
 @pytest.mark.parametrize("idle_class", [True, False])
 def test_hash_threads_scheduling_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          idle_class: bool) -> None:
-    """Workers in SCHED_IDLE with a rescue thread; without the idle class at HASH_NICE."""
+    """Worker threads (HASH_PROCESSES off) in SCHED_IDLE with a rescue thread; without the
+    idle class at HASH_NICE. The worker processes: test_hash_processes.py."""
+    monkeypatch.setattr(tuning, "HASH_PROCESSES", False)
     monkeypatch.setattr(tuning, "HASH_IDLE_CLASS", idle_class)
 
     async def main() -> None:
@@ -274,6 +276,7 @@ def test_logins_finish_while_a_busy_program_starves_the_idle_workers(
         os.sched_setaffinity(0, {cpu})
 
     monkeypatch.setattr(tuning, "lower_priority", pinned)
+    monkeypatch.setattr(tuning, "HASH_PROCESSES", False)  # threads: their rescue
     monkeypatch.setattr(tuning, "HASH_IDLE_CLASS", True)
     names = [f"user{n}" for n in range(4)]
 

@@ -1,4 +1,4 @@
-"""Password checks waiting for a hash thread: bounded, and fair between source addresses.
+"""Password checks waiting for a hash worker: bounded, and fair between source addresses.
 
 A login flood must not hold a real user's login behind it. The queue is kept here,
 in the core, not in the runtime's thread pool (first in, first out): the runtime is
@@ -9,16 +9,19 @@ place of the newest check of the prefix with the most (that one is told `busy`),
 one prefix's flood cannot keep everyone else out. Many prefixes with one check each
 are equal shares: then the bound says `busy` to the newest, as before.
 
-The runtime's hash threads (the workers) run at a low priority, so that a flood does
-not take the CPU from chat: at nice 10, or (tuning.HASH_IDLE_CLASS) in Linux's idle
-class, SCHED_IDLE, which any thread that wakes preempts at once. An `express` runner (one
-thread at normal priority) is kept for checks from prefixes that have nothing running:
-a real user's login during a flood from elsewhere takes it, the flood cannot.
+The runtime's workers run at a low priority, so that a flood does not take the CPU from
+chat: by default processes in Linux's idle class, SCHED_IDLE, which any thread that
+wakes preempts at once (gameserver/hashpool.py; a process shares no GIL with the loop);
+with tuning.HASH_PROCESSES off, threads at nice 10 (or, tuning.HASH_IDLE_CLASS, in the
+idle class). An `express` runner (one thread at normal priority) is kept for checks
+from prefixes that have nothing running: a real user's login during a flood from
+elsewhere takes it, the flood cannot.
 
-The idle class gets no CPU at all on a machine that is never idle, and a thread cannot
-leave it again. So the runtime may add a `rescue` runner (one thread at nice 10, never
-starved) that steps in while the workers are *starved*: checks are waiting or running
-on them, and no worker has finished one for `rescue_after` seconds. Starvation is
+The idle class gets no CPU at all on a machine that is never idle, and an unprivileged
+process cannot leave it again. So the runtime adds a `rescue` runner (one thread at nice
+10 in the server, never starved; a process with tuning.HASH_RESCUE_PROCESS) that steps
+in while the workers are *starved*: checks are waiting or running on them, and no
+worker has finished one for `rescue_after` seconds. Starvation is
 judged by progress, not by how long a check has waited: a storm on a quiet machine
 has a long queue, but a check finishes every few tens of milliseconds. The rescue
 takes the oldest check a worker holds (running it again: the worker's copy costs only

@@ -11,6 +11,7 @@ import secrets
 import struct
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from gameserver import names
@@ -134,7 +135,7 @@ def login(hub: Hub, session: Session, message: Login) -> None:
                 unhashed(hub, session)
 
             queue_hash(hub, session, msg_id, address, Work(
-                run=lambda: hub.hasher(password), done=hub.guarded(session, msg_id, done),
+                run=partial(hub.hasher, password), done=hub.guarded(session, msg_id, done),
                 cancelled=never_ran, session=session))
             return
         name, pwhash = account
@@ -148,7 +149,7 @@ def login(hub: Hub, session: Session, message: Login) -> None:
             hub.login_throttle.end(name, address, None)
 
         queue_hash(hub, session, msg_id, address, Work(
-            run=lambda: hub.verifier(password, pwhash),
+            run=partial(hub.verifier, password, pwhash),  # picklable: a process may run it
             done=hub.guarded(session, msg_id,
                              lambda ok: verified(hub, session, msg_id, name, ok)),
             cancelled=cancelled, session=session))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from gameserver.core.chatcommands import send_pm
 from gameserver.core.commands import CommandError, CommandSet, clean_message
@@ -12,6 +13,7 @@ from gameserver.core.community import CommunityHost
 from gameserver.core.logins import BUSY
 from gameserver.core.pending import Work
 from gameserver.core.rooms import Session
+from gameserver.passwords import verify_then_hash
 from gameserver.protocol import Command, Error, Notice, Ok
 from gameserver.throttle import address_key
 
@@ -208,7 +210,8 @@ def password(host: CommunityHost, session: Session, message: Command) -> None:
         # Two hashes: through the same bounded, fair queue as logins.
         done = hub.guarded(session, message.id, store)
         if not hub.hashes.submit(
-                Work(run=lambda: (hub.verifier(old, account[1]) and hub.hasher(new)),
+                Work(run=partial(verify_then_hash, hub.verifier, hub.hasher, old, account[1],
+                                 new),
                      done=done, cancelled=done.release, session=session),  # type: ignore[attr-defined]
                 address_key(session.peer), lambda: hub.send(session, Error(
                     code="busy", id=message.id, text=BUSY))):
