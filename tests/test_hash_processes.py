@@ -367,3 +367,46 @@ def test_play_host_leaves_no_hash_process_behind(tmp_path: Path, how: int) -> No
     while not all(gone(pid) for pid in children):
         assert time.monotonic() < deadline, [p for p in children if not gone(p)]
         time.sleep(0.05)
+
+
+@pytest.mark.skipif(not (hasattr(os, "SCHED_IDLE") and hasattr(os, "sched_setaffinity")),
+                    reason="Linux scheduling classes and CPU affinity")
+@pytest.mark.parametrize("rescue_process", [False, True])
+def test_logins_finish_while_a_busy_program_starves_the_idle_worker_processes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescue_process: bool) -> None:
+    """A busy loop on the workers' CPU leaves the idle class nothing: the rescue answers
+    (a thread of the server at nice 10, or with HASH_RESCUE_PROCESS a process)."""
+    import subprocess
+    import sys
+
+    from gameserver import tuning
+
+    monkeypatch.setattr(tuning, "HASH_RESCUE_PROCESS", rescue_process)
+    cpu = min(os.sched_getaffinity(0))
+    names = [f"user{n}" for n in range(4)]
+
+    async def main() -> None:
+        async with running_server(tmp_path / "data", scrypt_n=2**12) as server:
+            for name in names:  # the accounts, one at a time, before the machine is busy
+                await (await logged_in(server.port, name, "pw")).close()
+            await started(server)
+            processes = server.runtime.hash_processes
+            assert processes is not None
+            for pid in processes.pids():
+                os.sched_setaffinity(pid, {cpu})
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            try:
+                os.sched_setaffinity(hog.pid, {cpu})
+                replies = await login_at_once(server.port, names)
+                assert [r["type"] for r in replies] == ["ok"] * 4
+                assert server.hub.hashes.rescued >= 1
+                if rescue_process:
+                    rescuer = server.runtime.rescue_processes
+                    assert rescuer is not None and rescuer.pids()
+                    assert not set(rescuer.pids()) & set(processes.pids())
+            finally:
+                hog.kill()
+                hog.wait()
+            assert server.hub.hashing == 0
+
+    run(main(), timeout=60)
