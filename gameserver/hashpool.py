@@ -9,13 +9,14 @@ gets none the hash queue's rescue runs the check in the server (core/hashqueue.p
 
 The check crosses the process boundary pickled (`functools.partial(verify_password,
 password, stored)`, never a closure); one that cannot be pickled (a test's wrapper) runs
-on the runtime's fallback threads instead. The processes are started lazily, the first
-on the first check, by forkserver (spawn where there is none: forking a process that has
-threads is unsafe); they ignore SIGINT (Ctrl-C on `play host` reaches the whole process
-group) and end with the server (closed with it, and each watches the server's pid, so
-a killed server leaves none behind). A pool that breaks (a
-worker killed) is replaced, with a log line, and the checks it held run again in the new
-one; after MAX_BREAKS breaks the checks run on the fallback threads for good.
+on the runtime's fallback threads instead. The processes are started lazily, all of
+them when the first check comes, by a thread of their own (starting one waits for the
+fork server, which must not stall the event loop), with forkserver (spawn where there
+is none: forking a process that has threads is unsafe); they ignore SIGINT (Ctrl-C on
+`play host` reaches the whole process group) and end with the server (closed with it,
+and each watches the server's pid, so a killed server leaves none behind). A pool that
+breaks (a worker killed) is replaced, with a log line, and the checks it held run again
+in the new one; after MAX_BREAKS breaks the checks run on the fallback threads for good.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class HashProcesses:
         self.breaks = 0
         self.unpicklable = 0  # checks that ran on the fallback threads as they could not cross
         self._pool: ProcessPoolExecutor | None = None
+        self._warm = False  # every worker of _pool has started
+        self._unsent: list[tuple[bytes, Callable[[], Any], asyncio.Future[Any], bool]] = []
         self._open: set[asyncio.Future[Any]] = set()  # checks handed over, not answered
         self._closed = False
         self._context = _context()
@@ -89,6 +92,7 @@ class HashProcesses:
     def close(self) -> None:
         """End every worker now (a check still running is not waited for)."""
         self._closed = True
+        self._unsent = []
         for outer in list(self._open):  # cancelled, as a thread pool's waiting work is
             outer.cancel()
         pool, self._pool = self._pool, None
@@ -106,7 +110,37 @@ class HashProcesses:
             except (OSError, ValueError, NotImplementedError) as exc:
                 self.breaks = MAX_BREAKS
                 log.error("no %s worker processes (%s); checks run in threads", self.name, exc)
+                return None
+            self._warm = False
+            threading.Thread(target=self._warm_up, args=(self._pool,), daemon=True,
+                             name=f"play-{self.name.replace(' ', '-')}-start").start()
         return self._pool
+
+    def _warm_up(self, pool: ProcessPoolExecutor) -> None:
+        """On a thread of its own: start every worker. Starting one waits for the fork
+        server (the first time for it to start: ~0.1-0.5 s), which must not stall the loop:
+        checks handed over meanwhile wait in `_unsent` (the rescue covers a long wait)."""
+        error: BaseException | None = None
+        try:
+            with _main_hidden():  # each submit here starts a worker
+                started = [pool.submit(_warm_job) for _ in range(self.workers)]
+            for future in started:
+                future.result()
+        except BaseException as exc:  # a broken or closed pool
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+            self.loop.call_soon_threadsafe(self._warmed, pool, error)
+
+    def _warmed(self, pool: ProcessPoolExecutor, error: BaseException | None) -> None:
+        if pool is not self._pool:
+            return
+        if error is not None:
+            self._broken(pool, error)
+        else:
+            self._warm = True
+        unsent, self._unsent = self._unsent, []
+        for args in unsent:
+            self._send(*args)
 
     def _send(self, blob: bytes, fn: Callable[[], Any], outer: asyncio.Future[Any],
               retried: bool) -> None:
@@ -116,9 +150,11 @@ class HashProcesses:
         if pool is None:
             _chain(self.loop.run_in_executor(self.fallback(), fn), outer)
             return
+        if not self._warm:  # its workers are starting
+            self._unsent.append((blob, fn, outer, retried))
+            return
         try:
-            with _main_hidden():  # a submit may start a worker
-                inner = asyncio.wrap_future(pool.submit(_call, blob), loop=self.loop)
+            inner = asyncio.wrap_future(pool.submit(_call, blob), loop=self.loop)
         except (BrokenExecutor, RuntimeError, OSError) as exc:  # broken, or shut down
             self._broken(pool, exc)
             if not retried:
@@ -228,6 +264,11 @@ def _end(pool: ProcessPoolExecutor) -> None:
 
 
 # ---------------------------------------------------------------- in the worker process
+
+
+def _warm_job() -> int:
+    time.sleep(0.05)  # long enough that no worker is idle before the next one is started
+    return os.getpid()
 
 
 def _call(blob: bytes) -> Any:
