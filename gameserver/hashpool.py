@@ -119,13 +119,14 @@ class HashProcesses:
     def _warm_up(self, pool: ProcessPoolExecutor) -> None:
         """On a thread of its own: start every worker. Starting one waits for the fork
         server (the first time for it to start: ~0.1-0.5 s), which must not stall the loop:
-        checks handed over meanwhile wait in `_unsent` (the rescue covers a long wait)."""
+        checks handed over meanwhile wait in `_unsent` until the workers are started (not
+        until they have run anything: an idle-class worker may get no CPU for long; the
+        rescue covers that)."""
         error: BaseException | None = None
         try:
-            with _main_hidden():  # each submit here starts a worker
-                started = [pool.submit(_warm_job) for _ in range(self.workers)]
-            for future in started:
-                future.result()
+            with _main_hidden():  # each submit here starts a worker (none is idle yet)
+                for _ in range(self.workers):
+                    pool.submit(os.getpid)
         except BaseException as exc:  # a broken or closed pool
             error = exc
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
@@ -264,11 +265,6 @@ def _end(pool: ProcessPoolExecutor) -> None:
 
 
 # ---------------------------------------------------------------- in the worker process
-
-
-def _warm_job() -> int:
-    time.sleep(0.05)  # long enough that no worker is idle before the next one is started
-    return os.getpid()
 
 
 def _call(blob: bytes) -> Any:

@@ -165,9 +165,10 @@ class Runtime:
         self._express = ThreadPoolExecutor(1, thread_name_prefix="play-hash-express")
         idle = tuning.idle_threads()
         if tuning.HASH_PROCESSES:  # started with the first check (gameserver/hashpool.py)
-            self.hash_processes = HashProcesses(loop, self.hash_workers, idle=True,
+            self.hash_processes = HashProcesses(loop, self.hash_workers,
+                                                idle=tuning.HASH_PROCESS_IDLE,
                                                 nice=tuning.HASH_NICE, fallback=self._threads)
-            idle = hasattr(os, "SCHED_IDLE")
+            idle = tuning.HASH_PROCESS_IDLE and hasattr(os, "SCHED_IDLE")
         if idle:  # and one runner at nice 10 for when the idle class starves
             self._rescue = ThreadPoolExecutor(1, thread_name_prefix="play-hash-rescue",
                                               initializer=tuning.never_starved)

@@ -15,6 +15,7 @@ GC_GEN0 = 50_000  # allocations between young-generation collections
 # elsewhere nice HASH_NICE), with a rescue in the server for when they starve. False: they
 # are threads of the server, as before (HASH_IDLE_CLASS then says their class)
 HASH_PROCESSES = True
+HASH_PROCESS_IDLE = True  # the worker processes in SCHED_IDLE; False: at HASH_NICE
 # Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with a rescue thread. Off: a thread
 # starved while it holds or takes the GIL stalls the event loop on a busy machine
 HASH_IDLE_CLASS = False
