@@ -12,9 +12,12 @@ from typing import cast
 SETTLE_GC = True  # see settle_gc
 GC_GEN0 = 50_000  # allocations between young-generation collections
 # True: the hash workers are processes (gameserver/hashpool.py) in SCHED_IDLE (Linux;
-# elsewhere nice HASH_NICE), with a rescue in the server for when they starve. False: they
-# are threads of the server, as before (HASH_IDLE_CLASS then says their class)
-HASH_PROCESSES = True
+# elsewhere nice HASH_NICE), with a rescue in the server for when they starve. False (the
+# default, $PLAY_HASH_PROCESSES=1 turns it on): threads of the server at HASH_NICE
+# (HASH_IDLE_CLASS: in SCHED_IDLE). Off by default: on a busy machine the processes did
+# not hold issue 10's flood target as well (docs/performance.md, "Scenario D: hash checks
+# in a worker process")
+HASH_PROCESSES = os.environ.get("PLAY_HASH_PROCESSES", "") == "1"
 HASH_PROCESS_IDLE = True  # the worker processes in SCHED_IDLE; False: at HASH_NICE
 # Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with a rescue thread. Off: a thread
 # starved while it holds or takes the GIL stalls the event loop on a busy machine
@@ -76,9 +79,9 @@ def idle_threads() -> bool:
 def lower_priority() -> None:
     """A hash worker thread: below the event loop; in the idle class if HASH_IDLE_CLASS.
 
-    The default hash workers are processes (HASH_PROCESSES, gameserver/hashpool.py, which
-    puts each in SCHED_IDLE); threads are the way back, and run the checks that cannot be
-    pickled. A SCHED_IDLE thread is preempted at once by any thread that wakes, so
+    The hash workers are these threads unless HASH_PROCESSES (gameserver/hashpool.py:
+    processes, each in SCHED_IDLE); with processes, threads run the checks that cannot
+    be pickled. A SCHED_IDLE thread is preempted at once by any thread that wakes, so
     hashing never delays chat: at nice 10 a woken event loop (or a client on the same
     machine) waits for the hash thread's time slice, and chat's p99 during 200 password
     logins went from ~20 ms to 30-120 ms (scenario D, docs/performance.md). But a thread

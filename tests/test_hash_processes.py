@@ -25,6 +25,16 @@ from gameserver.passwords import verify_password
 IDLE = getattr(os, "SCHED_IDLE", None)
 
 
+@pytest.fixture(autouse=True)
+def hash_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker processes are off by default (tuning.HASH_PROCESSES): on here, also for
+    the `play host` children (PLAY_HASH_PROCESSES=1)."""
+    from gameserver import tuning
+
+    monkeypatch.setattr(tuning, "HASH_PROCESSES", True)
+    monkeypatch.setenv("PLAY_HASH_PROCESSES", "1")
+
+
 # ---------------------------------------------------------------- run in a worker (picklable)
 
 

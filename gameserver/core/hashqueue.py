@@ -10,12 +10,12 @@ one prefix's flood cannot keep everyone else out. Many prefixes with one check e
 are equal shares: then the bound says `busy` to the newest, as before.
 
 The runtime's workers run at a low priority, so that a flood does not take the CPU from
-chat: by default processes in Linux's idle class, SCHED_IDLE, which any thread that
-wakes preempts at once (gameserver/hashpool.py; a process shares no GIL with the loop);
-with tuning.HASH_PROCESSES off, threads at nice 10 (or, tuning.HASH_IDLE_CLASS, in the
-idle class). An `express` runner (one thread at normal priority) is kept for checks
-from prefixes that have nothing running: a real user's login during a flood from
-elsewhere takes it, the flood cannot.
+chat: threads at nice 10 (tuning.HASH_IDLE_CLASS: in Linux's idle class, SCHED_IDLE,
+which any thread that wakes preempts at once), or with tuning.HASH_PROCESSES processes
+in the idle class (gameserver/hashpool.py; a process shares no GIL with the loop). An
+`express` runner (one thread at normal priority) is kept for checks from prefixes that
+have nothing running: a real user's login during a flood from elsewhere takes it, the
+flood cannot.
 
 The idle class gets no CPU at all on a machine that is never idle, and an unprivileged
 process cannot leave it again. So the runtime adds a `rescue` runner (one thread at nice
