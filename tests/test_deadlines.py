@@ -134,3 +134,33 @@ def test_the_irc_door_visits_only_the_due_too(
                 chat.close()
 
     run(main())
+
+
+def test_a_failing_visit_loses_no_deadline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in one connection's sweep is logged; it and the others stay on the wheel."""
+    sweep = Connection.sweep
+    failures: list[str] = []
+
+    def failing_once(self: Connection, now: float, settings: Any) -> float:
+        user = self.session.user if self.session is not None else None
+        if user == "broken" and not failures:
+            failures.append(user)
+            raise RuntimeError("a bug")
+        return sweep(self, now, settings)
+
+    monkeypatch.setattr(Connection, "sweep", failing_once)
+
+    async def main() -> None:
+        async with running_server(tmp_path, settings=ROOMY.replace(
+                ping_after=1.0, ping_timeout=5.0)) as s:
+            broken = await logged_in(s.port, "broken")
+            other = await logged_in(s.port, "other")
+            s.door.tick()  # the failing visit: logged, and visited again next tick
+            assert failures == ["broken"]
+            for client in (broken, other):  # both still pinged on time
+                assert (await client.expect("ping", timeout=5))["type"] == "ping"
+            await broken.close()
+            await other.close()
+
+    run(main())
