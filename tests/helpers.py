@@ -326,3 +326,19 @@ class ServerProcess:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.communicate(timeout=10)
+
+
+class Counting:
+    """A committer that counts its commits (the schedule's side of the hub)."""
+
+    storage_error = ""
+
+    def __init__(self) -> None:
+        self.commits: list[float] = []
+
+    def commit(self) -> bool:
+        self.commits.append(time.monotonic())
+        return True
+
+    def refuse_pending(self) -> int:
+        return 0

@@ -7,25 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import RawClient, run, running_server
+from helpers import Counting, RawClient, run, running_server
 
 from gameserver.commits import GROUP_COMMIT, CommitSchedule
-
-
-class Counting:
-    """A committer that counts its commits (the schedule's side of the hub)."""
-
-    storage_error = ""
-
-    def __init__(self) -> None:
-        self.commits: list[float] = []
-
-    def commit(self) -> bool:
-        self.commits.append(time.monotonic())
-        return True
-
-    def refuse_pending(self) -> int:
-        return 0
 
 
 class Crowd:

@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import time
 
-from helpers import RawClient, logged_in, run, running_server
+from helpers import Counting, RawClient, logged_in, run, running_server
 from hubpair import Pair
 
 from gameserver.core.presence import (
@@ -18,22 +18,6 @@ from gameserver.core.presence import (
 )
 from gameserver.runtime import GROUP_COMMIT, CommitSchedule
 from gameserver.settings import Settings
-
-
-class Counting:
-    """A committer that counts its commits (the schedule's side of the hub)."""
-
-    storage_error = ""
-
-    def __init__(self) -> None:
-        self.commits: list[float] = []
-
-    def commit(self) -> bool:
-        self.commits.append(time.monotonic())
-        return True
-
-    def refuse_pending(self) -> int:
-        return 0
 
 
 def test_lazy_commits_close_together_share_one_transaction():
