@@ -105,7 +105,7 @@ class HashProcesses:
         if self._pool is None and not self._closed and self.breaks < MAX_BREAKS:
             try:
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=self._context, initializer=_worker_started,
+                    self.workers, mp_context=self._context, initializer=worker_started,
                     initargs=(self.idle, self.nice, os.getpid()))
             except (OSError, ValueError, NotImplementedError) as exc:
                 self.breaks = MAX_BREAKS
@@ -271,9 +271,10 @@ def _call(blob: bytes) -> Any:
     return pickle.loads(blob)()
 
 
-def _worker_started(idle: bool, nice: int, server: int) -> None:
-    """A worker: deaf to Ctrl-C and SIGTERM (they reach the whole process group; the server
-    ends its workers itself), gone with the server, below everything else on the machine."""
+def worker_started(idle: bool, nice: int, server: int) -> None:
+    """A worker (a hash check's, or the bot search's with idle False): deaf to Ctrl-C and
+    SIGTERM (they reach the whole process group; the server ends its workers itself),
+    gone with the server, in the idle class or at nice `nice`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with(server)

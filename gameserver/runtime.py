@@ -31,7 +31,7 @@ from gameserver.commits import (
 from gameserver.core.hub import Hub
 from gameserver.core.pending import Work
 from gameserver.datadir import DataDir, DataDirInUse
-from gameserver.hashpool import HashProcesses
+from gameserver.hashpool import HashProcesses, worker_started
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.settings import Settings
 from gameserver.store import SQLiteStore, StorageError
@@ -531,16 +531,13 @@ def _bot_pool() -> Executor:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods
                                               else "spawn")
-        return ProcessPoolExecutor(1, mp_context=context, initializer=_nice_bot_worker)
+        # Deaf to Ctrl-C (it reaches the whole process group: a KeyboardInterrupt there
+        # printed a traceback), gone with the server, at nice BOT_NICE.
+        return ProcessPoolExecutor(1, mp_context=context, initializer=worker_started,
+                                   initargs=(False, BOT_NICE, os.getpid()))
     except (OSError, ValueError, NotImplementedError) as exc:
         log.warning("no process for bot searches (%s); they run in a thread", exc)
         return ThreadPoolExecutor(1, thread_name_prefix="play-bot")
-
-
-def _nice_bot_worker() -> None:
-    """The bot process yields the CPU to the server (its search is bounded by time)."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(BOT_NICE)
 
 
 def redact(url: str | None) -> str:
