@@ -13,7 +13,9 @@ C-speed scan of one bucket), the few not logged in a set.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 GRAIN = 0.25  # seconds a bucket spans; at most one tick, so nothing is visited late
@@ -81,6 +83,23 @@ class Deadlines:
                 old.discard(item)
             else:
                 old.remove(item)  # type: ignore[union-attr]
+
+    def visit(self, now: float, check: Callable[[Timed], float], what: str,
+              log: logging.Logger) -> None:
+        """A tick: `check` each connection due at `now`, which answers when it is next due.
+
+        A check that fails (a bug of ours) is logged (`what` of its label failed) and is
+        visited again at the next tick:
+        it must not lose its own deadlines, nor those of the others still to visit.
+        """
+        place = self.place
+        for item in self.due(now):
+            try:
+                when = check(item)
+            except Exception as exc:
+                log.error("%s of %s failed: %r", what, getattr(item, "label", "?"), exc)
+                when = EVERY_TICK
+            place(item, when)
 
     def due(self, now: float) -> list[Timed]:
         """Everyone to visit at `now`: taken out of their buckets (a visit places them again)."""

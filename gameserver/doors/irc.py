@@ -463,14 +463,8 @@ class IrcDoor(FlushingDoor):
     def tick(self) -> None:
         """Deadlines of the connections due (deadlines.py), and of silent new sockets."""
         now = time.monotonic()
-        place = self.deadlines.place
-        for conn in self.deadlines.due(now):
-            try:
-                when = conn.check(now)  # type: ignore[attr-defined]
-            except Exception as exc:  # a bug of ours must not lose its (or others') deadlines
-                log.error("IRC deadlines of %s failed: %r", getattr(conn, "label", "?"), exc)
-                when = EVERY_TICK
-            place(conn, when)
+        self.deadlines.visit(now, lambda conn: conn.check(now),  # type: ignore[attr-defined]
+                             "IRC deadlines", log)
         if self.listener is not None:  # sockets silent since they connected (TLS port)
             self.listener.sweep(now, self.hub.settings.hello_timeout * self.time_scale)
         if self._tick_every is not None and self._loop is not None:  # tests: a faster tick

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gameserver import settings as settings_
 from gameserver.core.events import Event
-from gameserver.doors.deadlines import EVERY_TICK, Deadlines
+from gameserver.doors.deadlines import Deadlines
 from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.jsonconn import Connection
 from gameserver.doors.jsonframes import encode_event
@@ -129,14 +129,8 @@ class JSONLinesDoor(FlushingDoor):
         """
         now = _clock()
         settings = self.settings
-        place = self.deadlines.place
-        for conn in self.deadlines.due(now):
-            try:
-                when = conn.sweep(now, settings)  # type: ignore[attr-defined]
-            except Exception as exc:  # a bug of ours must not lose its (or others') deadlines
-                log.error("deadlines of %s failed: %r", getattr(conn, "label", "?"), exc)
-                when = EVERY_TICK
-            place(conn, when)
+        self.deadlines.visit(now, lambda conn: conn.sweep(now, settings),  # type: ignore[attr-defined]
+                             "deadlines", log)
         if self.listener is not None:
             self.listener.sweep(time.monotonic(), settings.hello_timeout)
 
