@@ -61,7 +61,7 @@ class HashProcesses:
         self._unsent: list[tuple[bytes, Callable[[], Any], asyncio.Future[Any], bool]] = []
         self._open: set[asyncio.Future[Any]] = set()  # checks handed over, not answered
         self._closed = False
-        self._context = _context()
+        self._context = process_context()
 
     # ------------------------------------------------------------ the loop's side
 
@@ -241,7 +241,8 @@ def _main_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-def _context() -> Any:
+def process_context() -> Any:
+    """forkserver where there is one, else spawn: forking a process with threads is unsafe."""
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import socket
@@ -31,7 +30,7 @@ from gameserver.commits import (
 from gameserver.core.hub import Hub
 from gameserver.core.pending import Work
 from gameserver.datadir import DataDir, DataDirInUse
-from gameserver.hashpool import HashProcesses, worker_started
+from gameserver.hashpool import HashProcesses, process_context, worker_started
 from gameserver.passwords import DEFAULT_N, hash_password
 from gameserver.settings import Settings
 from gameserver.store import SQLiteStore, StorageError
@@ -528,9 +527,7 @@ class Runtime:
 def _bot_pool() -> Executor:
     """One worker process for bot searches (forkserver where there is one), else a thread."""
     try:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("forkserver" if "forkserver" in methods
-                                              else "spawn")
+        context = process_context()
         # Deaf to Ctrl-C (it reaches the whole process group: a KeyboardInterrupt there
         # printed a traceback), gone with the server, at nice BOT_NICE.
         return ProcessPoolExecutor(1, mp_context=context, initializer=worker_started,
