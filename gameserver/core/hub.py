@@ -19,7 +19,7 @@ from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Immediate, Lookups, Work
 from gameserver.core.presence import PresenceBatcher, Schedule
 from gameserver.core.rooms import Room, Session
-from gameserver.core.storewaits import STORAGE_TEXT, StoreWaits
+from gameserver.core.storewaits import SOON, STORAGE_TEXT, StoreWaits
 from gameserver.lookalike import LookalikeIndex
 from gameserver.passwords import hash_password, verify_password
 from gameserver.protocol import (
@@ -44,7 +44,7 @@ from gameserver.protocol import (
     paginate,
 )
 from gameserver.settings import Settings
-from gameserver.store import EVERYONE, Entry, StorageError, Store, UnstorableValue
+from gameserver.store import EVERYONE, Entry, NewEntry, StorageError, Store, UnstorableValue
 from gameserver.throttle import FloodGates, LoginThrottle, RateLimit
 
 log = logging.getLogger("play.hub")
@@ -140,7 +140,7 @@ class Hub(StoreWaits):
     def handle(self, session: Session, message: Message) -> None:
         """Handle one typed message now (its turn has come)."""
         if type(message) is Say:
-            self._say_now(session, message.id, message.text, message.room)
+            self.say(session, message.id, message.text, message.room, turn=True)
             return
         if session.owed and session.user is not None and type(message) is Command:
             # What it said is not stored yet: a /part, /nick or /quit now would reach the
@@ -156,27 +156,71 @@ class Hub(StoreWaits):
         finally:
             self._acting = acting
 
-    def say(self, session: Session, msg_id: int, text: str, room: str | None = None) -> None:
+    def say(self, session: Session, msg_id: int, text: str, room: str | None = None,
+            turn: bool = False) -> None:
         """receive(session, Say(id=msg_id, text=text, room=room)), without building the Say.
 
-        The hot path (a line in a room): a door whose frame is a checked say calls this.
+        The hot path (a line in a room): a door whose frame is a checked say calls this,
+        and it is one frame, start to end (`turn`: its turn has come, see turns.py).
         """
         if session.closed:
             return
-        if session.holds or session.queued is not None:  # after what it still waits for
+        if not turn and (session.holds or session.queued is not None):  # after what it waits for
             turns.wait_turn(session, Say(id=msg_id, text=text, room=room))
             return
-        self._say_now(session, msg_id, text, room)
-
-    def _say_now(self, session: Session, msg_id: int, text: str, room: str | None) -> None:
         acting, self._acting = self._acting, session
         try:
-            if session.user is None:
+            user = session.user
+            if user is None:
                 self._dispatch(session, Say(id=msg_id, text=text, room=room))
-            else:
-                if room is not None:
-                    self.look_at(session, room)
-                self._say(session, msg_id, text)
+                return
+            if room is not None:
+                self.look_at(session, room)
+            # clean_message(text), inlined; what it refuses, it words (cleaning twice changes
+            # nothing)
+            text = text.strip() if text.isprintable() else names.clean_text(text)
+            if not text or len(text) > names.TEXT_MAX:
+                text = clean_message(text)
+            for hook in self._say_hooks:
+                if hook(session, msg_id, text):
+                    return
+            here = session.room
+            if here is None:
+                raise CommandError("no_room", "you are not in a room; /join one")
+            name = here.name
+            nick = session._nicks.get(name, session.home_nick)  # .nick, inlined
+            entry = self.store.add_message("ROOM", user, name, text, nick=nick)  # record()
+
+            # Every line of every room runs this once when stored (its members' deliveries
+            # are the doors' loops): the event is built as events.trusted() would, and the
+            # ok is the door's to make from the id (Door.confirm). Its values are the
+            # function's defaults, not a closure's cells (one tuple, not ten cells), and it
+            # is also what runs if the line is refused: then the entry has no id.
+            def deliver(hub: Hub = self, session: Session = session, msg_id: int = msg_id,
+                        room: Room = here, nick: str = nick, entry: NewEntry = entry) -> None:
+                if entry.id is None:  # not stored, so not said: refuse(), inlined
+                    hub.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
+                    return
+                user = entry.sender
+                event = _new(RoomMessage)
+                fields = {"room": room.name, "nick": nick, "user": user, "text": entry.text,
+                          "ts": entry.ts}
+                if _LINE_DEFAULTS:  # none today: the literal is the whole __dict__, not a copy
+                    fields = {**_LINE_DEFAULTS, **fields}
+                _set(event, "__dict__", fields)
+                ignoring = hub.ignoring
+                deaf = ignoring.deaf_to(user) if ignoring.by_ignored else None
+                for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
+                    door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
+                if not session.closed:
+                    session.door.confirm(session.sink, msg_id)
+
+            # after_commit(deliver), inlined: the session is the one acting
+            session.owed += 1
+            self._after_commit.append((deliver, None, session))
+            if self._commit_requested < SOON and self.request_commit is not None:
+                self._commit_requested = SOON
+                self.request_commit(False)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
             self._failed(session, msg_id, exc)
         finally:
@@ -558,40 +602,8 @@ class Hub(StoreWaits):
     # ------------------------------------------------------------ chat
 
     def _say(self, session: Session, msg_id: int, text: str) -> None:
-        # clean_message(text), inlined; what it refuses, it words (cleaning twice changes
-        # nothing)
-        text = text.strip() if text.isprintable() else names.clean_text(text)
-        if not text or len(text) > names.TEXT_MAX:
-            text = clean_message(text)
-        for hook in self._say_hooks:
-            if hook(session, msg_id, text):
-                return
-        room = session.room
-        if room is None:
-            raise CommandError("no_room", "you are not in a room; /join one")
-        name = room.name
-        nick, user = session._nicks.get(name, session.home_nick), session.user  # .nick, inlined
-        assert user is not None
-        entry = self.store.add_message("ROOM", user, name, text, nick=nick)  # record(), inlined
-        ignoring = self.ignoring
-
-        # Every line of every room runs this once per message (its members' deliveries
-        # are the doors' loops): the event is built as events.trusted() would, and the
-        # ok is the door's to make from the id (Door.confirm).
-        def deliver() -> None:
-            event = _new(RoomMessage)
-            fields = {"room": name, "nick": nick, "user": user, "text": text, "ts": entry.ts}
-            if _LINE_DEFAULTS:  # none today: the literal is the whole __dict__, not a copy
-                fields = {**_LINE_DEFAULTS, **fields}
-            _set(event, "__dict__", fields)
-            deaf = ignoring.deaf_to(user) if ignoring.by_ignored else None
-            for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
-                door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
-            if not session.closed:
-                session.door.confirm(session.sink, msg_id)
-
-        self.after_commit(deliver, lambda: self.send(session, Error(
-            code="storage", text=STORAGE_TEXT, id=msg_id)))  # refuse(), inlined
+        """A line from within a request (/me): said as `say` says it, errors answered."""
+        self.say(session, msg_id, text, turn=True)
 
 
 def _run_inline(work: Work) -> None:
