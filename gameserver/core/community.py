@@ -139,13 +139,17 @@ class CommunityHost(Extension):
         if user is None or room is None:
             return False
         community = self.community
-        rules = community.rooms.get(room.name)
+        name = room.name
+        rules = community.rooms.get(name)
         if community.server_mutes or rules is not None and (rules.mutes or rules.slow):
-            refusal = community.speech_refusal(user, room.name)
+            refusal = community.speech_refusal(user, name)
             if refusal is not None:
                 raise CommandError("muted", refusal)
         else:  # speech_refusal where no mute or slow mode applies, inlined: it counts
-            community.last_said[(room.name, user.casefold())] = community.clock()
+            said = community.last_said.get(name)
+            if said is None:
+                said = community.said_in(name)
+            said[user] = community.clock()
         if self.away:  # back(session), inlined: every line comes through here
             self.back(session)
         return False

@@ -106,7 +106,9 @@ class Community:
         self.rooms: dict[str, RoomRules] = {}
         self.server_bans: dict[str, Sanction] = {}
         self.server_mutes: dict[str, Sanction] = {}
-        self.last_said: dict[tuple[str, str], float] = {}  # (room, user key) -> when
+        # room -> user -> when they last spoke there (the account's name as logged in:
+        # one spelling per account); kept while no slow mode is on, for when one is set.
+        self.last_said: dict[str, dict[str, float]] = {}
         # The key a sanction on a name is kept under (the hub maps guests to their address).
         self.key_of: Callable[[str], str] = str.casefold
         # While a change is made (CommunityHost.change): how to take each step back, so a
@@ -316,14 +318,21 @@ class Community:
             if muted is not None:
                 return muted
         now = self.clock()
-        key = (room, user.casefold())
+        said = self.said_in(room)
         if rules is not None and rules.slow and self.rank(user, room) < OP:
-            last = self.last_said.get(key)
+            last = said.get(user)
             if last is not None and now - last < rules.slow:
                 return (f"#{room} is in slow mode: one message {say_every(rules.slow)};"
                         f" wait {say_duration(rules.slow - (now - last), round_up=True)}")
-        self.last_said[key] = now
+        said[user] = now
         return None
+
+    def said_in(self, room: str) -> dict[str, float]:
+        """When each user last spoke in `room` (see last_said)."""
+        said = self.last_said.get(room)
+        if said is None:
+            said = self.last_said[room] = {}
+        return said
 
     # ------------------------------------------------------------ room settings
 
