@@ -84,3 +84,30 @@ def check_extension(extension: object) -> None:
 def overrides(extension: Extension, hook: str) -> bool:
     """Whether the extension's class replaces the default of `hook`."""
     return getattr(type(extension), hook) is not getattr(Extension, hook)
+
+
+class SayHooks:
+    """Every extension's on_say, in the order they were added; `active`: the ones asked
+    about each line, i.e. all but those whose extension said it has nothing to do."""
+
+    def __init__(self) -> None:
+        self._all: list[tuple[Extension, Callable[[Session, int, str], bool]]] = []
+        self._idle: set[int] = set()  # id() of the extensions idle now
+        self.active: list[Callable[[Session, int, str], bool]] = []
+
+    def add(self, extension: Extension) -> None:
+        if overrides(extension, "on_say"):
+            self._all.append((extension, extension.on_say))
+            self._update()
+
+    def needed(self, extension: Extension, needed: bool) -> None:
+        """Whether `extension`'s on_say has anything to do now (a game host with no game
+        has not): an idle one is not asked about any line until it says so again."""
+        if needed:
+            self._idle.discard(id(extension))
+        else:
+            self._idle.add(id(extension))
+        self._update()
+
+    def _update(self) -> None:
+        self.active = [hook for ext, hook in self._all if id(ext) not in self._idle]

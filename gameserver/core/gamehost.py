@@ -42,6 +42,57 @@ def duration(seconds: float) -> str:
     return say_duration(seconds)
 
 
+class Tables(dict[int, Table]):
+    """The host's games by id; it tells `changed(any_left)` when it fills or empties, so
+    the hub asks the host about chat lines only while there is a game (GameHost.on_say)."""
+
+    __slots__ = ("changed",)
+
+    def __init__(self, changed: Callable[[bool], None]) -> None:
+        super().__init__()
+        self.changed = changed
+
+    def _after(self, had: bool) -> None:
+        if had != bool(self):
+            self.changed(not had)
+
+    def __setitem__(self, key: int, table: Table) -> None:
+        had = bool(self)
+        super().__setitem__(key, table)
+        self._after(had)
+
+    def __delitem__(self, key: int) -> None:
+        super().__delitem__(key)
+        self._after(True)
+
+    def pop(self, key: int, *default: Any) -> Any:
+        had = bool(self)
+        found = super().pop(key, *default)
+        self._after(had)
+        return found
+
+    def setdefault(self, key: int, table: Table) -> Table:  # type: ignore[override]
+        had = bool(self)
+        found = super().setdefault(key, table)
+        self._after(had)
+        return found
+
+    def popitem(self) -> tuple[int, Table]:
+        found = super().popitem()
+        self._after(True)
+        return found
+
+    def clear(self) -> None:
+        had = bool(self)
+        super().clear()
+        self._after(had)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        had = bool(self)
+        super().update(*args, **kwargs)
+        self._after(had)
+
+
 class GameHost(Extension):
     """The hub extension that runs games in rooms; see GameHost.install."""
 
@@ -62,7 +113,8 @@ class GameHost(Extension):
         self.close_after = close_after
         self.rng = rng if rng is not None else random.Random(os.urandom(16))
         self.clock = clock
-        self.tables: dict[int, Table] = {}
+        self.tables: dict[int, Table] = Tables(
+            lambda any_left: hub.say_hooks.needed(self, any_left))
         self.last_finished: dict[str, Table] = {}  # user -> their latest finished game
         self.away: dict[str, set[int]] = {}  # user -> live games told they disconnected
         # A networked store (the hub commits off the loop): game writes in store threads.
@@ -76,6 +128,7 @@ class GameHost(Extension):
         host = cls(hub, **options)
         host.load()
         hub.add_extension(host)
+        hub.say_hooks.needed(host, bool(host.tables))  # (games it resumed)
         # Game results are recorded under the game's name: no account may speak as one.
         hub.reserved_names.update(
             n.casefold() for kind in host.games.values() for n in (kind.name, *kind.aliases))
@@ -465,7 +518,9 @@ class GameHost(Extension):
     # ------------------------------------------------------------ hub hooks
 
     def on_say(self, session: Session, msg_id: int, text: str) -> bool:
-        """A plain line that is a move in the sender's games here is played (moverouting)."""
+        """A plain line that is a move in the sender's games here is played (moverouting).
+
+        Asked only while there is a game (Tables tells the hub when that changes)."""
         if not self.tables:  # most chat: no game anywhere
             return False
         return moverouting.play_said(self, session, msg_id, text)

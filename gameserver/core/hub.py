@@ -10,16 +10,17 @@ from typing import Any
 from gameserver import names
 from gameserver import settings as settings_
 from gameserver.core import logins, turns
-from gameserver.core.commands import CommandError, CommandSpec, checked, clean_message
-from gameserver.core.events import Door, Event, RoomView, defaults_of
-from gameserver.core.extensions import Extension, check_extension, overrides
+from gameserver.core.commands import CommandError, CommandSpec, checked
+from gameserver.core.events import Door, Event, RoomView
+from gameserver.core.extensions import Extension, SayHooks, check_extension
 from gameserver.core.hashqueue import HashQueue
 from gameserver.core.ignoring import Ignoring, speaker_of
+from gameserver.core.lines import RoomLines
 from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Immediate, Lookups, Work
 from gameserver.core.presence import PresenceBatcher, Schedule
 from gameserver.core.rooms import Room, Session
-from gameserver.core.storewaits import SOON, STORAGE_TEXT, StoreWaits
+from gameserver.core.storewaits import STORAGE_TEXT
 from gameserver.lookalike import LookalikeIndex
 from gameserver.passwords import hash_password, verify_password
 from gameserver.protocol import (
@@ -38,19 +39,15 @@ from gameserver.protocol import (
     Pong,
     RemoteProtocolError,
     Resume,
-    RoomMessage,
     Say,
     Welcome,
     paginate,
 )
 from gameserver.settings import Settings
-from gameserver.store import EVERYONE, Entry, NewEntry, StorageError, Store, UnstorableValue
+from gameserver.store import EVERYONE, Entry, StorageError, Store, UnstorableValue
 from gameserver.throttle import FloodGates, LoginThrottle, RateLimit
 
 log = logging.getLogger("play.hub")
-_new = object.__new__  # the hot path's events, as events.trusted builds them
-_set = object.__setattr__
-_LINE_DEFAULTS = defaults_of(RoomMessage)
 
 SCROLLBACK = 20
 MAX_BAD_FRAMES = 20  # garbage frames tolerated per connection before it is closed
@@ -64,7 +61,7 @@ RESERVED_NAMES = frozenset({
 
 __all__ = ["CommandError", "Hub", "Work", "LOBBY"]
 
-class Hub(StoreWaits):
+class Hub(RoomLines):
     """Takes typed messages from sessions; decides which events are delivered to whom."""
 
     def __init__(self, store: Store, *, server_name: str = "play",
@@ -104,7 +101,7 @@ class Hub(StoreWaits):
         self.extensions: list[Extension] = []
         self.community: Any = None  # the CommunityHost (roles, moderation), once installed
         self.ignoring = Ignoring()  # who ignores whom among the sessions here (/ignore)
-        self._say_hooks: list[Callable[[Session, int, str], bool]] = []
+        self.say_hooks = SayHooks()  # the extensions' on_say (core/lines.py asks them)
         # Names no account may take: they label the server's own speakers (extensions add more).
         self.reserved_names: set[str] = set(RESERVED_NAMES)
         # Where clients can reach this server: a cluster's nodes (told at login); [] alone.
@@ -153,76 +150,6 @@ class Hub(StoreWaits):
             self._dispatch(session, message)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
             self._failed(session, getattr(message, "id", None), exc)
-        finally:
-            self._acting = acting
-
-    def say(self, session: Session, msg_id: int, text: str, room: str | None = None,
-            turn: bool = False) -> None:
-        """receive(session, Say(id=msg_id, text=text, room=room)), without building the Say.
-
-        The hot path (a line in a room): a door whose frame is a checked say calls this,
-        and it is one frame, start to end (`turn`: its turn has come, see turns.py).
-        """
-        if session.closed:
-            return
-        if not turn and (session.holds or session.queued is not None):  # after what it waits for
-            turns.wait_turn(session, Say(id=msg_id, text=text, room=room))
-            return
-        acting, self._acting = self._acting, session
-        try:
-            user = session.user
-            if user is None:
-                self._dispatch(session, Say(id=msg_id, text=text, room=room))
-                return
-            if room is not None:
-                self.look_at(session, room)
-            # clean_message(text), inlined; what it refuses, it words (cleaning twice changes
-            # nothing)
-            text = text.strip() if text.isprintable() else names.clean_text(text)
-            if not text or len(text) > names.TEXT_MAX:
-                text = clean_message(text)
-            for hook in self._say_hooks:
-                if hook(session, msg_id, text):
-                    return
-            here = session.room
-            if here is None:
-                raise CommandError("no_room", "you are not in a room; /join one")
-            name = here.name
-            nick = session._nicks.get(name, session.home_nick)  # .nick, inlined
-            entry = self.store.add_message("ROOM", user, name, text, nick=nick)  # record()
-
-            # Every line of every room runs this once when stored (its members' deliveries
-            # are the doors' loops): the event is built as events.trusted() would, and the
-            # ok is the door's to make from the id (Door.confirm). Its values are the
-            # function's defaults, not a closure's cells (one tuple, not ten cells), and it
-            # is also what runs if the line is refused: then the entry has no id.
-            def deliver(hub: Hub = self, session: Session = session, msg_id: int = msg_id,
-                        room: Room = here, nick: str = nick, entry: NewEntry = entry) -> None:
-                if entry.id is None:  # not stored, so not said: refuse(), inlined
-                    hub.send(session, Error(code="storage", text=STORAGE_TEXT, id=msg_id))
-                    return
-                user = entry.sender
-                event = _new(RoomMessage)
-                fields = {"room": room.name, "nick": nick, "user": user, "text": entry.text,
-                          "ts": entry.ts}
-                if _LINE_DEFAULTS:  # none today: the literal is the whole __dict__, not a copy
-                    fields = {**_LINE_DEFAULTS, **fields}
-                _set(event, "__dict__", fields)
-                ignoring = hub.ignoring
-                deaf = ignoring.deaf_to(user) if ignoring.by_ignored else None
-                for door, sinks in room.members.sinks.items():  # deliver_to_room, inlined
-                    door.deliver(event, sinks if deaf is None else Ignoring.without(sinks, deaf))
-                if not session.closed:
-                    session.door.confirm(session.sink, msg_id)
-
-            # after_commit(deliver), inlined: the session is the one acting
-            session.owed += 1
-            self._after_commit.append((deliver, None, session))
-            if self._commit_requested < SOON and self.request_commit is not None:
-                self._commit_requested = SOON
-                self.request_commit(False)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a reply
-            self._failed(session, msg_id, exc)
         finally:
             self._acting = acting
 
@@ -280,8 +207,7 @@ class Hub(StoreWaits):
         """Add hooks; a name that is not a hook is a TypeError (see extensions.py)."""
         check_extension(extension)
         self.extensions.append(extension)
-        if overrides(extension, "on_say"):
-            self._say_hooks.append(extension.on_say)
+        self.say_hooks.add(extension)
 
     # ------------------------------------------------------------ delivery helpers
 
@@ -600,11 +526,6 @@ class Hub(StoreWaits):
                                            last=number == len(pages) - 1, id=msg_id, room=room))
 
     # ------------------------------------------------------------ chat
-
-    def _say(self, session: Session, msg_id: int, text: str) -> None:
-        """A line from within a request (/me): said as `say` says it, errors answered."""
-        self.say(session, msg_id, text, turn=True)
-
 
 def _run_inline(work: Work) -> None:
     """Without a runtime (in-memory tests): do the work at once, on this thread."""
