@@ -16,11 +16,39 @@ import heapq
 import logging
 import math
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Literal, Protocol
 
 GRAIN = 0.25  # seconds a bucket spans; at most one tick, so nothing is visited late
 EVERY_TICK = 0.0  # a visit's answer: visit again at the next tick
 NEVER = math.inf  # ... or never (the connection is gone)
+
+# What a visit does about a quiet logged-in connection (keepalive's answer).
+WAIT: Final = "wait"
+PING: Final = "ping"
+DROP: Final = "drop"
+Keepalive = Literal["wait", "ping", "drop"]
+
+
+def keepalive(now: float, quiet_since: float, pinged_at: float, ping_after: float,
+              ping_timeout: float) -> tuple[Keepalive, float]:
+    """A logged-in connection's ping rule at a visit: what to do now, and when it is next due.
+
+    `quiet_since` is its last read; `pinged_at` when its ping was sent (0: none since the
+    last read; the door clears it when anything arrives). The ping is due `ping_after`
+    after the last read; the drop `ping_timeout` after the ping was SENT, not after it
+    was due: a visit comes at a tick (up to a tick after the deadline, later on a busy
+    loop), and a timeout counted from the due time could fall due at the very visit that
+    sends the ping, or just after it, dropping a client that answers every ping.
+    """
+    if not pinged_at:
+        ping_at = quiet_since + ping_after
+        if now < ping_at:
+            return WAIT, ping_at
+        return PING, now + ping_timeout  # never dropped at the visit that pings
+    drop_at = pinged_at + ping_timeout
+    if now < drop_at:
+        return WAIT, drop_at
+    return DROP, EVERY_TICK
 
 
 class Timed(Protocol):

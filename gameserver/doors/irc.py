@@ -18,7 +18,7 @@ from gameserver.core import turns
 from gameserver.core.events import Event, trusted
 from gameserver.core.rooms import Session
 from gameserver.doors import irc_numerics as n
-from gameserver.doors.deadlines import EVERY_TICK, GRAIN, NEVER, Deadlines
+from gameserver.doors.deadlines import DROP, EVERY_TICK, GRAIN, NEVER, PING, Deadlines, keepalive
 from gameserver.doors.flushing import FlushingDoor
 from gameserver.doors.gating import GatedInput
 from gameserver.doors.irc_client import IrcClient, Out, shared_lines
@@ -39,6 +39,7 @@ CLOSE_GRACE = 10.0
 DIRECT_WRITES = sys.platform != "win32"  # a socket is a file descriptor there
 TLS_NEEDED = ("this IRC port uses TLS and this connection did not: your password would cross "
               "the network readable; connect with TLS (irssi: /connect -tls)")
+_clock = time.monotonic  # the deadlines' clock (a test may hold it)
 PLAIN_WARNING = ("the IRC port is plain TCP (--irc-plain): passwords cross the network in "
                  "clear; use it only on a trusted network")
 
@@ -65,8 +66,8 @@ class IrcConnection(asyncio.Protocol):
         self.paced: deque[tuple[float, bytes]] = deque()
         self.pacer = Pacer(burst=door.pace_burst, interval=door.pace_interval)
         self._pace_timer: asyncio.TimerHandle | None = None
-        self.opened = self.last_heard = time.monotonic()
-        self.pinged = False
+        self.opened = self.last_heard = _clock()
+        self.pinged = 0.0  # when its PING was sent, if since the last read (else 0)
         self.closing = False
         self.fd = -1  # the socket, for direct writes (plain TCP only)
         self.tls_write: Callable[[bytes], bool] | None = None  # the same, through TLS
@@ -122,8 +123,8 @@ class IrcConnection(asyncio.Protocol):
         client, session = self.client, self.session
         if client is None or session is None:
             return  # refused at the door
-        self.last_heard = time.monotonic()
-        self.pinged = False
+        self.last_heard = _clock()
+        self.pinged = 0.0
         items = self.decoder.feed(data)
         self.door.inputs += len(items)
         for item in items:
@@ -286,19 +287,16 @@ class IrcConnection(asyncio.Protocol):
                 client.quit("Registration timed out")
                 self.pump()
             return EVERY_TICK
-        ping_at = self.last_heard + settings.ping_after * scale
-        if not self.pinged:
-            if now < ping_at:
-                return ping_at
-            self.pinged = True
+        act, when = keepalive(now, self.last_heard, self.pinged, settings.ping_after * scale,
+                              settings.ping_timeout * scale)
+        if act == PING:
+            self.pinged = now
             self.out.append(Message(verb="PING", params=(self.door.info.name,)).to_bytes())
             self.flush()
-        drop_at = ping_at + settings.ping_timeout * scale
-        if now < drop_at:
-            return drop_at
-        client.quit(f"Ping timeout: {round(now - self.last_heard)} seconds")
-        self.pump()
-        return EVERY_TICK
+        elif act == DROP:
+            client.quit(f"Ping timeout: {round(now - self.last_heard)} seconds")
+            self.pump()
+        return when
 
 
 class IrcDoor(FlushingDoor):
@@ -462,11 +460,12 @@ class IrcDoor(FlushingDoor):
 
     def tick(self) -> None:
         """Deadlines of the connections due (deadlines.py), and of silent new sockets."""
-        now = time.monotonic()
+        now = _clock()
         self.deadlines.visit(now, lambda conn: conn.check(now),  # type: ignore[attr-defined]
                              "IRC deadlines", log)
         if self.listener is not None:  # sockets silent since they connected (TLS port)
-            self.listener.sweep(now, self.hub.settings.hello_timeout * self.time_scale)
+            self.listener.sweep(time.monotonic(),
+                                self.hub.settings.hello_timeout * self.time_scale)
         if self._tick_every is not None and self._loop is not None:  # tests: a faster tick
             self._ticker = self._loop.call_later(self._tick_every, self.tick)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver.core import turns
-from gameserver.doors.deadlines import EVERY_TICK, NEVER
+from gameserver.doors.deadlines import DROP, EVERY_TICK, NEVER, PING, keepalive
 from gameserver.durations import say_duration
 from gameserver.protocol import (
     CLIENT_MESSAGES,
@@ -96,7 +96,7 @@ class Connection(asyncio.Protocol):
         self._release: asyncio.TimerHandle | None = None
         self.born = self.quiet_since = now
         self.heard = 0.0  # when something last arrived, if since the last sweep (else 0)
-        self.pinged = False
+        self.pinged = 0.0  # when its ping was sent, if since the last read (else 0)
         self.waits_in: Any = None  # the bucket of its next deadline (deadlines.py)
         self.counted = True  # in the listener's per-address count
 
@@ -262,7 +262,8 @@ class Connection(asyncio.Protocol):
 
         Returns when this connection is next due (deadlines.py): EVERY_TICK before login
         (and after a kick, until it is gone), else its ping's or its ping timeout's time.
-        Quiet is counted from the last read (`heard`, stamped as frames come in).
+        Quiet is counted from the last read (`heard`, stamped as frames come in), the
+        timeout from the ping's sending (deadlines.keepalive).
         """
         session = self.session
         if session is None or session.closed:
@@ -272,7 +273,7 @@ class Connection(asyncio.Protocol):
             self.heard = 0.0
             if heard > self.quiet_since:
                 self.quiet_since = heard
-            self.pinged = False
+            self.pinged = 0.0
         hub = self.hub
         if session.user is None:
             if not session.greeted and now - self.born > settings.hello_timeout:
@@ -286,19 +287,16 @@ class Connection(asyncio.Protocol):
             # Logged in and not heard from since: the pre-login gate is done with (the first
             # read takes the account's), so an idle session does not keep one of its own.
             self.gate = None
-        ping_at = self.quiet_since + settings.ping_after
-        if not self.pinged:
-            if now < ping_at:
-                return ping_at
-            self.pinged = True
+        act, when = keepalive(now, self.quiet_since, self.pinged, settings.ping_after,
+                              settings.ping_timeout)
+        if act == PING:
+            self.pinged = now
             hub.send(session, Ping())
-        drop_at = ping_at + settings.ping_timeout
-        if now < drop_at:
-            return drop_at
-        log.info("%s: no answer to a ping, disconnected", self.label)
-        hub.kick(session, f"no answer to a ping for {_said(settings.ping_timeout)}",
-                 "timeout", "lost")
-        return EVERY_TICK
+        elif act == DROP:
+            log.info("%s: no answer to a ping, disconnected", self.label)
+            hub.kick(session, f"no answer to a ping for {_said(settings.ping_timeout)}",
+                     "timeout", "lost")
+        return when
 
     def _frames(self, data: bytes) -> list[dict[str, Any] | ProtocolError]:
         """Whole lines go straight to json.loads; anything unusual goes through the Decoder."""
