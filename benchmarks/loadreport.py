@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadspec import SCENARIO_TEXT, TARGETS, Config
+from loadspec import SCENARIO_TEXT, STORM_ARRIVAL, TARGETS, Config
 
 # ---------------------------------------------------------------- report
 
@@ -50,6 +50,8 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
                    f" {num('storm_p50_ms', ' ms')} p99 {num('storm_p99_ms', ' ms')}"
                    f" max {num('storm_max_ms', ' ms')} ({num('storm_deliveries')} deliveries);"
                    f" first receiver p99 {num('storm_first_p99_ms', ' ms')}")
+        out.append(f"  ... from {STORM_ARRIVAL:g} s into it on: p99"
+                   f" {num('storm_after_p99_ms', ' ms')} max {num('storm_after_max_ms', ' ms')}")
     if cfg.idle:
         out.append(f"  idle server CPU:  {num('idle_cpu_pct', '%', 2)} of one core"
                    f" over {cfg.idle:g} s")

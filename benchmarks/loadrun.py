@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import array
 import asyncio
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from loadclients import Client, Sender, _client_tls
 from loadhost import cpu_seconds, cpu_times, machine_busy_seconds, profile, rss_kib
 from loadpresence import arrivals
-from loadspec import DRAIN_SECONDS, LAG_CAP, WINDOW, Config
+from loadspec import DRAIN_SECONDS, LAG_CAP, STORM_ARRIVAL, WINDOW, Config
 
 
 @dataclass
@@ -203,6 +206,16 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
             during = [d for d, t in zip(bench.latencies, bench.sent_at, strict=True)
                       if lo <= t <= hi]
             fig.update(latency_figures("storm_", during))
+            # Where the p99 comes from: the storm's arrival (its connections, hellos and
+            # login frames all at once, on the server and in this load generator) or its
+            # hashing, which goes on for seconds after.
+            if os.environ.get("PLAY_BENCH_SERIES"):  # each delivery: when sent, how late
+                Path(os.environ["PLAY_BENCH_SERIES"]).write_text(json.dumps({
+                    "storm_start": lo, "storm_end": hi, "sent_at": list(bench.sent_at),
+                    "latency": list(bench.latencies)}))
+            fig.update(latency_figures("storm_after_", [
+                d for d, t in zip(bench.latencies, bench.sent_at, strict=True)
+                if lo + STORM_ARRIVAL <= t <= hi]))
             fig.update(latency_figures("storm_first_", [
                 d for m, d in bench.first.items() if lo <= float(m[2]) <= hi]))
             fig["storm_deliveries"] = len(during)

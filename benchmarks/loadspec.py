@@ -25,6 +25,8 @@ SCENARIO_TEXT = {
     "F": "1500 clients resume into one room all at once, then at 250 a second",
 }
 
+STORM_ARRIVAL = 0.5  # s: the first part of a login storm; what came after is reported apart
+
 
 @dataclass(frozen=True)
 class Target:
