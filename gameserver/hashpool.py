@@ -9,9 +9,11 @@ gets none the hash queue's rescue runs the check in the server (core/hashqueue.p
 
 The check crosses the process boundary pickled (`functools.partial(verify_password,
 password, stored)`, never a closure); one that cannot be pickled (a test's wrapper) runs
-on the runtime's fallback threads instead. The processes are started lazily, all of
-them when the first check comes, by a thread of their own (starting one waits for the
-fork server, which must not stall the event loop), with forkserver (spawn where there
+on the runtime's fallback threads instead. The processes are started with the server
+(`start`; else all of them when the first check comes) by a thread of their own
+(starting one waits for the fork server, which must not stall the event loop), so the
+first password logins after a start do not pay for them (docs/performance.md, "Scenario
+D: the storm's first tenth of a second"); with forkserver (spawn where there
 is none: forking a process that has threads is unsafe); they ignore SIGINT (Ctrl-C on
 `play host` reaches the whole process group) and end with the server (closed with it,
 and each watches the server's pid, so a killed server leaves none behind). A pool that
@@ -79,8 +81,12 @@ class HashProcesses:
         self._send(blob, fn, outer, retried=False)
         return outer
 
+    def start(self) -> None:
+        """Start every worker now, on a thread of its own; checks sent meanwhile wait."""
+        self._current()
+
     def pids(self) -> list[int]:
-        """The worker processes alive now (none before the first check)."""
+        """The worker processes alive now (none before `start` or the first check)."""
         return [p.pid for p in _processes(self._pool) if p.pid is not None and p.is_alive()]
 
     def stopping(self) -> None:

@@ -163,11 +163,12 @@ class Runtime:
         # One more, at normal priority, for checks the hash queue keeps from floods.
         self._express = ThreadPoolExecutor(1, thread_name_prefix="play-hash-express")
         idle = tuning.idle_threads()
-        if tuning.HASH_PROCESSES:  # started with the first check (gameserver/hashpool.py)
+        if tuning.HASH_PROCESSES:  # started now, in the background (gameserver/hashpool.py)
             self.hash_processes = HashProcesses(loop, self.hash_workers,
                                                 idle=tuning.HASH_PROCESS_IDLE,
                                                 nice=tuning.HASH_NICE, fallback=self._threads)
             idle = tuning.HASH_PROCESS_IDLE and hasattr(os, "SCHED_IDLE")
+            self.hash_processes.start()
         if idle:  # and one runner at nice 10 for when the idle class starves
             self._rescue = ThreadPoolExecutor(1, thread_name_prefix="play-hash-rescue",
                                               initializer=tuning.never_starved)

@@ -239,10 +239,9 @@ def test_close_cancels_what_is_handed_over_and_ends_a_busy_worker(tmp_path: Path
 
 
 async def started(server: Any) -> list[int]:
-    """The workers start with the first checks (lazily); here they have, before the test's."""
+    """The workers start with the server (in the background); here they have."""
     processes = server.runtime.hash_processes
     assert processes is not None
-    processes.run(os.getpid)
     deadline = time.monotonic() + 20
     while len(processes.pids()) < processes.workers:
         assert time.monotonic() < deadline
@@ -270,6 +269,21 @@ async def login_at_once(port: int, names: list[str],
     for client in clients:
         await client.close()
     return replies
+
+
+def test_a_real_servers_workers_start_with_it_before_any_check(tmp_path: Path) -> None:
+    """The first logins after a start must not wait for the fork server and the workers
+    (nor the loop for the CPU they take then): no check has been asked for here."""
+    async def main() -> None:
+        async with running_server(tmp_path / "data") as server:
+            processes = server.runtime.hash_processes
+            assert processes is not None and processes.unpicklable == 0
+            assert not server.hub.hashes.running and not server.hub.hashes.waiting
+            pids = await started(server)
+            assert len(pids) == server.runtime.hash_workers
+            assert all(pid != os.getpid() for pid in pids)
+
+    run(main(), timeout=60)
 
 
 def test_a_real_servers_workers_are_in_the_idle_class(tmp_path: Path) -> None:
