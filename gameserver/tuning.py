@@ -11,13 +11,13 @@ from typing import cast
 
 SETTLE_GC = True  # see settle_gc
 GC_GEN0 = 50_000  # allocations between young-generation collections
-# True: the hash workers are processes (gameserver/hashpool.py) in SCHED_IDLE (Linux;
-# elsewhere nice HASH_NICE), with a rescue in the server for when they starve. False (the
-# default, $PLAY_HASH_PROCESSES=1 turns it on): threads of the server at HASH_NICE
-# (HASH_IDLE_CLASS: in SCHED_IDLE). Off by default: on a busy machine the processes did
-# not hold issue 10's flood target as well (docs/performance.md, "Scenario D: hash checks
-# in a worker process")
-HASH_PROCESSES = os.environ.get("PLAY_HASH_PROCESSES", "") == "1"
+# True (the default where Linux's idle class is): the hash workers are processes
+# (gameserver/hashpool.py) in SCHED_IDLE, started with the server, with a rescue in the
+# server for when they starve. False (elsewhere, or $PLAY_HASH_PROCESSES=0; =1 turns it
+# on anywhere): threads of the server at HASH_NICE (HASH_IDLE_CLASS: in SCHED_IDLE), which
+# take CPU from chat (docs/performance.md, "Scenario D: the storm's first tenth of a second")
+HASH_PROCESSES = {"1": True, "0": False}.get(os.environ.get("PLAY_HASH_PROCESSES", ""),
+                                             hasattr(os, "SCHED_IDLE"))
 HASH_PROCESS_IDLE = True  # the worker processes in SCHED_IDLE; False: at HASH_NICE
 # Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with a rescue thread. Off: a thread
 # starved while it holds or takes the GIL stalls the event loop on a busy machine

@@ -24,6 +24,17 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.delenv("PLAY_PASSWORD", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _hash_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers here hash on threads (a fork server and two workers for each of hundreds of
+    servers is minutes of CPU), also `play host` children; test_hash_processes.py and the
+    tests that say so run the default, worker processes."""
+    from gameserver import tuning
+
+    monkeypatch.setattr(tuning, "HASH_PROCESSES", False)
+    monkeypatch.setenv("PLAY_HASH_PROCESSES", "0")
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A real server process (`play host --headless`, TLS) with its data in tmp_path/server;

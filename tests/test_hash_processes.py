@@ -27,8 +27,8 @@ IDLE = getattr(os, "SCHED_IDLE", None)
 
 @pytest.fixture(autouse=True)
 def hash_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worker processes are off by default (tuning.HASH_PROCESSES): on here, also for
-    the `play host` children (PLAY_HASH_PROCESSES=1)."""
+    """The worker processes (tuning.HASH_PROCESSES, the default on Linux; conftest.py turns
+    them off for the other tests): on here, also for `play host` children."""
     from gameserver import tuning
 
     monkeypatch.setattr(tuning, "HASH_PROCESSES", True)

@@ -109,6 +109,7 @@ class GameHost(Extension):
         self.bot_seconds = bot_seconds
         self.grace = grace
         self.games: dict[str, type[Game]] = dict(find_games() if games is None else games)
+        self._game_list: GameList | None = None  # what each hello is told (the games are fixed)
         self.turn_timeout = turn_timeout
         self.close_after = close_after
         self.rng = rng if rng is not None else random.Random(os.urandom(16))
@@ -527,7 +528,9 @@ class GameHost(Extension):
 
     def on_hello(self, session: Session) -> None:
         """Clients learn the games first: a secret option is asked for without echo."""
-        self.hub.send(session, GameList(games=[describe_kind(k) for k in self.games.values()]))
+        if self._game_list is None:  # once: a login storm's hellos all get the same event
+            self._game_list = GameList(games=[describe_kind(k) for k in self.games.values()])
+        self.hub.send(session, self._game_list)
 
     def on_enter_room(self, session: Session, room: Room) -> None:
         self.show_room(session, room.name)
