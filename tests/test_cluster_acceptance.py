@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 import test_chat_server as chat
 import test_games_over_network as games
@@ -55,7 +56,7 @@ class Spread:
         return self.servers[next(self._turn)].port
 
 
-def cluster_of(store: str, bus: str):
+def cluster_of(store: str, bus: str, into: dict[str, Spread] | None = None):
     @contextlib.asynccontextmanager
     async def running_cluster(data_dir: Path, **kwargs: Any):
         async with contextlib.AsyncExitStack() as stack:
@@ -63,7 +64,10 @@ def cluster_of(store: str, bus: str):
                 Path(data_dir) / f"node{n}", store_url=store, bus_url=bus, **kwargs))
                 for n in range(NODES)]
             await until_all_know_each_other(servers)
-            yield Spread(servers)
+            spread = Spread(servers)
+            if into is not None:
+                into["spread"] = spread
+            yield spread
     return running_cluster
 
 
@@ -78,8 +82,41 @@ async def until_all_know_each_other(servers: list[Any]) -> None:
     raise AssertionError("the nodes never heard of each other")
 
 
+def rooms_seen(server: Any, user: str) -> set[str] | None:
+    """The rooms a node has `user` in (its own session or its proxy of one elsewhere)."""
+    session = server.hub.online.get(user.casefold())
+    if session is None:
+        return None
+    return {room.name for room in session.joined()
+            if any(member is session for member in room.members.values())}
+
+
+def settled_logins(cluster: dict[str, Spread]):
+    """`logged_in`, then until every node has the user in the rooms it is in: a cluster
+    tells its nodes of a login through the bus, so a client on another node who acts on
+    it at once (an invitation, a /msg) may be a few milliseconds early. The single-server
+    tests act at once; here they wait for what a person on another node would see."""
+    async def logged_in_everywhere(port: int, user: str, *args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        client = await helpers.logged_in(port, user, *args, **kwargs)
+        servers = cluster["spread"].servers
+        home = next(s for s in servers if s.port == port)
+        for _ in range(250):
+            want = rooms_seen(home, user)
+            if want and all(rooms_seen(s, user) == want for s in servers):
+                return client
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the nodes never agreed where {user} is")
+    return logged_in_everywhere
+
+
 @pytest.mark.parametrize("test", ACCEPTANCE, ids=lambda t: f"{t.__module__}.{t.__name__}")
 def test_on_three_nodes(test, tmp_path, monkeypatch, postgres_url, redis_server):
-    monkeypatch.setattr(sys.modules[test.__module__], "running_server",
-                        cluster_of(postgres_url, redis_server.url))
+    module = sys.modules[test.__module__]
+    cluster: dict[str, Spread] = {}
+    monkeypatch.setattr(module, "running_server",
+                        cluster_of(postgres_url, redis_server.url, cluster))
+    if hasattr(module, "logged_in"):
+        monkeypatch.setattr(module, "logged_in", settled_logins(cluster))
     test(tmp_path)
