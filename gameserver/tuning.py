@@ -12,13 +12,16 @@ from typing import cast
 SETTLE_GC = True  # see settle_gc
 GC_GEN0 = 50_000  # allocations between young-generation collections
 # True (the default where Linux's idle class is): the hash workers are processes
-# (gameserver/hashpool.py) in SCHED_IDLE, started with the server, with a rescue in the
-# server for when they starve. False (elsewhere, or $PLAY_HASH_PROCESSES=0; =1 turns it
-# on anywhere): threads of the server at HASH_NICE (HASH_IDLE_CLASS: in SCHED_IDLE), which
-# take CPU from chat (docs/performance.md, "Scenario D: the storm's first tenth of a second")
+# (gameserver/hashpool.py), started with the server, at HASH_NICE; they share no GIL
+# with the loop. False (elsewhere, or $PLAY_HASH_PROCESSES=0; =1 turns it on anywhere):
+# threads of the server at HASH_NICE (HASH_IDLE_CLASS: in SCHED_IDLE), whose GIL hand-offs
+# cost chat more (docs/performance.md, "Scenario D: the storm's first tenth of a second")
 HASH_PROCESSES = {"1": True, "0": False}.get(os.environ.get("PLAY_HASH_PROCESSES", ""),
                                              hasattr(os, "SCHED_IDLE"))
-HASH_PROCESS_IDLE = True  # the worker processes in SCHED_IDLE; False: at HASH_NICE
+# The worker processes in SCHED_IDLE, with a rescue in the server for when they starve.
+# Off: on a busy machine (two busy loops at nice 0) a real login during a login flood
+# once took 14.9 s, the idle workers getting no CPU and the rescue one check at a time
+HASH_PROCESS_IDLE = False
 # Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with a rescue thread. Off: a thread
 # starved while it holds or takes the GIL stalls the event loop on a busy machine
 HASH_IDLE_CLASS = False

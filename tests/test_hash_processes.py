@@ -286,7 +286,34 @@ def test_a_real_servers_workers_start_with_it_before_any_check(tmp_path: Path) -
     run(main(), timeout=60)
 
 
-def test_a_real_servers_workers_are_in_the_idle_class(tmp_path: Path) -> None:
+@pytest.fixture
+def idle_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes in the idle class (tuning.HASH_PROCESS_IDLE, off by default)."""
+    from gameserver import tuning
+
+    monkeypatch.setattr(tuning, "HASH_PROCESS_IDLE", True)
+
+
+def test_a_real_servers_workers_are_at_nice_10_by_default(tmp_path: Path) -> None:
+    """Below chat, but never starved: on a busy machine the idle class left a real login
+    waiting behind a flood for 15 s; a nice-10 worker keeps its share."""
+    async def main() -> None:
+        async with running_server(tmp_path / "data") as server:
+            pids = await started(server)
+            deadline = time.monotonic() + 20
+            while not all(os.getpriority(os.PRIO_PROCESS, pid) == 10 for pid in pids):
+                assert time.monotonic() < deadline, [os.getpriority(os.PRIO_PROCESS, p)
+                                                     for p in pids]
+                await asyncio.sleep(0.01)
+            if IDLE is not None:
+                assert all(os.sched_getscheduler(pid) != IDLE for pid in pids)
+            assert server.hub.hashes.rescue is None  # nothing to rescue them from
+
+    run(main(), timeout=60)
+
+
+def test_a_real_servers_workers_are_in_the_idle_class(tmp_path: Path,
+                                                      idle_workers: None) -> None:
     async def main() -> None:
         async with running_server(tmp_path / "data") as server:
             processes = server.runtime.hash_processes
@@ -459,7 +486,8 @@ def test_play_host_leaves_no_hash_process_behind(tmp_path: Path, how: int) -> No
                     reason="Linux scheduling classes and CPU affinity")
 @pytest.mark.parametrize("rescue_process", [False, True])
 def test_logins_finish_while_a_busy_program_starves_the_idle_worker_processes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescue_process: bool) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescue_process: bool,
+        idle_workers: None) -> None:
     """A busy loop on the workers' CPU leaves the idle class nothing: the rescue answers
     (a thread of the server at nice 10, or with HASH_RESCUE_PROCESS a process)."""
     import subprocess
