@@ -1,11 +1,12 @@
-"""Password checks in worker processes at idle priority: no interpreter lock shared with the loop.
+"""Password checks in worker processes at low priority: no interpreter lock shared with the loop.
 
-A hash thread of the server shares its GIL: a starved low-priority thread that wants the
-lock back after its scrypt holds the event loop up (docs/performance.md, "Scenario D:
-idle hash workers with a rescue"). A worker *process* shares nothing with the loop, so
-it can sit in Linux's idle class (SCHED_IDLE; elsewhere nice HASH_NICE) where any woken
-thread preempts it at once: hashing then takes only CPU nobody else wants, and when it
-gets none the hash queue's rescue runs the check in the server (core/hashqueue.py).
+A hash thread of the server shares its GIL: a low-priority thread that wants the lock
+back after its scrypt holds the event loop up (docs/performance.md, "Scenario D: idle
+hash workers with a rescue"). A worker *process* shares nothing with the loop. It runs
+at nice HASH_NICE (10), or with tuning.HASH_PROCESS_IDLE in Linux's idle class
+(SCHED_IDLE), where any woken thread preempts it at once and the hash queue's rescue
+runs a check in the server when the workers get no CPU (core/hashqueue.py); not the
+default, as on a busy machine that left a real login 15 s behind a login flood.
 
 The check crosses the process boundary pickled (`functools.partial(verify_password,
 password, stored)`, never a closure); one that cannot be pickled (a test's wrapper) runs
