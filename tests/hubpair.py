@@ -143,3 +143,11 @@ class User:
         """The connection is lost (no /quit)."""
         self.pair.hub.disconnected(self.session, "connection lost")
         self.pair.hub.commit()
+
+
+def pair_with_games(tmp_path: Any) -> Any:
+    """A fixture's body: a Pair whose hub has the game host; yields (pair, host)."""
+    pair = Pair(tmp_path)
+    host = pair.extend_games()
+    yield pair, host
+    pair.close()

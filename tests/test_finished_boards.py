@@ -6,15 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hubpair import Pair
+from hubpair import Pair, pair_with_games
 
-
-@pytest.fixture
-def pair(tmp_path: Any) -> Any:
-    pair = Pair(tmp_path)
-    host = pair.extend_games()
-    yield pair, host
-    pair.close()
+pair = pytest.fixture(pair_with_games, name="pair")
 
 
 def finished_game(pair: Pair) -> int:

@@ -6,17 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hubpair import Pair
+from hubpair import pair_with_games
 
 from gameserver.core.gamehost import Tables
 
-
-@pytest.fixture
-def pair(tmp_path: Any) -> Any:
-    pair = Pair(tmp_path)
-    host = pair.extend_games()
-    yield pair, host
-    pair.close()
+pair = pytest.fixture(pair_with_games, name="pair")
 
 
 def test_tables_tell_when_they_fill_and_when_they_empty() -> None:
