@@ -206,13 +206,13 @@ async def run_bench(host: str, port: int, pid: int, cfg: Config,
             during = [d for d, t in zip(bench.latencies, bench.sent_at, strict=True)
                       if lo <= t <= hi]
             fig.update(latency_figures("storm_", during))
-            # Where the p99 comes from: the storm's arrival (its connections, hellos and
-            # login frames all at once, on the server and in this load generator) or its
-            # hashing, which goes on for seconds after.
             if os.environ.get("PLAY_BENCH_SERIES"):  # each delivery: when sent, how late
                 Path(os.environ["PLAY_BENCH_SERIES"]).write_text(json.dumps({
                     "storm_start": lo, "storm_end": hi, "sent_at": list(bench.sent_at),
                     "latency": list(bench.latencies)}))
+            # Where the p99 comes from: the storm's arrival (its connections, hellos and
+            # login frames all at once, on the server and in this load generator) or its
+            # hashing, which goes on for seconds after.
             fig.update(latency_figures("storm_after_", [
                 d for d, t in zip(bench.latencies, bench.sent_at, strict=True)
                 if lo + STORM_ARRIVAL <= t <= hi]))

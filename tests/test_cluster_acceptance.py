@@ -9,9 +9,11 @@ logs in on node 0, the second on node 1, the third on node 2, and so on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +73,19 @@ def cluster_of(store: str, bus: str, into: dict[str, Spread] | None = None):
     return running_cluster
 
 
-async def until_all_know_each_other(servers: list[Any]) -> None:
-    """Each node has heard every other (their first snapshots): a cluster that is up."""
-    import asyncio
-
-    for _ in range(200):
-        if all(len(s.runtime.cluster.nodes) == len(servers) - 1 for s in servers):
+async def until(holds: Callable[[], bool], failure: str, tries: int = 250) -> None:
+    """Poll `holds` every 20 ms (at most `tries` times) until it does."""
+    for _ in range(tries):
+        if holds():
             return
         await asyncio.sleep(0.02)
-    raise AssertionError("the nodes never heard of each other")
+    raise AssertionError(failure)
+
+
+async def until_all_know_each_other(servers: list[Any]) -> None:
+    """Each node has heard every other (their first snapshots): a cluster that is up."""
+    await until(lambda: all(len(s.runtime.cluster.nodes) == len(servers) - 1
+                            for s in servers), "the nodes never heard of each other", 200)
 
 
 def rooms_seen(server: Any, user: str) -> set[str] | None:
@@ -97,17 +103,16 @@ def settled_logins(cluster: dict[str, Spread]):
     it at once (an invitation, a /msg) may be a few milliseconds early. The single-server
     tests act at once; here they wait for what a person on another node would see."""
     async def logged_in_everywhere(port: int, user: str, *args: Any, **kwargs: Any) -> Any:
-        import asyncio
-
         client = await helpers.logged_in(port, user, *args, **kwargs)
         servers = cluster["spread"].servers
         home = next(s for s in servers if s.port == port)
-        for _ in range(250):
+
+        def agreed() -> bool:
             want = rooms_seen(home, user)
-            if want and all(rooms_seen(s, user) == want for s in servers):
-                return client
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"the nodes never agreed where {user} is")
+            return bool(want) and all(rooms_seen(s, user) == want for s in servers)
+
+        await until(agreed, f"the nodes never agreed where {user} is")
+        return client
     return logged_in_everywhere
 
 

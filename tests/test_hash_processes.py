@@ -99,17 +99,24 @@ def pool_in(loop: asyncio.AbstractEventLoop, idle: bool = False) -> tuple[HashPr
     return HashProcesses(loop, 1, idle=idle, nice=10, fallback=lambda: threads), threads
 
 
-async def idle_class_of(processes: HashProcesses, count: int) -> list[int]:
-    """Once `count` workers have started and put themselves in SCHED_IDLE (their start-up
-    runs at normal priority): their pids. Read from outside, so they need no CPU after."""
+async def placed(processes: HashProcesses, count: int,
+                 where: Callable[[int], bool]) -> list[int]:
+    """Once `count` workers have started and `where(pid)` holds for each (their start-up
+    runs at normal priority, then they lower themselves): their pids. Read from outside,
+    so they need no CPU after."""
     deadline = time.monotonic() + 20
     while True:
         pids = processes.pids()
         with contextlib.suppress(OSError):
-            if len(pids) == count and all(os.sched_getscheduler(pid) == IDLE for pid in pids):
+            if len(pids) == count and all(where(pid) for pid in pids):
                 return pids
         assert time.monotonic() < deadline, pids
         await asyncio.sleep(0.01)
+
+
+async def idle_class_of(processes: HashProcesses, count: int) -> list[int]:
+    """The pids of `count` workers once each has put itself in SCHED_IDLE."""
+    return await placed(processes, count, lambda pid: os.sched_getscheduler(pid) == IDLE)
 
 
 def ignores(pid: int, sig: int) -> bool:
@@ -297,14 +304,14 @@ def idle_workers(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_real_servers_workers_are_at_nice_10_by_default(tmp_path: Path) -> None:
     """Below chat, but never starved: on a busy machine the idle class left a real login
     waiting behind a flood for 15 s; a nice-10 worker keeps its share."""
+    from gameserver import tuning
+
     async def main() -> None:
         async with running_server(tmp_path / "data") as server:
-            pids = await started(server)
-            deadline = time.monotonic() + 20
-            while not all(os.getpriority(os.PRIO_PROCESS, pid) == 10 for pid in pids):
-                assert time.monotonic() < deadline, [os.getpriority(os.PRIO_PROCESS, p)
-                                                     for p in pids]
-                await asyncio.sleep(0.01)
+            processes = server.runtime.hash_processes
+            assert processes is not None and tuning.HASH_NICE == 10
+            pids = await placed(processes, server.runtime.hash_workers,
+                                lambda pid: os.getpriority(os.PRIO_PROCESS, pid) == 10)
             if IDLE is not None:
                 assert all(os.sched_getscheduler(pid) != IDLE for pid in pids)
             assert server.hub.hashes.rescue is None  # nothing to rescue them from
