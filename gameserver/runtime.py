@@ -88,7 +88,7 @@ class Runtime:
         self.cluster: Any = None  # the hub's ClusterLink, on a node of a cluster
         self.settings = settings or settings_.DEFAULTS
         self.name = name
-        # Hash processes yield to everything; a rescue thread when they starve (tuning.py).
+        # Hash processes yield to everything; rescue threads when they starve (tuning.py).
         self.hash_workers = hash_workers or max(2, min(4, (os.cpu_count() or 2) - 1))
         self.scrypt_n = scrypt_n
         self.doors: list[AttachedDoor] = []
@@ -169,15 +169,18 @@ class Runtime:
                                                 nice=tuning.HASH_NICE, fallback=self._threads)
             idle = tuning.HASH_PROCESS_IDLE and hasattr(os, "SCHED_IDLE")
             self.hash_processes.start()
-        if idle:  # and one runner at nice 10 for when the idle class starves
-            self._rescue = ThreadPoolExecutor(1, thread_name_prefix="play-hash-rescue",
+        if idle:  # and as many runners at nice 10, for when the idle class starves
+            self._rescue = ThreadPoolExecutor(self.hash_workers,
+                                              thread_name_prefix="play-hash-rescue",
                                               initializer=tuning.never_starved)
             if tuning.HASH_RESCUE_PROCESS:
                 self.rescue_processes = HashProcesses(
-                    loop, 1, idle=False, nice=tuning.HASH_NICE, name="hash rescue",
+                    loop, self.hash_workers, idle=False, nice=tuning.HASH_NICE,
+                    name="hash rescue",
                     fallback=lambda: self._rescue)  # type: ignore[arg-type,return-value]
             self._hub.hashes.add_rescue(self.run_rescue_work, tuning.HASH_RESCUE_AFTER,
-                                        time.monotonic, self.later)
+                                        time.monotonic, self.later, width=self.hash_workers,
+                                        held_after=tuning.HASH_RESCUE_HELD)
         self._tick = loop.call_later(TICK_SECONDS, self._on_tick)
 
     @property
@@ -354,8 +357,9 @@ class Runtime:
         if self.commits is not None:
             self.commits.cancel()
         if self._hub is not None and self._hub.hashes.rescued:  # how busy the machine was
-            log.info("hash queue: %d checks run by the rescue thread (%d of them twice)",
-                     self._hub.hashes.rescued, self._hub.hashes.rerun)
+            log.info("hash queue: %d checks run by the rescue thread (%d of them twice; "
+                     "at most %d at once)", self._hub.hashes.rescued, self._hub.hashes.rerun,
+                     self._hub.hashes.rescue_peak)
         for pool in (self._executor, self._express, self._rescue):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)

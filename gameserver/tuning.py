@@ -22,12 +22,13 @@ HASH_PROCESSES = {"1": True, "0": False}.get(os.environ.get("PLAY_HASH_PROCESSES
 # Off: on a busy machine (two busy loops at nice 0) a real login during a login flood
 # once took 14.9 s, the idle workers getting no CPU and the rescue one check at a time
 HASH_PROCESS_IDLE = False
-# Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with a rescue thread. Off: a thread
+# Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with the rescue. Off: a thread
 # starved while it holds or takes the GIL stalls the event loop on a busy machine
 HASH_IDLE_CLASS = False
-HASH_RESCUE_PROCESS = False  # True: the rescue is a process at HASH_NICE, not a thread
-HASH_NICE = 10  # the rescue thread's (and the workers' where there is no idle class)
+HASH_RESCUE_PROCESS = False  # True: the rescue is processes at HASH_NICE, not threads
+HASH_NICE = 10  # the rescue threads' (and the workers' where there is no idle class)
 HASH_RESCUE_AFTER = 0.5  # s with checks due and none finished by a worker: the rescue steps in
+HASH_RESCUE_HELD = 1.0  # s one worker has held one check: the rescue takes that one
 
 _gc_settled = False
 
@@ -93,7 +94,7 @@ def lower_priority() -> None:
     switch; not traced), and a starved idle-class thread may not run for a second: with
     two busy loops at nice 0 beside a login flood a real login took up to 5.9 s (7 of 12
     floods over 2 s; nice 10: none). So threads stay at HASH_NICE unless HASH_IDLE_CLASS
-    (then with the rescue thread, core/hashqueue.py), and idle-class hashing is done in
+    (then with the rescue threads, core/hashqueue.py), and idle-class hashing is done in
     processes, which share no GIL with the loop.
     """
     if idle_threads():

@@ -78,11 +78,13 @@ def check(answers: list[str], name: str, session: Conn | None = None) -> Work:
                 cancelled=lambda: answers.append(f"cancelled {name}"), session=session)
 
 
-def rescued_queue(slots: int = 2, after: float = 0.5, express: Runner | None = None
+def rescued_queue(slots: int = 2, after: float = 0.5, express: Runner | None = None,
+                  width: int = 1, held_after: float = 1.0,
                   ) -> tuple[HashQueue, Runner, Runner, Clock]:
     clock, workers, rescue = Clock(), Runner(), Runner()
     queue = HashQueue(workers, bound=20, slots=slots, express=express)
-    queue.add_rescue(rescue, after, clock, clock.schedule)
+    queue.add_rescue(rescue, after, clock, clock.schedule, width=width,
+                     held_after=held_after)
     return queue, workers, rescue, clock
 
 
@@ -121,9 +123,10 @@ def test_starved_workers_are_rescued_oldest_first_and_a_late_answer_is_dropped()
     assert not rescue.held and not workers.held
 
 
-def test_slow_workers_that_keep_finishing_checks_are_not_rescued() -> None:
+@pytest.mark.parametrize("width", [1, 2])
+def test_slow_workers_that_keep_finishing_checks_are_not_rescued(width: int) -> None:
     """A storm on a quiet machine: a long queue, but a check finishes every 0.3 s."""
-    queue, workers, rescue, clock = rescued_queue()
+    queue, workers, rescue, clock = rescued_queue(width=width)
     answers: list[str] = []
     for n in range(12):
         queue.submit(check(answers, f"c{n}"), "198.51.100.1", lambda: None)
@@ -135,6 +138,67 @@ def test_slow_workers_that_keep_finishing_checks_are_not_rescued() -> None:
     assert answers == [f"c{n}" for n in range(12)]
     assert waited > 3.0  # the last check waited seconds in the queue: age is not the sign
     assert not rescue.held and queue.rescued == 0
+
+
+def test_starved_workers_are_rescued_as_many_at_once_as_there_are_workers() -> None:
+    """Not one check at a time behind a flood: the rescue does the starved workers' work."""
+    queue, workers, rescue, clock = rescued_queue(width=2)
+    answers: list[str] = []
+    for n in range(6):
+        queue.submit(check(answers, f"c{n}"), "198.51.100.1", lambda: None)
+    assert workers.names() == ["c0", "c1"]
+    clock.advance(0.51)
+    assert rescue.names() == ["c0", "c1"]  # both held checks at once, oldest first
+    rescue.finish(1)
+    assert rescue.names() == ["c0", "c2"]  # its place goes to the next waiting one at once
+    rescue.finish(0)
+    rescue.finish(0)
+    assert rescue.names() == ["c3", "c4"]
+    assert answers == ["c1", "c0", "c2"] and queue.rescue_peak == 2
+    workers.finish()  # c0's late copy: the workers are going again
+    assert answers == ["c1", "c0", "c2"] and workers.names() == ["c1", "c5"]
+    rescue.finish()
+    rescue.finish()
+    assert not rescue.held  # no new check for the rescue while the workers finish theirs
+    workers.finish()  # c1's copy
+    workers.finish()  # c5
+    assert answers == ["c1", "c0", "c2", "c3", "c4", "c5"] and len(queue) == 0
+    assert (queue.rescued, queue.rerun) == (5, 2)
+
+
+def test_a_check_one_worker_holds_too_long_is_rescued_while_the_other_keeps_going() -> None:
+    """Worker processes share a queue: one idle-class worker finishing now and then must not
+    hide another that holds a real user's check (3.9 s on a busy machine before)."""
+    express = Runner()
+    queue, workers, rescue, clock = rescued_queue(express=express, width=2, held_after=1.0)
+    answers: list[str] = []
+    queue.submit(check(answers, "flood0"), "198.51.100.1", lambda: None)
+    assert express.names() == ["flood0"]  # its prefix was quiet: the express is busy now
+    queue.submit(check(answers, "flood1"), "198.51.100.2", lambda: None)
+    queue.submit(check(answers, "real"), "192.0.2.7", lambda: None)  # no express for it
+    for n in range(2, 12):
+        queue.submit(check(answers, f"flood{n}"), "198.51.100.3", lambda: None)
+    assert workers.names() == ["flood1", "real"]
+    elapsed = 0.0
+    while "real" not in answers:
+        clock.advance(0.25)
+        elapsed += 0.25
+        if rescue.held:
+            rescue.finish()
+        else:
+            other_worker_finishes_one(workers)
+        assert elapsed < 2.0, answers
+    assert elapsed == pytest.approx(1.0, abs=0.26)  # the held limit, not the pool's progress
+    assert (queue.rescued, queue.rerun) == (1, 1)  # that check alone, no waiting one
+    for _ in range(3):  # the stuck worker still holds real's copy; the other goes on
+        other_worker_finishes_one(workers)
+        clock.advance(0.25)
+    assert not rescue.held and queue.rescued == 1
+
+
+def other_worker_finishes_one(workers: Runner) -> None:
+    """The worker not holding real's check finishes one: the pool is not all starved."""
+    workers.finish(next(n for n, name in enumerate(workers.names()) if name != "real"))
 
 
 def test_a_check_is_rescued_once_and_a_gone_connection_is_not_rescued() -> None:

@@ -10,23 +10,34 @@ one prefix's flood cannot keep everyone else out. Many prefixes with one check e
 are equal shares: then the bound says `busy` to the newest, as before.
 
 The runtime's workers run at a low priority, so that a flood does not take the CPU from
-chat: threads at nice 10 (tuning.HASH_IDLE_CLASS: in Linux's idle class, SCHED_IDLE,
-which any thread that wakes preempts at once), or with tuning.HASH_PROCESSES processes
-in the idle class (gameserver/hashpool.py; a process shares no GIL with the loop). An
+chat: on Linux processes in the idle class, SCHED_IDLE, which any thread that wakes
+preempts at once (gameserver/hashpool.py, tuning.HASH_PROCESSES and HASH_PROCESS_IDLE;
+a process shares no GIL with the loop); else threads at nice 10. An
 `express` runner (one thread at normal priority) is kept for checks from prefixes that
 have nothing running: a real user's login during a flood from elsewhere takes it, the
 flood cannot.
 
 The idle class gets no CPU at all on a machine that is never idle, and an unprivileged
-process cannot leave it again. So the runtime adds a `rescue` runner (one thread at nice
-10 in the server, never starved; a process with tuning.HASH_RESCUE_PROCESS) that steps
-in while the workers are *starved*: checks are waiting or running on them, and no
-worker has finished one for `rescue_after` seconds. Starvation is
-judged by progress, not by how long a check has waited: a storm on a quiet machine
-has a long queue, but a check finishes every few tens of milliseconds. The rescue
-takes the oldest check a worker holds (running it again: the worker's copy costs only
-CPU nobody else wanted; the first answer wins, the late one is dropped), else the next
-waiting check in turn, one at a time, and stops as soon as a worker finishes a check.
+process cannot leave it again. So the runtime adds a `rescue` runner (`width` threads at
+nice 10 in the server, never starved; processes with tuning.HASH_RESCUE_PROCESS) that
+steps in for a check the workers are *starved* of, by either of two signs:
+
+- the pool makes no progress: checks are waiting or running on the workers, and no
+  worker has finished one for `rescue_after` seconds. Then the rescue takes the checks
+  the workers hold, oldest first, then the waiting ones in turn;
+- one check makes none: a worker has held it for `held_after` seconds. Worker processes
+  share a queue, and one idle-class worker finishing a check now and then kept the
+  first sign away while another held a real user's check for 3-15 s (a user whose check
+  found the express runner busy). Then the rescue takes that check alone.
+
+Both are judged by how the workers are doing, never by how long a check has waited in
+the queue: a storm on a quiet machine has a long queue, but a check finishes every few
+tens of milliseconds and none is held for long, and then the rescue never runs. It runs
+up to `width` checks at once (as many as there are workers: while they starve the
+rescue does their work at nice 10, as main's threads did before the idle class, not one
+check at a time behind a flood), re-runs a held check (the worker's copy costs only CPU
+nobody else wanted; the first answer wins, the late one is dropped), and takes no new
+check once the workers are going again.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ class _Job:
     seq: int  # the order of arrival
     answered: bool = False  # a run of it has finished: a later run's answer is dropped
     rescued: bool = False  # the rescue runner has taken it (too)
+    handed: float = 0.0  # when a worker was given it (the rescue's clock)
 
 
 # Who runs a check: a worker (`run`), the express runner, the rescue runner.
@@ -76,14 +88,17 @@ class HashQueue:
         # The rescue of starved workers (add_rescue; none: the workers are never starved)
         self.rescue: Callable[[Work], None] | None = None
         self.rescue_after = 0.5
+        self.held_after = 1.0
+        self.width = 1  # checks the rescue runs at once
         self._clock: Callable[[], float] = lambda: 0.0
         self._schedule: Schedule | None = None
-        self._rescuing = False
+        self._rescuing = 0  # checks on the rescue now
         self.rescued = 0  # checks the rescue runner ran
         self.rerun = 0  # ... of which a worker held too (so they ran twice)
+        self.rescue_peak = 0  # the most it ran at once
         self._held: dict[_Job, None] = {}  # on a worker, not answered yet (oldest first)
         self._since: float | None = None  # checks are due, and no worker has finished since
-        self._looking = False  # a timer is set to look again
+        self._looking: float | None = None  # a timer is set to look again then
         # prefix -> address -> its checks, oldest first; both levels taken in turn
         self._groups: OrderedDict[str, OrderedDict[str, deque[_Job]]] = OrderedDict()
         self._group_waiting: dict[str, int] = {}
@@ -93,10 +108,14 @@ class HashQueue:
         return self.running + self.waiting
 
     def add_rescue(self, rescue: Callable[[Work], None], after: float,
-                   clock: Callable[[], float], schedule: Schedule) -> None:
+                   clock: Callable[[], float], schedule: Schedule, *, width: int = 1,
+                   held_after: float | None = None) -> None:
         """Rescue starved workers (see above): `rescue` runs a check on a never-starved
-        thread; `clock` and `schedule(delay, callback)` are the runtime's."""
+        runner, up to `width` at once; `clock` and `schedule(delay, callback)` are the
+        runtime's. `held_after` (default 2 x `after`): one held check's limit."""
         self.rescue, self.rescue_after = rescue, after
+        self.held_after = held_after if held_after is not None else 2 * after
+        self.width = max(1, width)
         self._clock, self._schedule = clock, schedule
 
     def has_room(self, address: str) -> bool:
@@ -216,44 +235,74 @@ class HashQueue:
             self._watch()
 
     def _watch(self) -> None:
-        """Rescue the workers' checks if they are starved; else look again when they would be."""
+        """Rescue the checks the workers are starved of; else look again when they would be."""
         if not self.waiting and not self._held:
             self._since = None  # nothing is due: the next check starts the clock afresh
             return
         now = self._clock()
         if self._since is None:
             self._since = now
-        if self._rescuing:
-            return
-        left = self._since + self.rescue_after - now
-        if left > 0:
-            if not self._looking and self._schedule is not None:
-                self._looking = True
-                self._schedule(left, self._look_again)
-            return
-        held = [job for job in self._held if not job.rescued and not _gone(job)]
-        if held:  # the oldest first: it has waited longest, and may wait for ever
-            job = min(held, key=lambda job: job.seq)
-            self.rerun += 1
-        elif self.waiting:
-            job = self._next()
-            self._count_running(job)
-        else:
-            return
-        self._rescuing = True
-        self.rescued += 1
-        job.rescued = True
-        assert self.rescue is not None
-        self.rescue(self._started(job, RESCUE))
+        while self._rescuing < self.width:
+            job = self._starved(now)
+            if job is None:
+                break
+            self._rescuing += 1
+            self.rescue_peak = max(self.rescue_peak, self._rescuing)
+            self.rescued += 1
+            job.rescued = True
+            assert self.rescue is not None
+            self.rescue(self._started(job, RESCUE))
+        self._look_at(self._next_sign(now))
 
-    def _look_again(self) -> None:
-        self._looking = False
+    def _starved(self, now: float) -> _Job | None:
+        """The next check to rescue now, if any (taken off the queue if it was waiting)."""
+        held = [job for job in self._held if not job.rescued and not _gone(job)]
+        assert self._since is not None
+        if self._since + self.rescue_after <= now:  # no worker has finished one: all starve
+            if held:  # the oldest first: it has waited longest, and may wait for ever
+                self.rerun += 1
+                return min(held, key=lambda job: job.seq)
+            if self.waiting:
+                job = self._next()
+                self._count_running(job)
+                return job
+            return None
+        stuck = [job for job in held if job.handed + self.held_after <= now]
+        if stuck:  # a worker that has held one check too long: that one starves
+            self.rerun += 1
+            return min(stuck, key=lambda job: job.seq)
+        return None
+
+    def _next_sign(self, now: float) -> float | None:
+        """When starvation would next show (either sign), if the rescue has room then."""
+        if self._rescuing >= self.width:
+            return None  # a rescue's end looks again (_started's over)
+        held = [job.handed for job in self._held if not job.rescued and not _gone(job)]
+        assert self._since is not None
+        signs = [self._since + self.rescue_after] if self.waiting or held else []
+        if held:
+            signs.append(min(held) + self.held_after)
+        signs = [when for when in signs if when > now]  # what is due now was just looked at
+        return min(signs) if signs else None
+
+    def _look_at(self, when: float | None) -> None:
+        if when is None or self._schedule is None:
+            return
+        if self._looking is not None and self._looking <= when:
+            return  # a timer set for sooner looks again anyway
+        self._looking = when
+        self._schedule(max(0.0, when - self._clock()), lambda: self._look_again(when))
+
+    def _look_again(self, when: float) -> None:
+        if self._looking == when:
+            self._looking = None
         self._pump()
 
     def _start(self, job: _Job, on: str) -> None:
         self._count_running(job)
         if on == WORKER:
             self._held[job] = None
+            job.handed = self._clock()
         run = self.express if on == EXPRESS else self.run
         assert run is not None
         run(self._started(job, on))
@@ -281,7 +330,7 @@ class HashQueue:
                 if on == EXPRESS:
                     self._express_busy = False
                 elif on == RESCUE:
-                    self._rescuing = False
+                    self._rescuing -= 1
                 else:
                     self._bulk -= 1
                     if self.rescue is not None:
