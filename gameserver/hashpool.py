@@ -3,10 +3,11 @@
 A hash thread of the server shares its GIL: a low-priority thread that wants the lock
 back after its scrypt holds the event loop up (docs/performance.md, "Scenario D: idle
 hash workers with a rescue"). A worker *process* shares nothing with the loop. It runs
-at nice HASH_NICE (10), or with tuning.HASH_PROCESS_IDLE in Linux's idle class
-(SCHED_IDLE), where any woken thread preempts it at once and the hash queue's rescue
-runs a check in the server when the workers get no CPU (core/hashqueue.py); not the
-default, as on a busy machine that left a real login 15 s behind a login flood.
+in Linux's idle class (SCHED_IDLE, tuning.HASH_PROCESS_IDLE, the default), where any
+woken thread preempts it at once, so a login storm leaves chat its CPU; when the
+workers get no CPU the hash queue's rescue (core/hashqueue.py: threads at nice 10 in
+the server, as many as the workers) runs what they are starved of. Without the idle
+class, or HASH_PROCESS_IDLE off, at nice HASH_NICE (10), with no rescue.
 
 The check crosses the process boundary pickled (`functools.partial(verify_password,
 password, stored)`, never a closure); one that cannot be pickled (a test's wrapper) runs

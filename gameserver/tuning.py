@@ -18,10 +18,10 @@ GC_GEN0 = 50_000  # allocations between young-generation collections
 # cost chat more (docs/performance.md, "Scenario D: the storm's first tenth of a second")
 HASH_PROCESSES = {"1": True, "0": False}.get(os.environ.get("PLAY_HASH_PROCESSES", ""),
                                              hasattr(os, "SCHED_IDLE"))
-# The worker processes in SCHED_IDLE, with a rescue in the server for when they starve.
-# Off: on a busy machine (two busy loops at nice 0) a real login during a login flood
-# once took 14.9 s, the idle workers getting no CPU and the rescue one check at a time
-HASH_PROCESS_IDLE = False
+# The worker processes in SCHED_IDLE (where it exists), with a rescue in the server for
+# when they starve (core/hashqueue.py): any thread that wakes preempts them at once, so a
+# login storm leaves chat its CPU. False: the workers at HASH_NICE, no rescue
+HASH_PROCESS_IDLE = True
 # Hash worker THREADS (HASH_PROCESSES off) in SCHED_IDLE, with the rescue. Off: a thread
 # starved while it holds or takes the GIL stalls the event loop on a busy machine
 HASH_IDLE_CLASS = False

@@ -295,15 +295,38 @@ def test_a_real_servers_workers_start_with_it_before_any_check(tmp_path: Path) -
 
 @pytest.fixture
 def idle_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Worker processes in the idle class (tuning.HASH_PROCESS_IDLE, off by default)."""
+    """Worker processes in the idle class (tuning.HASH_PROCESS_IDLE, the default)."""
     from gameserver import tuning
 
     monkeypatch.setattr(tuning, "HASH_PROCESS_IDLE", True)
 
 
-def test_a_real_servers_workers_are_at_nice_10_by_default(tmp_path: Path) -> None:
-    """Below chat, but never starved: on a busy machine the idle class left a real login
-    waiting behind a flood for 15 s; a nice-10 worker keeps its share."""
+def test_a_real_servers_workers_are_in_the_idle_class_with_a_rescue_by_default(
+        tmp_path: Path) -> None:
+    """Any thread that wakes preempts them (a login storm leaves chat its CPU); a rescue as
+    wide as the pool, at nice 10, for when they starve."""
+    from gameserver import tuning
+
+    async def main() -> None:
+        async with running_server(tmp_path / "data") as server:
+            processes = server.runtime.hash_processes
+            assert processes is not None
+            await started(server)
+            hashes = server.hub.hashes
+            if IDLE is not None:
+                await idle_class_of(processes, server.runtime.hash_workers)
+                assert hashes.rescue is not None  # for when they starve
+                assert hashes.width == server.runtime.hash_workers
+                assert hashes.held_after == tuning.HASH_RESCUE_HELD
+            else:  # no idle class: nice 10, never starved, nothing to rescue them from
+                assert hashes.rescue is None
+
+    run(main(), timeout=60)
+
+
+def test_a_real_servers_workers_at_nice_10_have_no_rescue(tmp_path: Path,
+                                                          nice_workers: None) -> None:
+    """HASH_PROCESS_IDLE off: below chat, but never starved, so nothing rescues them."""
     from gameserver import tuning
 
     async def main() -> None:
@@ -314,21 +337,7 @@ def test_a_real_servers_workers_are_at_nice_10_by_default(tmp_path: Path) -> Non
                                 lambda pid: os.getpriority(os.PRIO_PROCESS, pid) == 10)
             if IDLE is not None:
                 assert all(os.sched_getscheduler(pid) != IDLE for pid in pids)
-            assert server.hub.hashes.rescue is None  # nothing to rescue them from
-
-    run(main(), timeout=60)
-
-
-def test_a_real_servers_workers_are_in_the_idle_class(tmp_path: Path,
-                                                      idle_workers: None) -> None:
-    async def main() -> None:
-        async with running_server(tmp_path / "data") as server:
-            processes = server.runtime.hash_processes
-            assert processes is not None
-            await started(server)
-            if IDLE is not None:
-                await idle_class_of(processes, server.runtime.hash_workers)
-                assert server.hub.hashes.rescue is not None  # for when they starve
+            assert server.hub.hashes.rescue is None
 
     run(main(), timeout=60)
 
@@ -521,9 +530,11 @@ def test_logins_finish_while_a_busy_program_starves_the_idle_worker_processes(
                 replies = await login_at_once(server.port, names)
                 assert [r["type"] for r in replies] == ["ok"] * 4
                 assert server.hub.hashes.rescued >= 1
+                assert server.hub.hashes.width == server.runtime.hash_workers
                 if rescue_process:
                     rescuer = server.runtime.rescue_processes
                     assert rescuer is not None and rescuer.pids()
+                    assert rescuer.workers == server.runtime.hash_workers
                     assert not set(rescuer.pids()) & set(processes.pids())
             finally:
                 hog.kill()
