@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadclients import Client
 from loadhost import cpu_times, profile
+from loadnative import Phase
 
 from gameserver.core.presence import MAX_WAIT
 
@@ -60,9 +61,11 @@ async def _phase(bench: Bench, clients: list[Client],
     for c in clients:
         if c.transport is not None:
             c.transport.close()
+    native = Phase(bench.pid, "burst" if rate is None else f"{rate:g}/s")
     await asyncio.sleep(SETTLE)  # the leaves are told and batched; not part of the figure
     again = [Client(bench, c.user) for c in clients]
     profile(bench.pid, True)
+    native.start()
     user0, sys0 = cpu_times(bench.pid)
     start = time.perf_counter()
 
@@ -78,6 +81,7 @@ async def _phase(bench: Bench, clients: list[Client],
     took = time.perf_counter() - start
     await asyncio.sleep(SETTLE)  # the last batch goes out
     user1, sys1 = cpu_times(bench.pid)
+    native.end(len(again), {"took_s": round(took, 2)})
     profile(bench.pid, False)
     waits.sort()
     return again, {"took_s": took, "user_s": user1 - user0, "sys_s": sys1 - sys0,
