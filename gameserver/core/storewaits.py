@@ -154,8 +154,7 @@ class StoreWaits:
         """
         acting = self._acting
         if session.owed or (acting is not None and acting.owed):
-            self.after_commit(lambda: None if session.closed
-                              else session.door.send(session.sink, event), lazy=True)
+            self.after_commit(_Delivery(session, event), lazy=True)
         elif not session.closed:
             session.door.send(session.sink, event)
 
@@ -193,6 +192,26 @@ class StoreWaits:
         if self._commit_requested < wanted and self.request_commit is not None:
             self._commit_requested = wanted
             self.request_commit(lazy)
+
+
+class _Delivery:
+    """An event for one session once the commit is made (unless it has closed by then).
+
+    One small object, not a closure (a function, two cells and their tuple): a crowd's
+    logins each wait for a commit with a few of these, and every object that waits is
+    one more small block among the sessions' long-lived ones when the crowd is gone
+    (docs/performance.md, "Scenario C: RSS after the burst (perfc3)").
+    """
+
+    __slots__ = ("session", "event")
+
+    def __init__(self, session: Session, event: Event) -> None:
+        self.session, self.event = session, event
+
+    def __call__(self) -> None:
+        session = self.session
+        if not session.closed:
+            session.door.send(session.sink, self.event)
 
 
 def _nothing() -> None:
