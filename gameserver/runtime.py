@@ -357,7 +357,7 @@ class Runtime:
         if self.commits is not None:
             self.commits.cancel()
         if self._hub is not None and self._hub.hashes.rescued:  # how busy the machine was
-            log.info("hash queue: %d checks run by the rescue thread (%d of them twice; "
+            log.info("hash queue: %d checks run by the rescue (%d of them twice; "
                      "at most %d at once)", self._hub.hashes.rescued, self._hub.hashes.rerun,
                      self._hub.hashes.rescue_peak)
         for pool in (self._executor, self._express, self._rescue):

@@ -256,7 +256,7 @@ class HashQueue:
 
     def _starved(self, now: float) -> _Job | None:
         """The next check to rescue now, if any (taken off the queue if it was waiting)."""
-        held = [job for job in self._held if not job.rescued and not _gone(job)]
+        held = self._unrescued()
         assert self._since is not None
         if self._since + self.rescue_after <= now:  # no worker has finished one: all starve
             if held:  # the oldest first: it has waited longest, and may wait for ever
@@ -277,13 +277,17 @@ class HashQueue:
         """When starvation would next show (either sign), if the rescue has room then."""
         if self._rescuing >= self.width:
             return None  # a rescue's end looks again (_started's over)
-        held = [job.handed for job in self._held if not job.rescued and not _gone(job)]
+        held = [job.handed for job in self._unrescued()]
         assert self._since is not None
         signs = [self._since + self.rescue_after] if self.waiting or held else []
         if held:
             signs.append(min(held) + self.held_after)
         signs = [when for when in signs if when > now]  # what is due now was just looked at
         return min(signs) if signs else None
+
+    def _unrescued(self) -> list[_Job]:
+        """The checks on a worker that the rescue has not taken, of connections still there."""
+        return [job for job in self._held if not job.rescued and not _gone(job)]
 
     def _look_at(self, when: float | None) -> None:
         if when is None or self._schedule is None:
