@@ -137,7 +137,7 @@ class PtyTerm:
     def text(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_until(self, check: Callable[[PtyTerm], bool], timeout: float = 5.0,
+    def wait_until(self, check: Callable[[PtyTerm], bool], timeout: float = 10.0,
                    what: str = "") -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -148,7 +148,7 @@ class PtyTerm:
                 raise AssertionError(f"timed out waiting for {what or check}; screen:\n"
                                      + self.text)
 
-    def wait_for(self, text: str, timeout: float = 5.0) -> None:
+    def wait_for(self, text: str, timeout: float = 10.0) -> None:
         self.wait_until(lambda term: text in term.text, timeout, repr(text))
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> None:

@@ -278,12 +278,12 @@ def test_connect_four_clock_and_replay_in_the_board_pane(server: ServerProcess,
     alice.wait_until(lambda t: "alice: 0:4" in t.text and "left to" in t.text,
                      what="the clock")
     first = next(line for line in alice.lines if "left to" in line)
-    alice.wait_until(lambda t: first not in t.lines, timeout=5, what="the clock ticking")
+    alice.wait_until(lambda t: first not in t.lines, timeout=10, what="the clock ticking")
     moves = ((alice, bob, "4"), (bob, alice, "3"), (alice, bob, "4"), (bob, alice, "3"),
              (alice, bob, "4"), (bob, alice, "3"))
     for who, other, col in moves:
         who.type_line(col)
-        other.wait_until(lambda t: "your move" in status(t), timeout=5, what=col)
+        other.wait_until(lambda t: "your move" in status(t), timeout=10, what=col)
     alice.type_line("4")
     alice.wait_for("alice wins with four in a row")
     alice.type_line("/replay 1")
