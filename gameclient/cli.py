@@ -238,9 +238,7 @@ def host(
                 (signal.SIGINT, "the server is shutting down", False),
                 (signal.SIGTERM, "the server is restarting or stopping", True)):
             with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
-                loop.add_signal_handler(
-                    sig, lambda why=why, restart=restart: asyncio.ensure_future(
-                        server.stop(why, restart)))
+                loop.add_signal_handler(sig, _stopper(server, why, restart))
         if headless:
             await server.wait_stopped()
             typer.echo("server stopped")
@@ -259,6 +257,13 @@ def host(
         return code
 
     run(main)
+
+
+def _stopper(server: Any, why: str, restart: bool) -> Callable[[], None]:
+    """A signal handler that stops `server` saying `why` (clients come back if `restart`)."""
+    def stop() -> None:
+        asyncio.ensure_future(server.stop(why, restart))
+    return stop
 
 
 def check_store_url(store: str | None) -> None:

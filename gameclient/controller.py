@@ -474,7 +474,8 @@ class Controller:
             height = rect.height
             rows, self.offset = self.chat.visible(transcript, rect.width, height, 0)
         gap: list[Row | None] = [None] * (height - len(rows))
-        shown = gap + rows if self.offset == 0 else rows + gap  # what each row shows
+        drawn = cast("list[Row | None]", rows)  # the same list: no copy per draw
+        shown = gap + drawn if self.offset == 0 else drawn + gap  # what each row shows
         old, self._chat_rows = self._chat_rows, shown
         fresh = range(height)  # the rows to draw
         if retained:

@@ -49,8 +49,9 @@ def drop_escape_sequences(keys: list[Key]) -> list[Key]:
             i += 1
             continue
         i += 1
-        if isinstance(keys[i], str) and keys[i] in "123456789" and len(keys[i]) == 1:
-            out.append("\x1b" + str(keys[i]))  # Alt-1..9: a pane of the room bar
+        key = keys[i]
+        if isinstance(key, str) and len(key) == 1 and key in "123456789":
+            out.append("\x1b" + key)  # Alt-1..9: a pane of the room bar
             i += 1
             continue
         if keys[i] in ("[", "O"):

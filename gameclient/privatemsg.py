@@ -397,7 +397,7 @@ async def connect(host: str, port: int, user: str, ask_password: PasswordSource,
     conn = await (opener() if opener is not None else ClientConnection.open(host, port, **how))
     if opened is not None:
         opened(conn)
-    pms = conn.e2e = PrivateMessages(conn, ring, made_now=made) if ring is not None else None
+    pms = conn.e2e = PrivateMessages(conn, ring, made_now=bool(made)) if ring is not None else None
     try:
         reply = await log_in(conn, user, ask_password)
         if ring is not None and pms is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 from games.base import Game, IllegalMoveError, InvalidMoveError, Outcome, Termination
@@ -164,7 +164,7 @@ class TicTacToe(Game):
 
     # -- bot -------------------------------------------------------------------
 
-    def bot_move(self, rng: random.Random) -> str | None:
+    def bot_move(self, rng: random.Random, stop: Callable[[], bool] | None = None) -> str | None:
         if self.is_over:
             return None
         mark = MARKS[len(self._moves) % 2]

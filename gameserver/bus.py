@@ -127,7 +127,11 @@ class LocalEndpoint:
                     watched: Callable[[], list[str]] | None = None) -> None:
         self.receive = receive
         self.gone = gone
-        self.bus.on_queued = lambda: asyncio.get_running_loop().call_soon(self.bus.pump)
+
+        def queued() -> None:
+            asyncio.get_running_loop().call_soon(self.bus.pump)
+
+        self.bus.on_queued = queued
 
     async def close(self) -> None:
         self.receive = None

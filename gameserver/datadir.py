@@ -104,9 +104,7 @@ def _tighten_one(path: Path, mode: int) -> None:
 
 
 def _try_lock(fd: int) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         import msvcrt
 
         try:
@@ -114,6 +112,8 @@ def _try_lock(fd: int) -> None:
         except OSError as exc:
             raise BlockingIOError(str(exc)) from None
         return
+    import fcntl
+
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 

@@ -36,9 +36,9 @@ def help_(hub: Hub, session: Session, message: Command) -> None:
         if spec is None:
             raise CommandError("unknown_command",
                                f"there is no command /{topic}; /help lists them all")
-        also = [f"also {', '.join('/' + a for a in spec.aliases)}"] if spec.aliases else []
+        see = [f"also {', '.join('/' + a for a in spec.aliases)}"] if spec.aliases else []
         hub.send(session, Ok(id=message.id, text=f"usage: {spec.usage}",
-                             lines=[spec.help, *also]))
+                             lines=[spec.help, *see]))
         return
     seen, lines = set(), []
     for spec in hub.commands.values():
@@ -271,7 +271,15 @@ def send_pm(hub: Hub, session: Session, msg_id: int, to: str, text: str, *,
         if not delivered and not queued:  # they left between sending and storing
             hub.store.queue_pm(entry, to)
             refuse = hub.refuse(session, msg_id)
-            hub.after_commit(lambda: (confirm(pm, False), then()), lambda: (refuse(), then()))
+            def stored() -> None:
+                confirm(pm, False)
+                then()
+
+            def refused() -> None:
+                refuse()
+                then()
+
+            hub.after_commit(stored, refused)
         else:
             confirm(pm, delivered)
             then()

@@ -366,11 +366,11 @@ class ClusterLink(GameRouting, Extension):
     def _set_places(self, node: str, places: list[Any]) -> None:
         """Make this hub's proxies of `node`'s users match what it says they are."""
         wanted = {names.kept_key(user): (user, rooms) for user, rooms in places}
-        for key, proxy in list(self.proxies.items()):
-            if proxy.sink.node == node and key not in wanted:
+        for key, held in list(self.proxies.items()):
+            if held.sink.node == node and key not in wanted:
                 self.drop_proxy(key)
         for key, (user, rooms) in wanted.items():
-            proxy = self.proxies.get(key)
+            proxy: Session | None = self.proxies.get(key)
             if proxy is not None and proxy.sink.node != node:
                 self.drop_proxy(key)  # moved nodes (a login elsewhere replaced it)
                 proxy = None
@@ -394,13 +394,13 @@ class ClusterLink(GameRouting, Extension):
 
     def _place(self, proxy: Session, rooms: dict[str, str]) -> None:
         """Put a proxy in exactly these rooms under these nicks."""
-        for room in proxy.joined():
-            if rooms.get(room.name) != proxy.nick_in(room.name):
-                self._unplace(proxy, room)
+        for was_in in proxy.joined():
+            if rooms.get(was_in.name) != proxy.nick_in(was_in.name):
+                self._unplace(proxy, was_in)
         for name, nick in rooms.items():
             if proxy.in_room(name):
                 continue
-            room = self.hub.rooms.get(name)
+            room: Room | None = self.hub.rooms.get(name)
             if room is None:
                 room = self.hub.rooms[name] = Room(name)
             if names.key(nick) in room.members:  # taken here meanwhile: the next snapshot

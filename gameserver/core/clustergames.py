@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gameserver.core import turns
 from gameserver.core.handover import event_from_dict
@@ -23,6 +23,7 @@ from gameserver.store import StorageError
 
 if TYPE_CHECKING:
     from gameserver.core.hub import Hub
+    from gameserver.storeapi import GameLeases
 
 log = logging.getLogger("play.cluster")
 
@@ -126,9 +127,10 @@ class GameRouting:
         The store's side runs as the hub's store work (a store thread on a cluster), so
         a slow database never holds the loop; one round at a time.
         """
-        store, host = self.hub.store, self.game_host()
-        if host is None or not hasattr(store, "claim_orphan_games") or self._leasing:
+        host = self.game_host()
+        if host is None or not hasattr(self.hub.store, "claim_orphan_games") or self._leasing:
             return
+        store = cast("GameLeases", self.hub.store)
         renew = renew and clock >= self._next_lease
         if renew:
             self._next_lease = clock + LEASE_RENEW_EVERY

@@ -17,7 +17,7 @@ from gameserver.core.commands import CommandError
 from gameserver.core.extensions import Extension
 from gameserver.core.logins import LOBBY
 from gameserver.core.pending import Work, catching
-from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, RuleError
+from gameserver.core.roles import HOST, RANK_NAMES, SERVER, Community, Persist, RuleError
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import Error, Notice, Roles
 from gameserver.store import StorageError
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from gameserver.core.hub import Hub
 
 
-class CommunityStorage(Protocol):
-    """What the extension needs kept (gameserver.communitystore.CommunityStore)."""
+class CommunityStorage(Persist, Protocol):
+    """What the extension needs kept (gameserver.communitystore.CommunityStore); its
+    Persist part is where the community's rules write their changes."""
 
     def log(self, scope: str, actor: str, action: str, target: str, detail: str = "",
             ts: float | None = None) -> None: ...

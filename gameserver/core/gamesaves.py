@@ -108,17 +108,17 @@ class GameSaves:
                 _safely(head.ok)
             elif head.run is not None:
                 self.steps.popleft()
-                self._out(catching(head.run), lambda result, step=head: self._called(step, result))
+                self._out(catching(head.run), functools.partial(self._called, head))
             else:
                 group: list[_Step] = []
                 while self.steps and self.steps[0].table is not None and len(group) < GROUP:
                     group.append(self.steps.popleft())
                 rows = [(s.table.id, s.table.room, s.state, s.over) for s in group
-                        if s.table is not None]
+                        if s.table is not None and s.state is not None]
                 self.writes += 1
                 store = self.host.hub.store
                 self._out(catching(functools.partial(_write, store, rows)),
-                          lambda result, steps=group: self._written(steps, result))
+                          functools.partial(self._written, group))
 
     def _out(self, run: Callable[[], Any], done: Callable[[Any], None]) -> None:
         self.busy = True

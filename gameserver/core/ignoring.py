@@ -9,6 +9,7 @@ store; this only holds those of the sessions logged in here. Pure: no I/O.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,14 +69,14 @@ class Ignoring:
             return False
         return session in self.by_ignored.get(speaker.casefold(), ())
 
-    def deaf_to(self, speaker: str) -> set[Session] | None:
+    def deaf_to(self, speaker: str) -> builtins.set[Session] | None:
         """The sessions that ignore `speaker`, or None (most speakers: nobody ignores them)."""
         if not self.by_ignored:
             return None
         return self.by_ignored.get(speaker.casefold())
 
     @staticmethod
-    def without(sinks: Sequence[Any], deaf: set[Session]) -> list[Any]:
+    def without(sinks: Sequence[Any], deaf: builtins.set[Session]) -> list[Any]:
         """`sinks` less those of the sessions in `deaf` (compared by identity)."""
         gone = [s.sink for s in deaf]
         return [sink for sink in sinks if not any(sink is g for g in gone)]

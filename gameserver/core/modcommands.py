@@ -494,10 +494,11 @@ def close(host: CommunityHost, session: Session, message: Command, room: str,
         if closing:
             host.announce(room, f"{actor} closed #{room}")
             open_room = host.hub.rooms.get(room)
-            for member in list(open_room.members.values()) if open_room else []:
-                if member is not session and member.user is not None \
-                        and host.community.rank(member.user) < ADMIN:
-                    host.move_out(member, open_room, f"{actor} closed #{room}", "closed")
+            if open_room is not None:  # else nobody is in it
+                for member in list(open_room.members.values()):
+                    if member is not session and member.user is not None \
+                            and host.community.rank(member.user) < ADMIN:
+                        host.move_out(member, open_room, f"{actor} closed #{room}", "closed")
         ok(host, session, message, f"#{room} is {'closed' if closing else 'open again'}")
 
     host.change(session, message.id, change, told)

@@ -71,7 +71,7 @@ def whois(host: CommunityHost, session: Session, message: Command) -> None:
         room = target.room.name if target is not None and target.room else None
         role = host.community.rank_name(user, room)
         if role != "member":
-            lines.append(f"{role}{' of #' + room if role in ('op', 'owner') else ''}")
+            lines.append(f"{role} of #{room}" if room and role in ("op", "owner") else role)
         away_text = host.away.get(user.casefold())
         if away_text:
             lines.append(f"away: {away_text}")

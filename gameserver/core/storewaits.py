@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gameserver.core.events import Event
 from gameserver.core.rooms import Session
@@ -22,6 +22,7 @@ from gameserver.store import NewEntry, StorageError
 
 if TYPE_CHECKING:
     from gameserver.store import Store
+    from gameserver.storeapi import OffLoopStore
 
 log = logging.getLogger("play.hub")
 
@@ -77,7 +78,7 @@ class StoreWaits:
         """
         assert self._in_flight is None, "one commit at a time"
         self._commit_requested = 0
-        batch = self.store.take_batch()
+        batch = cast("OffLoopStore", self.store).take_batch()
         waiting, self._after_commit = self._after_commit, []
         self._in_flight = (batch, waiting)
         if batch is None:
@@ -90,11 +91,11 @@ class StoreWaits:
         (batch, waiting), self._in_flight = self._in_flight, None
         if error is not None:
             self.storage_error = str(error)
-            self.store.put_back(batch)
+            cast("OffLoopStore", self.store).put_back(batch)
             self._after_commit = waiting + self._after_commit
             return False
         if batch is not None:
-            self.store.batch_stored(batch, ids)
+            cast("OffLoopStore", self.store).batch_stored(batch, ids)
         self._run(waiting, refused=False)
         return True
 

@@ -7,7 +7,7 @@ import logging
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gameserver.core import logins, turns
@@ -52,7 +52,7 @@ class ClassicConnection(asyncio.Protocol):
         self.label = label  # "ip:port", as the listener labels every door's peers
         self.refusal = refusal  # the listener's: too many connections from this address
         self.fd = -1  # the socket, for direct writes (see FlushingDoor.flush_all)
-        self.tls_write = None  # plain TCP only
+        self.tls_write: Callable[[bytes], bool] | None = None  # plain TCP only
         self.decoder = wire.ClassicDecoder()
         self.transport: asyncio.Transport | None = None
         self.session: Session | None = None

@@ -87,7 +87,7 @@ def parse_request(line: str) -> Request | None:
     name = name.lower()
     words = rest.split()
     if name in ("list", "who", "logout"):  # words after them are ignored, as clients vary
-        return {"list": ListRooms, "who": Who, "logout": Logout}[name]()
+        return ListRooms() if name == "list" else Who() if name == "who" else Logout()
     if name in ("join", "nick"):
         if len(words) != 1:
             return Malformed(name, MALFORMED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -137,7 +138,7 @@ class IrcConnection(asyncio.Protocol):
             if client.out and (session.holds or session.queued is not None):
                 # The client's own answer to this line: after those to the lines before.
                 own, client.out = client.out, []
-                turns.in_turn(self.door.hub, session, lambda own=own: self.take(own))
+                turns.in_turn(self.door.hub, session, functools.partial(self.take, own))
             self.pump()
         self.door.wake()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -362,7 +362,7 @@ class SSHClient(asyncssh.SSHServer):
                 [(f"new password for {username}: ", False), ("the same password again: ", False)])
 
     async def validate_kbdint_response(self, username: str,
-                                       responses: list[str]) -> KbdChallenge | bool:
+                                       responses: Sequence[str]) -> KbdChallenge | bool:
         if not responses:
             return False
         if self.registering:

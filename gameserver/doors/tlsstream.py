@@ -310,7 +310,7 @@ class TLSStream(asyncio.Transport):
         self._closing = True
         self._force_close(None)
 
-    def _force_close(self, exc: BaseException | None) -> None:
+    def _force_close(self, exc: Exception | None) -> None:
         if self._closed:
             return
         self._closed = self._closing = True

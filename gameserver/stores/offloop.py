@@ -129,6 +129,6 @@ class ThreadedLookups:
     def device_keys(self, user: str) -> Pending[list[tuple[str, str, float]]]:
         return self._ask("device_keys", user)
 
-    def claim_nick(self, room: str, nick_key: str, user: str) -> Pending[bool]:
+    def claim_nick(self, room: str, nick_key: str, user: str) -> Pending[bool | None]:
         live = self.store.live_nodes() if self.store.live_nodes is not None else None
         return self._ask("claim_nick", room, nick_key, user, live)
