@@ -35,6 +35,12 @@ ACCEPT_GROUP_MAX = 0.25
 ACCEPT_CROWD = 25
 ACCEPT_FEW = 1.5
 ACCEPT_FEW_WITHIN = 0.1
+# A window that gathered nobody but the one who waited (a script logging in one after
+# another, each connection opened once the last is in, comes at a crowd's rate but never
+# has company) stops grouping for ACCEPT_LONELY seconds, doubling while it repeats (up to
+# ACCEPT_LONELY_MAX), until a window gathers two or more again.
+ACCEPT_LONELY = 1.0
+ACCEPT_LONELY_MAX = 30.0
 FD_RETRY = 0.25  # seconds between tries to accept again once out of file descriptors
 FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log line)
 TLS_RECORD = 0x16  # the first byte of a TLS handshake record
@@ -115,6 +121,8 @@ class Listener:
         self._last_accept = -1e9  # when connections were last taken (loop time)
         self._rate = 0.0  # connections a second in the takes lately (0: none lately)
         self._backlog = False  # the last take stopped at ACCEPT_BATCH: more wait (a burst)
+        self._lonely_until = -1e9  # no grouping until then: the last windows gathered one
+        self._lonely_for = 0.0  # ... for this long (doubled per lonely window in a row)
         self._tasks: set[asyncio.Task[None]] = set()
         # Told after a take of connections, and whether a crowd is coming (the commit
         # schedule's `taken`: the group's logins share a commit).
@@ -175,7 +183,7 @@ class Listener:
         wait = self._last_accept + self.group_window() - now
         if wait > 0 and not self._backlog:  # (a burst is taken as fast as it comes)
             self._unwatch()
-            self._grouped = self._loop.call_later(wait, self._accept_grouped)
+            self._grouped = self._loop.call_later(wait, self._accept_grouped, self.crowded())
             return
         self._taken(now, self._take(listening))
 
@@ -189,8 +197,18 @@ class Listener:
         return min(ACCEPT_GROUP_MAX, max(ACCEPT_GROUP, ACCEPT_CROWD / rate))
 
     def crowded(self) -> bool:
-        """A crowd is coming: at least ACCEPT_FEW connections per ACCEPT_FEW_WITHIN lately."""
-        return self._rate * ACCEPT_FEW_WITHIN >= ACCEPT_FEW
+        """A crowd is coming: at least ACCEPT_FEW connections per ACCEPT_FEW_WITHIN lately,
+        and its windows gather company (not one connection after another: see _gathered)."""
+        return (self._rate * ACCEPT_FEW_WITHIN >= ACCEPT_FEW
+                and self._last_accept >= self._lonely_until)
+
+    def _gathered(self, now: float, count: int) -> None:
+        """A window ended with `count` taken: one or none, and the wait gained nothing."""
+        if count >= 2:
+            self._lonely_for = 0.0
+            return
+        self._lonely_for = min(ACCEPT_LONELY_MAX, max(ACCEPT_LONELY, 2 * self._lonely_for))
+        self._lonely_until = now + self._lonely_for
 
     def _taken(self, now: float, count: int) -> None:
         """Note a take of `count` connections: the rate they came at since the last."""
@@ -202,7 +220,8 @@ class Listener:
         if count and self.on_take is not None:
             self.on_take(self.crowded())
 
-    def _accept_grouped(self) -> None:
+    def _accept_grouped(self, crowd: bool) -> None:
+        """A group window ended (a crowd's, if `crowd`): take who came meanwhile."""
         self._grouped = None
         if not self.sockets:
             return
@@ -214,6 +233,8 @@ class Listener:
             if self._retry is not None:  # out of file descriptors meanwhile
                 break
             count += self._take(sock)
+        if crowd:  # (a short window, ACCEPT_GROUP, proves nothing: it may well gather one)
+            self._gathered(now, count)
         self._taken(now, count)
 
     def _take(self, listening: socket.socket) -> int:

@@ -324,6 +324,36 @@ def test_a_crowd_arriving_steadily_is_accepted_a_group_at_a_time(monkeypatch):
     run(body())
 
 
+def test_one_connection_after_another_waits_for_no_group_again(monkeypatch):
+    """A script logging in one after another comes at a crowd's rate, but each connection
+    opens once the last is in: a crowd's window gathers it alone, and grouping stops."""
+    from gameserver import listener as listener_module
+
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP", 0.002)
+    monkeypatch.setattr(listener_module, "ACCEPT_GROUP_MAX", 0.3)
+
+    async def body():
+        loop = asyncio.get_running_loop()
+        made: list[float] = []
+        listener = _counting_listener(made)
+        socks = []
+        waits = []
+        try:
+            for i in range(30):  # ~50 a second, each after the last was taken
+                start = loop.time()
+                socks.append(await asyncio.open_connection("127.0.0.1", listener.port))
+                await _until(lambda: len(made) == i + 1)  # noqa: B023
+                waits.append(made[-1] - start)
+                await asyncio.sleep(0.02)
+            assert sum(wait > 0.2 for wait in waits) <= 1  # one window, then no more
+        finally:
+            for _, writer in socks:
+                writer.close()
+            listener.close()
+
+    run(body())
+
+
 def test_a_fast_crowd_waits_less_for_its_company_than_a_slow_one(monkeypatch):
     from gameserver import listener as listener_module
 
