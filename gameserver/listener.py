@@ -29,7 +29,9 @@ ACCEPT_BATCH = 64  # connections taken per readiness of a listening socket
 # 15 a second: one after another, a waiting connection would rarely have company; a
 # script logging in one after another never gets there). The longest window is what a
 # login in a crowd of 15-100 a second may wait for its group (a group of 4-25: at 50 a
-# second, each wake-up's fixed costs and cold caches shared by 12 instead of 5).
+# second, each wake-up's fixed costs and cold caches shared by 12 instead of 5). While a
+# crowd comes the listening sockets are not watched between its windows (Listener._hold):
+# a group costs one wake-up, not two.
 ACCEPT_GROUP = 0.025
 ACCEPT_GROUP_MAX = 0.25
 ACCEPT_CROWD = 25
@@ -176,7 +178,9 @@ class Listener:
         per wake-up, as a burst is, instead of one wake-up (cold caches, a pass of the
         loop) each. The window follows the crowd's rate (group_window): a fast crowd
         waits less for its company, a slow one at most ACCEPT_GROUP_MAX. A lone
-        connection (none taken within the window before it) is taken at once.
+        connection (none taken within the window before it) is taken at once. While a
+        crowd comes, its next group is taken when the window ends (_hold), without a
+        wake-up at its first arrival.
         """
         assert self._loop is not None
         now = self._loop.time()
@@ -185,7 +189,9 @@ class Listener:
             self._unwatch()
             self._grouped = self._loop.call_later(wait, self._accept_grouped, self.crowded())
             return
-        self._taken(now, self._take(listening))
+        if self._taken(now, self._take(listening)):
+            self._unwatch()
+            self._hold()
 
     def group_window(self) -> float:
         """Seconds a crowd's connections wait for each other: ACCEPT_CROWD of them at
@@ -210,15 +216,24 @@ class Listener:
         self._lonely_for = min(ACCEPT_LONELY_MAX, max(ACCEPT_LONELY, 2 * self._lonely_for))
         self._lonely_until = now + self._lonely_for
 
-    def _taken(self, now: float, count: int) -> None:
-        """Note a take of `count` connections: the rate they came at since the last."""
+    def _taken(self, now: float, count: int) -> bool:
+        """Note a take of `count` connections: the rate they came at since the last.
+        True if the next group is to be held until the window's end (a crowd is coming)."""
         elapsed = now - self._last_accept
         if elapsed > 0:
             sample = count / elapsed
             self._rate = (self._rate + sample) / 2 if self._rate else sample
         self._last_accept = now
+        crowd = self.crowded()
         if count and self.on_take is not None:
-            self.on_take(self.crowded())
+            self.on_take(crowd)
+        return crowd and not self._backlog and self._retry is None
+
+    def _hold(self) -> None:
+        """In a crowd, take the next group when the window ends, not at its first arrival:
+        the listening sockets are not watched meanwhile (one wake-up less per group)."""
+        assert self._loop is not None
+        self._grouped = self._loop.call_later(self.group_window(), self._accept_grouped, True)
 
     def _accept_grouped(self, crowd: bool) -> None:
         """A group window ended (a crowd's, if `crowd`): take who came meanwhile."""
@@ -227,7 +242,6 @@ class Listener:
             return
         assert self._loop is not None
         now = self._loop.time()
-        self._watch()
         count = 0
         for sock in self.sockets:
             if self._retry is not None:  # out of file descriptors meanwhile
@@ -235,7 +249,10 @@ class Listener:
             count += self._take(sock)
         if crowd:  # (a short window, ACCEPT_GROUP, proves nothing: it may well gather one)
             self._gathered(now, count)
-        self._taken(now, count)
+        if self._taken(now, count):
+            self._hold()  # (still unwatched)
+        elif self._retry is None:
+            self._watch()
 
     def _take(self, listening: socket.socket) -> int:
         """Accept up to ACCEPT_BATCH connections; how many were taken."""
