@@ -27,13 +27,13 @@ ACCEPT_BATCH = 64  # connections taken per readiness of a listening socket
 # ACCEPT_GROUP and at most ACCEPT_GROUP_MAX seconds (0: every connection at once); it is
 # ACCEPT_GROUP where fewer than ACCEPT_FEW would come in ACCEPT_FEW_WITHIN seconds (under
 # 15 a second: one after another, a waiting connection would rarely have company; a
-# script logging in one after another never gets there). The longest window is what a
-# login in a crowd of 15-100 a second may wait for its group (a group of 4-25: at 50 a
-# second, each wake-up's fixed costs and cold caches shared by 12 instead of 5). While a
-# crowd comes the listening sockets are not watched between its windows (Listener._hold):
-# a group costs one wake-up, not two.
+# faster script logging in one after another: see ACCEPT_LONELY). The longest window is what a
+# login in a crowd of 15-50 a second may wait for its group (a group of 7-25: at 20 a
+# second, each wake-up's fixed costs - ~2.6 ms of server CPU per group whatever its size,
+# perff4 - shared by 10 instead of 5). While a crowd comes the listening sockets are not
+# watched between its windows (Listener._hold): a group costs one wake-up, not two.
 ACCEPT_GROUP = 0.025
-ACCEPT_GROUP_MAX = 0.25
+ACCEPT_GROUP_MAX = 0.5
 ACCEPT_CROWD = 25
 ACCEPT_FEW = 1.5
 ACCEPT_FEW_WITHIN = 0.1
