@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers import Counting, RawClient, run, running_server
 
-from gameserver.commits import GROUP_COMMIT, CommitSchedule
+from gameserver.commits import GROUP_COMMIT, SETTLE_PASSES, SETTLE_QUIET, CommitSchedule
 
 
 class Crowd:
@@ -23,22 +23,66 @@ class Crowd:
         self.on_take(crowd)
 
 
-def test_a_crowd_s_group_shares_one_commit_stragglers_too() -> None:
+class Waiting(Counting):
+    """A committer with confirmations waiting for it (the hub's `waiting`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = 0
+
+    def commit(self) -> bool:
+        self.waiting = 0
+        return super().commit()
+
+
+def test_a_crowd_s_group_commits_once_its_logins_are_in_not_at_the_timer() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        hub = Counting()
+        hub = Waiting()
         schedule = CommitSchedule(hub, loop, lambda: None)
         crowd = Crowd()
         schedule.follow(crowd)
         crowd.take()  # a crowd's group is taken (nothing committed lately) ...
+        await asyncio.sleep(0)  # (its connections are set up)
+        hub.waiting += 1
         schedule.request(lazy=True)  # ... its first login waits for the others ...
-        await asyncio.sleep(0.005)
-        schedule._soon = False  # as if each came in a pass of its own  # noqa: SLF001
-        schedule.request(lazy=True)  # ... which come a pass or two later
         await asyncio.sleep(0)
-        assert len(hub.commits) == 0
+        schedule._soon = False  # as if each came in a pass of its own  # noqa: SLF001
+        hub.waiting += 2
+        schedule.request(lazy=True)  # ... which come a pass later
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 0  # not yet: logins were still coming in
+        started = time.monotonic()
+        for _ in range(SETTLE_QUIET + 2):
+            await asyncio.sleep(0)
+        assert len(hub.commits) == 1  # one commit for the group, once no more came ...
+        assert hub.commits[0] - started < GROUP_COMMIT / 2  # ... without waiting for its timer
         await asyncio.sleep(GROUP_COMMIT * 2)
-        assert len(hub.commits) == 1  # one commit for the group
+        assert len(hub.commits) == 1
+
+    run(body())
+
+
+def test_a_crowd_s_straggler_is_committed_by_the_timer() -> None:
+    """A login that comes after its group's commit (its frames were late) still commits,
+    GROUP_COMMIT after the last commit; and the passes are counted only so long."""
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        hub = Waiting()
+        schedule = CommitSchedule(hub, loop, lambda: None)
+        crowd = Crowd()
+        schedule.follow(crowd)
+        crowd.take()
+        for _ in range(SETTLE_PASSES + 2):  # nobody's login came in these passes
+            await asyncio.sleep(0)
+        assert schedule._settling == 0  # noqa: SLF001
+        hub.waiting += 1
+        schedule.request(lazy=True)  # a straggler, within GROUP_COMMIT of the take
+        for _ in range(SETTLE_QUIET + 2):
+            await asyncio.sleep(0)
+        assert len(hub.commits) == 0  # the passes stopped counting: the timer's turn
+        await asyncio.sleep(GROUP_COMMIT * 2)
+        assert len(hub.commits) == 1
 
     run(body())
 
