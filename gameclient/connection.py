@@ -50,6 +50,25 @@ MAX_LOGIN_TRIES = 3
 BUSY_RETRIES = 5  # a busy server is asked again after 0.5, 1, 2, 4, 8 s
 
 
+class _DroppedWrites(logging.Filter):
+    """asyncio's own notice that writes after a lost connection went nowhere.
+
+    Over TLS, a connection reset is seen by the socket's transport at once but by the TLS
+    transport above it only a loop pass later, so a burst of lines in that pass (a script
+    piping thousands) passes `send`'s check; asyncio then prints "socket.send() raised
+    exception." on the user's terminal for each write from the fifth on. The client says
+    that the connection was lost in its own words; these lines say nothing more.
+    """
+
+    NOTICES = frozenset({"socket.send() raised exception.", "SSL connection is closed"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self.NOTICES
+
+
+_DROPPED_WRITES = _DroppedWrites()
+
+
 class ConnectionFailed(Exception):
     """The connection could not be made or was lost; the message is for the user."""
 
@@ -116,6 +135,7 @@ class ClientConnection:
         self.login_data: dict[str, Any] = {}  # the login (or resume) reply's data
         self.games: list[dict[str, Any]] = []  # the server's game list (options, commands)
         self.e2e: PrivateMessages | None = None  # end-to-end PMs, once this device has keys
+        logging.getLogger("asyncio").addFilter(_DROPPED_WRITES)  # once: filters are a set
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,

@@ -148,3 +148,48 @@ def test_the_terminal_is_not_blank_while_a_silent_server_is_waited_for(tmp_path)
     finally:
         term.close()
         silent.close()
+
+
+def test_lines_piped_past_a_reset_tls_connection_print_no_asyncio_noise(tmp_path, caplog):
+    """A TLS connection reset under a burst of writes: the client says the connection was
+    lost, and asyncio's "socket.send() raised exception." (its notice, from the fifth write
+    that went nowhere, seen on a script's terminal) is not printed."""
+    import asyncio
+    import logging
+    import ssl
+    import struct
+
+    from gameclient.connection import ClientConnection, ConnectionFailed
+    from gameserver.doors.tls import make_certificate
+
+    make_certificate(tmp_path / "c.pem", tmp_path / "k.pem")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+
+    async def reset_soon(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.2)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        os.close(sock.fileno())  # an RST, under the TLS layer's feet
+
+    async def main() -> str:
+        server = await asyncio.start_server(reset_soon, "127.0.0.1", 0, ssl=context)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            conn = await ClientConnection.open("127.0.0.1", port, tls=True)
+            try:
+                async with asyncio.timeout(10):
+                    while True:  # bursts, as a pipe's lines come
+                        for _ in range(50):
+                            conn.say("a line")
+                        await asyncio.sleep(0)
+            except ConnectionFailed as exc:
+                return str(exc)
+            finally:
+                conn.writer.transport.abort()
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        said = asyncio.run(main())
+    assert "connection to the server was lost" in said
+    noise = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert not [m for m in noise if "raised exception" in m or "SSL connection" in m], noise
