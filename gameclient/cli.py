@@ -326,8 +326,18 @@ def join(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="where this device's keys are kept")] = None,
     no_keys: Annotated[bool, typer.Option("--no-keys", help=NO_KEYS_HELP)] = False,
+    host_flag: Annotated[str | None, typer.Option(
+        "--host", help="server address, as a flag (like play host's)")] = None,
+    port_flag: Annotated[str | None, typer.Option("--port", help="server port, as a flag")] = None,
+    name_flag: Annotated[str | None, typer.Option(
+        "--name", help="your username, as a flag")] = None,
 ) -> None:
-    """Join a server: play join 127.0.0.1 5220 alice (or HOST:PORT,HOST2:PORT alice)."""
+    """Join a server: play join 127.0.0.1 5220 alice (or HOST:PORT,HOST2:PORT alice).
+
+    --host, --port and --name say the same as the arguments, as play host takes them."""
+    host = _one_of(host, host_flag, "address", "HOST", "--host")
+    port = _one_of(port, port_flag, "port", "PORT", "--port")
+    name = _one_of(name, name_flag, "username", "NAME", "--name")
     if host is not None and ("," in host or _with_port(host)):  # several nodes of a cluster
         if port is not None and not port.strip().isdigit() and name is None:
             name, port = port, None  # play join a:5220,b:5220 alice
@@ -338,14 +348,23 @@ def join(
             fail(f"error: {exc}", 2)
         address, port_number = targets[0]
     else:
-        address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST")
+        address = resolve(host, "address", check_address, DEFAULT_HOST, "HOST or --host")
         port_number = resolve(port, "port", port_checker(allow_zero=False), str(DEFAULT_PORT),
-                              "PORT")
+                              "PORT or --port")
         targets = [(address, port_number)]
-    user = resolve(name, "username", check_name, flag="NAME")
+    user = resolve(name, "username", check_name, flag="NAME or --name")
     keys = None if no_keys else data_dir_for(data_dir)
     run(lambda: run_client(address, port_number, user, plain, tls=not insecure, keys_dir=keys,
                            bell=not no_bell, targets=targets))
+
+
+def _one_of(argument: str | None, flag: str | None, label: str, arg_name: str,
+            flag_name: str) -> str | None:
+    """The value given as an argument or as a flag; both, if they differ, is a usage error."""
+    if argument is not None and flag is not None and argument != flag:
+        fail(f"error: the {label} is given twice, as {arg_name} ({argument}) and as "
+             f"{flag_name} ({flag}); give it once", 2)
+    return argument if argument is not None else flag
 
 
 def _with_port(host: str) -> bool:

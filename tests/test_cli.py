@@ -46,6 +46,11 @@ def server(tmp_path):
     (("join", "bad address!", "5220", "ann"), "not a valid IP address or host name"),
     (("join", "", "5220", "ann"), "must not be empty"),
     (("join", "127.0.0.1", "5220", "two words"), "must not contain spaces"),
+    (("join", "--host", "127.0.0.1"), "missing port; give it as PORT or --port"),
+    (("join", "--host", "127.0.0.1", "--port", "http", "--name", "ann"), "not a port number"),
+    (("join", "--name", "two words", "127.0.0.1", "5220"), "must not contain spaces"),
+    (("join", "127.0.0.1", "--host", "127.0.0.2", "5220", "ann"),
+     "the address is given twice, as HOST (127.0.0.1) and as --host (127.0.0.2)"),
     (("host", "--headless", "--port", "-1"), "not a port number"),
     (("host", "--name", ""), "must not be empty"),
     (("host",), "missing username"),
@@ -122,6 +127,16 @@ def read_until(proc: subprocess.Popen, text: str) -> str:
             raise AssertionError(f"{text!r} not seen; got {seen!r}")
         seen += line
     return seen
+
+
+def test_join_takes_host_port_and_name_as_flags_too(server):
+    """As `play host --host --port --name` does; the same value twice is no conflict."""
+    out = play("join", "--host", "127.0.0.1", "--port", str(server.port), "--name", "cy",
+               "--plain", stdin="/who\n")
+    assert out.returncode == 0, out.stderr
+    assert "you are in #lobby" in out.stdout and "Traceback" not in out.stderr
+    out = play("join", "127.0.0.1", "--host", "127.0.0.1", str(server.port), "cy", "--plain")
+    assert out.returncode == 0, out.stderr
 
 
 def test_line_client_through_a_pipe(server):
