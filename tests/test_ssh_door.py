@@ -170,6 +170,50 @@ def test_a_vanished_ssh_client_is_dropped_and_the_room_told(tmp_path: Path) -> N
     run(body())
 
 
+def test_a_silent_ssh_client_goes_when_a_play_client_would(tmp_path: Path) -> None:
+    """Wi-Fi gone, the TCP connection still up: an SSH client that answers nothing (not
+    even the keepalives) is dropped `ping_after` + `ping_timeout` after it fell silent,
+    as a play client is; asyncssh's keepalive, asked as it was before, took up to twice
+    `ping_after` (here 8 s)."""
+    ping_after, ping_timeout = 4.0, 1.0
+
+    async def body() -> None:
+        silent = asyncio.Event()
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while data := await reader.read(65536):
+                if not silent.is_set():  # once silent, what comes is lost, as over dead Wi-Fi
+                    writer.write(data)
+
+        async def relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
+                        ) -> None:
+            server_r, server_w = await asyncio.open_connection("127.0.0.1", door.port)
+            await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w),
+                                 return_exceptions=True)
+            for w in (client_w, server_w):
+                w.close()
+
+        settings = ROOMY.replace(ping_after=ping_after, ping_timeout=ping_timeout)
+        async with ssh_server(tmp_path, settings=settings) as (server, door):
+            proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+            through = type("Through", (), {"port": proxy.sockets[0].getsockname()[1]})
+            conn = await register(through, "erin")  # type: ignore[arg-type]
+            lines = await Lines.open(conn)
+            await lines.until("you are in #lobby")
+            silent.set()
+            went = asyncio.get_running_loop().time()
+            while "erin" in server.hub.online:
+                await asyncio.sleep(0.05)
+                assert asyncio.get_running_loop().time() - went < 2 * ping_after, \
+                    "the silent SSH client is still there"
+            took = asyncio.get_running_loop().time() - went
+            assert ping_after <= took <= ping_after + ping_timeout + 1.0, took
+            conn.abort()
+            proxy.close()
+
+    run(body())
+
+
 def test_the_shutdown_notice_shows_before_the_channel_closes(tmp_path: Path) -> None:
     async def body() -> None:
         async with ssh_server(tmp_path) as (server, door):

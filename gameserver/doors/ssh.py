@@ -108,13 +108,17 @@ class SSHDoor:
             raise ServerError(str(exc)) from None
         self.fingerprint = key.get_fingerprint("sha256")
         settings = runtime.hub.settings
-        keepalive = settings.ping_after
+        # A client that has sent nothing (no answer to a keepalive either) goes
+        # ping_after + ping_timeout after its last byte, as a play client does: asyncssh
+        # asks every `keepalive` seconds of silence and drops it at the (count_max + 1)th.
+        keepalive = settings.ping_timeout
+        count_max = max(1, math.ceil(settings.ping_after / keepalive))
         try:
             self._server = await asyncssh.create_server(
                 lambda: SSHClient(self), self.host, self.requested_port,
                 server_host_keys=[key], server_version="play",
                 login_timeout=settings.login_timeout, keepalive_interval=keepalive,
-                keepalive_count_max=max(1, math.ceil(settings.ping_timeout / keepalive)),
+                keepalive_count_max=count_max,
                 line_editor=False, encoding=None, allow_scp=False, agent_forwarding=False,
                 x11_forwarding=False, reuse_address=True)
         except OSError as exc:
