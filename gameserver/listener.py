@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import errno
 import logging
 import os
@@ -12,7 +11,7 @@ import ssl
 import sys
 import time
 from asyncio import sslproto
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +51,6 @@ SMALL_TLS_BUFFERS = True  # False: the loop's own TLS layer (uvloop's is compile
 # TLS on the socket itself (tlsstream.TLSStream) where the loop watches sockets by fd;
 # otherwise asyncio's TLS layer with small buffers (_SmallSSLProtocol).
 TLS_STREAMS = sys.platform != "win32"
-# A plain connection is handed to the loop by stepping connect_accepted_socket here
-# (Listener._hand_over); False: in a Task of its own, as before (an ablation).
-HAND_OVER = True
 _OUT_OF_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 TLS_REQUIRED = ("this server uses TLS, and this connection did not: passwords would cross the "
                 "network readable by anyone; join without --insecure")
@@ -129,13 +125,7 @@ class Listener:
         self._backlog = False  # the last take stopped at ACCEPT_BATCH: more wait (a burst)
         self._lonely_until = -1e9  # no grouping until then: the last windows gathered one
         self._lonely_for = 0.0  # ... for this long (doubled per lonely window in a row)
-        self._tasks: set[asyncio.Task[None]] = set()  # TLS handshakes under way
-        # Plain connections being handed to the loop (_hand_over): what each waits on.
-        self._handing: dict[Any, tuple[Coroutine[Any, Any, Any], socket.socket, str]] = {}
-        self._handed: asyncio.Protocol | None = None  # the protocol being handed over now
-        self._context = contextvars.copy_context()  # the hand-overs' callbacks run in it
-        self._resume_cb = self._resume  # (one bound method, not one per connection)
-        self._factory = self._take_protocol
+        self._tasks: set[asyncio.Task[None]] = set()
         # Told after a take of connections, and whether a crowd is coming (the commit
         # schedule's `taken`: the group's logins share a commit).
         self.on_take: Callable[[bool], None] | None = None
@@ -176,8 +166,6 @@ class Listener:
             self._drop_waiting(sock)
         for task in self._tasks:
             task.cancel()
-        for waiting in list(self._handing):
-            waiting.cancel()  # as a cancelled Task: at its next step the loop closes it
 
     # ------------------------------------------------------------ accepting
 
@@ -343,16 +331,12 @@ class Listener:
 
     def _start(self, sock: socket.socket, label: str, refusal: str | None, use_tls: bool) -> None:
         assert self._loop is not None
-        if not use_tls and HAND_OVER:
-            self._hand_over(sock, label, refusal)
-            return
         task = self._loop.create_task(self._connect(sock, label, refusal, use_tls))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _connect(self, sock: socket.socket, label: str, refusal: str | None,
                        use_tls: bool) -> None:
-        """A TLS connection and its handshake (a plain one goes by _hand_over)."""
         assert self._loop is not None
         protocol = self.make_protocol(label, refusal)
         try:
@@ -364,63 +348,12 @@ class Listener:
                 await self._loop.connect_accepted_socket(
                     lambda: protocol, sock, ssl=self.tls,
                     ssl_handshake_timeout=self.handshake_timeout)
-            else:  # (HAND_OVER off)
+            else:
                 await self._loop.connect_accepted_socket(lambda: protocol, sock)
         except (OSError, TimeoutError, ValueError) as exc:  # ssl.SSLError is an OSError
             log.info("%s: %s", label, f"TLS handshake failed: {exc}" if use_tls else exc)
             sock.close()
             self.release(address_key(label))
-
-    def _hand_over(self, sock: socket.socket, label: str, refusal: str | None) -> None:
-        """A plain connection to the loop (connect_accepted_socket), without a Task.
-
-        The coroutine makes the transport at once and then only waits for its
-        connection_made, one pass of the loop: it is stepped here. A Task for that one
-        wait (with its copied Context, its weak reference in asyncio's set of tasks, a
-        closure and the step handles) made the most numerous short-lived small objects of
-        a burst of connections, made between each connection's long-lived ones: freed,
-        they left pymalloc's pools part-used for good (docs/performance.md, perfc4).
-        """
-        assert self._loop is not None
-        try:
-            self._handed = self.make_protocol(label, refusal)
-        except Exception:  # a bug of ours: the other connections of the take still count
-            log.exception("%s: making its protocol failed", label)
-            sock.close()
-            self.release(address_key(label))
-            return
-        try:
-            self._step(self._loop.connect_accepted_socket(self._factory, sock), sock, label)
-        finally:
-            self._handed = None
-
-    def _take_protocol(self) -> asyncio.Protocol:
-        protocol = self._handed
-        assert protocol is not None
-        return protocol
-
-    def _step(self, coro: Coroutine[Any, Any, Any], sock: socket.socket, label: str) -> None:
-        """Run a hand-over until it waits (then again once that is done) or ends."""
-        try:
-            waiting = coro.send(None)
-        except (StopIteration, asyncio.CancelledError):  # (cancelled: the listener closed)
-            return
-        except (OSError, TimeoutError, ValueError) as exc:
-            log.info("%s: %s", label, exc)
-            sock.close()
-            self.release(address_key(label))
-            return
-        if not asyncio.isfuture(waiting):  # (a bare yield: go on at the next pass)
-            assert self._loop is not None
-            self._loop.call_soon(self._step, coro, sock, label, context=self._context)
-            return
-        self._handing[waiting] = (coro, sock, label)
-        waiting.add_done_callback(self._resume_cb, context=self._context)
-
-    def _resume(self, waiting: Any) -> None:
-        entry = self._handing.pop(waiting, None)
-        if entry is not None:
-            self._step(*entry)
 
     async def _tls_stream(self, protocol: asyncio.Protocol, sock: socket.socket) -> None:
         """TLS by OpenSSL on the socket itself: encrypt-and-send in one call per write."""
