@@ -31,7 +31,7 @@ from gameclient.completion import Completer, LookUp
 from gameclient.layout import Layout, Rect, compute_layout
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line
-from gameclient.panes import rooms_lines
+from gameclient.panes import not_there, rooms_lines
 from gameclient.termkeys import EDIT_ACTIONS, Event, Key, Paste, Text
 from gameclient.textwidth import clusters, pad
 from gameclient.views import (
@@ -372,7 +372,7 @@ class Controller:
         if not name.strip():
             self.model.add("error", "! usage: /switch ROOM (or @USER, or its number in the bar)")
         elif not self.model.switch(name):
-            self.model.add("error", f"! you are not in {name.strip()}; /join it first")
+            self.model.add("error", not_there(name))
         self.offset = self.unseen = 0
         self.dirty = True
 

@@ -26,7 +26,14 @@ from gameclient.commands import (
 from gameclient.completion import ask_server
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
 from gameclient.model import ClientModel, Line, board_lines, clock
-from gameclient.panes import ROOM_CHANGE_WAIT, ROOM_CHANGES, rooms_lines, send_to_pane
+from gameclient.panes import (
+    ROOM_CHANGE_WAIT,
+    ROOM_CHANGES,
+    not_there,
+    rooms_lines,
+    send_to_pane,
+)
+from gameclient.paneset import COPIES
 from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
 from gameclient.views import stamped
@@ -169,6 +176,8 @@ class LineClient:
 
         In several rooms (or a PM conversation besides) each line says whose it is.
         """
+        if line.kind in COPIES:  # printed as the line it copies
+            return
         text = line.text
         if len(self.model.bar()) > 1 and line.where:
             pane = self.model.panes.get(line.where)
@@ -278,7 +287,7 @@ class LineClient:
             self.model.unread = 0
             if typed.name == "switch":
                 if not self.model.switch(typed.args):
-                    self.say(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
+                    self.say(not_there(typed.args))
                 else:
                     self.say(f"* typed lines now go to {self.model.pane.label}")
                 continue

@@ -166,7 +166,11 @@ class ClientModel(PaneSet):
         if isinstance(data.get("ignores"), list):
             self.ignores = {str(name).casefold() for name in data["ignores"]}
         if isinstance(data.get("pm"), dict) and msg.text:  # my PM, confirmed: a chat line
-            self.add("pm_sent", msg.text, data["pm"].get("ts"))
+            ts, to = data["pm"].get("ts"), data["pm"].get("to")
+            pane = self._pm_pane(self.user, to) if isinstance(to, str) and to else None
+            if pane is not None and pane != self.current:  # seen where it was typed, too
+                self.add("pm_echo", msg.text, ts)
+            self.add("pm_sent", msg.text, ts, where=pane)  # in its conversation (opened)
             for extra in msg.lines or []:
                 self.add("reply", "  " + extra)
             return

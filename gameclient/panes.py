@@ -26,6 +26,14 @@ def send_to_pane(conn: Sender, model: ClientModel, typed: Typed,
     return conn.send_typed(typed, secret, room)
 
 
+def not_there(name: str) -> str:
+    """Why /switch NAME found no pane: not in that room, or no such conversation yet."""
+    name = name.strip()
+    if name.startswith("@") and len(name) > 1:
+        return f"! no conversation with {name[1:]} yet; /msg {name[1:]} TEXT starts one"
+    return f"! you are not in {name or 'that room'}; /join it first"
+
+
 def rooms_lines(model: ClientModel, screen: bool = True) -> list[str]:
     """What /rooms shows: every room and PM conversation, with unread lines and mentions.
 

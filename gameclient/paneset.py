@@ -13,8 +13,10 @@ TRANSCRIPT_MAX = 5000
 class Line:
     """One line of the transcript; `kind` says how a view should style it.
 
-    kinds: chat, own (my chat), action (/me), pm, pm_sent, bm, notice, error, alert (a key
-    warning), reply, scrollback (a room's earlier lines), history (/history: dated), game
+    kinds: chat, own (my chat), action (/me), pm, pm_sent (in its conversation), pm_echo
+    (its copy where it was typed, if elsewhere: a line view prints only the first), bm,
+    notice, error, alert (a key warning), reply, scrollback (a room's earlier lines),
+    history (/history: dated), game
     """
 
     kind: str
@@ -31,6 +33,7 @@ class Line:
 
 
 COUNTED = frozenset({"chat", "action", "pm"})  # what makes a pane's unread count
+COPIES = frozenset({"pm_echo"})  # a line shown in a second pane: a line view prints it once
 
 
 @dataclass

@@ -17,7 +17,8 @@ Seg = tuple[str, str]
 Row = list[Seg]
 
 SELF_DATED = frozenset({"history"})  # /history lines carry their full date in their text
-KIND_STYLES = {"pm_sent": "pm", "action": "chat", "scrollback": "history"}  # drawn as another
+# drawn as another kind
+KIND_STYLES = {"pm_sent": "pm", "pm_echo": "pm", "action": "chat", "scrollback": "history"}
 BOARD_TEXT_WIDTH = 20  # headers and status lines wrap at this many columns
 MORE_BELOW = "-- more below: PgDn --"
 PROMPT = "> "

@@ -154,9 +154,10 @@ def test_line_client_through_a_pipe(server):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "<ann> hello from a pipe" in lines
-    assert "-> bob: psst  (delivered)  [e2e]" in lines
-    assert "! unknown command /nope; type /help for the list" in lines
-    assert lines[-1] == "* you left"
+    # the PM opened its conversation: from then on each line says whose it is
+    assert "[@bob] -> bob: psst  (delivered)  [e2e]" in lines
+    assert "[#lobby] ! unknown command /nope; type /help for the list" in lines
+    assert lines[-1] == "[#lobby] * you left"
     assert "[PM from bob]" not in out.stdout
     assert "<ann> hello from a pipe" in bob_out and "[PM from ann] psst" in bob_out
     assert bob.returncode == 0

@@ -35,8 +35,8 @@ def test_offline_pm_history_export_and_moving_keys(server, tmp_path):
     first = join(server.port, "bob", bob_keys)
     assert "a key for end-to-end PMs was made for this device" in first.stdout
     sent = join(server.port, "alice", alice_keys, f"/msg bob {SECRET}\n")
-    assert f"-> bob: {SECRET}  (bob is offline; queued for their next login)  [e2e]" in \
-        sent.stdout.splitlines()
+    assert f"[@bob] -> bob: {SECRET}  (bob is offline; queued for their next login)  [e2e]" \
+        in sent.stdout.splitlines()
     got = join(server.port, "bob", bob_keys).stdout
     assert "* 1 private message waited for you, from alice" in got
     assert f"[PM from alice] {SECRET} (sent " in got and "while you were away)  [e2e]" in got

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from gameclient.model import ClientModel
-from gameclient.panes import rooms_lines
+from gameclient.panes import not_there, rooms_lines
 from gameclient.views import room_bar
-from gameserver.protocol import Left, PrivateMessage, RoomMessage, RoomState
+from gameserver.protocol import Left, Ok, PrivateMessage, RoomMessage, RoomState
 
 TS = 1_700_000_000.0
 
@@ -118,3 +118,28 @@ def test_a_resume_while_looking_at_a_pm_stays_there_and_a_join_after_it_switches
     assert model.current == "@cat"
     entered(model, "attic")  # a room the user joins afterwards is looked at, as ever
     assert model.current == "attic" and model.resuming is None
+
+
+def test_a_pm_i_send_opens_its_conversation_too_and_is_confirmed_where_typed() -> None:
+    model = three_rooms()
+    model.switch("den")
+    sent = "-> cat: psst  (delivered)  [e2e]"
+    model.apply(Ok(id=7, text=sent, data={"delivered": True, "pm": {
+        "sender": "ann", "to": "cat", "text": "sealed", "ts": TS}}))
+    assert [p.label for p in model.bar()] == ["#lobby", "#den", "#games", "@cat"]
+    echo = model.panes["den"].transcript[-1]  # seen where it was typed
+    assert (echo.kind, echo.text) == ("pm_echo", sent)
+    [kept] = model.panes["@cat"].transcript  # and kept in the conversation it opened
+    assert (kept.kind, kept.text) == ("pm_sent", sent)
+    assert model.panes["@cat"].unread == 0 and room_bar(model).endswith("4 @cat")  # mine
+    model.apply(PrivateMessage(sender="cat", to="ann", text="hi back", ts=TS))
+    assert [line.text for line in model.panes["@cat"].transcript][-1] \
+        == "[PM from cat] hi back  [not end-to-end encrypted]"
+    assert model.switch("@cat")  # a plain line here is a PM to cat
+    model.apply(Ok(id=8, text="-> cat: more  (delivered)  [e2e]", data={"pm": {
+        "sender": "ann", "to": "cat", "text": "sealed", "ts": TS}}))
+    assert [line.kind for line in model.panes["@cat"].transcript][-1] == "pm_sent"  # once
+    assert [line.kind for line in model.panes["den"].transcript].count("pm_echo") == 1
+    assert not model.switch("@dan")
+    assert not_there("@dan") == "! no conversation with dan yet; /msg dan TEXT starts one"
+    assert not_there("attic") == "! you are not in attic; /join it first"

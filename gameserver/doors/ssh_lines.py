@@ -13,7 +13,8 @@ import codecs
 from gameclient.commands import Typed, parse_typed, set_command
 from gameclient.lineedit import LineEditor
 from gameclient.model import ClientModel, Line, board_lines, clock
-from gameclient.panes import rooms_lines
+from gameclient.panes import not_there, rooms_lines
+from gameclient.paneset import COPIES
 from gameclient.termkeys import EDIT_ACTIONS, Key, KeyDecoder, Paste, Text
 from gameclient.textwidth import sanitize
 from gameclient.views import stamped
@@ -46,7 +47,8 @@ class LineView:
 
     def show(self, event: object) -> str:
         """What one server event adds to the far screen (maybe nothing)."""
-        lines = [self.format(line) for line in self.model.apply(event)]  # type: ignore[arg-type]
+        lines = [self.format(line) for line in self.model.apply(event)  # type: ignore[arg-type]
+                 if line.kind not in COPIES]
         if isinstance(event, GameState) and event.room in self.model.panes:
             several = len(self.model.rooms()) > 1
             lines += [f"  [#{event.room}] {t}" if several else "  " + t
@@ -140,7 +142,7 @@ class LineView:
         """What the view answers itself (/switch, /rooms, /set), or None: send it."""
         if typed.name == "switch":
             if not self.model.switch(typed.args):
-                return self.say(f"! you are not in {typed.args.strip() or 'that room'}; /join it")
+                return self.say(not_there(typed.args))
             return self.say(f"* typed lines now go to {self.model.pane.label}")
         if typed.name == "rooms":
             return self.say(*rooms_lines(self.model, screen=False))
