@@ -40,9 +40,9 @@ ACCEPT_FEW_WITHIN = 0.1
 # A window that gathered nobody but the one who waited (a script logging in one after
 # another, each connection opened once the last is in, comes at a crowd's rate but never
 # has company) stops grouping for ACCEPT_LONELY seconds, doubling while it repeats (up to
-# ACCEPT_LONELY_MAX), until a window gathers two or more again.
+# ACCEPT_LONELY_MAX), until a take finds two or more waiting (company: a crowd after all).
 ACCEPT_LONELY = 1.0
-ACCEPT_LONELY_MAX = 30.0
+ACCEPT_LONELY_MAX = 4.0
 FD_RETRY = 0.25  # seconds between tries to accept again once out of file descriptors
 FD_QUIET = 2.0  # seconds without running out that end a burst (and its one log line)
 TLS_RECORD = 0x16  # the first byte of a TLS handshake record
@@ -209,9 +209,9 @@ class Listener:
                 and self._last_accept >= self._lonely_until)
 
     def _gathered(self, now: float, count: int) -> None:
-        """A window ended with `count` taken: one or none, and the wait gained nothing."""
+        """A crowd's window ended with `count` taken: one or none, and the wait gained nothing
+        (two or more: `_taken` ends any loneliness)."""
         if count >= 2:
-            self._lonely_for = 0.0
             return
         self._lonely_for = min(ACCEPT_LONELY_MAX, max(ACCEPT_LONELY, 2 * self._lonely_for))
         self._lonely_until = now + self._lonely_for
@@ -224,6 +224,9 @@ class Listener:
             sample = count / elapsed
             self._rate = (self._rate + sample) / 2 if self._rate else sample
         self._last_accept = now
+        if count >= 2:  # company: not one connection after another
+            self._lonely_for = 0.0
+            self._lonely_until = -1e9
         crowd = self.crowded()
         if count and self.on_take is not None:
             self.on_take(crowd)

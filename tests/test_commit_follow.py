@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from helpers import Counting, RawClient, run, running_server
 
+from gameserver import listener as listener_module
 from gameserver.commits import GROUP_COMMIT, SETTLE_PASSES, SETTLE_QUIET, CommitSchedule
 
 
@@ -112,8 +114,13 @@ def test_a_lone_login_and_a_message_still_do_not_wait() -> None:
 
 
 def test_a_crowd_of_resumes_is_confirmed_only_once_committed_and_shares_commits(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Resumes 20 ms apart (50 a second): each ok comes after the commit that stored it."""
+    # The logins before the crowd come one after another (a script): the listener stops
+    # grouping for a while after them (ACCEPT_LONELY); here only briefly.
+    monkeypatch.setattr(listener_module, "ACCEPT_LONELY", 0.05)
+    monkeypatch.setattr(listener_module, "ACCEPT_LONELY_MAX", 0.05)
+
     async def body() -> None:
         async with running_server(tmp_path) as server:
             tokens = []
