@@ -331,6 +331,7 @@ def test_one_connection_after_another_waits_for_no_group_again(monkeypatch):
 
     monkeypatch.setattr(listener_module, "ACCEPT_GROUP", 0.002)
     monkeypatch.setattr(listener_module, "ACCEPT_GROUP_MAX", 0.3)
+    monkeypatch.setattr(listener_module, "ACCEPT_LONELY", 5.0)  # longer than the script
 
     async def body():
         loop = asyncio.get_running_loop()
