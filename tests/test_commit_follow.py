@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from helpers import Counting, RawClient, run, running_server
@@ -37,13 +38,20 @@ class Waiting(Counting):
         return super().commit()
 
 
+H = TypeVar("H", bound=Counting)
+
+
+def following(hub: H) -> tuple[H, CommitSchedule, Crowd]:
+    """A commit schedule on the running loop for `hub`, told of `Crowd`'s takes."""
+    schedule = CommitSchedule(hub, asyncio.get_running_loop(), lambda: None)
+    crowd = Crowd()
+    schedule.follow(crowd)
+    return hub, schedule, crowd
+
+
 def test_a_crowd_s_group_commits_once_its_logins_are_in_not_at_the_timer() -> None:
     async def body() -> None:
-        loop = asyncio.get_running_loop()
-        hub = Waiting()
-        schedule = CommitSchedule(hub, loop, lambda: None)
-        crowd = Crowd()
-        schedule.follow(crowd)
+        hub, schedule, crowd = following(Waiting())
         crowd.take()  # a crowd's group is taken (nothing committed lately) ...
         await asyncio.sleep(0)  # (its connections are set up)
         hub.waiting += 1
@@ -69,11 +77,7 @@ def test_a_crowd_s_straggler_is_committed_by_the_timer() -> None:
     """A login that comes after its group's commit (its frames were late) still commits,
     GROUP_COMMIT after the last commit; and the passes are counted only so long."""
     async def body() -> None:
-        loop = asyncio.get_running_loop()
-        hub = Waiting()
-        schedule = CommitSchedule(hub, loop, lambda: None)
-        crowd = Crowd()
-        schedule.follow(crowd)
+        hub, schedule, crowd = following(Waiting())
         crowd.take()
         for _ in range(SETTLE_PASSES + 2):  # nobody's login came in these passes
             await asyncio.sleep(0)
@@ -91,11 +95,7 @@ def test_a_crowd_s_straggler_is_committed_by_the_timer() -> None:
 
 def test_a_lone_login_and_a_message_still_do_not_wait() -> None:
     async def body() -> None:
-        loop = asyncio.get_running_loop()
-        hub = Counting()
-        schedule = CommitSchedule(hub, loop, lambda: None)
-        crowd = Crowd()
-        schedule.follow(crowd)
+        hub, schedule, crowd = following(Counting())
         crowd.take(crowd=False)  # one connection, no crowd coming
         schedule.request(lazy=True)
         await asyncio.sleep(0)
