@@ -170,7 +170,7 @@ def test_lines_piped_past_a_reset_tls_connection_print_no_asyncio_noise(tmp_path
         await asyncio.sleep(0.2)
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        os.close(sock.fileno())  # an RST, under the TLS layer's feet
+        writer.transport.abort()  # with linger 0: an RST (the transport closes its own fd)
 
     async def main() -> str:
         server = await asyncio.start_server(reset_soon, "127.0.0.1", 0, ssl=context)
