@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from gameclient.commands import (
-    LOCAL_COMMANDS,
     PASSWORD_QUESTIONS,
     QUIT_GRACE,
     Typed,
@@ -21,22 +20,14 @@ from gameclient.commands import (
     password_problem,
     questions_for,
     secret_option,
-    set_command,
 )
 from gameclient.completion import ask_server
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
+from gameclient.lineview import line_text, local_reply
 from gameclient.model import ClientModel, Line, board_lines, clock
-from gameclient.panes import (
-    ROOM_CHANGE_WAIT,
-    ROOM_CHANGES,
-    not_there,
-    rooms_lines,
-    send_to_pane,
-)
-from gameclient.paneset import COPIES
+from gameclient.panes import ROOM_CHANGE_WAIT, ROOM_CHANGES, send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
-from gameclient.views import stamped
 from gameserver.protocol import Bye, Command, GameState, ProtocolError
 
 CLEAN_EXITS = frozenset({"quit", "shutdown", "replaced"})
@@ -171,22 +162,9 @@ class LineClient:
                 self.terminal = None
 
     def emit_line(self, line: Line) -> None:
-        """A transcript line; on a terminal its time first (every kind but /history's, which
-        is dated); in a pipe only a room's earlier lines (scrollback) carry it.
-
-        In several rooms (or a PM conversation besides) each line says whose it is.
-        """
-        if line.kind in COPIES:  # printed as the line it copies
-            return
-        text = line.text
-        if len(self.model.bar()) > 1 and line.where:
-            pane = self.model.panes.get(line.where)
-            if pane is not None:
-                pane.unread = pane.mentions = 0  # printed: seen
-            text = f"[{'#' + line.where if not line.where.startswith('@') else line.where}] {text}"
-        if stamped(line) and (self.terminal is not None or line.kind == "scrollback"):
-            self.emit(f"{clock(line.ts)} {text}")
-        else:
+        """A transcript line, as every line view prints it (see lineview.line_text)."""
+        text = line_text(self.model, line, terminal=self.terminal is not None)
+        if text is not None:
             self.emit(text)
 
     def _comes_back(self, bye: Bye | None = None) -> bool:
@@ -285,18 +263,10 @@ class LineClient:
             if typed is None:
                 continue
             self.model.unread = 0
-            if typed.name == "switch":
-                if not self.model.switch(typed.args):
-                    self.say(not_there(typed.args))
-                else:
-                    self.say(f"* typed lines now go to {self.model.pane.label}")
-                continue
-            if typed.name == "rooms":
-                for text in rooms_lines(self.model, screen=False):
+            reply = local_reply(self.model, typed)
+            if reply is not None:
+                for text in reply:
                     self.say(text)
-                continue
-            if typed.name in LOCAL_COMMANDS:
-                self.say(set_command(self.model, typed.args))
                 continue
             questions = questions_for(typed)
             if questions is not None:

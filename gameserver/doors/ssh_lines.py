@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import codecs
 
-from gameclient.commands import Typed, parse_typed, set_command
+from gameclient.commands import Typed, parse_typed
 from gameclient.lineedit import LineEditor
-from gameclient.model import ClientModel, Line, board_lines, clock
-from gameclient.panes import not_there, rooms_lines
-from gameclient.paneset import COPIES
+from gameclient.lineview import line_text, local_reply
+from gameclient.model import ClientModel, board_lines
 from gameclient.termkeys import EDIT_ACTIONS, Key, KeyDecoder, Paste, Text
 from gameclient.textwidth import sanitize
-from gameclient.views import stamped
 from gameserver.protocol import GameState
 
 MAX_LINE = 64 * 1024  # characters of one typed line before the rest is dropped
@@ -47,26 +45,14 @@ class LineView:
 
     def show(self, event: object) -> str:
         """What one server event adds to the far screen (maybe nothing)."""
-        lines = [self.format(line) for line in self.model.apply(event)  # type: ignore[arg-type]
-                 if line.kind not in COPIES]
+        printed = (line_text(self.model, line, terminal=self.terminal)
+                   for line in self.model.apply(event))  # type: ignore[arg-type]
+        lines = [text for text in printed if text is not None]  # None: a copy
         if isinstance(event, GameState) and event.room in self.model.panes:
             several = len(self.model.rooms()) > 1
             lines += [f"  [#{event.room}] {t}" if several else "  " + t
                       for t in board_lines(event)]
         return self.say(*lines)
-
-    def format(self, line: Line) -> str:
-        """A transcript line; in several rooms (or a PM conversation besides) it says whose."""
-        text = line.text
-        if len(self.model.bar()) > 1 and line.where:
-            pane = self.model.panes.get(line.where)
-            if pane is not None:
-                pane.unread = pane.mentions = 0  # printed: seen
-            where = line.where if line.where.startswith("@") else "#" + line.where
-            text = f"[{where}] {text}"
-        if stamped(line) and (self.terminal or line.kind == "scrollback"):
-            text = f"{clock(line.ts)} {text}"  # as the play line client: a pipe, earlier lines
-        return text
 
     def say(self, *texts: str) -> str:
         """Lines of our own (replies, questions), above the line being typed."""
@@ -140,14 +126,9 @@ class LineView:
 
     def local(self, typed: Typed) -> str | None:
         """What the view answers itself (/switch, /rooms, /set), or None: send it."""
-        if typed.name == "switch":
-            if not self.model.switch(typed.args):
-                return self.say(not_there(typed.args))
-            return self.say(f"* typed lines now go to {self.model.pane.label}")
-        if typed.name == "rooms":
-            return self.say(*rooms_lines(self.model, screen=False))
-        if typed.name == "set":
-            return self.say(set_command(self.model, typed.args))
+        reply = local_reply(self.model, typed)
+        if reply is not None:
+            return self.say(*reply)
         if typed.name == "password":
             return self.say("! change your password in the full screen (ssh without -T) or in "
                             "the play client: here it would be shown as you type it")
