@@ -23,8 +23,8 @@ from gameclient.commands import (
 )
 from gameclient.completion import ask_server
 from gameclient.connection import ClientConnection, ConnectionFailed, Unsendable
-from gameclient.lineview import line_text, local_reply
-from gameclient.model import ClientModel, Line, board_lines, clock
+from gameclient.lineview import board_texts, line_text, local_reply
+from gameclient.model import ClientModel, Line, clock
 from gameclient.panes import ROOM_CHANGE_WAIT, ROOM_CHANGES, send_to_pane
 from gameclient.reconnect import Opener, reconnect
 from gameclient.terminput import TerminalInput
@@ -240,12 +240,11 @@ class LineClient:
     def emit_board(self, game: GameState) -> None:
         """A board, indented; on a terminal its header and last line carry the time and its
         rows stay aligned under them."""
-        where = f"[#{game.room}] " if len(self.model.rooms()) > 1 else ""
-        lines = board_lines(game)
+        lines = board_texts(self.model, game)
         stamp = clock(time.time()) if self.terminal is not None else ""
         for n, text in enumerate(lines):
             lead = stamp if n in (0, len(lines) - 1) else " " * len(stamp)
-            self.emit(f"{lead + ' ' if lead else ''}  {where}{text}")
+            self.emit(f"{lead + ' ' if lead else ''}{text}")
 
     async def _typing(self, inputs: asyncio.Queue[str | None]) -> None:
         while True:

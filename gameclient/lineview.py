@@ -1,13 +1,14 @@
 """What every line view shares (the play line client, the SSH door's line view): how a
-transcript line is printed and which typed commands the view answers itself."""
+transcript line and a board are printed and which typed commands the view answers itself."""
 
 from __future__ import annotations
 
 from gameclient.commands import LOCAL_COMMANDS, Typed, set_command
-from gameclient.model import ClientModel, Line, clock
+from gameclient.model import ClientModel, Line, board_lines, clock
 from gameclient.panes import not_there, rooms_lines
 from gameclient.paneset import COPIES
 from gameclient.views import stamped
+from gameserver.protocol import GameState
 
 
 def line_text(model: ClientModel, line: Line, *, terminal: bool) -> str | None:
@@ -31,6 +32,12 @@ def line_text(model: ClientModel, line: Line, *, terminal: bool) -> str | None:
     if stamped(line) and (terminal or line.kind == "scrollback"):
         text = f"{clock(line.ts)} {text}"
     return text
+
+
+def board_texts(model: ClientModel, game: GameState) -> list[str]:
+    """A board's lines, indented; in several rooms each says whose (a view adds any time)."""
+    where = f"[#{game.room}] " if len(model.rooms()) > 1 else ""
+    return [f"  {where}{text}" for text in board_lines(game)]
 
 
 def local_reply(model: ClientModel, typed: Typed) -> list[str] | None:

@@ -8,9 +8,9 @@ from pathlib import Path
 from test_import_rules import SCREEN_FORBIDDEN, forbidden, imports_of
 
 from gameclient.commands import parse_typed
-from gameclient.lineview import line_text, local_reply
+from gameclient.lineview import board_texts, line_text, local_reply
 from gameclient.model import ClientModel, Line, clock
-from gameserver.protocol import RoomMessage, RoomState
+from gameserver.protocol import GameState, RoomMessage, RoomState
 
 TS = 1_700_000_000.0
 
@@ -61,6 +61,18 @@ def test_in_several_panes_a_line_says_whose_and_its_pane_counts_as_seen() -> Non
     assert (lobby.unread, lobby.mentions) == (0, 0)
     pm = Line("pm", "<bob> psst", TS, where="@bob")
     assert line_text(model, pm, terminal=True) == f"{clock(TS)} [@bob] <bob> psst"
+
+
+def test_a_board_is_indented_and_says_its_room_only_in_several_rooms() -> None:
+    model = ClientModel(user="ann")
+    entered(model, "lobby")
+    game = GameState(game_id=4, game="tictactoe", room="lobby", players=["ann", "bob"],
+                     board=["x..", "...", "..o"], status="ann to move")
+    header = "== game 4: tictactoe (ann vs bob) =="
+    assert board_texts(model, game) == [f"  {header}", "  x..", "  ...", "  ..o",
+                                        "  ann to move"]
+    entered(model, "den")
+    assert board_texts(model, game)[0] == f"  [#lobby] {header}"
 
 
 def test_switch_rooms_and_set_are_answered_and_everything_else_is_sent() -> None:

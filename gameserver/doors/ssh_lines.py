@@ -12,8 +12,8 @@ import codecs
 
 from gameclient.commands import Typed, parse_typed
 from gameclient.lineedit import LineEditor
-from gameclient.lineview import line_text, local_reply
-from gameclient.model import ClientModel, board_lines
+from gameclient.lineview import board_texts, line_text, local_reply
+from gameclient.model import ClientModel
 from gameclient.termkeys import EDIT_ACTIONS, Key, KeyDecoder, Paste, Text
 from gameclient.textwidth import sanitize
 from gameserver.protocol import GameState
@@ -49,9 +49,7 @@ class LineView:
                    for line in self.model.apply(event))  # type: ignore[arg-type]
         lines = [text for text in printed if text is not None]  # None: a copy
         if isinstance(event, GameState) and event.room in self.model.panes:
-            several = len(self.model.rooms()) > 1
-            lines += [f"  [#{event.room}] {t}" if several else "  " + t
-                      for t in board_lines(event)]
+            lines += board_texts(self.model, event)
         return self.say(*lines)
 
     def say(self, *texts: str) -> str:
