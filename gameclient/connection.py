@@ -69,6 +69,17 @@ class _DroppedWrites(logging.Filter):
 _DROPPED_WRITES = _DroppedWrites()
 
 
+def quiet_dropped_writes() -> None:
+    """Hide asyncio's dropped-write notices, from the first connection on (not at import: a
+    `play host --headless` server imports this module too and keeps its own log whole).
+
+    Idempotent: reconnects make new connections, and asyncio's logger keeps one filter.
+    """
+    asyncio_log = logging.getLogger("asyncio")
+    if _DROPPED_WRITES not in asyncio_log.filters:
+        asyncio_log.addFilter(_DROPPED_WRITES)
+
+
 class ConnectionFailed(Exception):
     """The connection could not be made or was lost; the message is for the user."""
 
@@ -135,7 +146,7 @@ class ClientConnection:
         self.login_data: dict[str, Any] = {}  # the login (or resume) reply's data
         self.games: list[dict[str, Any]] = []  # the server's game list (options, commands)
         self.e2e: PrivateMessages | None = None  # end-to-end PMs, once this device has keys
-        logging.getLogger("asyncio").addFilter(_DROPPED_WRITES)  # once: filters are a set
+        quiet_dropped_writes()
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = CONNECT_TIMEOUT, *,
