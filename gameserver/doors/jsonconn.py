@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import os
@@ -197,7 +198,7 @@ class Connection(asyncio.Protocol):
                     code="slow_down", id=msg_id if type(msg_id) is int else None,
                     text=f"slow down: you are sending more than {gate.describe()}; "
                          "that line was not sent")
-                turns.in_turn(hub, session, lambda e=refusal: hub.send(session, e))
+                turns.in_turn(hub, session, functools.partial(hub.send, session, refusal))
             else:
                 log.info("%s: flooding, disconnected", self.label)
                 hub.kick(session, "disconnected for flooding: you kept sending far more "
