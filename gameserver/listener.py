@@ -13,7 +13,7 @@ import time
 from asyncio import sslproto
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from gameserver.doors.tlsstream import TLSStream
 from gameserver.throttle import AddressCounts, address_key
@@ -374,8 +374,9 @@ class Listener:
         """TLS through asyncio's own layer with a small read buffer (see _SmallSSLProtocol)."""
         assert self._loop is not None and self.tls is not None
         handshake = self._loop.create_future()
+        # (typeshed says int; asyncio takes seconds, its own default being 60.0)
         layer = _SmallSSLProtocol(self._loop, protocol, self.tls, handshake, server_side=True,
-                                  ssl_handshake_timeout=self.handshake_timeout)
+                                  ssl_handshake_timeout=self.handshake_timeout)  # type: ignore[arg-type]
         transport, _ = await self._loop.connect_accepted_socket(lambda: layer, sock)
         try:
             await handshake
@@ -423,6 +424,12 @@ class _SmallSSLProtocol(sslproto.SSLProtocol):
 
     max_size = TLS_READ_BUFFER
     _fd = -1
+    # asyncio's own state that write_now reads, set by SSLProtocol.__init__ (typeshed
+    # leaves these private attributes out)
+    _state: sslproto.SSLProtocolState
+    _ssl_writing_paused: bool
+    _outgoing: ssl.MemoryBIO
+    _sslobj: ssl.SSLObject
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -430,7 +437,7 @@ class _SmallSSLProtocol(sslproto.SSLProtocol):
         if DIRECT_TLS_WRITES and sock is not None:
             self._fd = sock.fileno()
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def connection_lost(self, exc: BaseException | None) -> None:
         self._fd = -1  # the number may soon belong to another socket
         super().connection_lost(exc)
 
@@ -449,7 +456,8 @@ class _SmallSSLProtocol(sslproto.SSLProtocol):
         except ssl.SSLError:  # wants a read first, or broken: the layer's own path knows
             return False
         record = self._outgoing.read()
-        transport = self._transport
+        # the socket's transport: set before _fd (connection_made), cleared after it
+        transport = cast(asyncio.Transport, self._transport)
         sent = 0
         if not transport.get_write_buffer_size():
             try:
@@ -459,7 +467,7 @@ class _SmallSSLProtocol(sslproto.SSLProtocol):
         if sent < len(record):
             transport.write(record[sent:] if sent else record)
         if count < len(data):  # (memory BIOs take it whole; in case one does not)
-            self._write_appdata((data[count:],))
+            self._write_appdata([data[count:]])
         return True
 
 
