@@ -163,6 +163,12 @@ class CommitSchedule:
         self._soon = True
         self.loop.call_soon(self.run)
 
+    def run_backlog(self) -> None:
+        """Commit now, mid-pass (the hub's backlog of lazy confirmations is full), unless
+        the store is failing: its retry timer commits, every RETRY_EVERY, not each frame."""
+        if self._retry is None:
+            self.run()
+
     def run(self) -> None:
         self._soon = False
         self._retry = None

@@ -154,6 +154,7 @@ class Runtime:
             self._hub.commits_off_loop = True
         self.commits = CommitSchedule(self._hub, loop, self.wake, writer=writer,
                                       news=self._storage_news if writer else None)
+        self._hub.commit_now = self.commits.run_backlog
         self._install_extensions()
         if self.bus_url is not None:
             await self._join_cluster()

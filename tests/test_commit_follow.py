@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from helpers import Counting, RawClient, run, running_server
+from helpers import ROOMY, Counting, RawClient, run, running_server
+from hubpair import Pair, User
 
 from gameserver import listener as listener_module
 from gameserver.commits import GROUP_COMMIT, SETTLE_PASSES, SETTLE_QUIET, CommitSchedule
+from gameserver.core.storewaits import COMMIT_BACKLOG
+from gameserver.protocol import Hello, Resume
 
 
 class Crowd:
@@ -161,5 +164,67 @@ def test_a_crowd_of_resumes_is_confirmed_only_once_committed_and_shares_commits(
             assert 1 <= len(commits) < len(tokens)  # shared
             for at in confirmed:  # confirmed means stored: a commit ran before each ok
                 assert any(c <= at for c in commits)
+
+    run(body())
+
+
+def test_a_crowd_read_in_one_pass_is_committed_in_backlogs_between_frames(
+        tmp_path: Path) -> None:
+    """300 resumes handled in one loop pass (connections open, their lines come together):
+    a commit runs after the frame that fills COMMIT_BACKLOG, not once for all at the pass's
+    end; each ok leaves only after the commit that stored its login."""
+    pair = Pair(tmp_path, settings=ROOMY)
+    hub = pair.hub
+    tokens = [pair.user(f"crowd{i}").token for i in range(300)]
+    for session in list(hub.sessions):
+        hub.disconnected(session, "gone")
+    hub.commit()
+    users = [User(pair) for _ in tokens]
+    backlogs: list[int] = []
+    confirmed_then: list[int] = []
+
+    def commit_now() -> None:
+        assert hub._acting is None  # between frames, never inside one
+        backlogs.append(hub.waiting)
+        assert hub.commit()
+        confirmed_then.append(sum(1 for u in users if u.of("ok", id=1)))
+
+    hub.commit_now = commit_now
+    peak = 0
+    for user, token in zip(users, tokens, strict=True):
+        hub.receive(user.session, Hello(version=1))
+        hub.receive(user.session, Resume(id=1, token=token))
+        told = confirmed_then[-1] if confirmed_then else 0
+        assert not any(u.of("ok", id=1) for u in users[told:])  # not stored yet
+        peak = max(peak, hub.waiting)
+    assert len(backlogs) >= 2 and all(n >= COMMIT_BACKLOG for n in backlogs)
+    assert peak < COMMIT_BACKLOG + 10  # a login's few confirmations past the mark
+    # Committed logins were told; the rest wait for the pass's own commit.
+    assert confirmed_then[-1] < len(users)
+    assert not users[-1].of("ok", id=1)
+    hub.commit()
+    assert all(u.of("ok", id=1) for u in users)
+    pair.close()
+
+
+def test_a_backlog_does_not_commit_while_the_store_is_failing() -> None:
+    """During an incident the retry timer commits (every RETRY_EVERY), not every frame."""
+    class Failing(Counting):
+        storage_error = "disk full"
+
+        def commit(self) -> bool:
+            super().commit()
+            return False
+
+    async def body() -> None:
+        hub = Failing()
+        schedule = CommitSchedule(hub, asyncio.get_running_loop(), lambda: None)
+        schedule.request()
+        await asyncio.sleep(0)
+        assert len(hub.commits) == 1 and schedule.failing
+        for _ in range(50):
+            schedule.run_backlog()
+        assert len(hub.commits) == 1
+        schedule.cancel()
 
     run(body())

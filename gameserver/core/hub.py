@@ -133,6 +133,8 @@ class Hub(RoomLines):
             turns.wait_turn(session, message)
             return
         self.handle(session, message)
+        if self._backlogged:
+            self.commit_backlog()
 
     def handle(self, session: Session, message: Message) -> None:
         """Handle one typed message now (its turn has come)."""

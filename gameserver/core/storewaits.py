@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("play.hub")
 
 LAZY, SOON = 1, 2  # how soon a commit is asked for (see after_commit)
+# Confirmations that may wait for company (logins, moves between rooms) but, this many
+# waiting, are committed once the frame that queued the last of them is handled, not at
+# the end of the loop pass: a crowd whose logins are all read in one pass (2000 resumes
+# on connections already open) would otherwise hold ~20 small objects per login until
+# one big commit (~0.2 s of loop) and leave them as holes between the sessions' own
+# (docs/performance.md, "Scenario C: a commit per backlog (perfc5)").
+COMMIT_BACKLOG = 256
 STORAGE_LOG_EVERY = 60.0
 STORAGE_TEXT = ("the server could not store that (its disk is full or failing), so it was not"
                 " sent; try again later")
@@ -40,6 +47,8 @@ class StoreWaits:
 
     store: Store
     request_commit: Callable[[bool], None] | None
+    # The runtime's commit made now, between frames (None: no such; the next pass commits).
+    commit_now: Callable[[], None] | None
 
     def init_waits(self) -> None:
         # What waits for the next commit: (run once stored, run if refused, None: the
@@ -47,6 +56,8 @@ class StoreWaits:
         self._after_commit: list[Waiting] = []
         self._acting: Session | None = None
         self._commit_requested = 0  # 0: none; LAZY: may wait for others (group commit); SOON
+        self._backlogged = False  # COMMIT_BACKLOG lazy confirmations wait: commit after the frame
+        self.commit_now = None  # the runtime sets it (its CommitSchedule.run_backlog)
         # A commit made elsewhere (a store thread): what it stores, what waits for it.
         self._in_flight: tuple[Any, list[Waiting]] | None = None
         self.commits_off_loop = False  # the runtime's store threads commit (a cluster)
@@ -60,6 +71,7 @@ class StoreWaits:
         the caller retries, and past its patience calls `refuse_pending`.
         """
         self._commit_requested = 0
+        self._backlogged = False
         try:
             self.store.commit()
         except StorageError as exc:
@@ -78,6 +90,7 @@ class StoreWaits:
         """
         assert self._in_flight is None, "one commit at a time"
         self._commit_requested = 0
+        self._backlogged = False
         batch = cast("OffLoopStore", self.store).take_batch()
         waiting, self._after_commit = self._after_commit, []
         self._in_flight = (batch, waiting)
@@ -110,6 +123,7 @@ class StoreWaits:
         which room stays queued for the next commit. Returns how many messages it was.
         """
         self._commit_requested = 0
+        self._backlogged = False
         dropped = self.store.discard_messages()
         self._run_waiting(refused=True)
         return dropped
@@ -122,6 +136,12 @@ class StoreWaits:
             self._storage_logged = now
             log.error("storage: a request failed (%s); such failures are logged once a minute",
                       exc)
+
+    def commit_backlog(self) -> None:
+        """Between frames: a backlog of lazy confirmations is committed now (COMMIT_BACKLOG)."""
+        if self._backlogged and self._acting is None and self.commit_now is not None:
+            self._backlogged = False
+            self.commit_now()
 
     @property
     def waiting(self) -> int:
@@ -189,6 +209,8 @@ class StoreWaits:
         if owner is not None:
             owner.owed += 1
         self._after_commit.append((callback, refused, owner))
+        if lazy and len(self._after_commit) >= COMMIT_BACKLOG:
+            self._backlogged = True
         wanted = LAZY if lazy else SOON
         if self._commit_requested < wanted and self.request_commit is not None:
             self._commit_requested = wanted
