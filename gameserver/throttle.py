@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Callable
@@ -18,7 +19,18 @@ MAX_KEYS = 100_000  # entries a table keeps before it forgets the quietest
 
 def address_key(peer: str) -> str:
     """Whom a peer label ('1.2.3.4:5678', '::1:5678') counts as: its IP; IPv6 by /64."""
-    host = peer.rsplit(":", 1)[0].strip("[]") if ":" in peer else peer
+    return _host_key(peer.rsplit(":", 1)[0].strip("[]") if ":" in peer else peer)
+
+
+# The keys are pure functions of a host, asked several times per connection (the
+# listener's count, the login's throttles, the hash queue's fair share): parsed once per
+# host while it comes and goes (a crowd from one address, a login storm's: ~0.1 ms each
+# through `ipaddress`), at most KEY_CACHE hosts kept.
+KEY_CACHE = 4096
+
+
+@functools.lru_cache(maxsize=KEY_CACHE)
+def _host_key(host: str) -> str:
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -32,6 +44,7 @@ def address_key(peer: str) -> str:
     return str(ip)
 
 
+@functools.lru_cache(maxsize=KEY_CACHE)
 def prefix_key(address: str) -> str:
     """The network an address key belongs to, for fair shares: IPv4 /24, IPv6 /48."""
     try:

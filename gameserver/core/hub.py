@@ -82,6 +82,7 @@ class Hub(RoomLines):
         self.lookalikes = LookalikeIndex(store.account_names())
         self.lookups: Lookups = lookups if lookups is not None else Immediate(store)
         self.server_name = server_name
+        self._welcome: Welcome | None = None  # what every hello is answered with
         self.hasher = hasher
         self.verifier = verifier
         self.request_commit = request_commit
@@ -361,8 +362,10 @@ class Hub(RoomLines):
             self.kick(session, "protocol version mismatch", "version")
             return
         session.greeted = True
-        self.send(session, Welcome(version=PROTOCOL_VERSION, server=self.server_name,
-                                   motd=f"welcome to {self.server_name}"))
+        if self._welcome is None:  # one event for every hello: a door encodes it once
+            self._welcome = Welcome(version=PROTOCOL_VERSION, server=self.server_name,
+                                    motd=f"welcome to {self.server_name}")
+        self.send(session, self._welcome)
         for ext in self.extensions:
             ext.on_hello(session)
 

@@ -10,17 +10,24 @@ from gameserver.core.events import Event, RoomView, TopicChanged
 from gameserver.core.rooms import Room, Session
 from gameserver.protocol import (
     MAX_FRAME,
+    GameList,
     MemberPage,
     Message,
     Ok,
     Presence,
     RoomMessage,
     RoomState,
+    Welcome,
     paginate,
 )
 from gameserver.protocol import encode as encode_message
 
 _quote = json.encoder.encode_basestring  # what encode() uses for str (ensure_ascii=False)
+# What every hello is answered with: the core sends one event object each time (its
+# welcome, the game list), encoded here once. Kept with the event itself, so the key
+# (its id) cannot be another object's while it is here; a new event replaces it.
+_GREETINGS = (Welcome, GameList)
+_greeted: dict[type, tuple[Event, bytes]] = {}
 
 
 def encode_event(event: Event) -> bytes:
@@ -38,6 +45,11 @@ def encode_event(event: Event) -> bytes:
                         for f in room_state_frames(event.room, event.nick, event.online))
     if kind is Presence:
         return presence_frames(event)
+    if kind in _GREETINGS:
+        seen = _greeted.get(kind)
+        if seen is None or seen[0] is not event:
+            seen = _greeted[kind] = (event, encode_message(event))
+        return seen[1]
     return encode_message(event)
 
 
