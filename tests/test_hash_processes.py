@@ -348,7 +348,6 @@ def test_a_real_servers_logins_run_their_checks_in_worker_processes(
     runs.mkdir()
 
     async def main() -> None:
-        # 2**14: a check takes long enough that the next login finds the express busy
         async with running_server(tmp_path / "data", scrypt_n=2**14) as server:
             hub = server.hub
             await started(server)
@@ -385,7 +384,7 @@ def test_a_worker_killed_during_a_login_still_answers_it(
             await started(server)
             server.hub.verifier = Recorded(verify_password, runs, gate)
             clients = [await RawClient.connect(server.port) for _ in range(2)]
-            for client in clients:  # the first takes the express thread, the second a worker
+            for client in clients:  # the first takes the worker, the second waits for it
                 await client.hello()
                 await client.send({"type": "login", "id": 7, "user": "alice",
                                    "password": "right"})
@@ -418,13 +417,14 @@ def test_a_connection_that_goes_away_cancels_its_queued_check_before_a_process_r
             await started(server)
             server.hub.verifier = Recorded(verify_password, runs, gate)
             blockers = []
-            for password in ("first", "second"):  # the express thread, then the worker
+            for password in ("first", "second"):  # the worker, then the queue's head (one
+                # address: nobody else about, so no express thread)
                 blocker = await RawClient.connect(server.port)
                 await blocker.hello()
                 await blocker.send({"type": "login", "id": 1, "user": "alice",
                                     "password": password})
                 blockers.append(blocker)
-            while {"first", "second"} - {password for password, _, _ in runs_of(runs)}:
+            while "first" not in {password for password, _, _ in runs_of(runs)}:
                 await asyncio.sleep(0.01)
             leavers = []
             for n in range(6):

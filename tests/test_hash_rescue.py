@@ -172,13 +172,13 @@ def test_a_check_one_worker_holds_too_long_is_rescued_while_the_other_keeps_goin
     express = Runner()
     queue, workers, rescue, clock = rescued_queue(express=express, width=2, held_after=1.0)
     answers: list[str] = []
-    queue.submit(check(answers, "flood0"), "198.51.100.1", lambda: None)
-    assert express.names() == ["flood0"]  # its prefix was quiet: the express is busy now
-    queue.submit(check(answers, "flood1"), "198.51.100.2", lambda: None)
+    queue.submit(check(answers, "flood0"), "198.51.100.1", lambda: None)  # a worker's
+    queue.submit(check(answers, "other"), "203.0.113.9", lambda: None)
+    assert express.names() == ["other"]  # quiet, beside the flood: the express is busy now
     queue.submit(check(answers, "real"), "192.0.2.7", lambda: None)  # no express for it
-    for n in range(2, 12):
+    for n in range(1, 12):
         queue.submit(check(answers, f"flood{n}"), "198.51.100.3", lambda: None)
-    assert workers.names() == ["flood1", "real"]
+    assert workers.names() == ["flood0", "real"]
     elapsed = 0.0
     while "real" not in answers:
         clock.advance(0.25)
@@ -225,15 +225,68 @@ def test_the_express_runner_still_serves_a_quiet_prefix_while_the_workers_starve
     express = Runner()
     queue, workers, rescue, clock = rescued_queue(slots=1, express=express)
     answers: list[str] = []
-    for n in range(4):  # a flood from one /24: the first one expressed, the rest queued
+    for n in range(4):  # a flood from one /24, nobody else about: the worker takes one
         queue.submit(check(answers, f"flood{n}"), f"198.51.100.{n}", lambda: None)
-    express.finish()
-    clock.advance(0.6)  # the worker holds flood1 and finishes nothing: rescued
-    assert rescue.names() == ["flood1"]
+    assert workers.names() == ["flood0"] and not express.held
+    clock.advance(0.6)  # the worker holds flood0 and finishes nothing: rescued
+    assert rescue.names() == ["flood0"]
     queue.submit(check(answers, "real"), "192.0.2.7", lambda: None)
     assert express.names() == ["real"]  # at once, ahead of the flood and the rescue
     express.finish()
-    assert answers == ["flood0", "real"]
+    assert answers == ["real"]
+
+
+def test_the_express_runner_waits_for_someone_else_to_be_about() -> None:
+    """With idle-class workers the express runner (normal priority, beside the loop) only
+    keeps a quiet prefix from waiting behind another's checks: a lone login that its
+    worker runs promptly, and a storm from one place, never take it."""
+    express = Runner()
+    queue, workers, rescue, clock = rescued_queue(slots=2, express=express)
+    answers: list[str] = []
+    queue.submit(check(answers, "lone"), "203.0.113.5", lambda: None)
+    assert workers.names() == ["lone"] and not express.held
+    clock.advance(0.05)
+    workers.finish()  # within lone_after: nothing else ran it
+    for n in range(20):  # a storm from one /24
+        queue.submit(check(answers, f"storm{n}"), f"198.51.100.{n}", lambda: None)
+    while len(answers) < 12:
+        clock.advance(0.09)  # each check held longer than lone_after, but never alone
+        workers.finish()
+        assert not express.held and not rescue.held
+    queue.submit(check(answers, "other"), "192.0.2.9", lambda: None)  # from elsewhere
+    assert express.names() == ["other"]  # at once, ahead of the storm's queue
+    express.finish()
+    while workers.held:  # the rest promptly (a storm's last check, alone and slow to
+        workers.finish()  # run, would take the express runner: as a lone one does)
+    assert len(answers) == 22 and len(queue) == 0
+    assert (queue.expressed, queue.rescued, queue.rerun) == (1, 0, 0)
+
+
+def test_a_lone_check_its_worker_is_slow_to_run_goes_to_the_express_runner_too() -> None:
+    """A machine kept busy by other programs gives an idle-class worker no CPU: a lone
+    login waits lone_after for the express runner, not the rescue's held_after."""
+    express = Runner()
+    queue, workers, rescue, clock = rescued_queue(slots=2, express=express, held_after=1.0)
+    answers: list[str] = []
+    queue.submit(check(answers, "lone"), "203.0.113.5", lambda: None)
+    clock.advance(0.09)
+    assert workers.names() == ["lone"] and not express.held
+    clock.advance(0.02)
+    assert express.names() == ["lone"] and not rescue.held  # run again, on the express
+    queue.submit(check(answers, "next"), "203.0.113.5", lambda: None)  # the free worker's
+    assert workers.names() == ["lone", "next"]
+    express.finish()
+    assert answers == ["lone"] and len(queue) == 1
+    clock.advance(0.2)  # "next" is alone now, and the express runner is free again...
+    assert express.names() == ["next"]  # ...so it takes that one as well
+    express.finish()
+    queue.submit(check(answers, "third"), "203.0.113.5", lambda: None)
+    assert express.names() == ["third"]  # no worker free (both starved): at once
+    express.finish()
+    workers.finish()  # the workers get the CPU at last: their late answers are dropped
+    workers.finish()
+    assert answers == ["lone", "next", "third"] and len(queue) == 0
+    assert (queue.expressed, queue.rerun, queue.rescued) == (3, 2, 0)
 
 
 def test_without_a_rescue_nothing_steps_in() -> None:
@@ -281,9 +334,12 @@ def record_runs(hub: Any) -> list[tuple[str, int, int, str]]:
 LOGIN_ID = 1000  # not an id RawClient.request would give
 
 
-async def login_all(port: int, names: list[str], timeout: float = 20.0) -> list[RawClient]:
-    """Log `names` in at once from one address (so most checks go to the workers)."""
-    clients = [await RawClient.connect(port) for _ in names]
+async def login_all(port: int, names: list[str], timeout: float = 20.0,
+                    elsewhere: str | None = None) -> list[RawClient]:
+    """Log `names` in at once from one address (so their checks go to the workers); with
+    `elsewhere`, the last from that address (another prefix: the express thread's)."""
+    clients = [await RawClient.connect(port, source=elsewhere if n == len(names) - 1 else None)
+               for n in range(len(names))]
     for client in clients:
         await client.hello()
     for client, name in zip(clients, names, strict=True):
@@ -303,16 +359,17 @@ def test_hash_threads_scheduling_classes(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(tuning, "HASH_IDLE_CLASS", idle_class)
 
     async def main() -> None:
-        # 2**14: each hash takes long enough that the next login finds the express busy
+        # 2**14: each hash takes long enough that dee's check finds the others running
         async with running_server(tmp_path, scrypt_n=2**14) as server:
             runs = record_runs(server.hub)
-            clients = await login_all(server.port, ["ann", "bob", "cy"])
+            clients = await login_all(server.port, ["ann", "bob", "cy", "dee"],
+                                      elsewhere="127.0.1.1")
             ours = os.getpriority(os.PRIO_PROCESS, 0)
             workers = {(policy, nice) for name, policy, nice, _ in runs
                        if name.startswith("play-hash_")}
             express = {(policy, nice) for name, policy, nice, _ in runs
                        if name.startswith("play-hash-express")}
-            assert express == {(os.SCHED_OTHER, ours)}  # a quiet address's check
+            assert express == {(os.SCHED_OTHER, ours)}  # dee's: quiet, beside the others
             if idle_class:
                 assert workers <= {(os.SCHED_IDLE, ours)}
                 assert server.hub.hashes.rescue is not None

@@ -15,7 +15,13 @@ preempts at once (gameserver/hashpool.py, tuning.HASH_PROCESSES and HASH_PROCESS
 a process shares no GIL with the loop); else threads at nice 10. An
 `express` runner (one thread at normal priority) is kept for checks from prefixes that
 have nothing running: a real user's login during a flood from elsewhere takes it, the
-flood cannot.
+flood cannot. With the idle-class workers (and their rescue, below) it takes such a
+check only while another prefix has checks running or waiting; with no one else's
+checks about, the check goes to the workers, which give way to chat at once (a nice-0
+hash at a login storm's start took CPU from chat and protected nobody: scenario D,
+docs/performance.md, perfd7). A lone check that a worker has held for `lone_after`
+(0.1 s: a machine kept busy by other programs, where the idle class gets nothing) is run
+on the express runner too, the first answer winning.
 
 The idle class gets no CPU at all on a machine that is never idle, and an unprivileged
 process cannot leave it again. So the runtime adds a `rescue` runner (`width` threads at
@@ -89,6 +95,7 @@ class HashQueue:
         self.rescue: Callable[[Work], None] | None = None
         self.rescue_after = 0.5
         self.held_after = 1.0
+        self.lone_after = 0.1  # a lone check a worker has held this long: express it too
         self.width = 1  # checks the rescue runs at once
         self._clock: Callable[[], float] = lambda: 0.0
         self._schedule: Schedule | None = None
@@ -109,11 +116,12 @@ class HashQueue:
 
     def add_rescue(self, rescue: Callable[[Work], None], after: float,
                    clock: Callable[[], float], schedule: Schedule, *, width: int = 1,
-                   held_after: float | None = None) -> None:
+                   held_after: float | None = None, lone_after: float = 0.1) -> None:
         """Rescue starved workers (see above): `rescue` runs a check on a never-starved
         runner, up to `width` at once; `clock` and `schedule(delay, callback)` are the
-        runtime's. `held_after` (default 2 x `after`): one held check's limit."""
-        self.rescue, self.rescue_after = rescue, after
+        runtime's. `held_after` (default 2 x `after`): one held check's limit;
+        `lone_after`: a lone check's, before the express runner runs it too."""
+        self.rescue, self.rescue_after, self.lone_after = rescue, after, lone_after
         self.held_after = held_after if held_after is not None else 2 * after
         self.width = max(1, width)
         self._clock, self._schedule = clock, schedule
@@ -203,11 +211,26 @@ class HashQueue:
         return self._take_from(next(iter(self._groups)))
 
     def _next_quiet(self) -> _Job | None:
-        """The next check of the first prefix in turn that has nothing running, if any."""
+        """The next check of the first prefix in turn that has nothing running, if any.
+
+        With a rescue (idle-class workers), only while another prefix has checks running
+        or waiting, or no worker is free (they still hold copies of checks answered
+        elsewhere: starved): the express runner keeps a check from waiting behind someone
+        else's. With nobody else about (a lone login, a storm from one place) a free
+        worker takes it, and nothing hashes at normal priority beside the loop; a lone
+        check the worker is slow to run goes to the express runner too (_lone).
+        """
         for group in self._groups:
-            if not self._serving.get(group):
+            if not self._serving.get(group) and (self.rescue is None
+                                                 or self._bulk >= self.slots
+                                                 or self._others_busy(group)):
                 return self._take_from(group)
         return None
+
+    def _others_busy(self, group: str) -> bool:
+        """Has a prefix other than `group` checks waiting or running?"""
+        return len(self._groups) > 1 or any(
+            n for other, n in self._serving.items() if other != group)
 
     def _take_from(self, group: str) -> _Job:
         """The oldest check of `group`'s next address; both move to the back of the turn."""
@@ -252,7 +275,25 @@ class HashQueue:
             job.rescued = True
             assert self.rescue is not None
             self.rescue(self._started(job, RESCUE))
+        lone = self._lone()
+        if lone is not None and lone.handed + self.lone_after <= now:
+            lone.rescued = True  # (not the rescue's as well)
+            self._express_busy = True
+            self.expressed += 1
+            self.rerun += 1
+            assert self.express is not None
+            self.express(self._started(lone, EXPRESS))
         self._look_at(self._next_sign(now))
+
+    def _lone(self) -> _Job | None:
+        """The check a worker holds while it is the only one about (none waiting, no other
+        running), if the express runner is free to run it too: a lone login on a machine
+        kept busy by other programs, whose idle-class worker gets no CPU, waits
+        `lone_after` for it instead of the rescue's `held_after`."""
+        if self.express is None or self._express_busy or self.waiting or self.running != 1:
+            return None
+        held = self._unrescued()
+        return held[0] if len(held) == 1 else None
 
     def _starved(self, now: float) -> _Job | None:
         """The next check to rescue now, if any (taken off the queue if it was waiting)."""
@@ -282,6 +323,9 @@ class HashQueue:
         signs = [self._since + self.rescue_after] if self.waiting or held else []
         if held:
             signs.append(min(held) + self.held_after)
+        lone = self._lone()
+        if lone is not None:
+            signs.append(lone.handed + self.lone_after)
         signs = [when for when in signs if when > now]  # what is due now was just looked at
         return min(signs) if signs else None
 

@@ -91,7 +91,8 @@ class Hub(RoomLines):
         self.run_store: Callable[[Work], None] = _run_inline
         # Every password hash or check waits here, fair between addresses; the runtime
         # is handed `hash_slots` at a time (its hash threads), and one more to its
-        # express thread from a prefix that has nothing running (see hashqueue).
+        # express thread from a prefix that has nothing running while others do (see
+        # hashqueue).
         self.hashes = HashQueue(self.run_work, settings.hash_queue, hash_slots, run_express)
         self.sessions: set[Session] = set()
         self.online: dict[str, Session] = {}  # username key -> session
