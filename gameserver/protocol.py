@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -69,15 +69,35 @@ def _depth_ok(obj: dict[str, Any], limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def _check(annotation: str, value: Any) -> bool:
+# A field as checked: its name, its annotation (for the message), the checks of its
+# kinds, and whether None is one of them.
+_Field = tuple[str, str, tuple[Callable[[Any], bool], ...], bool]
+_FIELDS: dict[type, tuple[_Field, ...]] = {}  # per message class, read off it once
+_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field(name: str, annotation: str) -> _Field:
     kinds = [part.strip() for part in annotation.split("|")]
-    if value is None:
-        return "None" in kinds
-    for kind in kinds:
-        base = kind.split("[", 1)[0]
-        if base in _CHECKS and _CHECKS[base](value):
-            return True
-    return False
+    bases = [kind.split("[", 1)[0] for kind in kinds]
+    return (name, annotation, tuple(_CHECKS[b] for b in bases if b in _CHECKS),
+            "None" in kinds)
+
+
+def _fields(cls: type) -> tuple[_Field, ...]:
+    """`cls`'s fields with their checks (dataclasses.fields and the annotations parsed
+    once per class, not on every message built: ~15 % of the loop in scenario F)."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple(_field(f.name, str(f.type))
+                                      for f in dataclasses.fields(cls))
+    return fields
+
+
+def _names(cls: type) -> frozenset[str]:
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = frozenset(f[0] for f in _fields(cls))
+    return names
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,19 +107,26 @@ class Message:
     TYPE: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not _check(str(f.type), value):
+        for name, annotation, checks, none_ok in _fields(type(self)):
+            value = getattr(self, name)
+            if value is None:
+                sound = none_ok
+            else:
+                sound = False
+                for check in checks:
+                    if check(value):
+                        sound = True
+                        break
+            if not sound:
                 raise LocalProtocolError(
-                    "bad_field", f"{self.TYPE}.{f.name} must be {f.type}, not {value!r}"
-                )
+                    "bad_field", f"{self.TYPE}.{name} must be {annotation}, not {value!r}")
 
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.TYPE}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name, _, _, _ in _fields(type(self)):
+            value = getattr(self, name)
             if value is not None:
-                out[f.name] = value
+                out[name] = value
         return out
 
 
@@ -431,7 +458,7 @@ def parse_message(obj: Any, table: dict[str, type[Message]]) -> Message:
         raise RemoteProtocolError("unknown_type", f"unknown message type {kind!r}")
     if any(type(v) in (dict, list) for v in obj.values()) and not _depth_ok(obj):
         raise RemoteProtocolError("bad_message", f"a frame nests deeper than {MAX_DEPTH} levels")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _names(cls)
     args = {k: v for k, v in obj.items() if k in names}
     for name, value in args.items():  # every field, once, here at the edge
         if isinstance(value, (dict, list)) and table is CLIENT_MESSAGES:
