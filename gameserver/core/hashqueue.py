@@ -16,12 +16,13 @@ a process shares no GIL with the loop); else threads at nice 10. An
 `express` runner (one thread at normal priority) is kept for checks from prefixes that
 have nothing running: a real user's login during a flood from elsewhere takes it, the
 flood cannot. With the idle-class workers (and their rescue, below) it takes such a
-check only while another prefix has checks running or waiting; with no one else's
-checks about, the check goes to the workers, which give way to chat at once (a nice-0
-hash at a login storm's start took CPU from chat and protected nobody: scenario D,
-docs/performance.md, perfd7). A lone check that a worker has held for `lone_after`
-(0.1 s: a machine kept busy by other programs, where the idle class gets nothing) is run
-on the express runner too, the first answer winning.
+check only while another prefix has checks running or waiting, or no worker is free
+(they still hold copies of checks answered elsewhere); with no one else's checks about,
+the check goes to the workers, which give way to chat at once (a nice-0 hash at a login
+storm's start took CPU from chat and protected nobody: scenario D, docs/performance.md,
+perfd7). A lone check that a worker has held for `lone_after` (LONE_AFTER, 0.1 s: a
+machine kept busy by other programs, where the idle class gets nothing) is run on the
+express runner too, the first answer winning.
 
 The idle class gets no CPU at all on a machine that is never idle, and an unprivileged
 process cannot leave it again. So the runtime adds a `rescue` runner (`width` threads at
@@ -72,6 +73,7 @@ class _Job:
 # Who runs a check: a worker (`run`), the express runner, the rescue runner.
 WORKER, EXPRESS, RESCUE = "worker", "express", "rescue"
 Schedule = Callable[[float, Callable[[], None]], None]
+LONE_AFTER = 0.1  # s a worker has held a lone check before the express runner runs it too
 
 
 class HashQueue:
@@ -95,7 +97,7 @@ class HashQueue:
         self.rescue: Callable[[Work], None] | None = None
         self.rescue_after = 0.5
         self.held_after = 1.0
-        self.lone_after = 0.1  # a lone check a worker has held this long: express it too
+        self.lone_after = LONE_AFTER
         self.width = 1  # checks the rescue runs at once
         self._clock: Callable[[], float] = lambda: 0.0
         self._schedule: Schedule | None = None
@@ -116,7 +118,7 @@ class HashQueue:
 
     def add_rescue(self, rescue: Callable[[Work], None], after: float,
                    clock: Callable[[], float], schedule: Schedule, *, width: int = 1,
-                   held_after: float | None = None, lone_after: float = 0.1) -> None:
+                   held_after: float | None = None, lone_after: float = LONE_AFTER) -> None:
         """Rescue starved workers (see above): `rescue` runs a check on a never-starved
         runner, up to `width` at once; `clock` and `schedule(delay, callback)` are the
         runtime's. `held_after` (default 2 x `after`): one held check's limit;
@@ -229,8 +231,7 @@ class HashQueue:
 
     def _others_busy(self, group: str) -> bool:
         """Has a prefix other than `group` checks waiting or running?"""
-        return len(self._groups) > 1 or any(
-            n for other, n in self._serving.items() if other != group)
+        return len(self._groups) > 1 or any(other != group for other in self._serving)
 
     def _take_from(self, group: str) -> _Job:
         """The oldest check of `group`'s next address; both move to the back of the turn."""
