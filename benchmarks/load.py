@@ -33,6 +33,7 @@ from loadspec import (  # noqa: E402
     TARGETS,
     WINDOW,
     Config,
+    described,
 )
 
 __all__ = ["SCENARIO_TEXT", "TARGETS", "main"]
@@ -43,7 +44,8 @@ __all__ = ["SCENARIO_TEXT", "TARGETS", "main"]
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="load.py", description="Drive a play server over loopback and print its cost.",
-        epilog="scenarios: " + "; ".join(f"{k}: {v}" for k, v in SCENARIO_TEXT.items()))
+        epilog="scenarios: " + "; ".join(f"{k}: {described(v, SCENARIOS[k])}"
+                                      for k, v in SCENARIO_TEXT.items()))
     p.add_argument("--scenario", choices=sorted(SCENARIOS), help="a preset (flags override it)")
     p.add_argument("--clients", type=int, help="logged-in clients in the room")
     p.add_argument("--senders", type=int, help="how many of them send")
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     print(report(cfg, fig, meta))
     if args.json:
-        targets = {t.figure: {"limit": t.limit, "label": t.label, "result": t.check(fig)}
+        targets = {t.figure: {"limit": t.limit, "label": described(t.label, vars(cfg)),
+                                "result": t.check(fig)}
                    for t in TARGETS.get(cfg.scenario, [])}
         Path(args.json).write_text(json.dumps(
             {"scenario": cfg.scenario, "config": cfg.__dict__, "meta": meta,

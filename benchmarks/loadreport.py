@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadspec import SCENARIO_TEXT, STORM_ARRIVAL, TARGETS, Config
+from loadspec import SCENARIO_TEXT, STORM_ARRIVAL, TARGETS, Config, described
 
 # ---------------------------------------------------------------- report
 
@@ -19,8 +19,8 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
         return f"{value}{unit}"
 
     out = []
-    title = f"scenario {cfg.scenario}: {SCENARIO_TEXT[cfg.scenario]}" if cfg.scenario else (
-        "custom run")
+    title = (f"scenario {cfg.scenario}: {described(SCENARIO_TEXT[cfg.scenario], vars(cfg))}"
+             if cfg.scenario else "custom run")
     out.append(title)
     out.append("  " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     each = cfg.per_sender if cfg.senders else 0
@@ -95,6 +95,7 @@ def report(cfg: Config, fig: dict[str, Any], meta: dict[str, str]) -> str:
         for target in TARGETS[cfg.scenario]:
             value = fig.get(target.figure)
             shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-            out.append(f"    {target.label:<48} {target.figure} = {shown:<10}"
+            label = described(target.label, vars(cfg))
+            out.append(f"    {label:<48} {target.figure} = {shown:<10}"
                        f" {target.check(fig)}")
     return "\n".join(out)

@@ -61,6 +61,17 @@ def test_scenario_presets_print_their_targets(tmp_path):
     assert result["targets"]["lost"]["result"] == "met"
 
 
+def test_scenario_f_names_the_rate_it_ran_at(tmp_path):
+    # F scaled down: 8 clients resume all at once, then at 40/s; its title and target say 40/s.
+    text, result = load(tmp_path, "--scenario", "F", "--clients", "8", "--arrivals", "40",
+                        "--server-set", "MAX_WAIT=0.2", timeout=180)
+    fig = result["figures"]
+    assert fig["arrival_rate"] == 40 and fig["burst_cpu_ms_per_join"] >= 0
+    assert "then at 40 a second" in text and "CPU per join at 40/s within 1.5x" in text
+    assert result["targets"]["arrival_ratio"]["label"].startswith("CPU per join at 40/s")
+    assert "250" not in text.splitlines()[0]
+
+
 def test_only_loopback_servers_are_driven(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(LOAD), "--attach", "192.0.2.1:5220:1", "--clients", "1"],
