@@ -59,6 +59,13 @@ def history_line(entry: dict) -> str:
             f"[{entry.get('sender', '?')} -> {receiver}] {text}{mark}")
 
 
+def game_moved(before: GameState | None, now: GameState) -> bool:
+    """Whether a game's frame says something happened (not only its clocks ticked, or the
+    same board sent again after a reconnect)."""
+    return before is None or (before.board, before.status, before.turn, before.over) != (
+        now.board, now.status, now.turn, now.over)
+
+
 class ClientModel(PaneSet):
     """State a client keeps; `apply` updates it from one server message.
 
@@ -397,8 +404,19 @@ class ClientModel(PaneSet):
             self.add("history", history_line(entry), entry.get("ts"))
 
     def _on_GameState(self, msg: GameState) -> None:
+        before = self.games.get(msg.game_id)
         self.games[msg.game_id] = msg
         self.game_seen[msg.game_id] = self.now()
+        pane = self.panes.get(msg.room)
+        if pane is None or msg.room == self.current or not game_moved(before, msg):
+            return
+        # A move, a start or an end in a room you are not looking at is news there, like
+        # a line; one that asks you to move (or ends a game of yours) is for you: its `!`.
+        pane.unread += 1
+        me = {self.user.casefold(), pane.nick.casefold()} - {""}
+        if (msg.turn or "").casefold() in me or (
+                msg.over and any(p.casefold() in me for p in msg.players)):
+            pane.mentions += 1
 
     def _on_GameClosed(self, msg: GameClosed) -> None:
         self.games.pop(msg.game_id, None)

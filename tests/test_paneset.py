@@ -5,7 +5,7 @@ from __future__ import annotations
 from gameclient.model import ClientModel
 from gameclient.panes import not_there, rooms_lines
 from gameclient.views import room_bar
-from gameserver.protocol import Left, Ok, PrivateMessage, RoomMessage, RoomState
+from gameserver.protocol import GameState, Left, Ok, PrivateMessage, RoomMessage, RoomState
 
 TS = 1_700_000_000.0
 
@@ -52,6 +52,34 @@ def test_an_action_counts_as_unread_and_one_that_names_me_shows_its_mark() -> No
     lobby = model.panes["lobby"]
     assert (lobby.unread, lobby.mentions) == (1, 1)
     assert "1 #lobby (1!)" in room_bar(model)
+
+
+def board(room: str, turn: str | None, cells: str, over: bool = False,
+          time_left: float | None = None) -> GameState:
+    return GameState(game_id=7, game="tictactoe", room=room, players=["ann", "bob"],
+                     board=[cells[:3], cells[3:6], cells[6:]], status="playing",
+                     turn=turn, over=over, time_left=time_left)
+
+
+def test_a_game_moving_in_a_room_not_looked_at_marks_it_and_my_turn_is_for_me() -> None:
+    model = three_rooms()  # looking at #games
+    den = model.panes["den"]
+    model.apply(board("den", "bob", "........."))  # a game starts there: news
+    assert (den.unread, den.mentions) == (1, 0)
+    model.apply(board("den", "ann", "x........"))  # bob moved: my turn
+    assert (den.unread, den.mentions) == (2, 1)
+    assert "2 #den (2!)" in room_bar(model)
+    model.apply(board("den", "ann", "x........", time_left=12.0))  # only its clock
+    model.apply(board("den", "ann", "x........"))  # sent again (a resume)
+    assert (den.unread, den.mentions) == (2, 1)
+    model.apply(board("games", "bob", "........."))  # in view: nothing to count
+    assert model.panes["games"].unread == 0
+    assert model.switch("den") and (den.unread, den.mentions) == (0, 0)
+    model.apply(board("den", "bob", "xo......."))  # looked at now: seen as it comes
+    assert den.unread == 0
+    assert model.switch("lobby")
+    model.apply(board("den", None, "xoxoxoxo.", over=True))  # my game ended over there
+    assert (den.unread, den.mentions) == (1, 1)
 
 
 def test_pm_conversations_are_bar_entries_after_the_rooms() -> None:
