@@ -20,7 +20,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(REPO))
 
-from loadhost import OwnServer, check_loopback, prepare_store, raise_fd_limit  # noqa: E402
+from loadhost import (  # noqa: E402
+    OwnServer,
+    check_loopback,
+    cpu_list,
+    prepare_store,
+    raise_fd_limit,
+    split_cpus,
+)
 from loadpresence import follow_server  # noqa: E402
 from loadreport import report  # noqa: E402
 from loadrun import run_bench  # noqa: E402
@@ -84,6 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tls", action="store_true",
                    help="the started server serves TLS (its default) and clients use it;"
                         " without it the server runs with --no-tls")
+    p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                   help="the started server on half the CPUs and this load generator on the"
+                        " other half (default: on for scenario F, off otherwise)")
     p.add_argument("--timeout", type=float, default=300.0, help="hard bound on the whole run")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)
@@ -105,7 +115,7 @@ def client_loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] 
 def make_config(args: argparse.Namespace) -> Config:
     values: dict[str, Any] = dict(SCENARIOS.get(args.scenario or "", {}))
     for key in ("clients", "senders", "messages", "rate", "duration", "idle", "storm",
-                "reconnect", "arrivals"):
+                "reconnect", "arrivals", "pin"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     cfg = Config(**values, room=args.room, password=args.password, prefix=args.prefix,
@@ -161,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
             settings = dict(item.split("=", 1) for item in args.server_set)
             follow_server(settings)  # scenario F settles as long as the server's batches wait
             os.environ["PLAY_BENCH_CLIENTS"] = str(cfg.clients)  # a profile's "per connection"
-            server = OwnServer(Path(tmp), args.loop, settings, tls=cfg.tls)
+            halves = split_cpus() if cfg.pin else None
+            server = OwnServer(Path(tmp), args.loop, settings, tls=cfg.tls,
+                               cpus=halves[0] if halves else None)
+            if halves:
+                os.sched_setaffinity(0, halves[1])
+            meta["pinned"] = (f"server on CPU {cpu_list(halves[0])}, load generator on CPU"
+                              f" {cpu_list(halves[1])}" if halves else
+                              "no (one CPU)" if cfg.pin else "no")
             host, port, pid = "127.0.0.1", server.port, server.pid
             meta["server"] = f"play host pid {pid} port {port}"
             meta["server loop"] = server.loop

@@ -14,7 +14,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "C": {"clients": 2000, "senders": 0, "idle": 5.0},
     "D": {"clients": 500, "senders": 1, "rate": 100.0, "duration": 10.0, "storm": 200},
     "E": {"clients": 2000, "senders": 0, "reconnect": True},
-    "F": {"clients": 1500, "senders": 0, "arrivals": 250.0},
+    "F": {"clients": 1500, "senders": 0, "arrivals": 250.0, "pin": True},
 }
 SCENARIO_TEXT = {
     "A": "100 clients, 10 senders x 2000 messages at full speed",
@@ -22,14 +22,17 @@ SCENARIO_TEXT = {
     "C": "2000 idle logged-in clients",
     "D": "scenario B while 200 new clients log in with passwords at once",
     "E": "2000 clients drop and reconnect at once (session-token resume)",
-    "F": "1500 clients resume into one room all at once, then at {arrivals:g} a second",
+    "F": "{clients} clients resume into one room all at once, then at {arrivals:g} a second",
 }
 
 
 
 def described(text: str, values: dict[str, Any]) -> str:
-    """A scenario's text or a target's label with the run's own figures in it (F's rate)."""
-    return text.format(arrivals=values.get("arrivals") or SCENARIOS["F"]["arrivals"])
+    """A scenario's text or a target's label with the run's own figures in it (F's rate
+    and crowd)."""
+    preset = SCENARIOS["F"]
+    return text.format(arrivals=values.get("arrivals") or preset["arrivals"],
+                       clients=values.get("clients") or preset["clients"])
 
 
 STORM_ARRIVAL = 0.5  # s: the first part of a login storm; what came after is reported apart
@@ -103,6 +106,7 @@ class Config:
     window: int = WINDOW
     lag_cap: int = LAG_CAP
     tls: bool = False
+    pin: bool = False  # the started server on half the CPUs, this load generator on the rest
 
     @property
     def per_sender(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,8 @@ def test_scenario_f_names_the_rate_it_ran_at(tmp_path):
     assert "then at 40 a second" in text and "CPU per join at 40/s within 1.5x" in text
     assert result["targets"]["arrival_ratio"]["label"].startswith("CPU per join at 40/s")
     assert "250" not in text.splitlines()[0]
+    if len(os.sched_getaffinity(0)) >= 2:  # F pins by default: the server apart from the bench
+        assert result["meta"]["pinned"].startswith("server on CPU ")
 
 
 def test_only_loopback_servers_are_driven(tmp_path):
