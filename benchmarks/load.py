@@ -93,7 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         " without it the server runs with --no-tls")
     p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
                    help="the started server on half the CPUs and this load generator on the"
-                        " other half (default: on for scenario F, off otherwise)")
+                        " other half (default off: both share every CPU, as in every figure of"
+                        " docs/performance.md unless it says pinned)")
     p.add_argument("--timeout", type=float, default=300.0, help="hard bound on the whole run")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)

@@ -14,7 +14,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "C": {"clients": 2000, "senders": 0, "idle": 5.0},
     "D": {"clients": 500, "senders": 1, "rate": 100.0, "duration": 10.0, "storm": 200},
     "E": {"clients": 2000, "senders": 0, "reconnect": True},
-    "F": {"clients": 1500, "senders": 0, "arrivals": 250.0, "pin": True},
+    "F": {"clients": 1500, "senders": 0, "arrivals": 250.0},
 }
 SCENARIO_TEXT = {
     "A": "100 clients, 10 senders x 2000 messages at full speed",

@@ -71,8 +71,19 @@ def test_scenario_f_names_the_rate_it_ran_at(tmp_path):
     assert "then at 40 a second" in text and "CPU per join at 40/s within 1.5x" in text
     assert result["targets"]["arrival_ratio"]["label"].startswith("CPU per join at 40/s")
     assert "250" not in text.splitlines()[0]
-    if len(os.sched_getaffinity(0)) >= 2:  # F pins by default: the server apart from the bench
-        assert result["meta"]["pinned"].startswith("server on CPU ")
+    assert result["meta"]["pinned"] == "no"
+
+
+def test_pinned_server_and_load_generator_use_separate_cpus(tmp_path):
+    text, result = load(tmp_path, "--clients", "3", "--senders", "1", "--messages", "5",
+                        "--pin")
+    assert result["figures"]["lost"] == 0
+    if len(os.sched_getaffinity(0)) >= 2:
+        server, bench = result["meta"]["pinned"].split(", ")
+        assert server.startswith("server on CPU ") and bench.startswith("load generator on CPU ")
+        assert not set(server.split()[-1].split(",")) & set(bench.split()[-1].split(","))
+    else:
+        assert result["meta"]["pinned"] == "no (one CPU)"
 
 
 def test_only_loopback_servers_are_driven(tmp_path):
@@ -94,3 +105,16 @@ def test_e2e_cost_runs_and_prints_every_row(tmp_path):
         sealed_bytes, plain_bytes = int(row[4]), int(row[5])
         assert sealed_bytes > plain_bytes  # an envelope is bigger than its text
     assert "store file growth per PM" in proc.stdout
+
+
+def test_wakecost_prints_a_row_per_gap():
+    script = LOAD.parent / "wakecost.py"
+    proc = subprocess.run([sys.executable, str(script), "--size", "5", "--seconds", "0.05"],
+                          capture_output=True, text=True, timeout=60, env=child_env(),
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.splitlines()
+    assert [row.split(":")[0] for row in rows] == [
+        "gap    0.0 ms", "gap    1.0 ms", "gap   10.0 ms", "gap   50.0 ms", "gap  100.0 ms",
+        "gap  500.0 ms"]
+    assert all("ms CPU per chunk" in row for row in rows)
