@@ -26,7 +26,6 @@ SCENARIO_TEXT = {
 }
 
 
-
 def described(text: str, values: dict[str, Any]) -> str:
     """A scenario's text or a target's label with the run's own figures in it (F's rate
     and crowd)."""
