@@ -271,8 +271,18 @@ class ClientModel(PaneSet):
 
     def _on_Notice(self, msg: Notice) -> None:
         where = msg.room if msg.room in self.panes else None
-        self.add("error" if msg.kind == "warn" else "notice",
-                 f"* {msg.text}", where=where)
+        text = f"* {msg.text}"
+        pane = self.panes.get(where) if where is not None and where != self.current else None
+        # A game's news in a room you are not looking at (an invitation, a game over) counts
+        # there, unless it is one shown there already (the room's boards again at a resume);
+        # one that names you (an invitation to you) is for you.
+        news = msg.kind == "game" and pane is not None and all(
+            line.text != text for line in pane.transcript)
+        self.add("error" if msg.kind == "warn" else "notice", text, where=where)
+        if news and pane is not None:
+            pane.unread += 1
+            if mentions(msg.text, self.user, pane.nick):
+                pane.mentions += 1
 
     def _on_RoomState(self, msg: RoomState) -> None:
         first = self.panes.get(self.current)

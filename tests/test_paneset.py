@@ -5,7 +5,15 @@ from __future__ import annotations
 from gameclient.model import ClientModel
 from gameclient.panes import not_there, rooms_lines
 from gameclient.views import room_bar
-from gameserver.protocol import GameState, Left, Ok, PrivateMessage, RoomMessage, RoomState
+from gameserver.protocol import (
+    GameState,
+    Left,
+    Notice,
+    Ok,
+    PrivateMessage,
+    RoomMessage,
+    RoomState,
+)
 
 TS = 1_700_000_000.0
 
@@ -80,6 +88,24 @@ def test_a_game_moving_in_a_room_not_looked_at_marks_it_and_my_turn_is_for_me() 
     assert model.switch("lobby")
     model.apply(board("den", None, "xoxoxoxo.", over=True))  # my game ended over there
     assert (den.unread, den.mentions) == (1, 1)
+
+
+def test_a_game_notice_in_a_room_not_looked_at_counts_once() -> None:
+    model = three_rooms()  # looking at #games
+    den, lobby = model.panes["den"], model.panes["lobby"]
+    offer = "bob wants to play tictactoe (game 3): /accept 3 to take the seat"
+    model.apply(Notice(text=offer, kind="game", room="den"))
+    assert (den.unread, den.mentions) == (1, 0)
+    model.apply(Notice(text=offer, kind="game", room="den"))  # shown again (a resume)
+    assert den.unread == 1
+    model.apply(Notice(text="bob invites ann to hangman (game 4): ann, type /accept 4",
+                       kind="game", room="lobby"))
+    assert (lobby.unread, lobby.mentions) == (1, 1)
+    model.apply(Notice(text="bob joined #den", room="den"))  # not a game's: not counted
+    model.apply(Notice(text="bob wants to play hangman (game 5): /accept 5", kind="game",
+                       room="games"))  # in view
+    assert den.unread == 1 and model.panes["games"].unread == 0
+    assert room_bar(model) == "1 #lobby (1!) 2 #den (1) [3 #games]"
 
 
 def test_pm_conversations_are_bar_entries_after_the_rooms() -> None:
