@@ -243,7 +243,7 @@ class ClientModel(PaneSet):
             self.unverified[msg.user.casefold()] = msg.user
         else:
             self.unverified.pop(msg.user.casefold(), None)
-        self.add("alert" if msg.loud else "notice", msg.text)
+        self.add("alert" if msg.loud else "notice", msg.text, where=msg.where)
 
     def _pm_pane(self, sender: str, to: str) -> str:
         """The pane of a PM conversation: "@" and the other person."""

@@ -33,6 +33,7 @@ class KeyAlert:
     text: str
     unverified: bool  # the contact carries a mark until /trust USER
     loud: bool = True
+    where: str | None = None  # the pane it goes to (a PM conversation's); None: the one looked at
 
 
 E2E_MARK = "e2e"

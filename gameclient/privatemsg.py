@@ -74,8 +74,11 @@ class PrivateMessages:
     def emit(self, message: Any) -> None:
         self.conn.events.put_nowait(message)
 
-    def alert(self, change: KeyChange | None) -> None:
-        """Say what changed about a contact's keys: quiet for a first contact, loud otherwise."""
+    def alert(self, change: KeyChange | None, conversation: bool = False) -> None:
+        """Say what changed about a contact's keys: quiet for a first contact, loud otherwise.
+
+        A first contact met in a PM (`conversation`) is told in that PM's pane; a loud
+        change where you are looking."""
         if change is None:
             return
         user = change.user
@@ -89,7 +92,8 @@ class PrivateMessages:
                 text = (f"* your account's other devices: remembered {keys}" if own else
                         f"* first end-to-end contact with {user}: remembered {keys}; "
                         f"compare with {user} out of band: /key {user}")
-                self.emit(KeyAlert(user=user, unverified=False, loud=False, text=text))
+                self.emit(KeyAlert(user=user, unverified=False, loud=False, text=text,
+                                   where=f"@{user}" if conversation and not own else None))
             return
         if not new and not change.gone:
             return
@@ -121,19 +125,21 @@ class PrivateMessages:
                                 last=message.last, id=message.id, room=message.room)]
         return [message]
 
-    def _open(self, envelope: str, sender: str, to: str) -> tuple[Opened, bool]:
-        """Open and check an envelope against who the server says sent it; (opened, new key)."""
+    def _open(self, envelope: str, sender: str, to: str,
+              conversation: bool = False) -> tuple[Opened, bool]:
+        """Open and check an envelope against who the server says sent it; (opened, new key).
+        `conversation`: a live PM, whose pane a first contact's notice goes to."""
         opened = open_envelope(self.ring, envelope)
         if (opened.sender.casefold(), opened.to.casefold()) != (sender.casefold(), to.casefold()):
             raise Tampered(f"it says it is from {opened.sender} to {opened.to}, but it came as "
                            f"{sender} to {to}")
-        self.alert(self.contacts.observe(sender, opened.sender_key))
+        self.alert(self.contacts.observe(sender, opened.sender_key), conversation)
         return opened, not self.contacts.trusted(sender, opened.sender_key)
 
     def _open_pm(self, pm: PrivateMessage) -> OpenedPM:
         assert pm.e2e is not None
         try:
-            opened, new_key = self._open(pm.e2e, pm.sender, pm.to)
+            opened, new_key = self._open(pm.e2e, pm.sender, pm.to, conversation=True)
         except E2EError as exc:
             return OpenedPM(sender=pm.sender, to=pm.to, ts=pm.ts, queued=pm.queued,
                             problem=_refusal(exc))
@@ -246,10 +252,12 @@ class PrivateMessages:
         if not task.cancelled() and task.exception() is not None:
             log.error("end-to-end work failed: %r", task.exception())
 
-    async def fetch(self, users: list[str]) -> dict[str, dict[str, str]]:
+    async def fetch(self, users: list[str],
+                    conversation: bool = False) -> dict[str, dict[str, str]]:
         """The device keys of `users` as the server has them (username -> key -> device).
 
         A name may be a nick in my room, as /msg takes it: `self.names` maps it to its user.
+        `conversation`: asked to send a PM (a first contact is told in its pane).
         """
         msg_id = self.conn.new_id()
         reply = await self.conn.request(Command(id=msg_id, name="keys", args=" ".join(users)),
@@ -262,7 +270,7 @@ class PrivateMessages:
                     if isinstance(i, dict) and len(b64decode(str(i["key"]))) == 32}
             found[str(name)] = keys
             self._keys[str(name).casefold()] = (str(name), keys)
-            self.alert(self.contacts.learn(str(name), keys))
+            self.alert(self.contacts.learn(str(name), keys), conversation)
         return found
 
     def _canonical(self, found: dict[str, dict[str, str]], user: str) -> str:
@@ -278,7 +286,7 @@ class PrivateMessages:
         cached = self._keys.get(self.names.get(target.casefold(), target).casefold())
         mine = self._keys.get(self.me.casefold())
         if cached is None or mine is None:
-            found = await self.fetch([target, self.me])
+            found = await self.fetch([target, self.me], conversation=True)
             cached = (self._canonical(found, target), found[self._canonical(found, target)])
             mine = self._keys[self.me.casefold()]
         to, theirs = cached
@@ -303,7 +311,7 @@ class PrivateMessages:
                     raise
                 if exc.code == "unknown_key":
                     await self.publish()
-                found = await self.fetch([to, self.me])
+                found = await self.fetch([to, self.me], conversation=True)
                 theirs, mine = found[self._canonical(found, to)], self._keys[self.me.casefold()]
         data = reply.data or {}
         how = "delivered" if data.get("delivered") else \

@@ -178,6 +178,14 @@ def test_new_device_key_is_shown_loudly_until_trusted_and_does_not_block(tmp_pat
             await alice.reply_to(alice.type("/msg bob hello"))
             first = await alice.expect(KeyAlert)  # a first contact: remembered, quietly
             assert not first.loud and not first.unverified
+            # ... and told in the conversation's pane, not the room alice looks at
+            assert first.where == "@bob" and alice.model.current == "lobby"
+            assert any("first end-to-end contact with bob" in line.text
+                       for line in alice.model.panes["@bob"].transcript)
+            assert not any("first end-to-end" in line.text
+                           for line in alice.model.panes["lobby"].transcript)
+            met = await bob.expect(KeyAlert)  # bob's first contact, met in alice's PM
+            assert met.where == "@alice" and "first end-to-end contact with alice" in met.text
             await bob.close()
             # bob comes back from a new device: a second key on his account.
             laptop = await Device.join(server.port, "bob", tmp_path / "bob-laptop")
