@@ -13,6 +13,7 @@ from gameserver.protocol import (
     Error,
     GameState,
     Hello,
+    HistoryPage,
     Joined,
     Left,
     Login,
@@ -246,3 +247,23 @@ def test_a_topic_change_is_one_topic_line_for_every_member() -> None:
     data, exclude, paced = shared_lines(event, "play.test", "play.test") or (b"", "", True)
     assert data == b":bob!bob@play.test TOPIC #games :be kind\r\n"
     assert exclude is None and not paced  # the setter sees it too, as IRC servers do
+
+
+def test_scrollback_and_history_lines_say_where_each_entry_was() -> None:
+    c = registered()
+    ts = 1_700_000_000.0
+    game = {"type": "GAME", "sender": "tictactoe", "receiver": "lobby", "text": "game 1 over",
+            "ts": ts}
+    said = {"type": "ROOM", "sender": "bob", "receiver": "lobby", "text": "hi", "ts": ts}
+    c.event(HistoryPage(kind="scrollback", room="lobby", entries=[said, game], page=0,
+                        last=True))
+    back = [m.params for m in lines(c) if m.verb == "NOTICE"]
+    assert [p[0] for p in back] == ["#lobby", "#lobby"]
+    assert back[0][1].endswith("] <bob> hi") and back[1][1].endswith("] <tictactoe> game 1 over")
+    pm = {"type": "PM", "sender": "bob", "receiver": "alice", "text": "psst", "ts": ts}
+    bm = {"type": "BM", "sender": "root", "receiver": "*", "text": "restart at 5", "ts": ts}
+    c.event(HistoryPage(kind="history", entries=[said, game, pm, bm], page=0, last=True))
+    texts = [m.params[1] for m in lines(c) if m.verb == "NOTICE"]
+    assert [t.split("] ", 1)[1] for t in texts] == [
+        "#lobby <bob> hi", "#lobby <tictactoe> game 1 over", "-> alice <bob> psst",
+        "(to everyone) <root> restart at 5"]

@@ -382,9 +382,12 @@ class IrcReplies:
             sender, text = entry.get("sender", "?"), entry.get("text", "")
             ts = float(entry.get("ts") or 0)
             kind = entry.get("type")
-            where = "" if kind == "ROOM" and event.kind == "scrollback" else \
-                f" #{entry.get('receiver')}" if kind == "ROOM" else \
-                f" -> {entry.get('receiver')}" if kind == "PM" else " (to everyone)"
+            if kind in ("ROOM", "GAME"):  # a room's line or a game's: that room's
+                where = "" if event.kind == "scrollback" else f" #{entry.get('receiver')}"
+            elif kind in ("PM", "EPM"):
+                where = f" -> {entry.get('receiver')}"
+            else:  # a broadcast
+                where = " (to everyone)"
             self.notice(f"[{clock(ts)}]{where} <{sender}> {text}", target, paced=True)
         if event.kind == "history" and event.last and not event.entries:
             self.notice("no history yet")
