@@ -8,7 +8,7 @@ import ssl
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from loadspec import MSG_RE, ROOM_HEAD_RE, SAY_ID_BASE, SKIP_PREFIXES
+from loadspec import MSG_RE, ROOM_HEAD_RE, SAY_ID_BASE, SKIP_PREFIXES, without_presence
 
 if TYPE_CHECKING:
     from loadrun import Bench
@@ -63,7 +63,7 @@ class Client(asyncio.Protocol):
             self.buf = data
             return
         self.buf = data[end + 1:]
-        chunk = data[: end + 1] if end + 1 < len(data) else data
+        chunk = without_presence(data[: end + 1] if end + 1 < len(data) else data)
         matches = MSG_RE.findall(chunk)
         if matches:
             self.received += len(matches)

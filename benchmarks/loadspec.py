@@ -80,8 +80,27 @@ ROOM_HEAD_RE = re.compile(rb'\{"type":"room","room":("(?:[^"\\]|\\.)*"),"nick":(
 # Frames no client of the bench needs parsed. A big room's presence batch is up to ~100 KB
 # and goes to every member: 2000 clients in one process parsing it took 7-9 s of the load
 # generator's CPU in E, when a batch went out while the resumes were still coming.
-SKIP_PREFIXES = (b'{"type":"room_msg"', b'{"type":"joined"', b'{"type":"left"',
-                 b'{"type":"presence"')
+PRESENCE = b'{"type":"presence"'
+SKIP_PREFIXES = (b'{"type":"room_msg"', b'{"type":"joined"', b'{"type":"left"', PRESENCE)
+
+
+def without_presence(chunk: bytes) -> bytes:
+    """`chunk` (whole frames) without its presence frames, found and cut at memchr's speed:
+    every other scan of the chunk (counting lines, finding bench messages) then reads
+    only the rest. A batch is up to ~100 KB to each of 2000 clients in E."""
+    at = chunk.find(PRESENCE)
+    if at < 0:
+        return chunk
+    kept, start = [], 0
+    while at >= 0:
+        if at == 0 or chunk[at - 1] == 0x0A:  # a frame starts here (not a text quoting it)
+            kept.append(chunk[start:at])
+            start = chunk.index(b"\n", at) + 1
+            at = chunk.find(PRESENCE, start)
+        else:
+            at = chunk.find(PRESENCE, at + 1)
+    kept.append(chunk[start:])
+    return b"".join(kept)
 
 
 
