@@ -273,10 +273,12 @@ class ClientModel(PaneSet):
         where = msg.room if msg.room in self.panes else None
         text = f"* {msg.text}"
         pane = self.panes.get(where) if where is not None and where != self.current else None
-        # A game's news in a room you are not looking at (an invitation, a game over) counts
-        # there, unless it is one shown there already (the room's boards again at a resume);
-        # one that names you (an invitation to you) is for you.
-        news = msg.kind == "game" and pane is not None and all(
+        # An invitation to a game in a room you are not looking at counts there (its moves,
+        # start and end count by their boards: _on_GameState), unless it is one shown there
+        # already (the room's open invitations again at a resume); one to you is for you.
+        # Other game notices (a seat taken, someone away or back) are not counted: "lena is
+        # back for game 1" is lena's own resume.
+        news = msg.kind == "game" and "/accept " in msg.text and pane is not None and all(
             line.text != text for line in pane.transcript)
         self.add("error" if msg.kind == "warn" else "notice", text, where=where)
         if news and pane is not None:

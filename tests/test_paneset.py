@@ -90,7 +90,7 @@ def test_a_game_moving_in_a_room_not_looked_at_marks_it_and_my_turn_is_for_me() 
     assert (den.unread, den.mentions) == (1, 1)
 
 
-def test_a_game_notice_in_a_room_not_looked_at_counts_once() -> None:
+def test_a_game_invitation_in_a_room_not_looked_at_counts_once() -> None:
     model = three_rooms()  # looking at #games
     den, lobby = model.panes["den"], model.panes["lobby"]
     offer = "bob wants to play tictactoe (game 3): /accept 3 to take the seat"
@@ -102,6 +102,7 @@ def test_a_game_notice_in_a_room_not_looked_at_counts_once() -> None:
                        kind="game", room="lobby"))
     assert (lobby.unread, lobby.mentions) == (1, 1)
     model.apply(Notice(text="bob joined #den", room="den"))  # not a game's: not counted
+    model.apply(Notice(text="ann is back for game 3", kind="game", room="den"))  # my resume
     model.apply(Notice(text="bob wants to play hangman (game 5): /accept 5", kind="game",
                        room="games"))  # in view
     assert den.unread == 1 and model.panes["games"].unread == 0
