@@ -103,7 +103,6 @@ def without_presence(chunk: bytes) -> bytes:
     return b"".join(kept)
 
 
-
 @dataclass
 class Config:
     clients: int = 10
