@@ -5,7 +5,7 @@ Scenario F at a slow rate wakes the server a few times a second for a small grou
 joins; in a burst the same joins run back to back. Where the figure after a gap is
 well above the back-to-back one, the machine (a VM's idle vCPU, cold caches) charges
 each wake-up, and a slow crowd's joins cost more per join however the server batches
-them. `--cpu N` pins this process to one CPU, as scenario F pins the server.
+them. `--cpu N` pins this process to one CPU, as `load.py --pin` pins the server.
 """
 
 from __future__ import annotations
