@@ -283,7 +283,7 @@ class ClientModel(PaneSet):
         self.add("error" if msg.kind == "warn" else "notice", text, where=where)
         if news and pane is not None:
             pane.unread += 1
-            if mentions(msg.text, self.user, pane.nick):
+            if self.names_me(msg.text, where):
                 pane.mentions += 1
 
     def _on_RoomState(self, msg: RoomState) -> None:
